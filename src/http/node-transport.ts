@@ -1,0 +1,152 @@
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { StowageError, messageOf } from '../errors.js';
+import { NodeResponse } from './response.js';
+import type { HttpRequest, HttpResponse, Transport } from './types.js';
+
+export interface NodeTransportOptions {
+  /** Extra PEM CA certificates trusted on top of Node's roots (and NODE_EXTRA_CA_CERTS). */
+  ca?: string | Buffer;
+  /** Skip TLS certificate verification (only by explicit choice: --insecure). */
+  insecureSkipVerify?: boolean;
+  /** Sockets per host kept open (default 8). */
+  maxSockets?: number;
+  /** Fail a request whose socket is idle this long, in ms (default 60 s). */
+  idleTimeoutMs?: number;
+  userAgent?: string;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+]);
+
+/** Errors from the TLS layer, which retrying will not fix. */
+export function isTlsError(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  return (
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('ERR_SSL') ||
+    code.includes('CERT') ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERTIFICATE' ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'EPROTO'
+  );
+}
+
+/** Turns a socket-level failure into a StowageError naming the host. */
+export function networkError(e: unknown, url: URL): StowageError {
+  if (e instanceof StowageError) return e;
+  const code = (e as { code?: string }).code ?? '';
+  if (code === 'ABORT_ERR' || (e as Error).name === 'AbortError') {
+    return new StowageError('CANCELLED', `request to ${url.host} was cancelled`, { cause: e });
+  }
+  if (isTlsError(e)) {
+    return new StowageError(
+      'TLS',
+      `TLS connection to ${url.host} failed: ${messageOf(e)} (trust its CA with --ca-file, or use --insecure only if you accept an unverified connection)`,
+      { cause: e },
+    );
+  }
+  const what = NETWORK_CODES.has(code) ? `${code}` : messageOf(e);
+  return new StowageError('NETWORK', `cannot reach ${url.protocol}//${url.host}: ${what}`, { cause: e });
+}
+
+/**
+ * The innermost transport: node:http/https with keep-alive pools. Chosen over fetch (undici) and node-fetch
+ * after measuring 500 MiB uploads in bench/http.js: streaming a file body with a known Content-Length is
+ * simplest here, needs no `duplex: 'half'`, and keeps redirects and credentials under our control.
+ */
+export function nodeTransport(options: NodeTransportOptions = {}): Transport & { close(): void } {
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 8, scheduling: 'lifo' as const };
+  const httpAgent = new http.Agent(agentOptions);
+  const ca = options.ca ? [...tls.rootCertificates, ...extraCa(options.ca)] : undefined;
+  const httpsAgent = new https.Agent({
+    ...agentOptions,
+    ...(ca ? { ca } : {}),
+    rejectUnauthorized: !options.insecureSkipVerify,
+  });
+  const idle = options.idleTimeoutMs ?? 60_000;
+
+  const send = (req: HttpRequest): Promise<HttpResponse> =>
+    new Promise<HttpResponse>((resolve, reject) => {
+      const url = req.url;
+      const isHttps = url.protocol === 'https:';
+      if (!isHttps && url.protocol !== 'http:') {
+        reject(new StowageError('USAGE', `unsupported URL scheme ${url.protocol} in ${url.host}`));
+        return;
+      }
+      const headers: Record<string, string> = { ...req.headers };
+      if (options.userAgent && !headers['user-agent']) headers['user-agent'] = options.userAgent;
+      const body = req.body;
+      if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : body.length);
+      else if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers['content-length'] = '0';
+
+      const mod = isHttps ? https : http;
+      const creq = mod.request(url, {
+        method: req.method,
+        headers,
+        agent: isHttps ? httpsAgent : httpAgent,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      let settled = false;
+      const fail = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        creq.destroy();
+        reject(networkError(e, url));
+      };
+      creq.setTimeout(idle, () => fail(Object.assign(new Error(`no answer in ${idle} ms`), { code: 'ETIMEDOUT' })));
+      creq.on('error', fail);
+      creq.on('response', (res) => {
+        if (settled) {
+          res.resume();
+          return;
+        }
+        settled = true;
+        res.setTimeout(idle, () =>
+          res.destroy(Object.assign(new Error(`response stalled for ${idle} ms`), { code: 'ETIMEDOUT' })),
+        );
+        resolve(NodeResponse.from(res, url));
+      });
+
+      if (body === undefined) {
+        creq.end();
+      } else if (Buffer.isBuffer(body)) {
+        creq.end(body);
+      } else {
+        Promise.resolve()
+          .then(() => body.open())
+          .then((stream) => {
+            stream.on('error', fail);
+            creq.on('close', () => stream.destroy());
+            stream.pipe(creq);
+          })
+          .catch(fail);
+      }
+    });
+
+  return Object.assign(send, {
+    close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  });
+}
+
+function extraCa(ca: string | Buffer): string[] {
+  const text = ca.toString();
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!pems) throw new StowageError('USAGE', 'the CA file holds no PEM certificate');
+  return pems;
+}

@@ -1,0 +1,50 @@
+import type { Readable } from 'node:stream';
+
+/** A request body that can be sent more than once (retries, redirects, auth round trips): `open` gives a fresh stream. */
+export interface StreamBody {
+  readonly length: number;
+  open(): Readable | Promise<Readable>;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  body?: Buffer | StreamBody;
+  signal?: AbortSignal;
+  /**
+   * Registry token scopes this request needs (`repository:NAME:pull,push`), read by the auth layer.
+   * Set by the registry client; a transport below auth ignores it.
+   */
+  scopes?: readonly string[];
+  /** Follow redirects (default true). Credentials never follow a redirect to another host. */
+  followRedirects?: boolean;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  /** The URL that answered, after redirects. Relative `Location`s resolve against it. */
+  readonly url: URL;
+  /** First value of a header (name case-insensitive). */
+  header(name: string): string | undefined;
+  /** Every value of a header, one entry per header line. */
+  headerAll(name: string): string[];
+  readonly body: Readable;
+  /** Reads the body as text, failing past `limit` bytes (default 4 MiB). */
+  text(limit?: number): Promise<string>;
+  /** Reads the body into memory, failing past `limit` bytes (default 4 MiB). */
+  bytes(limit?: number): Promise<Buffer>;
+  /** Reads and drops the body so the connection can be reused. */
+  discard(): Promise<void>;
+}
+
+/** Sends one request. The innermost transport speaks HTTP; the outer ones are middleware. */
+export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** Wraps a transport: user agent → retry → auth → redirects → scheme → the real fetch. */
+export type Middleware = (next: Transport) => Transport;
+
+export function compose(inner: Transport, ...outerToInner: Middleware[]): Transport {
+  return outerToInner.reduceRight<Transport>((next, mw) => mw(next), inner);
+}

@@ -1,0 +1,44 @@
+/** Media types of the two manifest families stowage reads and writes (OCI image-spec, Docker schema 2). */
+export const MediaType = {
+  OciManifest: 'application/vnd.oci.image.manifest.v1+json',
+  OciIndex: 'application/vnd.oci.image.index.v1+json',
+  OciConfig: 'application/vnd.oci.image.config.v1+json',
+  OciLayer: 'application/vnd.oci.image.layer.v1.tar',
+  OciLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  OciLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  OciEmpty: 'application/vnd.oci.empty.v1+json',
+  DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  DockerConfig: 'application/vnd.docker.container.image.v1+json',
+  DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+} as const;
+
+export type Family = 'oci' | 'docker';
+
+export const manifestTypes: readonly string[] = [MediaType.OciManifest, MediaType.DockerManifest];
+export const indexTypes: readonly string[] = [MediaType.OciIndex, MediaType.DockerManifestList];
+
+/** Accept header for manifest requests: registry:2 answers 404 to an OCI manifest unless OCI types are listed. */
+export const manifestAccept = [...manifestTypes, ...indexTypes].join(', ');
+
+export function isIndexType(mediaType: string): boolean {
+  return indexTypes.includes(mediaType);
+}
+
+export function isManifestType(mediaType: string): boolean {
+  return manifestTypes.includes(mediaType);
+}
+
+export function familyOf(manifestMediaType: string): Family {
+  return manifestMediaType.startsWith('application/vnd.docker.') ? 'docker' : 'oci';
+}
+
+/** Layers that must not be pushed: Windows foreign layers and OCI non-distributable layers. */
+export function isForeignLayer(mediaType: string): boolean {
+  return mediaType.includes('.foreign.') || mediaType.includes('nondistributable');
+}
+
+export function isGzipLayer(mediaType: string): boolean {
+  return mediaType.endsWith('.gzip') || mediaType.endsWith('+gzip');
+}
