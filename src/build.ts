@@ -1,0 +1,249 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
+import { StowageError } from './errors.js';
+import { composeImage, type BuiltImage, type NewLayer } from './image/compose.js';
+import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
+import { MediaType, type Family } from './image/media-types.js';
+import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
+import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
+import { buildLayer, layerKey, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
+import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
+import { walkCopy, type LayerEntry } from './layer/walk.js';
+import { silentLogger, type Logger } from './log.js';
+import { validateTag } from './ref/reference.js';
+import { parseTarget, type Target } from './ref/target.js';
+import { RegistryClient, type ClientOptions } from './registry/client.js';
+import { DockerArchiveSink } from './sink/docker-archive-sink.js';
+import { LayoutSink } from './sink/layout-sink.js';
+import { RegistrySink } from './sink/registry-sink.js';
+import type { ImageSink } from './sink/sink.js';
+import { LayoutSource } from './source/layout-source.js';
+import { RegistrySource } from './source/registry-source.js';
+import type { ImageSource } from './source/source.js';
+
+/**
+ * Everything `stowage build` does, as options. The CLI maps its flags onto these one to one; string forms are
+ * accepted exactly as on the command line (`"SRC:DEST"`, `'["python3","predict.py"]'`, `"K=V"`), so a program can
+ * pass through what a user typed, or pass structured values.
+ */
+export interface BuildOptions {
+  /** Base image: a registry reference, or `oci:DIR[:TAG]`. */
+  from: string;
+  /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
+  to: string;
+  /** Each entry becomes its own layer, in order. */
+  copy?: (string | CopySpec)[];
+  /** Owner of every copied entry (`UID:GID`), default 0:0. */
+  chown?: string | { uid: number; gid: number };
+  /** Exec form as an array or JSON text; other text is the shell form. Setting it without `cmd` resets the base Cmd. */
+  entrypoint?: string | string[];
+  /** Exec form as an array or JSON text; other text is the shell form; `[]` clears. */
+  cmd?: string | string[];
+  /** `K=V` strings or a record; added to or replacing the base's. */
+  env?: string[] | Record<string, string>;
+  workdir?: string;
+  user?: string;
+  labels?: string[] | Record<string, string>;
+  expose?: (string | number)[];
+  /** `OS/ARCH[/VARIANT]` picked from a multi-platform base (default linux/amd64). */
+  platform?: string;
+  /** Extra tags for a registry destination, put after the manifest. */
+  tags?: string[];
+  /** Allow plain HTTP and unverified TLS to registries that are not loopback. */
+  insecure?: boolean;
+  /** PEM file of extra CA certificates. */
+  caFile?: string;
+  /** Timestamp for layer entries and `created`; default env SOURCE_DATE_EPOCH, else 0. */
+  sourceDateEpoch?: number;
+  /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
+  cacheDir?: string | false;
+  compression?: 'gzip' | 'none';
+  compressionLevel?: number;
+  /** Parallel blob uploads (default 4). */
+  concurrency?: number;
+  /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
+  environment?: NodeJS.ProcessEnv;
+  log?: Logger;
+  /** Extra HTTP middleware (auth, retry), outermost first. */
+  middleware?: ClientOptions['middleware'];
+}
+
+export interface BuiltLayerInfo {
+  source: string;
+  dest: string;
+  digest: string;
+  diffId: string;
+  size: number;
+  /** True when the layer came from the cache without reading its files. */
+  cached: boolean;
+}
+
+export interface BuildResult {
+  /** Manifest digest, `sha256:…`: what the CLI prints. */
+  digest: string;
+  /** Where the image went. */
+  destination: string;
+  manifest: RawJson<Manifest>;
+  config: RawJson<ImageConfig>;
+  layers: BuiltLayerInfo[];
+  baseDigest: string;
+}
+
+interface Plan {
+  from: Target;
+  to: Target;
+  copies: CopySpec[];
+  changes: ConfigChanges;
+  platform: Platform;
+  platformExplicit: boolean;
+  tags: string[];
+  epoch: number;
+  compression: CompressionOptions;
+}
+
+function asList(value: string[] | Record<string, string> | undefined, parse: (s: string) => [string, string]): [string, string][] {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) return value.map(parse);
+  return Object.entries(value);
+}
+
+function epochFrom(options: BuildOptions): number {
+  if (options.sourceDateEpoch !== undefined) {
+    if (!Number.isSafeInteger(options.sourceDateEpoch) || options.sourceDateEpoch < 0) {
+      throw new StowageError('USAGE', `sourceDateEpoch must be a non-negative integer number of seconds, got ${options.sourceDateEpoch}`);
+    }
+    return options.sourceDateEpoch;
+  }
+  const text = (options.environment ?? process.env).SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return 0;
+  if (!/^\d+$/.test(text)) throw new StowageError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got "${text}"`);
+  return Number(text);
+}
+
+/** Validates every option before anything touches the network or the disk. */
+function plan(options: BuildOptions): Plan {
+  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
+  const from = parseTarget(options.from, 'base');
+  const to = parseTarget(options.to, 'destination');
+  const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
+  const copies = (options.copy ?? []).map((c) => {
+    const spec = typeof c === 'string' ? parseCopy(c) : { ...c, dest: validateDestPath(c.dest, `${c.source}:${c.dest}`) };
+    return chown && !spec.chown ? { ...spec, chown } : spec;
+  });
+  const command = (v: string | string[] | undefined, flag: string) =>
+    v === undefined ? undefined : Array.isArray(v) ? v : parseCommand(v, flag);
+  const entrypoint = command(options.entrypoint, '--entrypoint');
+  const cmd = command(options.cmd, '--cmd');
+  const env = asList(options.env, parseEnv);
+  const labelList = asList(options.labels, (s) => parseKeyValue(s, '--label'));
+  const expose = (options.expose ?? []).map((p) => normalizePort(String(p)));
+  const changes: ConfigChanges = {
+    ...(entrypoint ? { entrypoint } : {}),
+    ...(cmd ? { cmd } : {}),
+    ...(env.length ? { env } : {}),
+    ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(labelList.length ? { labels: Object.fromEntries(labelList) } : {}),
+    ...(expose.length ? { expose } : {}),
+  };
+  const tags = (options.tags ?? []).map(validateTag);
+  if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
+  const level = options.compressionLevel;
+  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
+    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${level}`);
+  }
+  const kind = options.compression ?? 'gzip';
+  if (kind !== 'gzip' && kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(kind)}"`);
+  return {
+    from,
+    to,
+    copies,
+    changes,
+    platform: options.platform ? parsePlatform(options.platform) : DEFAULT_PLATFORM,
+    platformExplicit: options.platform !== undefined,
+    tags,
+    epoch: epochFrom(options),
+    compression: { kind, ...(level !== undefined ? { level } : {}) },
+  };
+}
+
+function layerMediaType(family: Family, compression: CompressionOptions): string {
+  if (compression.kind === 'none') return family === 'docker' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.OciLayer;
+  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
+}
+
+function createdBy(spec: CopySpec): string {
+  // The basename, not the local path: history is part of the config digest, and paths differ between machines.
+  return `COPY ${path.basename(path.resolve(spec.source))} ${spec.dest}${spec.chown ? ` (chown ${spec.chown.uid}:${spec.chown.gid})` : ''} # stowage`;
+}
+
+function sourceFor(target: Target, client: RegistryClient): ImageSource {
+  if (target.kind === 'registry') return new RegistrySource(target.ref, client.registry(target.ref.registry));
+  if (target.kind === 'oci') return new LayoutSource(target.dir, target.tag);
+  throw new StowageError('USAGE', `cannot read a base image from ${target.input}`);
+}
+
+function sinkFor(target: Target, client: RegistryClient, tags: string[], concurrency: number | undefined): ImageSink {
+  if (target.kind === 'registry') return new RegistrySink(target.ref, client.registry(target.ref.registry), { tags, ...(concurrency ? { concurrency } : {}) });
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag);
+  return new DockerArchiveSink(target.file, target.repoTag);
+}
+
+/** Builds an image from a base plus local files and writes it to the destination. */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const log = options.log ?? silentLogger;
+  const p = plan(options);
+
+  // Read the inputs' metadata first: a missing or special file fails before any network traffic.
+  const walked: { spec: CopySpec; entries: LayerEntry[] }[] = [];
+  for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
+
+  const client = new RegistryClient({
+    ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
+    ...(options.caFile ? { caFile: options.caFile } : {}),
+    log,
+    ...(options.middleware ? { middleware: options.middleware } : {}),
+  });
+  const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
+  let cache: LayerCache | undefined;
+  try {
+    const source = sourceFor(p.from, client);
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency);
+    log.info(`resolving base ${source.describe()}`);
+    const base = await source.resolve(p.platform, p.platformExplicit);
+    log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+
+    const family: Family = base.manifest.mediaType.startsWith('application/vnd.docker.') ? 'docker' : 'oci';
+    const mediaType = layerMediaType(family, p.compression);
+    cache = await LayerCache.open(cacheDir);
+    const layers: NewLayer[] = [];
+    const infos: BuiltLayerInfo[] = [];
+    for (const { spec, entries } of walked) {
+      const buildOptions: LayerBuildOptions = { mtime: p.epoch, compression: p.compression, mediaType, keyContext: spec.dest };
+      const key = layerKey(entries, buildOptions);
+      let record: LayerRecord | undefined = await cache.lookup(key);
+      const cached = record !== undefined;
+      if (!record) record = await buildLayer(entries, buildOptions, cache, key);
+      const file = cache.blobPath(record.digest);
+      layers.push({ record, createdBy: createdBy(spec), open: async () => createReadStream(file, { highWaterMark: 1024 * 1024 }) });
+      infos.push({ source: spec.source, dest: spec.dest, digest: record.digest, diffId: record.diffId, size: record.size, cached });
+      log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${spec.source} -> ${spec.dest}`);
+    }
+
+    const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch);
+    const result = await sink.write(image, log);
+    return {
+      digest: result.digest,
+      destination: result.location,
+      manifest: image.manifest,
+      config: image.config,
+      layers: infos,
+      baseDigest: base.manifest.digest,
+    };
+  } finally {
+    await cache?.dispose();
+    client.close();
+  }
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { hexOf } from '../digest.js';
+
+/** What a finished layer is, as recorded in the cache. */
+export interface LayerRecord {
+  mediaType: string;
+  digest: string;
+  size: number;
+  diffId: string;
+  /** Size of the uncompressed tar (docker-archive needs it before the bytes). */
+  diffSize: number;
+}
+
+/** Default: $XDG_CACHE_HOME/stowage, else ~/.cache/stowage. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'stowage');
+}
+
+/**
+ * A content-addressed store of built layers: `blobs/sha256/HEX` holds bytes, `layers/KEY.json` maps the inputs
+ * that determine a layer to its record. Everything lands by rename from a private temp file, so readers only ever
+ * see whole files, and two builds sharing the directory cannot corrupt it (the loser of a race renames identical
+ * bytes over identical bytes). Directories are 0700 and files 0600: layers may hold private model weights.
+ */
+export class LayerCache {
+  readonly dir: string;
+  readonly persistent: boolean;
+
+  private constructor(dir: string, persistent: boolean) {
+    this.dir = dir;
+    this.persistent = persistent;
+  }
+
+  /** A cache in `dir`, or (dir undefined) a private temporary one that `dispose` removes. */
+  static async open(dir: string | undefined): Promise<LayerCache> {
+    if (dir === undefined) {
+      const tmp = await mkdtemp(path.join(os.tmpdir(), 'stowage-'));
+      const cache = new LayerCache(tmp, false);
+      await cache.#prepare();
+      return cache;
+    }
+    const cache = new LayerCache(path.resolve(dir), true);
+    await cache.#prepare();
+    return cache;
+  }
+
+  async #prepare(): Promise<void> {
+    for (const sub of ['blobs/sha256', 'layers', 'tmp']) await mkdir(path.join(this.dir, sub), { recursive: true, mode: 0o700 });
+  }
+
+  blobPath(digest: string): string {
+    return path.join(this.dir, 'blobs', digest.slice(0, digest.indexOf(':')), hexOf(digest));
+  }
+
+  /** A fresh temp file path inside the cache (same filesystem, so the final rename is atomic). */
+  tempPath(): string {
+    return path.join(this.dir, 'tmp', `${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  /** The record for `key` when it and its blob are both present. */
+  async lookup(key: string): Promise<LayerRecord | undefined> {
+    if (!this.persistent) return undefined;
+    let record: LayerRecord;
+    try {
+      record = JSON.parse(await readFile(path.join(this.dir, 'layers', `${key}.json`), 'utf8')) as LayerRecord;
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await stat(this.blobPath(record.digest));
+      if (st.size !== record.size) return undefined;
+    } catch {
+      return undefined;
+    }
+    return record;
+  }
+
+  /** Moves a finished temp file into place under its digest and records `key` → record. */
+  async commit(key: string | undefined, tempFile: string, record: LayerRecord): Promise<void> {
+    await rename(tempFile, this.blobPath(record.digest));
+    if (key === undefined || !this.persistent) return;
+    const tmp = this.tempPath();
+    await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
+    await rename(tmp, path.join(this.dir, 'layers', `${key}.json`));
+  }
+
+  /** Removes a private temporary cache; a persistent one stays. */
+  async dispose(): Promise<void> {
+    if (!this.persistent) await rm(this.dir, { recursive: true, force: true });
+  }
+}

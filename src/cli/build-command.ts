@@ -1,0 +1,90 @@
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { build, type BuildOptions } from '../build.js';
+import { StowageError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { BUILD_USAGE } from './usage.js';
+
+/** Flags of `stowage build`, mapped one to one onto BuildOptions. */
+const FLAGS = {
+  from: { type: 'string' },
+  to: { type: 'string' },
+  copy: { type: 'string', multiple: true },
+  chown: { type: 'string' },
+  entrypoint: { type: 'string' },
+  cmd: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  workdir: { type: 'string' },
+  user: { type: 'string' },
+  label: { type: 'string', multiple: true },
+  expose: { type: 'string', multiple: true },
+  platform: { type: 'string' },
+  tag: { type: 'string', multiple: true },
+  insecure: { type: 'boolean' },
+  'ca-file': { type: 'string' },
+  'digest-file': { type: 'string' },
+  compression: { type: 'string' },
+  'compression-level': { type: 'string' },
+  'cache-dir': { type: 'string' },
+  'no-cache': { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean } {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: FLAGS, allowPositionals: false, strict: true }));
+  } catch (e) {
+    throw new StowageError('USAGE', `${(e as Error).message.split('\n')[0]} (see stowage build --help)`);
+  }
+  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false };
+  const level = values['compression-level'];
+  if (level !== undefined && !/^\d$/.test(level)) throw new StowageError('USAGE', `--compression-level "${level}": expected a digit 0-9`);
+  if (values.compression !== undefined && values.compression !== 'gzip' && values.compression !== 'none') {
+    throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip or none`);
+  }
+  if (values['no-cache'] && values['cache-dir']) throw new StowageError('USAGE', '--no-cache and --cache-dir cannot be used together');
+  const options: BuildOptions = {
+    from: values.from ?? '',
+    to: values.to ?? '',
+    ...(values.copy ? { copy: values.copy } : {}),
+    ...(values.chown !== undefined ? { chown: values.chown } : {}),
+    ...(values.entrypoint !== undefined ? { entrypoint: values.entrypoint } : {}),
+    ...(values.cmd !== undefined ? { cmd: values.cmd } : {}),
+    ...(values.env ? { env: values.env } : {}),
+    ...(values.workdir !== undefined ? { workdir: values.workdir } : {}),
+    ...(values.user !== undefined ? { user: values.user } : {}),
+    ...(values.label ? { labels: values.label } : {}),
+    ...(values.expose ? { expose: values.expose } : {}),
+    ...(values.platform !== undefined ? { platform: values.platform } : {}),
+    ...(values.tag ? { tags: values.tag } : {}),
+    ...(values.insecure ? { insecure: true } : {}),
+    ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+    ...(values.compression ? { compression: values.compression as 'gzip' | 'none' } : {}),
+    ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
+    ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
+  };
+  if (!options.from) throw new StowageError('USAGE', '--from BASE is required (see stowage build --help)');
+  if (!options.to) throw new StowageError('USAGE', '--to DEST is required (see stowage build --help)');
+  return {
+    options,
+    ...(values['digest-file'] ? { digestFile: values['digest-file'] } : {}),
+    help: false,
+    quiet: values.quiet ?? false,
+    verbose: values.verbose ?? false,
+  };
+}
+
+export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean; verbose: boolean }) => Logger): Promise<number> {
+  const parsed = parseBuildArgs(argv);
+  if (parsed.help) {
+    process.stdout.write(BUILD_USAGE);
+    return 0;
+  }
+  const result = await build({ ...parsed.options, log: makeLog(parsed) });
+  if (parsed.digestFile) await writeFile(parsed.digestFile, `${result.digest}\n`);
+  process.stdout.write(`${result.digest}\n`);
+  return 0;
+}

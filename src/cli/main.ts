@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { isStowageError, messageOf } from '../errors.js';
+import { stderrLogger } from '../log.js';
+import { buildCommand } from './build-command.js';
+import { MAIN_USAGE } from './usage.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** One line on stderr that says what went wrong; never a stack trace (unless STOWAGE_DEBUG is set). */
+function report(e: unknown): number {
+  const message = messageOf(e).replace(/\s*\n\s*/g, ' ');
+  process.stderr.write(`stowage: error: ${message}\n`);
+  if (process.env.STOWAGE_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  if (isStowageError(e)) {
+    if (e.code === 'USAGE') return 2;
+    if (e.code === 'CANCELLED') return 130;
+  }
+  return 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const makeLog = (o: { quiet: boolean; verbose: boolean }) => stderrLogger(o);
+  switch (command) {
+    case 'build':
+      return buildCommand(rest, makeLog);
+    case '--version':
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(MAIN_USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`stowage: error: unknown command "${command}"\n${MAIN_USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.exitCode = report(e);
+  },
+);

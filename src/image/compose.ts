@@ -1,0 +1,102 @@
+import type { Readable } from 'node:stream';
+import { digestBytes } from '../digest.js';
+import type { LayerRecord } from '../cache/layer-cache.js';
+import type { BaseImage } from '../source/source.js';
+import { applyChanges, type ConfigChanges } from './config-changes.js';
+import { familyOf, type Family } from './media-types.js';
+import type { Descriptor, HistoryEntry, ImageConfig, Manifest, RawJson } from './types.js';
+
+/** A layer of the new image: the base's (opened from the base source) or one we built (opened from the cache). */
+export interface ImageLayer {
+  descriptor: Descriptor;
+  diffId: string;
+  /** Uncompressed size, when known without reading (new layers). */
+  diffSize?: number;
+  origin: 'base' | 'new';
+  open(): Promise<Readable>;
+}
+
+/** A finished image: exact manifest and config bytes, and every layer in order. */
+export interface BuiltImage {
+  family: Family;
+  manifest: RawJson<Manifest>;
+  config: RawJson<ImageConfig>;
+  layers: ImageLayer[];
+  base: BaseImage;
+}
+
+export interface NewLayer {
+  record: LayerRecord;
+  createdBy: string;
+  open(): Promise<Readable>;
+}
+
+export const BASE_NAME = 'org.opencontainers.image.base.name';
+export const BASE_DIGEST = 'org.opencontainers.image.base.digest';
+
+/** RFC 3339 time for `created` fields, from seconds since the epoch. */
+export function isoTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * The new image: the base's config with the user's changes, one diff_id and one history entry per new layer,
+ * `created` from SOURCE_DATE_EPOCH; the base's manifest with the new layers appended, in the base's media-type
+ * family, with base.name/base.digest annotations on OCI manifests (Docker schema 2 has no annotations).
+ * Config and manifest bytes are serialised once here and hashed as they are.
+ */
+export function composeImage(base: BaseImage, layers: NewLayer[], changes: ConfigChanges, created: number): BuiltImage {
+  const family = familyOf(base.manifest.mediaType);
+  const baseConfig = base.config.value;
+  const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
+  for (const layer of layers) history.push({ created: isoTime(created), created_by: layer.createdBy, comment: 'stowage' });
+  const config: ImageConfig = {
+    ...baseConfig,
+    created: isoTime(created),
+    config: applyChanges(baseConfig.config, changes),
+    rootfs: { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, ...layers.map((l) => l.record.diffId)] },
+    history,
+  };
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDesc: Descriptor = {
+    mediaType: base.manifest.value.config.mediaType,
+    digest: digestBytes(configBytes),
+    size: configBytes.length,
+  };
+
+  const baseLayers: ImageLayer[] = base.manifest.value.layers.map((d, i) => ({
+    descriptor: d,
+    diffId: baseConfig.rootfs.diff_ids[i]!,
+    origin: 'base',
+    open: () => base.openBlob(d),
+  }));
+  const newLayers: ImageLayer[] = layers.map((l) => ({
+    descriptor: { mediaType: l.record.mediaType, digest: l.record.digest, size: l.record.size },
+    diffId: l.record.diffId,
+    diffSize: l.record.diffSize,
+    origin: 'new',
+    open: l.open,
+  }));
+  const all = [...baseLayers, ...newLayers];
+
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: base.manifest.mediaType,
+    config: configDesc,
+    layers: all.map((l) => l.descriptor),
+  };
+  if (family === 'oci') {
+    const annotations: Record<string, string> = {};
+    if (base.name) annotations[BASE_NAME] = base.name;
+    annotations[BASE_DIGEST] = base.manifest.digest;
+    manifest.annotations = annotations;
+  }
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return {
+    family,
+    manifest: { bytes: manifestBytes, value: manifest, digest: digestBytes(manifestBytes), mediaType: base.manifest.mediaType },
+    config: { bytes: configBytes, value: config, digest: configDesc.digest, mediaType: configDesc.mediaType },
+    layers: all,
+    base,
+  };
+}

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Transform } from 'node:stream';
+import { createGzip as zlibGzip } from 'node:zlib';
+import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
+import { HashingStream } from '../digest.js';
+import { tarStream } from './tar-writer.js';
+import type { LayerEntry } from './walk.js';
+
+export interface CompressionOptions {
+  kind: 'gzip' | 'none';
+  level?: number;
+}
+
+export interface LayerBuildOptions {
+  /** Seconds since the epoch for every entry (SOURCE_DATE_EPOCH, else 0). */
+  mtime: number;
+  compression: CompressionOptions;
+  /** Layer media type to record (depends on the manifest family and compression). */
+  mediaType: string;
+  /** Extra inputs of the cache key (e.g. DEST_PATH and owner, already reflected in entries, and the version). */
+  keyContext: string;
+}
+
+function compressor(options: CompressionOptions): Transform | undefined {
+  if (options.kind === 'none') return undefined;
+  return zlibGzip({ level: options.level ?? 6 });
+}
+
+/** The cache key: everything that determines the layer bytes, plus local file state (size, mode, times, inode). */
+export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOptions): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ v: 1, ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
+  for (const e of entries) {
+    hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${e.state ?? ''}`);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Builds one layer in a single pass: walk entries → tar → hash (diff_id) → compress → hash + count (digest, size)
+ * → a temp file in the cache, renamed into place under its digest. Nothing is read twice.
+ */
+export async function buildLayer(
+  entries: readonly LayerEntry[],
+  options: LayerBuildOptions,
+  cache: LayerCache,
+  key: string | undefined,
+): Promise<LayerRecord> {
+  const tmp = cache.tempPath();
+  const diff = new HashingStream();
+  const blob = new HashingStream();
+  const compress = compressor(options.compression);
+  try {
+    const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
+    await pipeline(tarStream(entries, options.mtime), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }));
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  const record: LayerRecord = {
+    mediaType: options.mediaType,
+    digest: blob.digest,
+    size: blob.size,
+    diffId: diff.digest,
+    diffSize: diff.size,
+  };
+  await cache.commit(key, tmp, record);
+  return record;
+}

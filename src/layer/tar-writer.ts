@@ -1,0 +1,67 @@
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { StowageError } from '../errors.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingFor } from './tar-header.js';
+import type { LayerEntry } from './walk.js';
+
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * The tar bytes of a layer, streamed: headers are written as the walk left them, file contents are read in
+ * 1 MiB chunks (a fresh buffer each, since downstream may still hold the previous one). A file whose size
+ * changes while it is read fails the layer instead of producing a corrupt archive.
+ */
+export async function* tarChunks(entries: readonly LayerEntry[], mtime: number): AsyncGenerator<Buffer> {
+  for (const entry of entries) {
+    yield encodeHeader({
+      name: entry.name,
+      type: entry.type,
+      mode: entry.mode,
+      uid: entry.uid,
+      gid: entry.gid,
+      size: entry.size,
+      mtime,
+      ...(entry.linkname !== undefined ? { linkname: entry.linkname } : {}),
+    });
+    if (entry.type !== 'file' || entry.size === 0) continue;
+    yield* fileChunks(entry.source!, entry.size);
+    const pad = paddingFor(entry.size);
+    if (pad.length) yield pad;
+  }
+  yield END_OF_ARCHIVE;
+}
+
+async function* fileChunks(file: string, size: number): AsyncGenerator<Buffer> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'it disappeared' : (e as Error).message;
+    throw new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
+  }
+  try {
+    let position = 0;
+    while (position < size) {
+      const want = Math.min(READ_CHUNK, size - position);
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await handle.read(buf, 0, want, position);
+      if (bytesRead === 0) {
+        throw new StowageError('INVALID_INPUT', `"${file}" shrank while it was being read (${position} of ${size} bytes); rerun when it is stable`);
+      }
+      position += bytesRead;
+      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    }
+    const probe = Buffer.allocUnsafe(1);
+    const { bytesRead } = await handle.read(probe, 0, 1, size);
+    if (bytesRead !== 0) {
+      throw new StowageError('INVALID_INPUT', `"${file}" grew while it was being read (expected ${size} bytes); rerun when it is stable`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+export function tarStream(entries: readonly LayerEntry[], mtime: number): Readable {
+  return Readable.from(tarChunks(entries, mtime), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
+}

@@ -1,0 +1,135 @@
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { StowageError } from '../errors.js';
+import type { CopySpec } from './copy-spec.js';
+import type { EntryType } from './tar-header.js';
+
+/** One entry of a layer: where it goes in the image, where its bytes come from, and what identifies its state. */
+export interface LayerEntry {
+  /** Path in the image, relative; directories end with '/'. */
+  name: string;
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname?: string;
+  /** Local file to read (regular files only). */
+  source?: string;
+  /** Local state for the layer cache key: identifies a change even when mtime was restored (ctime, inode). */
+  state?: string;
+}
+
+/**
+ * Directories created above DEST_PATH. 0755 like Docker, except the sticky temp directories: writing /tmp as 0755
+ * over a base's 1777 /tmp would break every program that writes there.
+ */
+const STICKY = new Set(['tmp/', 'var/tmp/']);
+
+function parentEntries(dest: string): LayerEntry[] {
+  const parts = dest.split('/').filter(Boolean);
+  const out: LayerEntry[] = [];
+  for (let i = 1; i < parts.length; i++) {
+    const name = `${parts.slice(0, i).join('/')}/`;
+    out.push({ name, type: 'directory', mode: STICKY.has(name) ? 0o1777 : 0o755, uid: 0, gid: 0, size: 0 });
+  }
+  return out;
+}
+
+function stateOf(st: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint; mode: number }): string {
+  return `${st.size}:${st.mode}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}`;
+}
+
+/** Byte-wise order, independent of locale. */
+function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function kindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): string {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'special file (device, socket or FIFO)';
+}
+
+/**
+ * Lists the entries of one `--copy`, depth first with names sorted byte-wise, so the same tree always gives the
+ * same order. SRC itself is followed if it is a symlink (it is what the user named); links inside SRC are stored
+ * as links and never followed, so nothing outside SRC is read.
+ */
+export async function walkCopy(spec: CopySpec): Promise<LayerEntry[]> {
+  const src = path.resolve(spec.source);
+  const owner = spec.chown ?? { uid: 0, gid: 0 };
+  let top;
+  try {
+    top = await stat(src, { bigint: true });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : (e as Error).message;
+    throw new StowageError('INVALID_INPUT', `--copy source "${spec.source}" ${why}`, { cause: e });
+  }
+  const entries: LayerEntry[] = [];
+
+  if (top.isFile()) {
+    const destFile = spec.dest.endsWith('/') ? `${spec.dest}${path.basename(src)}` : spec.dest;
+    if (destFile === '/') throw new StowageError('INVALID_INPUT', `--copy "${spec.source}:/": a file cannot replace the root directory`);
+    entries.push(...parentEntries(destFile));
+    entries.push({
+      name: destFile.slice(1),
+      type: 'file',
+      mode: Number(top.mode) & 0o7777,
+      ...owner,
+      size: Number(top.size),
+      source: src,
+      state: stateOf({ size: Number(top.size), mode: Number(top.mode), mtimeNs: top.mtimeNs, ctimeNs: top.ctimeNs, ino: top.ino, dev: top.dev }),
+    });
+    return entries;
+  }
+  if (!top.isDirectory()) {
+    throw new StowageError('INVALID_INPUT', `--copy source "${spec.source}" is a ${kindOf(top)}; only regular files, directories and symlinks can be copied`);
+  }
+
+  const destDir = spec.dest.replace(/\/+$/, '');
+  if (destDir !== '') {
+    // Every directory down to destDir itself; destDir takes SRC's mode and the copy's owner, as Docker's COPY does.
+    const dirs = parentEntries(`${destDir}/x`);
+    const own = dirs.pop()!;
+    entries.push(...dirs, { ...own, mode: Number(top.mode) & 0o7777, ...owner });
+  }
+
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (e) {
+      throw new StowageError('INVALID_INPUT', `cannot read directory "${dir}": ${(e as Error).message}`, { cause: e });
+    }
+    names.sort(compareNames);
+    for (const name of names) {
+      const full = path.join(dir, name);
+      const st = await lstat(full, { bigint: true });
+      const inImage = `${prefix}${name}`;
+      const mode = Number(st.mode) & 0o7777;
+      if (st.isDirectory()) {
+        entries.push({ name: `${inImage}/`, type: 'directory', mode, ...owner, size: 0 });
+        await walk(full, `${inImage}/`);
+      } else if (st.isFile()) {
+        entries.push({
+          name: inImage,
+          type: 'file',
+          mode,
+          ...owner,
+          size: Number(st.size),
+          source: full,
+          state: stateOf({ size: Number(st.size), mode: Number(st.mode), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev }),
+        });
+      } else if (st.isSymbolicLink()) {
+        entries.push({ name: inImage, type: 'symlink', mode: 0o777, ...owner, size: 0, linkname: await readlink(full) });
+      } else {
+        throw new StowageError('INVALID_INPUT', `--copy source "${spec.source}" contains "${full}", a ${kindOf(st)}; only regular files, directories and symlinks can be copied`);
+      }
+    }
+  };
+  await walk(src, destDir === '' ? '' : `${destDir.slice(1)}/`);
+  return entries;
+}

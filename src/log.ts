@@ -1,0 +1,21 @@
+/** Where stowage reports what it does. Lines go to stderr in the CLI; never to stdout, never with secrets. */
+export interface Logger {
+  info(line: string): void;
+  warn(line: string): void;
+  debug(line: string): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, debug() {} };
+
+export function stderrLogger(opts: { verbose?: boolean; quiet?: boolean } = {}): Logger {
+  const write = (line: string) => process.stderr.write(`${line}\n`);
+  return {
+    info: (line) => {
+      if (!opts.quiet) write(line);
+    },
+    warn: (line) => write(`warning: ${line}`),
+    debug: (line) => {
+      if (opts.verbose) write(line);
+    },
+  };
+}

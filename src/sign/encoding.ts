@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+
+import { StowageError } from '../errors.js';
+
+/**
+ * Byte-level helpers shared by the signing modules: canonical JSON (what we hash and sign is always the exact bytes
+ * we produced), sha256 digests in OCI form, and RFC 3339 timestamps from a caller-given instant (never `new Date()`).
+ */
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * JSON with object keys sorted (UTF-16 code unit order, like RFC 8785 for the ASCII keys we write) and no
+ * whitespace. Arrays keep their order: it is meaningful (entrypoint, copy order). `undefined` members are dropped,
+ * as JSON.stringify does, so optional fields can be passed through without `if`s.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+export function canonicalJsonBytes(value: unknown): Buffer {
+  return Buffer.from(canonicalJson(value), 'utf8');
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : sortKeys(v)));
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new StowageError('INVALID_INPUT', `cannot encode ${String(value)} as JSON`);
+  }
+  return value;
+}
+
+/** `sha256:<hex>` of the given bytes. */
+export function sha256Digest(bytes: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+const DIGEST = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+
+/** Split an OCI digest (image-spec descriptor.md "Digests") into algorithm and encoded part. */
+export function parseDigest(digest: string): { algorithm: string; encoded: string } {
+  const m = DIGEST.exec(digest);
+  if (!m) throw new StowageError('INVALID_REFERENCE', `not a digest: ${JSON.stringify(digest)}`);
+  return { algorithm: m[1]!, encoded: m[2]! };
+}
+
+/** The hex of a `sha256:<64 hex>` digest; anything else is refused (the formats we write are sha256-only). */
+export function sha256Hex(digest: string): string {
+  const { algorithm, encoded } = parseDigest(digest);
+  if (algorithm !== 'sha256' || !/^[a-f0-9]{64}$/.test(encoded)) {
+    throw new StowageError('INVALID_REFERENCE', `expected a sha256 digest, got ${JSON.stringify(digest)}`);
+  }
+  return encoded;
+}
+
+/** An instant the caller chose: a Date, an RFC 3339 string, or seconds since the epoch (SOURCE_DATE_EPOCH). */
+export type Instant = Date | string | number;
+
+/**
+ * RFC 3339 UTC with whole seconds, `YYYY-MM-DDThh:mm:ssZ`: the form SLSA provenance v1 asks for (its #Timestamp)
+ * and the form cosign writes for `org.opencontainers.image.created` (Go `time.RFC3339`).
+ */
+export function rfc3339(instant: Instant): string {
+  const date = typeof instant === 'number' ? new Date(instant * 1000) : new Date(instant);
+  if (Number.isNaN(date.getTime())) {
+    throw new StowageError('USAGE', `not a valid time: ${JSON.stringify(instant)}`);
+  }
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

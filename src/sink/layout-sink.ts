@@ -1,0 +1,80 @@
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { StowageError } from '../errors.js';
+import type { BuiltImage } from '../image/compose.js';
+import { isForeignLayer } from '../image/media-types.js';
+import type { Descriptor, Index } from '../image/types.js';
+import type { Logger } from '../log.js';
+import { layoutBlobPath } from '../source/layout-source.js';
+import { streamToFileAtomic, writeFileAtomic } from '../util/files.js';
+import { mapLimit } from '../util/limit.js';
+import type { ImageSink, SinkResult } from './sink.js';
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/** Writes an OCI image layout (image-spec image-layout.md), `oci:DIR[:TAG]`, as skopeo and umoci read it. */
+export class LayoutSink implements ImageSink {
+  readonly dir: string;
+  readonly tag: string | undefined;
+
+  constructor(dir: string, tag: string | undefined) {
+    this.dir = dir;
+    this.tag = tag;
+  }
+
+  describe(): string {
+    return `oci:${this.dir}${this.tag ? `:${this.tag}` : ''}`;
+  }
+
+  async #hasBlob(digest: string, size: number): Promise<boolean> {
+    const st = await stat(layoutBlobPath(this.dir, digest)).catch(() => undefined);
+    return st !== undefined && st.size === size;
+  }
+
+  async #readIndex(): Promise<Index> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, 'index.json'), 'utf8');
+    } catch {
+      return { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
+    }
+    try {
+      const index = JSON.parse(text) as Index;
+      if (!Array.isArray(index.manifests)) throw new Error('no manifests array');
+      return index;
+    } catch (e) {
+      throw new StowageError('MANIFEST_INVALID', `${path.join(this.dir, 'index.json')} exists but is not an OCI index (${(e as Error).message}); refusing to overwrite it`);
+    }
+  }
+
+  async write(image: BuiltImage, log: Logger): Promise<SinkResult> {
+    await mkdir(path.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    const index = await this.#readIndex();
+    await mapLimit(image.layers, 4, async (layer) => {
+      const d = layer.descriptor;
+      if (isForeignLayer(d.mediaType) || (await this.#hasBlob(d.digest, d.size))) return;
+      await streamToFileAtomic(layoutBlobPath(this.dir, d.digest), await layer.open());
+      log.info(`wrote ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
+    });
+    for (const doc of [image.config, image.manifest]) {
+      if (!(await this.#hasBlob(doc.digest, doc.bytes.length))) {
+        await streamToFileAtomic(layoutBlobPath(this.dir, doc.digest), Readable.from([doc.bytes]));
+      }
+    }
+    const entry: Descriptor = {
+      mediaType: image.manifest.mediaType,
+      digest: image.manifest.digest,
+      size: image.manifest.bytes.length,
+      ...(this.tag ? { annotations: { [REF_NAME]: this.tag } } : {}),
+    };
+    const kept = index.manifests.filter((d) =>
+      this.tag ? d.annotations?.[REF_NAME] !== this.tag : !(d.digest === entry.digest && !d.annotations?.[REF_NAME]),
+    );
+    index.manifests = [...kept, entry];
+    await writeFileAtomic(path.join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await writeFileAtomic(path.join(this.dir, 'index.json'), JSON.stringify(index));
+    log.info(`wrote ${this.describe()}@${image.manifest.digest}`);
+    return { digest: image.manifest.digest, location: `${this.describe()}@${image.manifest.digest}` };
+  }
+}

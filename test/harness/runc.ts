@@ -1,0 +1,73 @@
+// Run an image for real: skopeo copy → OCI layout → umoci unpack → runc run, then clean everything up.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atExit } from './cleanup.js';
+import { run, runOk } from './exec.js';
+import { readImageConfig } from './layout.js';
+import { skopeoCopy } from './skopeo.js';
+import { makeTempDir, removeTempDir } from './tmp.js';
+
+export { type InspectOptions, type SkopeoInspect, inspectImage, inspectRaw } from './skopeo.js';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface RunImageOptions {
+  /** Replaces the image Cmd (like `docker run IMG args...`); the image Entrypoint stays. */
+  cmd?: string[];
+  /** Replaces the image Entrypoint and drops the image Cmd (like `docker run --entrypoint`). */
+  entrypoint?: string[];
+  /** "user:pass" for the source registry. */
+  srcCreds?: string;
+  /** Default: true when certDir is given, else false (plain-HTTP loopback registries). */
+  tlsVerify?: boolean;
+  certDir?: string;
+  /** Limit for the container run (default 60 s). */
+  timeoutMs?: number;
+}
+
+const TAG = 'run';
+let counter = 0;
+
+/**
+ * Run `image`, a skopeo transport reference ("docker://HOST/repo@sha256:…", "oci:DIR:TAG", "docker-archive:FILE"),
+ * with runc and no stdin. Resolves with the container's output and exit code (non-zero is not an error).
+ */
+export async function runImage(image: string, options: RunImageOptions = {}): Promise<RunResult> {
+  const work = await makeTempDir('run');
+  const root = join(work, 'runc');
+  const id = `stowage-test-${process.pid}-${++counter}-${randomBytes(3).toString('hex')}`;
+  const forget = atExit(() => spawnSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 300 }));
+  try {
+    const layout = join(work, 'layout');
+    const bundle = join(work, 'bundle');
+    await skopeoCopy(image, `oci:${layout}:${TAG}`, {
+      src: { creds: options.srcCreds, tlsVerify: options.tlsVerify, certDir: options.certDir },
+    });
+    await runOk('umoci', ['unpack', '--image', `${layout}:${TAG}`, bundle]);
+
+    const imageConfig = (await readImageConfig(layout, TAG)).config ?? {};
+    const configFile = join(bundle, 'config.json');
+    const spec = JSON.parse(await readFile(configFile, 'utf8')) as { process: { terminal?: boolean; args?: string[] } };
+    spec.process.terminal = false;
+    if (options.entrypoint !== undefined) {
+      spec.process.args = [...options.entrypoint, ...(options.cmd ?? [])];
+    } else if (options.cmd !== undefined) {
+      spec.process.args = [...(imageConfig.Entrypoint ?? []), ...options.cmd];
+    }
+    if (!spec.process.args?.length) throw new Error(`runImage: ${image} has neither Entrypoint nor Cmd, and none was given`);
+    await writeFile(configFile, JSON.stringify(spec, null, 2));
+
+    // A private --root keeps parallel test files from seeing each other's containers.
+    return await run('runc', ['--root', root, 'run', '--bundle', bundle, id], { timeoutMs: options.timeoutMs ?? 60_000 });
+  } finally {
+    await run('runc', ['--root', root, 'delete', '--force', id]).catch(() => undefined);
+    forget();
+    await removeTempDir(work);
+  }
+}
