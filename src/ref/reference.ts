@@ -35,20 +35,23 @@ export function registryEndpoint(registry: string): string {
 }
 
 export function validateDigest(digest: string, what = 'digest'): string {
+  if (digest.startsWith('sha256:')) {
+    if (!SHA256.test(digest)) {
+      throw new StowageError('INVALID_REFERENCE', `invalid ${what} "${digest}": sha256 digests have exactly 64 lower-case hex digits`);
+    }
+    return digest;
+  }
   if (!DIGEST.test(digest)) {
     throw new StowageError('INVALID_REFERENCE', `invalid ${what} "${digest}": expected ALGORITHM:HEX such as sha256:<64 hex digits>`);
   }
-  if (digest.startsWith('sha256:') && !SHA256.test(digest)) {
-    throw new StowageError('INVALID_REFERENCE', `invalid ${what} "${digest}": sha256 digests have exactly 64 lower-case hex digits`);
-  }
-  if (!digest.startsWith('sha256:') && !digest.startsWith('sha512:')) {
+  if (!/^sha512:[a-f0-9]{128}$/.test(digest)) {
     throw new StowageError('INVALID_REFERENCE', `unsupported digest algorithm in "${digest}": only sha256 and sha512 are supported`);
   }
   return digest;
 }
 
 function isDomain(part: string): boolean {
-  return part.includes('.') || part.includes(':') || part === 'localhost' || part !== part.toLowerCase();
+  return part.includes('.') || part.includes(':') || part === 'localhost';
 }
 
 function validateDomain(domain: string, input: string): void {

@@ -1,5 +1,6 @@
 import { StowageError } from '../errors.js';
 import { canonicalJsonBytes, rfc3339, sha256Hex, type Instant } from './encoding.js';
+import { statement, subjectOf, type ImageSubject, type Statement } from './statement.js';
 
 /**
  * SBOM of the layers stowage added: CycloneDX 1.5 JSON (ECMA-424 1st ed. = 1.6 is a superset; 1.5 is what
@@ -117,4 +118,10 @@ export function buildSbom(input: SbomInput): Sbom {
     predicateType: CYCLONEDX_PREDICATE_TYPE,
     document,
   };
+}
+
+/** The SBOM as an in-toto statement (predicate = the BOM document), for a signed attestation (cosign
+ * `attest --type cyclonedx` shape). */
+export function sbomStatement(image: ImageSubject, sbom: Sbom): Statement<Record<string, unknown>> {
+  return statement([subjectOf(image)], CYCLONEDX_PREDICATE_TYPE, sbom.document);
 }

@@ -1,0 +1,166 @@
+import type { Descriptor, Manifest } from '../image/types.js';
+import { MediaType } from '../image/media-types.js';
+import { StowageError } from '../errors.js';
+import { legacySignatureTag } from './artifacts.js';
+import { sha256Digest } from './encoding.js';
+import type { ArtifactStore } from './referrers.js';
+import { COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, parseSimpleSigningPayload } from './simple-signing.js';
+
+/**
+ * cosign's legacy signature storage (sigstore/cosign `specs/SIGNATURE_SPEC.md` §Storage; `pkg/oci/static`,
+ * `pkg/oci/mutate`, `pkg/oci/empty`): one image manifest per signed digest under the tag `sha256-<hex>.sig`, one
+ * layer per signature (media type `application/vnd.dev.cosign.simplesigning.v1+json`, blob = payload, signature in
+ * the layer annotation). Adding a signature is a read-modify-write of that tag that keeps the existing layers.
+ * The config is what go-containerregistry's `mutate.Append(empty.Image, ...)` writes (cosign uses it): empty
+ * architecture/os, zero `created`, one empty history entry and one diff_id (= the payload digest) per layer.
+ */
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export interface LegacySignature {
+  payload: Buffer;
+  /** base64, from `dev.cosignproject.cosign/signature`. */
+  signature: string;
+  descriptor: Descriptor;
+}
+
+export interface LegacyAttachResult {
+  tag: string;
+  /** Digest of the signature image manifest now at the tag. */
+  digest: string;
+  /** False when this exact signature was already there (nothing pushed). */
+  added: boolean;
+}
+
+/**
+ * Add one simple-signing signature to the image's `.sig` tag, keeping the signatures already there. The payload
+ * must name the subject digest (checked, so a payload for another image cannot be attached by mistake).
+ */
+export async function attachLegacyCosignSignature(
+  store: ArtifactStore,
+  subject: { digest: string; repository?: string },
+  payload: Buffer,
+  signatureB64: string,
+  options: { annotations?: Record<string, string> } = {},
+): Promise<LegacyAttachResult> {
+  const parsed = parseSimpleSigningPayload(payload);
+  if (parsed.manifestDigest !== subject.digest) {
+    throw new StowageError('SIGNATURE', `the signature payload names ${parsed.manifestDigest}, not ${subject.digest}`);
+  }
+  const tag = legacySignatureTag(subject.digest);
+  const layer: Descriptor = {
+    mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
+    size: payload.length,
+    digest: sha256Digest(payload),
+    annotations: sortedMap({ ...options.annotations, [COSIGN_SIGNATURE_ANNOTATION]: signatureB64 }),
+  };
+
+  const current = await store.getManifest(tag);
+  let base: Manifest | undefined;
+  if (current !== undefined) {
+    base = parseSignatureManifest(current.bytes, tag);
+    const duplicate = base.layers.some(
+      (l) => l.digest === layer.digest && l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] === signatureB64,
+    );
+    if (duplicate) return { tag, digest: sha256Digest(current.bytes), added: false };
+  }
+  const image = legacySignatureImage(base, layer);
+  await store.putBlob(payload, layer.digest);
+  await store.putBlob(image.config.bytes, image.config.descriptor.digest);
+  const put = await store.putManifest(tag, image.manifest.bytes, image.manifest.mediaType);
+  if (put.digest !== image.manifest.digest) {
+    throw new StowageError('DIGEST_MISMATCH', `registry stored ${tag} as ${put.digest}, but its bytes hash to ${image.manifest.digest}`);
+  }
+  return { tag, digest: image.manifest.digest, added: true };
+}
+
+/**
+ * The signature image after appending one layer to `base` (or to an empty image). Media types of an existing
+ * image are kept (cosign writes Docker ones under `COSIGN_DOCKER_MEDIA_TYPES`). Field order follows
+ * go-containerregistry's structs so the bytes look like cosign's.
+ */
+export function legacySignatureImage(
+  base: Manifest | undefined,
+  layer: Descriptor,
+): {
+  manifest: { bytes: Buffer; digest: string; mediaType: string; value: Manifest };
+  config: { bytes: Buffer; descriptor: Descriptor };
+} {
+  const layers = [...(base?.layers ?? []).map(descriptorInGoOrder), descriptorInGoOrder(layer)];
+  const config = {
+    architecture: '',
+    created: ZERO_TIME,
+    history: layers.map(() => ({ created: ZERO_TIME })),
+    os: '',
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+    config: {},
+  };
+  const configBytes = Buffer.from(JSON.stringify(config), 'utf8');
+  const mediaType = base?.mediaType ?? MediaType.OciManifest;
+  const configMediaType = base?.config.mediaType ?? MediaType.OciConfig;
+  const configDescriptor: Descriptor = { mediaType: configMediaType, size: configBytes.length, digest: sha256Digest(configBytes) };
+  const value: Manifest = { schemaVersion: 2, mediaType, config: configDescriptor, layers };
+  if (base?.annotations) value.annotations = base.annotations;
+  const bytes = Buffer.from(JSON.stringify(value), 'utf8');
+  return {
+    manifest: { bytes, digest: sha256Digest(bytes), mediaType, value },
+    config: { bytes: configBytes, descriptor: configDescriptor },
+  };
+}
+
+/** The signatures under an image's `.sig` tag (payload blobs fetched and checked against their digests). */
+export async function readLegacyCosignSignatures(store: ArtifactStore, subjectDigest: string): Promise<LegacySignature[]> {
+  const tag = legacySignatureTag(subjectDigest);
+  const current = await store.getManifest(tag);
+  if (current === undefined) return [];
+  if (!store.getBlob) throw new StowageError('USAGE', 'reading signatures needs an ArtifactStore with getBlob');
+  const manifest = parseSignatureManifest(current.bytes, tag);
+  const out: LegacySignature[] = [];
+  for (const layer of manifest.layers) {
+    const signature = layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
+    if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE || signature === undefined) continue;
+    const payload = await store.getBlob(layer.digest);
+    if (payload === undefined) {
+      throw new StowageError('NOT_FOUND', `signature payload ${layer.digest} listed in ${tag} is missing from the registry`);
+    }
+    if (sha256Digest(payload) !== layer.digest) {
+      throw new StowageError('DIGEST_MISMATCH', `signature payload ${layer.digest} from ${tag} does not hash to its digest`);
+    }
+    out.push({ payload, signature, descriptor: layer });
+  }
+  return out;
+}
+
+function parseSignatureManifest(bytes: Buffer, tag: string): Manifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new StowageError('MANIFEST_INVALID', `tag ${tag} does not hold JSON`);
+  }
+  const m = value as Partial<Manifest> | null;
+  const ok =
+    m !== null &&
+    typeof m === 'object' &&
+    m.schemaVersion === 2 &&
+    Array.isArray(m.layers) &&
+    m.config !== undefined &&
+    (m.mediaType === undefined || m.mediaType === MediaType.OciManifest || m.mediaType === MediaType.DockerManifest);
+  if (!ok) {
+    throw new StowageError('MANIFEST_INVALID', `tag ${tag} does not hold a cosign signature image manifest; refusing to modify it`);
+  }
+  return m as Manifest;
+}
+
+/** mediaType, size, digest, annotations: go-containerregistry's v1.Descriptor field order. */
+function descriptorInGoOrder(d: Descriptor): Descriptor {
+  const out: Descriptor = { mediaType: d.mediaType, size: d.size, digest: d.digest };
+  if (d.annotations) out.annotations = d.annotations;
+  return out;
+}
+
+function sortedMap(map: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(map).sort()) out[k] = map[k]!;
+  return out;
+}

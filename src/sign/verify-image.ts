@@ -1,0 +1,125 @@
+import type { Descriptor, Manifest } from '../image/types.js';
+import { StowageError, isStowageError, messageOf } from '../errors.js';
+import { readLegacyCosignSignatures } from './cosign-tag.js';
+import { sha256Digest } from './encoding.js';
+import type { PublicKeyInfo } from './keys.js';
+import { listReferrers, type ArtifactStore } from './referrers.js';
+import { verifySimpleSigning } from './simple-signing.js';
+import { COSIGN_SIGN_PREDICATE_TYPE, type Statement } from './statement.js';
+import { verifyBundle } from './verify.js';
+
+/**
+ * `stowage verify REF --key PUB.pem`: find an image's signatures where cosign puts them and check each one.
+ * 1. Sigstore bundles attached as referrers (cosign v3, BUNDLE_SPEC.md): referrers API or `sha256-<hex>` tag →
+ *    artifact manifest (its digest checked, its `subject` must be the image) → bundle blob (digest checked) →
+ *    {@link verifyBundle}.
+ * 2. Legacy simple-signing layers under `sha256-<hex>.sig` (SIGNATURE_SPEC.md).
+ * Succeeds when at least one signature verifies; otherwise throws 'SIGNATURE' listing why each candidate failed.
+ */
+
+const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+
+export interface VerifyImageOptions {
+  key: PublicKeyInfo;
+  /** Predicate a bundle's statement must have; default the cosign image-signature predicate; null accepts any. */
+  predicateType?: string | null;
+  /** Accept bundles whose Rekor entries/timestamps cannot be checked offline, checking the signature alone. */
+  ignoreTransparencyLog?: boolean;
+  /** Also look at the legacy `.sig` tag (default true). */
+  legacy?: boolean;
+}
+
+export type VerifiedSignature =
+  | { kind: 'bundle'; referrer: string; predicateType: string; statement: Statement }
+  | { kind: 'simple-signing'; tag: string; layer: string };
+
+export interface ImageVerification {
+  verified: VerifiedSignature[];
+  /** Candidates that did not verify, with the reason (a message naming the failed check). */
+  rejected: Array<{ source: string; reason: string }>;
+}
+
+export async function verifyImageSignatures(
+  store: ArtifactStore,
+  subject: Descriptor,
+  options: VerifyImageOptions,
+): Promise<ImageVerification> {
+  if (!store.getBlob) throw new StowageError('USAGE', 'verification needs an ArtifactStore with getBlob');
+  const getBlob = store.getBlob.bind(store);
+  const predicateType = options.predicateType === undefined ? COSIGN_SIGN_PREDICATE_TYPE : (options.predicateType ?? undefined);
+  const result: ImageVerification = { verified: [], rejected: [] };
+
+  const referrers = (await listReferrers(store, subject)).filter((d) => d.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+  for (const ref of referrers) {
+    try {
+      const manifest = await fetchReferrerManifest(store, ref.digest, subject.digest);
+      const layer = manifest.layers.find((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+      if (!layer) throw new StowageError('SIGNATURE', 'the artifact manifest has no Sigstore bundle layer');
+      const blob = await getBlob(layer.digest);
+      if (blob === undefined) throw new StowageError('NOT_FOUND', `bundle blob ${layer.digest} is missing from the registry`);
+      if (sha256Digest(blob) !== layer.digest) {
+        throw new StowageError('SIGNATURE', `tampered bundle: blob ${layer.digest} does not hash to its digest`);
+      }
+      const ok = verifyBundle(blob, {
+        key: options.key,
+        digest: subject.digest,
+        ...(predicateType === undefined ? {} : { predicateType }),
+        ...(options.ignoreTransparencyLog ? { ignoreTransparencyLog: true } : {}),
+      });
+      result.verified.push({ kind: 'bundle', referrer: ref.digest, predicateType: ok.predicateType, statement: ok.statement });
+    } catch (e) {
+      if (!isStowageError(e)) throw e;
+      result.rejected.push({ source: `referrer ${ref.digest}`, reason: e.message });
+    }
+  }
+
+  if (options.legacy ?? true) {
+    const signatures = await readLegacyCosignSignatures(store, subject.digest);
+    for (const sig of signatures) {
+      const source = `${sha256Tag(subject.digest)}.sig layer ${sig.descriptor.digest}`;
+      try {
+        verifySimpleSigning(sig.payload, sig.signature, {
+          key: options.key,
+          digest: subject.digest,
+          layerDigest: sig.descriptor.digest,
+        });
+        result.verified.push({ kind: 'simple-signing', tag: `${sha256Tag(subject.digest)}.sig`, layer: sig.descriptor.digest });
+      } catch (e) {
+        if (!isStowageError(e)) throw e;
+        result.rejected.push({ source, reason: e.message });
+      }
+    }
+  }
+
+  if (result.verified.length === 0) {
+    const detail =
+      result.rejected.length === 0
+        ? 'no signatures found (no Sigstore bundle referrers, no .sig tag)'
+        : result.rejected.map((r) => `${r.source}: ${r.reason}`).join('; ');
+    throw new StowageError('SIGNATURE', `no valid signature for ${subject.digest} with the given key: ${detail}`);
+  }
+  return result;
+}
+
+async function fetchReferrerManifest(store: ArtifactStore, digest: string, subjectDigest: string): Promise<Manifest> {
+  const got = await store.getManifest(digest);
+  if (got === undefined) throw new StowageError('NOT_FOUND', `artifact manifest ${digest} is listed but missing`);
+  if (sha256Digest(got.bytes) !== digest) {
+    throw new StowageError('SIGNATURE', `tampered artifact manifest: its bytes do not hash to ${digest}`);
+  }
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(got.bytes.toString('utf8')) as Manifest;
+  } catch (e) {
+    throw new StowageError('MANIFEST_INVALID', `artifact manifest ${digest} is not JSON: ${messageOf(e)}`);
+  }
+  if (!Array.isArray(manifest.layers)) throw new StowageError('MANIFEST_INVALID', `artifact manifest ${digest} has no layers`);
+  if (manifest.subject?.digest !== subjectDigest) {
+    throw new StowageError('SIGNATURE', `artifact manifest ${digest} has subject ${manifest.subject?.digest ?? 'none'}, not the image`);
+  }
+  return manifest;
+}
+
+function sha256Tag(digest: string): string {
+  return digest.replace(':', '-');
+}
