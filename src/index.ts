@@ -1,0 +1,14 @@
+// The public API of stowage. Values and types are listed apart; nothing internal is exported.
+export { build } from './build.js';
+export { StowageError, isStowageError } from './errors.js';
+export { parseReference, formatReference } from './ref/reference.js';
+export { parsePlatform, formatPlatform } from './image/platform.js';
+export { MediaType } from './image/media-types.js';
+export { stderrLogger, silentLogger } from './log.js';
+
+export type { BuildOptions, BuildResult, BuiltLayerInfo } from './build.js';
+export type { ErrorCode } from './errors.js';
+export type { Reference } from './ref/reference.js';
+export type { CopySpec } from './layer/copy-spec.js';
+export type { Logger } from './log.js';
+export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, Platform } from './image/types.js';
