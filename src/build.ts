@@ -227,7 +227,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const cached = record !== undefined;
       if (!record) record = await buildLayer(entries, buildOptions, cache, key);
       const file = cache.blobPath(record.digest);
-      layers.push({ record, createdBy: createdBy(spec), open: async () => createReadStream(file, { highWaterMark: 1024 * 1024 }) });
+      layers.push({ record, createdBy: createdBy(spec), open: async (start = 0) => createReadStream(file, { start, highWaterMark: 1024 * 1024 }) });
       infos.push({ source: spec.source, dest: spec.dest, digest: record.digest, diffId: record.diffId, size: record.size, cached });
       log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }

@@ -1,9 +1,12 @@
 import type { Readable } from 'node:stream';
 
-/** A request body that can be sent more than once (retries, redirects, auth round trips): `open` gives a fresh stream. */
+/**
+ * A request body that can be sent more than once (retries, redirects, auth round trips): `open` gives a fresh
+ * stream of `length` bytes. Bodies that can start part-way (a file) take `start`, which resumable uploads use.
+ */
 export interface StreamBody {
   readonly length: number;
-  open(): Readable | Promise<Readable>;
+  open(start?: number): Readable | Promise<Readable>;
 }
 
 export interface HttpRequest {
@@ -20,6 +23,12 @@ export interface HttpRequest {
   scopes?: readonly string[];
   /** Follow redirects (default true). Credentials never follow a redirect to another host. */
   followRedirects?: boolean;
+  /**
+   * May the retry layer send this again on a network error or a 5xx/429? Default: GET, HEAD, DELETE, and PUT/POST
+   * whose body is a Buffer or absent. Blob data (PATCH, upload PUT) sets false: the upload logic restarts or
+   * resumes the session itself.
+   */
+  idempotent?: boolean;
 }
 
 export interface HttpResponse {

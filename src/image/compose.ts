@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { digestBytes } from '../digest.js';
+import { skip } from '../util/slice.js';
 import type { LayerRecord } from '../cache/layer-cache.js';
 import type { BaseImage } from '../source/source.js';
 import { applyChanges, type ConfigChanges } from './config-changes.js';
@@ -13,7 +14,8 @@ export interface ImageLayer {
   /** Uncompressed size, when known without reading (new layers). */
   diffSize?: number;
   origin: 'base' | 'new';
-  open(): Promise<Readable>;
+  /** A fresh stream of the blob from byte `start` (default 0). */
+  open(start?: number): Promise<Readable>;
 }
 
 /** A finished image: exact manifest and config bytes, and every layer in order. */
@@ -28,7 +30,7 @@ export interface BuiltImage {
 export interface NewLayer {
   record: LayerRecord;
   createdBy: string;
-  open(): Promise<Readable>;
+  open(start?: number): Promise<Readable>;
 }
 
 export const BASE_NAME = 'org.opencontainers.image.base.name';
@@ -68,7 +70,8 @@ export function composeImage(base: BaseImage, layers: NewLayer[], changes: Confi
     descriptor: d,
     diffId: baseConfig.rootfs.diff_ids[i]!,
     origin: 'base',
-    open: () => base.openBlob(d),
+    // A remote blob cannot seek: resuming part-way re-reads and drops the bytes before `start`.
+    open: async (start = 0) => skip(await base.openBlob(d), start),
   }));
   const newLayers: ImageLayer[] = layers.map((l) => ({
     descriptor: { mediaType: l.record.mediaType, digest: l.record.digest, size: l.record.size },

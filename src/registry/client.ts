@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { StowageError } from '../errors.js';
 import { nodeTransport } from '../http/node-transport.js';
+import { redirectMiddleware } from '../http/redirect.js';
+import { retryMiddleware, type RetryOptions } from '../http/retry.js';
 import { compose, type Middleware, type Transport } from '../http/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { canonicalRegistry } from '../ref/reference.js';
-import { Registry } from './registry.js';
+import { Registry, type RegistryOptions } from './registry.js';
 
 export interface ClientOptions {
   /** Allow plain HTTP and unverified TLS for registries that are not loopback (explicit choice only). */
@@ -14,8 +16,11 @@ export interface ClientOptions {
   caFile?: string;
   userAgent?: string;
   log?: Logger;
-  /** Extra middleware, outermost first (auth, retry). */
+  /** Middleware between retry and redirects, outermost first: the auth layer goes here. */
   middleware?: Middleware[];
+  retry?: RetryOptions;
+  /** Overrides of the per-host upload settings. */
+  upload?: RegistryOptions['upload'];
 }
 
 /** Registries by name, sharing one connection pool and middleware stack. */
@@ -43,14 +48,24 @@ export class RegistryClient {
     this.#close = () => inner.close();
     this.options = options;
     this.probe = inner;
-    this.transport = compose(inner, ...(options.middleware ?? []));
+    // user agent (inner) ← redirects ← auth ← retry: a retried request is authorised afresh, and a redirected hop
+    // never sees credentials meant for the registry host.
+    const retry = { ...options.retry, ...(options.log ? { log: options.log } : {}) };
+    this.transport = compose(inner, retryMiddleware(retry), ...(options.middleware ?? []), redirectMiddleware());
   }
 
   registry(name: string): Registry {
     const key = canonicalRegistry(name);
     let r = this.#registries.get(key);
     if (!r) {
-      r = new Registry(key, { transport: this.transport, probe: this.probe, insecure: this.options.insecure ?? false, log: this.options.log ?? silentLogger });
+      r = new Registry(key, {
+        transport: this.transport,
+        probe: this.probe,
+        insecure: this.options.insecure ?? false,
+        log: this.options.log ?? silentLogger,
+        ...(this.options.retry ? { retry: this.options.retry } : {}),
+        ...(this.options.upload ? { upload: this.options.upload } : {}),
+      });
       this.#registries.set(key, r);
     }
     return r;

@@ -7,6 +7,8 @@ import type { Descriptor, RawJson } from '../image/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { registryEndpoint } from '../ref/reference.js';
+import { Backoff, sleep, type RetryOptions } from '../http/retry.js';
+import { hostSettings, type HostSettings } from './host-settings.js';
 import { resolveScheme } from './ping.js';
 import { registryError } from './response-error.js';
 import { uploadBlob, type UploadOutcome } from './upload.js';
@@ -22,6 +24,17 @@ export interface RegistryOptions {
   /** Allow plain HTTP (and unverified TLS) for registries that are not loopback. */
   insecure?: boolean;
   log?: Logger;
+  /** Retries of uploads and reads that the HTTP retry layer cannot replay on its own. */
+  retry?: RetryOptions;
+  /** Overrides of the per-host upload settings (tests, odd registries). */
+  upload?: Partial<HostSettings>;
+}
+
+/** How a registry's multi-request operations recover: backoff, waiting, and upload shape per host. */
+export interface RegistryPolicy {
+  backoff: Backoff;
+  sleep: (ms: number) => Promise<void>;
+  settings(endpoint: string): HostSettings;
 }
 
 /** One registry host. Knows its scheme; hands out repositories with the auth scopes they need. */
@@ -29,12 +42,19 @@ export class Registry {
   readonly name: string;
   readonly endpoint: string;
   readonly #options: RegistryOptions;
+  readonly policy: RegistryPolicy;
   #base?: Promise<URL>;
 
   constructor(name: string, options: RegistryOptions) {
     this.name = name;
     this.endpoint = registryEndpoint(name);
     this.#options = options;
+    const wait = options.retry?.sleep ?? sleep;
+    this.policy = {
+      backoff: new Backoff(options.retry),
+      sleep: (ms) => wait(ms),
+      settings: (endpoint) => hostSettings(endpoint, options.upload),
+    };
   }
 
   baseUrl(): Promise<URL> {
@@ -100,8 +120,31 @@ export class Repository {
     return { digest, mediaType: mediaType.split(';')[0]!.trim(), size: Number(res.header('content-length') ?? 0) };
   }
 
+  /**
+   * Repeats a small read whose body failed (cut short, or bytes that do not match their digest): the HTTP retry
+   * layer only sees statuses, not bodies. Such content is never kept.
+   */
+  async #reread<T>(what: string, read: () => Promise<T>): Promise<T> {
+    const policy = this.registry.policy;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await read();
+      } catch (e) {
+        const again = e instanceof StowageError && (e.code === 'NETWORK' || e.code === 'DIGEST_MISMATCH');
+        if (!again || attempt > policy.backoff.retries) throw e;
+        const ms = policy.backoff.delay(attempt, undefined, what);
+        this.log.info(`retrying ${what} in ${(ms / 1000).toFixed(1)} s (${e.message})`);
+        await policy.sleep(ms);
+      }
+    }
+  }
+
   /** GETs a manifest or index: bytes as served (never re-serialised), verified against the digest when asked by digest. */
-  async getManifest(reference: string, accept = manifestAccept): Promise<RawJson<unknown> | undefined> {
+  getManifest(reference: string, accept = manifestAccept): Promise<RawJson<unknown> | undefined> {
+    return this.#reread(`GET manifest ${this.label}:${reference}`, () => this.#getManifest(reference, accept));
+  }
+
+  async #getManifest(reference: string, accept: string): Promise<RawJson<unknown> | undefined> {
     const what = `manifest ${this.label}${reference.includes(':') ? '@' : ':'}${reference}`;
     const res = await this.send({ method: 'GET', url: await this.url(`manifests/${reference}`), headers: { accept } });
     if (res.status === 404) {
@@ -180,7 +223,11 @@ export class Repository {
   }
 
   /** Reads a small blob (a config) fully, verified, under the manifest size cap. */
-  async getBlobBytes(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer> {
+  getBlobBytes(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer> {
+    return this.#reread(`GET blob ${this.label}@${descriptor.digest}`, () => this.#getBlobBytes(descriptor));
+  }
+
+  async #getBlobBytes(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer> {
     if (descriptor.size > MANIFEST_LIMIT) {
       throw new StowageError('MANIFEST_INVALID', `config ${this.label}@${descriptor.digest} is ${descriptor.size} bytes, over the ${MANIFEST_LIMIT}-byte limit`);
     }

@@ -57,7 +57,7 @@ export class RegistrySink implements ImageSink {
       if (isForeignLayer(d.mediaType)) return;
       const outcome = await repo.uploadBlob(
         { mediaType: d.mediaType, digest: d.digest, size: d.size },
-        { length: d.size, open: () => layer.open() },
+        { length: d.size, open: (start) => layer.open(start) },
         layer.origin === 'base' && mountFrom ? { mountFrom } : {},
       );
       count(outcome);
