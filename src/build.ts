@@ -65,8 +65,14 @@ export interface BuildOptions {
   /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
   environment?: NodeJS.ProcessEnv;
   log?: Logger;
-  /** Extra HTTP middleware (auth, retry), outermost first. */
+  /** Extra HTTP middleware (auth), outermost first. */
   middleware?: ClientOptions['middleware'];
+  /** Retries of registry requests (default 3, exponential backoff with jitter, Retry-After honoured). */
+  retries?: number;
+  /** Overrides of the retry timing (tests). */
+  retry?: ClientOptions['retry'];
+  /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
+  signal?: AbortSignal;
 }
 
 export interface BuiltLayerInfo {
@@ -195,6 +201,10 @@ function sinkFor(target: Target, client: RegistryClient, tags: string[], concurr
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const log = options.log ?? silentLogger;
   const p = plan(options);
+  if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
+    throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
+  }
+  if (options.signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled before it started');
 
   // Read the inputs' metadata first: a missing or special file fails before any network traffic.
   const walked: { spec: CopySpec; entries: LayerEntry[] }[] = [];
@@ -205,6 +215,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     ...(options.caFile ? { caFile: options.caFile } : {}),
     log,
     ...(options.middleware ? { middleware: options.middleware } : {}),
+    retry: { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) },
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
@@ -225,7 +237,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const key = layerKey(entries, buildOptions);
       let record: LayerRecord | undefined = await cache.lookup(key);
       const cached = record !== undefined;
-      if (!record) record = await buildLayer(entries, buildOptions, cache, key);
+      if (!record) record = await buildLayer(entries, buildOptions, cache, key, options.signal);
       const file = cache.blobPath(record.digest);
       layers.push({ record, createdBy: createdBy(spec), open: async (start = 0) => createReadStream(file, { start, highWaterMark: 1024 * 1024 }) });
       infos.push({ source: spec.source, dest: spec.dest, digest: record.digest, diffId: record.diffId, size: record.size, cached });

@@ -27,6 +27,7 @@ const FLAGS = {
   'compression-level': { type: 'string' },
   'cache-dir': { type: 'string' },
   'no-cache': { type: 'boolean' },
+  retries: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
@@ -45,6 +46,8 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   if (values.compression !== undefined && values.compression !== 'gzip' && values.compression !== 'none') {
     throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip or none`);
   }
+  const retries = values.retries;
+  if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
   if (values['no-cache'] && values['cache-dir']) throw new StowageError('USAGE', '--no-cache and --cache-dir cannot be used together');
   const options: BuildOptions = {
     from: values.from ?? '',
@@ -64,6 +67,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(values.compression ? { compression: values.compression as 'gzip' | 'none' } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
+    ...(retries !== undefined ? { retries: Number(retries) } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
   if (!options.from) throw new StowageError('USAGE', '--from BASE is required (see stowage build --help)');
@@ -77,13 +81,13 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   };
 }
 
-export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean; verbose: boolean }) => Logger): Promise<number> {
+export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean; verbose: boolean }) => Logger, signal: AbortSignal): Promise<number> {
   const parsed = parseBuildArgs(argv);
   if (parsed.help) {
     process.stdout.write(BUILD_USAGE);
     return 0;
   }
-  const result = await build({ ...parsed.options, log: makeLog(parsed) });
+  const result = await build({ ...parsed.options, log: makeLog(parsed), signal });
   if (parsed.digestFile) await writeFile(parsed.digestFile, `${result.digest}\n`);
   process.stdout.write(`${result.digest}\n`);
   return 0;

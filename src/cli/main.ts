@@ -17,9 +17,28 @@ function report(e: unknown): number {
   if (process.env.STOWAGE_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   if (isStowageError(e)) {
     if (e.code === 'USAGE') return 2;
-    if (e.code === 'CANCELLED') return 130;
+    if (e.code === 'CANCELLED') {
+      process.stderr.write('stowage: cancelled; no tag was changed, and it is safe to re-run\n');
+      return 130;
+    }
   }
   return 1;
+}
+
+/**
+ * Ctrl-C (or SIGTERM) aborts the work in flight: requests stop, upload sessions are cancelled, temp files are
+ * removed, and the process exits 130 with a message saying a re-run is safe. A second Ctrl-C exits at once.
+ */
+function cancelOnSignals(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(`stowage: ${name} received, stopping (press Ctrl-C again to exit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller.signal;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -27,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   const makeLog = (o: { quiet: boolean; verbose: boolean }) => stderrLogger(o);
   switch (command) {
     case 'build':
-      return buildCommand(rest, makeLog);
+      return buildCommand(rest, makeLog, cancelOnSignals());
     case '--version':
     case 'version':
       process.stdout.write(`${version()}\n`);

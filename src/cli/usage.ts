@@ -36,6 +36,7 @@ Options:
   --compression-level N     gzip level 0-9
   --cache-dir DIR           layer cache (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
   --no-cache                build in a private temp directory, removed afterwards
+  --retries N               retries of a failed registry request or upload (default 3)
   --quiet                   no progress on stderr
   --verbose                 more detail on stderr
 

@@ -6,6 +6,7 @@ import type { Transform } from 'node:stream';
 import { createGzip as zlibGzip } from 'node:zlib';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import { HashingStream } from '../digest.js';
+import { StowageError } from '../errors.js';
 import { tarStream } from './tar-writer.js';
 import type { LayerEntry } from './walk.js';
 
@@ -48,6 +49,7 @@ export async function buildLayer(
   options: LayerBuildOptions,
   cache: LayerCache,
   key: string | undefined,
+  signal?: AbortSignal,
 ): Promise<LayerRecord> {
   const tmp = cache.tempPath();
   const diff = new HashingStream();
@@ -55,9 +57,10 @@ export async function buildLayer(
   const compress = compressor(options.compression);
   try {
     const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
-    await pipeline(tarStream(entries, options.mtime), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }));
+    await pipeline(tarStream(entries, options.mtime), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }), signal ? { signal } : {});
   } catch (e) {
     await rm(tmp, { force: true });
+    if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });
     throw e;
   }
   const record: LayerRecord = {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { StowageError } from '../errors.js';
 import { nodeTransport } from '../http/node-transport.js';
 import { redirectMiddleware } from '../http/redirect.js';
-import { retryMiddleware, type RetryOptions } from '../http/retry.js';
+import { retryMiddleware, sleep as sleepFor, type RetryOptions } from '../http/retry.js';
 import { compose, type Middleware, type Transport } from '../http/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
@@ -21,6 +21,8 @@ export interface ClientOptions {
   retry?: RetryOptions;
   /** Overrides of the per-host upload settings. */
   upload?: RegistryOptions['upload'];
+  /** Aborts every request and wait (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /** Registries by name, sharing one connection pool and middleware stack. */
@@ -51,7 +53,9 @@ export class RegistryClient {
     // user agent (inner) ← redirects ← auth ← retry: a retried request is authorised afresh, and a redirected hop
     // never sees credentials meant for the registry host.
     const retry = { ...options.retry, ...(options.log ? { log: options.log } : {}) };
-    this.transport = compose(inner, retryMiddleware(retry), ...(options.middleware ?? []), redirectMiddleware());
+    const signal = options.signal;
+    const cancellable: Middleware = (next) => (req) => next(signal && !req.signal ? { ...req, signal } : req);
+    this.transport = compose(inner, cancellable, retryMiddleware(retry), ...(options.middleware ?? []), redirectMiddleware());
   }
 
   registry(name: string): Registry {
@@ -63,7 +67,7 @@ export class RegistryClient {
         probe: this.probe,
         insecure: this.options.insecure ?? false,
         log: this.options.log ?? silentLogger,
-        ...(this.options.retry ? { retry: this.options.retry } : {}),
+        retry: { ...this.options.retry, sleep: (ms) => sleepFor(ms, this.options.signal) },
         ...(this.options.upload ? { upload: this.options.upload } : {}),
       });
       this.#registries.set(key, r);
