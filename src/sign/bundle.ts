@@ -99,5 +99,7 @@ function signingError(e: unknown): StowageError {
 function causeMessage(e: unknown): string {
   const own = messageOf(e);
   const cause = (e as { cause?: unknown }).cause;
-  return cause === undefined ? own : `${own}: ${messageOf(cause)}`;
+  if (cause === undefined) return own;
+  const inner = messageOf(cause);
+  return own.includes(inner) ? own : `${own}: ${inner}`;
 }

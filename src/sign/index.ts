@@ -1,6 +1,7 @@
 // Signing and attestation: keys, statements, bundles, verification, and attaching them to images.
 
 export { keyFingerprintHex, keyHint, loadPrivateKey, loadPublicKey, readPrivateKeyFile, readPublicKeyFile, signBytes, verifyBytes } from './keys.js';
+export { decryptCosignKey, encryptCosignKey } from './cosign-key.js';
 export {
   COSIGN_SIGN_PREDICATE_TYPE,
   IN_TOTO_PAYLOAD_TYPE,

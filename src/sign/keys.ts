@@ -2,9 +2,11 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyOb
 import { readFile } from 'node:fs/promises';
 
 import { StowageError } from '../errors.js';
+import { COSIGN_KEY_LABELS, decryptCosignKey } from './cosign-key.js';
 
 /**
- * Signing keys given with `--key FILE` and public keys given with `verify --key PUB.pem`.
+ * Signing keys given with `--key FILE` and public keys given with `verify --key PUB.pem`. Private keys: PKCS#8
+ * (plain or encrypted), SEC1 EC (plain or OpenSSL-encrypted), PKCS#1 RSA, and cosign's own encrypted format.
  *
  * Schemes (sigstore algorithm registry, protobuf-specs `PublicKeyDetails`), each one that @sigstore/verify checks
  * with its fixed hash choice (`@sigstore/core` crypto.verify passes no algorithm, so Node uses SHA-256 for ECDSA
@@ -63,10 +65,11 @@ function pemBlocks(pem: string): PemBlock[] {
 }
 
 const PRIVATE_LABELS = ['PRIVATE KEY', 'ENCRYPTED PRIVATE KEY', 'EC PRIVATE KEY', 'RSA PRIVATE KEY'];
-/** cosign's own format: scrypt + NaCl secretbox around PKCS#8 (sigstore/cosign pkg/cosign/keys.go). */
-const COSIGN_LABELS = ['ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY'];
 
-/** Parse a PEM private key: PKCS#8, encrypted PKCS#8, SEC1 EC (optionally OpenSSL-encrypted), PKCS#1 RSA. */
+/**
+ * Parse a PEM private key: PKCS#8, encrypted PKCS#8, SEC1 EC (optionally OpenSSL-encrypted), PKCS#1 RSA, or a
+ * cosign key (`cosign generate-key-pair`; always encrypted, its password may be empty as with COSIGN_PASSWORD="").
+ */
 export function loadPrivateKey(pem: string | Buffer, options: LoadKeyOptions = {}): SigningKey {
   const source = options.source ?? 'private key';
   const text = typeof pem === 'string' ? pem : pem.toString('utf8');
@@ -74,16 +77,21 @@ export function loadPrivateKey(pem: string | Buffer, options: LoadKeyOptions = {
   if (blocks.length === 0) {
     throw new StowageError('USAGE', `${source} is not a PEM file (no "-----BEGIN ...-----" block)`);
   }
+  const cosign = blocks.find((b) => COSIGN_KEY_LABELS.includes(b.label));
+  if (cosign) {
+    const password = resolvePassword(options.password, source, options.env ?? process.env);
+    const der = decryptCosignKey(cosign.text, password, source);
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } catch (e) {
+      throw new StowageError('USAGE', `cannot read ${source}: the decrypted cosign key is not a PKCS#8 key`, { cause: e });
+    }
+    return { privateKey, ...describePublicKey(createPublicKey(privateKey), source) };
+  }
   const block = blocks.find((b) => PRIVATE_LABELS.includes(b.label));
   if (!block) {
     const labels = blocks.map((b) => b.label);
-    if (labels.some((l) => COSIGN_LABELS.includes(l))) {
-      throw new StowageError(
-        'USAGE',
-        `${source} is a cosign-encrypted key (${labels.join(', ')}), which stowage cannot read: ` +
-          'give a PKCS#8 or SEC1 PEM key (e.g. `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)',
-      );
-    }
     if (labels.includes('PUBLIC KEY')) {
       throw new StowageError('USAGE', `${source} holds a public key; signing needs the private key`);
     }
@@ -138,7 +146,7 @@ export function loadPublicKey(pem: string | Buffer, options: { source?: string }
   const block = blocks.find((b) => b.label === 'PUBLIC KEY' || b.label === 'RSA PUBLIC KEY');
   if (!block) {
     const labels = blocks.map((b) => b.label);
-    if (labels.some((l) => PRIVATE_LABELS.includes(l) || COSIGN_LABELS.includes(l))) {
+    if (labels.some((l) => PRIVATE_LABELS.includes(l) || COSIGN_KEY_LABELS.includes(l))) {
       throw new StowageError('USAGE', `${source} holds a private key; verification takes the public key (PUBLIC KEY block)`);
     }
     throw new StowageError('USAGE', `${source} holds no public key (found PEM blocks: ${labels.join(', ')})`);
