@@ -10,6 +10,7 @@ import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js'
 import { buildLayer, layerKey, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
+import type { FileDigest } from './layer/tar-writer.js';
 import { silentLogger, type Logger } from './log.js';
 import { validateTag } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
@@ -73,6 +74,8 @@ export interface BuildOptions {
   retry?: ClientOptions['retry'];
   /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
   signal?: AbortSignal;
+  /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */
+  recordFiles?: boolean;
 }
 
 export interface BuiltLayerInfo {
@@ -83,6 +86,8 @@ export interface BuiltLayerInfo {
   size: number;
   /** True when the layer came from the cache without reading its files. */
   cached: boolean;
+  /** The layer's regular files and their digests, when `recordFiles` was set. */
+  files?: FileDigest[];
 }
 
 export interface BuildResult {
@@ -93,8 +98,14 @@ export interface BuildResult {
   manifest: RawJson<Manifest>;
   config: RawJson<ImageConfig>;
   layers: BuiltLayerInfo[];
+  /** The base manifest the image was built on (the platform's, when the base was an index). */
   baseDigest: string;
+  /** The base reference (registry bases only; a layout path is machine-specific). */
+  baseName?: string;
 }
+
+/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
+const RACY_MS = 100;
 
 interface Plan {
   from: Target;
@@ -233,14 +244,33 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
     for (const { spec, entries } of walked) {
-      const buildOptions: LayerBuildOptions = { mtime: p.epoch, compression: p.compression, mediaType, keyContext: spec.dest };
+      const buildOptions: LayerBuildOptions = {
+        mtime: p.epoch,
+        compression: p.compression,
+        mediaType,
+        keyContext: spec.dest,
+        ...(options.recordFiles ? { recordFiles: true } : {}),
+      };
       const key = layerKey(entries, buildOptions);
       let record: LayerRecord | undefined = await cache.lookup(key);
+      // A cached record without file digests cannot serve a build that needs them.
+      if (record && options.recordFiles && !record.files) record = undefined;
       const cached = record !== undefined;
-      if (!record) record = await buildLayer(entries, buildOptions, cache, key, options.signal);
+      // Racy entries (git's term): a file changed within the last moment could change again within the same
+      // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
+      const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
+      if (!record) record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, options.signal);
       const file = cache.blobPath(record.digest);
       layers.push({ record, createdBy: createdBy(spec), open: async (start = 0) => createReadStream(file, { start, highWaterMark: 1024 * 1024 }) });
-      infos.push({ source: spec.source, dest: spec.dest, digest: record.digest, diffId: record.diffId, size: record.size, cached });
+      infos.push({
+        source: spec.source,
+        dest: spec.dest,
+        digest: record.digest,
+        diffId: record.diffId,
+        size: record.size,
+        cached,
+        ...(record.files ? { files: record.files } : {}),
+      });
       log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
 
@@ -253,6 +283,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       config: image.config,
       layers: infos,
       baseDigest: base.manifest.digest,
+      ...(base.name ? { baseName: base.name } : {}),
     };
   } finally {
     await cache?.dispose();

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { hexOf } from '../digest.js';
+import type { FileDigest } from '../layer/tar-writer.js';
 
 /** What a finished layer is, as recorded in the cache. */
 export interface LayerRecord {
@@ -12,6 +13,8 @@ export interface LayerRecord {
   diffId: string;
   /** Size of the uncompressed tar (docker-archive needs it before the bytes). */
   diffSize: number;
+  /** Digests of the regular files, when they were asked for (provenance, SBOM). */
+  files?: FileDigest[];
 }
 
 /** Default: $XDG_CACHE_HOME/stowage, else ~/.cache/stowage. */
@@ -50,6 +53,21 @@ export class LayerCache {
 
   async #prepare(): Promise<void> {
     for (const sub of ['blobs/sha256', 'layers', 'tmp']) await mkdir(path.join(this.dir, sub), { recursive: true, mode: 0o700 });
+    if (this.persistent) await this.#sweep();
+  }
+
+  /** Temp files left by a killed build (SIGKILL, power loss) go after a day; a live build's are younger. */
+  async #sweep(): Promise<void> {
+    const tmp = path.join(this.dir, 'tmp');
+    const names = await readdir(tmp).catch(() => [] as string[]);
+    const old = Date.now() - 24 * 3600 * 1000;
+    await Promise.all(
+      names.map(async (name) => {
+        const file = path.join(tmp, name);
+        const st = await stat(file).catch(() => undefined);
+        if (st && st.mtimeMs < old) await rm(file, { force: true });
+      }),
+    );
   }
 
   blobPath(digest: string): string {

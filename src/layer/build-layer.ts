@@ -7,7 +7,7 @@ import { createGzip as zlibGzip } from 'node:zlib';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import { HashingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
-import { tarStream } from './tar-writer.js';
+import { tarStream, type FileDigest } from './tar-writer.js';
 import type { LayerEntry } from './walk.js';
 
 export interface CompressionOptions {
@@ -23,6 +23,8 @@ export interface LayerBuildOptions {
   mediaType: string;
   /** Extra inputs of the cache key (e.g. DEST_PATH and owner, already reflected in entries, and the version). */
   keyContext: string;
+  /** Also record each file's sha256 (provenance, SBOM), taken in the same pass. */
+  recordFiles?: boolean;
 }
 
 function compressor(options: CompressionOptions): Transform | undefined {
@@ -55,9 +57,10 @@ export async function buildLayer(
   const diff = new HashingStream();
   const blob = new HashingStream();
   const compress = compressor(options.compression);
+  const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
   try {
     const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
-    await pipeline(tarStream(entries, options.mtime), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }), signal ? { signal } : {});
+    await pipeline(tarStream(entries, options.mtime, files), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }), signal ? { signal } : {});
   } catch (e) {
     await rm(tmp, { force: true });
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });
@@ -69,6 +72,7 @@ export async function buildLayer(
     size: blob.size,
     diffId: diff.digest,
     diffSize: diff.size,
+    ...(files ? { files } : {}),
   };
   await cache.commit(key, tmp, record);
   return record;

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
@@ -11,7 +12,15 @@ const READ_CHUNK = 1024 * 1024;
  * 1 MiB chunks (a fresh buffer each, since downstream may still hold the previous one). A file whose size
  * changes while it is read fails the layer instead of producing a corrupt archive.
  */
-export async function* tarChunks(entries: readonly LayerEntry[], mtime: number): AsyncGenerator<Buffer> {
+/** A regular file of a layer with its content digest, for provenance and SBOMs. */
+export interface FileDigest {
+  /** Path in the image, absolute. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): AsyncGenerator<Buffer> {
   for (const entry of entries) {
     yield encodeHeader({
       name: entry.name,
@@ -23,15 +32,19 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number):
       mtime,
       ...(entry.linkname !== undefined ? { linkname: entry.linkname } : {}),
     });
-    if (entry.type !== 'file' || entry.size === 0) continue;
-    yield* fileChunks(entry.source!, entry.size);
+    if (entry.type !== 'file') continue;
+    // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.
+    const hash = files ? createHash('sha256') : undefined;
+    if (entry.size > 0) yield* fileChunks(entry.source!, entry.size, hash);
+    if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });
+    if (entry.size === 0) continue;
     const pad = paddingFor(entry.size);
     if (pad.length) yield pad;
   }
   yield END_OF_ARCHIVE;
 }
 
-async function* fileChunks(file: string, size: number): AsyncGenerator<Buffer> {
+async function* fileChunks(file: string, size: number, hash?: Hash): AsyncGenerator<Buffer> {
   let handle;
   try {
     handle = await open(file, 'r');
@@ -50,7 +63,9 @@ async function* fileChunks(file: string, size: number): AsyncGenerator<Buffer> {
         throw new StowageError('INVALID_INPUT', `"${file}" shrank while it was being read (${position} of ${size} bytes); rerun when it is stable`);
       }
       position += bytesRead;
-      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+      const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+      hash?.update(chunk);
+      yield chunk;
     }
     const probe = Buffer.allocUnsafe(1);
     const { bytesRead } = await handle.read(probe, 0, 1, size);
@@ -62,6 +77,6 @@ async function* fileChunks(file: string, size: number): AsyncGenerator<Buffer> {
   }
 }
 
-export function tarStream(entries: readonly LayerEntry[], mtime: number): Readable {
-  return Readable.from(tarChunks(entries, mtime), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
+export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): Readable {
+  return Readable.from(tarChunks(entries, mtime, files), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
 }

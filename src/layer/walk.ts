@@ -18,6 +18,8 @@ export interface LayerEntry {
   source?: string;
   /** Local state for the layer cache key: identifies a change even when mtime was restored (ctime, inode). */
   state?: string;
+  /** Last status change (ctime), ms since the epoch: a file changed just now may change again unseen. */
+  changedAt?: number;
 }
 
 /**
@@ -82,6 +84,7 @@ export async function walkCopy(spec: CopySpec): Promise<LayerEntry[]> {
       size: Number(top.size),
       source: src,
       state: stateOf({ size: Number(top.size), mode: Number(top.mode), mtimeNs: top.mtimeNs, ctimeNs: top.ctimeNs, ino: top.ino, dev: top.dev }),
+      changedAt: Number(top.ctimeMs),
     });
     return entries;
   }
@@ -122,6 +125,7 @@ export async function walkCopy(spec: CopySpec): Promise<LayerEntry[]> {
           size: Number(st.size),
           source: full,
           state: stateOf({ size: Number(st.size), mode: Number(st.mode), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev }),
+          changedAt: Number(st.ctimeMs),
         });
       } else if (st.isSymbolicLink()) {
         entries.push({ name: inImage, type: 'symlink', mode: 0o777, ...owner, size: 0, linkname: await readlink(full) });
