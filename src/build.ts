@@ -72,6 +72,8 @@ export interface BuildOptions {
   retries?: number;
   /** Overrides of the retry timing (tests). */
   retry?: ClientOptions['retry'];
+  /** Overrides of the upload shape: blobs over `monolithicMax` bytes go in resumable `chunkSize` PATCHes. */
+  upload?: ClientOptions['upload'];
   /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
   signal?: AbortSignal;
   /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */
@@ -227,6 +229,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     log,
     ...(options.middleware ? { middleware: options.middleware } : {}),
     retry: { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) },
+    ...(options.upload ? { upload: options.upload } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
