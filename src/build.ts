@@ -66,7 +66,14 @@ export interface BuildOptions {
   /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
   environment?: NodeJS.ProcessEnv;
   log?: Logger;
-  /** Extra HTTP middleware (auth), outermost first. */
+  /**
+   * Credentials per registry host (`{ "ghcr.io": { username, password } }`), tried before docker's config.json,
+   * credential helpers and containers auth.json (crane's default keychain order).
+   */
+  credentials?: ClientOptions['credentials'];
+  /** Replaces the whole keychain. */
+  credentialSource?: ClientOptions['credentialSource'];
+  /** Extra HTTP middleware between retry and auth, outermost first (tests). */
   middleware?: ClientOptions['middleware'];
   /** Retries of registry requests (default 3, exponential backoff with jitter, Retry-After honoured). */
   retries?: number;
@@ -228,6 +235,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     ...(options.caFile ? { caFile: options.caFile } : {}),
     log,
     ...(options.middleware ? { middleware: options.middleware } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.credentialSource ? { credentialSource: options.credentialSource } : {}),
+    ...(options.environment ? { env: options.environment } : {}),
     retry: { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) },
     ...(options.upload ? { upload: options.upload } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

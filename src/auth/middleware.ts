@@ -1,4 +1,4 @@
-import { StowageError } from '../errors.js';
+import { isStowageError, StowageError } from '../errors.js';
 import type { HttpRequest, HttpResponse, Middleware, Transport } from '../http/types.js';
 import { challengeScopes, parseChallenges, type Challenge } from './challenge.js';
 import {
@@ -8,10 +8,10 @@ import {
   type Credential,
   type CredentialSource,
 } from './credentials.js';
-import { isLoopbackHost } from './loopback.js';
+import { isLoopbackHost } from '../http/loopback.js';
 import { redact, SecretSet } from './redact.js';
 import { normalizeRegistry } from './registry-name.js';
-import { mergeScopes } from './scope.js';
+import { formatScope, mergeScopes, parseScope } from './scope.js';
 import { TokenCache } from './token-cache.js';
 import { basicHeader, bodySnippet, fetchToken, validateRealm, type TokenGrant } from './token.js';
 
@@ -70,7 +70,11 @@ export function authMiddleware(options: AuthOptions): Middleware {
   const scrub = (e: unknown): unknown => {
     if (e instanceof StowageError) {
       const clean = redact(e.message, secrets);
-      if (clean !== e.message) e.message = clean;
+      if (clean !== e.message) {
+        e.message = clean;
+        // V8 renders the message into `stack` when the error is made
+        if (e.stack) e.stack = redact(e.stack, secrets);
+      }
     }
     return e;
   };
@@ -110,12 +114,11 @@ export function authMiddleware(options: AuthOptions): Middleware {
     const key = `${url.origin} ${ch.service} ${ch.realm.href} ${scopes.join(' ')}`;
     const running = inflight.get(key);
     if (running) return running;
-    const p = (async () => {
-      const refreshToken = state.refreshTokens.get(ch.service);
+    const fetchWith = (refreshToken: string | undefined) => {
       log(
         `auth: token for ${url.host} from ${ch.realm.origin}${ch.realm.pathname} (service ${ch.service || '-'}, scopes ${scopes.join(' ') || '-'}) with ${describeCredential(refreshToken ? { identityToken: refreshToken } : credential)}`,
       );
-      const grant = await fetchToken({
+      return fetchToken({
         realm: ch.realm,
         service: ch.service,
         scopes,
@@ -128,6 +131,19 @@ export function authMiddleware(options: AuthOptions): Middleware {
         ...(options.passwordGrant ? { passwordGrant: true } : {}),
         ...(signal ? { signal } : {}),
       });
+    };
+    const p = (async () => {
+      const refreshToken = state.refreshTokens.get(ch.service);
+      let grant: TokenGrant;
+      try {
+        grant = await fetchWith(refreshToken);
+      } catch (e) {
+        // A refresh token handed out earlier may be revoked or expired: forget it, use the credential itself.
+        const revoked = refreshToken && refreshToken !== credential?.identityToken && isStowageError(e, 'AUTH') && (e.status === 401 || e.status === 403);
+        if (!revoked) throw e;
+        state.refreshTokens.delete(ch.service);
+        grant = await fetchWith(undefined);
+      }
       secrets.add(grant.token, grant.refreshToken);
       if (grant.refreshToken) state.refreshTokens.set(ch.service, grant.refreshToken);
       cache.put(url.origin, ch.service, grant, now());
@@ -160,18 +176,7 @@ export function authMiddleware(options: AuthOptions): Middleware {
     // 1. Pre-authorize from what earlier requests taught us.
     const first = await preauthorize(req, state, wanted, secure);
     const res = await next(withAuthorization(req, first.authorization));
-    if (res.url.origin !== url.origin) {
-      // Redirected elsewhere (blob storage): that host got no credentials from us, and gets none now.
-      if (res.status === 401) {
-        await res.discard();
-        throw new StowageError(
-          'AUTH',
-          `${res.url.host} (redirected from ${url.host}) answered 401; stowage does not send registry credentials to another host`,
-          { status: 401 },
-        );
-      }
-      return res;
-    }
+    if (res.url.origin !== url.origin) return elsewhere(req, res);
     if (res.status === 403) throw await forbidden(req, res, state, first.scopes);
     if (res.status !== 401) return res;
 
@@ -257,7 +262,7 @@ export function authMiddleware(options: AuthOptions): Middleware {
     cred: Credential | undefined,
     scopes: string[],
   ): Promise<HttpResponse> {
-    if (res.url.origin !== req.url.origin) return res;
+    if (res.url.origin !== req.url.origin) return elsewhere(req, res);
     if (res.status === 403) throw await forbidden(req, res, state, scopes);
     if (res.status !== 401) return res;
     const challenges = parseChallenges(res.headerAll('www-authenticate'));
@@ -275,7 +280,12 @@ export function authMiddleware(options: AuthOptions): Middleware {
     const denied = challenges.find((c) => c.params['error'] === 'insufficient_scope');
     const what = `${req.method} ${url.pathname}`;
     if (denied) {
-      const scope = challengeScopes(denied).join(' ') || (scopes ?? []).join(' ');
+      // Registries list actions in any order (distribution 2.8 iterates a Go map): name them sorted.
+      const named = challengeScopes(denied).map((text) => {
+        const parsed = parseScope(text);
+        return parsed ? formatScope({ ...parsed, actions: [...parsed.actions].sort() }) : text;
+      });
+      const scope = named.join(' ') || (scopes ?? []).join(' ');
       return new StowageError(
         'AUTH',
         `registry ${url.host} denied scope "${scope}" (insufficient_scope) on ${what}; ${sent(cred)}. ` +
@@ -304,6 +314,20 @@ export function authMiddleware(options: AuthOptions): Middleware {
       { status: 403 },
     );
   }
+}
+
+/**
+ * An answer from another origin after redirects (blob storage): that host got no credentials from us and
+ * gets none now, so its 401 is final.
+ */
+async function elsewhere(req: HttpRequest, res: HttpResponse): Promise<HttpResponse> {
+  if (res.status !== 401) return res;
+  await res.discard();
+  throw new StowageError(
+    'AUTH',
+    `${res.url.host} (redirected from ${req.url.host}) answered 401 to ${req.method} ${res.url.pathname}; stowage does not send registry credentials to another host`,
+    { status: 401 },
+  );
 }
 
 function withAuthorization(req: HttpRequest, authorization: string | undefined): HttpRequest {

@@ -2,7 +2,7 @@ import { StowageError } from '../errors.js';
 import type { HttpRequest, HttpResponse, Transport } from '../http/types.js';
 import type { Credential } from './credentials.js';
 import { credentialSecrets, describeCredential } from './credentials.js';
-import { isLinkLocalHost, isLoopbackHost } from './loopback.js';
+import { isLinkLocalHost, isLoopbackHost } from '../http/loopback.js';
 import { redact } from './redact.js';
 
 /** A bearer token from a token server (distribution `docs/spec/auth/token.md`, `oauth.md`). */

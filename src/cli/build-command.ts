@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { build, type BuildOptions } from '../build.js';
+import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
+import { parseTarget } from '../ref/target.js';
 import type { Logger } from '../log.js';
 import { BUILD_USAGE } from './usage.js';
 
@@ -22,6 +24,8 @@ const FLAGS = {
   tag: { type: 'string', multiple: true },
   insecure: { type: 'boolean' },
   'ca-file': { type: 'string' },
+  'from-creds': { type: 'string' },
+  'to-creds': { type: 'string' },
   'digest-file': { type: 'string' },
   compression: { type: 'string' },
   'compression-level': { type: 'string' },
@@ -49,6 +53,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   const retries = values.retries;
   if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
   if (values['no-cache'] && values['cache-dir']) throw new StowageError('USAGE', '--no-cache and --cache-dir cannot be used together');
+  const credentials = credentialsFrom(values['from-creds'], values['to-creds'], values.from, values.to);
   const options: BuildOptions = {
     from: values.from ?? '',
     to: values.to ?? '',
@@ -65,6 +70,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.tag ? { tags: values.tag } : {}),
     ...(values.insecure ? { insecure: true } : {}),
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
+    ...(credentials ? { credentials } : {}),
     ...(values.compression ? { compression: values.compression as 'gzip' | 'none' } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
     ...(retries !== undefined ? { retries: Number(retries) } : {}),
@@ -79,6 +85,26 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     quiet: values.quiet ?? false,
     verbose: values.verbose ?? false,
   };
+}
+
+/** `--from-creds`/`--to-creds USER[:PASS]` → explicit credentials per registry host (skopeo's --src-creds form). */
+function credentialsFrom(fromCreds: string | undefined, toCreds: string | undefined, from: string | undefined, to: string | undefined): Record<string, Credential> | undefined {
+  const out: Record<string, Credential> = {};
+  const add = (text: string | undefined, target: string | undefined, flag: string, envName: string) => {
+    if (text === undefined) return;
+    if (!target) return;
+    const t = parseTarget(target, flag === '--from-creds' ? 'base' : 'destination');
+    if (t.kind !== 'registry') throw new StowageError('USAGE', `${flag} applies to registry references, not ${t.input}`);
+    const colon = text.indexOf(':');
+    const username = colon >= 0 ? text.slice(0, colon) : text;
+    const password = colon >= 0 ? text.slice(colon + 1) : process.env[envName];
+    if (!username) throw new StowageError('USAGE', `${flag}: expected USER[:PASSWORD]`);
+    if (!password) throw new StowageError('USAGE', `${flag} ${username}: no password given; append :PASSWORD or set ${envName}`);
+    out[t.ref.registry] = { username, password };
+  };
+  add(fromCreds, from, '--from-creds', 'STOWAGE_FROM_PASSWORD');
+  add(toCreds, to, '--to-creds', 'STOWAGE_TO_PASSWORD');
+  return Object.keys(out).length ? out : undefined;
 }
 
 export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean; verbose: boolean }) => Logger, signal: AbortSignal): Promise<number> {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isStowageError, messageOf } from '../errors.js';
 import { stderrLogger } from '../log.js';
 import { buildCommand } from './build-command.js';
+import { loginCommand } from './login-command.js';
 import { MAIN_USAGE } from './usage.js';
 
 function version(): string {
@@ -47,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'build':
       return buildCommand(rest, makeLog, cancelOnSignals());
+    case 'login':
+      return loginCommand(rest, makeLog, cancelOnSignals());
     case '--version':
     case 'version':
       process.stdout.write(`${version()}\n`);

@@ -2,9 +2,25 @@ export const MAIN_USAGE = `stowage: build and push OCI container images without 
 
 Usage:
   stowage build --from BASE --to DEST [options]   build an image from a base plus local files
+  stowage login HOST -u USER --password-stdin      store registry credentials like docker login
   stowage --help | --version
 
-Run "stowage build --help" for the build options.
+Run "stowage COMMAND --help" for a command's options.
+`;
+
+export const LOGIN_USAGE = `Usage:
+  stowage login HOST -u USER --password-stdin    (or -p PASSWORD, visible to other users)
+
+Checks the credentials against the registry, then stores them like "docker login": in
+$DOCKER_CONFIG/config.json (default ~/.docker/config.json), mode 0600, or in the credential
+helper that file names (credHelpers / credsStore).
+
+Options:
+  -u, --username USER
+  -p, --password PASSWORD
+  --password-stdin          read the password or token from stdin
+  --insecure                allow plain HTTP and unverified TLS for a non-loopback registry
+  --ca-file FILE            trust the PEM CA certificates in FILE
 `;
 
 export const BUILD_USAGE = `Usage:
@@ -31,6 +47,9 @@ Options:
   --tag TAG                 also tag the pushed manifest TAG (repeatable)
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
+  --from-creds USER[:PASS]  credentials for the base registry (else docker config / helpers / auth.json)
+  --to-creds USER[:PASS]    credentials for the destination registry; without :PASS the password is read
+                            from STOWAGE_FROM_PASSWORD / STOWAGE_TO_PASSWORD
   --digest-file FILE        also write the manifest digest to FILE
   --compression gzip|none   layer compression (default gzip)
   --compression-level N     gzip level 0-9

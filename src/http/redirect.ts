@@ -26,6 +26,7 @@ export function redirectMiddleware(options: RedirectOptions = {}): Middleware {
     async (req: HttpRequest): Promise<HttpResponse> => {
       if (req.followRedirects === false) return next(req);
       const origin = req.url.origin;
+      const authorization = req.headers['authorization'];
       let current = req;
       for (let hops = 0; ; hops++) {
         const res = await next(current);
@@ -65,12 +66,12 @@ export function redirectMiddleware(options: RedirectOptions = {}): Middleware {
             { status: res.status },
           );
         }
-        current = nextHop(current, res.status, target, origin);
+        current = nextHop(current, res.status, target, origin, authorization);
       }
     };
 }
 
-function nextHop(prev: HttpRequest, status: number, target: URL, origin: string): HttpRequest {
+function nextHop(prev: HttpRequest, status: number, target: URL, origin: string, authorization: string | undefined): HttpRequest {
   const headers: Record<string, string> = { ...prev.headers };
   let method = prev.method;
   let body = prev.body;
@@ -87,6 +88,8 @@ function nextHop(prev: HttpRequest, status: number, target: URL, origin: string)
   if (target.origin !== origin) {
     delete headers['authorization'];
     delete headers['cookie'];
+  } else if (authorization !== undefined) {
+    headers['authorization'] = authorization; // back on the original origin (A → storage → A)
   }
   const hop: HttpRequest = { ...prev, method, url: target, headers };
   if (body === undefined) delete hop.body;

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { defaultKeychain, type Credential, type CredentialSource } from '../auth/credentials.js';
+import { authMiddleware } from '../auth/middleware.js';
 import { StowageError } from '../errors.js';
 import { nodeTransport } from '../http/node-transport.js';
 import { redirectMiddleware } from '../http/redirect.js';
@@ -16,7 +18,16 @@ export interface ClientOptions {
   caFile?: string;
   userAgent?: string;
   log?: Logger;
-  /** Middleware between retry and redirects, outermost first: the auth layer goes here. */
+  /**
+   * Where credentials come from. Default: `credentials` given here for their registries, then docker's
+   * config.json (credHelpers, credsStore, auths), then containers auth.json; anonymous otherwise.
+   */
+  credentialSource?: CredentialSource;
+  /** Explicit credentials per registry host (API/CLI), tried first by the default keychain. */
+  credentials?: Record<string, Credential>;
+  /** Environment for the keychain (DOCKER_CONFIG, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, PATH for helpers). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra middleware between retry and auth, outermost first (tests). */
   middleware?: Middleware[];
   retry?: RetryOptions;
   /** Overrides of the per-host upload settings. */
@@ -30,6 +41,8 @@ export class RegistryClient {
   readonly #registries = new Map<string, Registry>();
   readonly #close: () => void;
   readonly transport: Transport;
+  /** Retry and redirects without auth: token requests and scheme probes go through it. */
+  readonly plain: Transport;
   readonly probe: Transport;
   readonly options: ClientOptions;
 
@@ -51,11 +64,20 @@ export class RegistryClient {
     this.options = options;
     this.probe = inner;
     // user agent (inner) ← redirects ← auth ← retry: a retried request is authorised afresh, and a redirected hop
-    // never sees credentials meant for the registry host.
+    // never sees credentials meant for the registry host. Token requests use the same stack without auth.
     const retry = { ...options.retry, ...(options.log ? { log: options.log } : {}) };
     const signal = options.signal;
     const cancellable: Middleware = (next) => (req) => next(signal && !req.signal ? { ...req, signal } : req);
-    this.transport = compose(inner, cancellable, retryMiddleware(retry), ...(options.middleware ?? []), redirectMiddleware());
+    this.plain = compose(inner, cancellable, retryMiddleware(retry), redirectMiddleware());
+    const log = options.log;
+    const auth = authMiddleware({
+      credentials:
+        options.credentialSource ??
+        defaultKeychain({ ...(options.credentials ? { explicit: options.credentials } : {}), ...(options.env ? { env: options.env } : {}) }),
+      transport: this.plain,
+      ...(log ? { log: (line: string) => log.debug(line) } : {}),
+    });
+    this.transport = compose(inner, cancellable, retryMiddleware(retry), ...(options.middleware ?? []), auth, redirectMiddleware());
   }
 
   registry(name: string): Registry {
