@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { StowageError } from './errors.js';
-import { composeImage, type BuiltImage, type NewLayer } from './image/compose.js';
+import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { MediaType, type Family } from './image/media-types.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
@@ -230,6 +230,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const walked: { spec: CopySpec; entries: LayerEntry[] }[] = [];
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
 
+  // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
+  const work = new AbortController();
+  const onAbort = () => work.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   const client = new RegistryClient({
     ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
     ...(options.caFile ? { caFile: options.caFile } : {}),
@@ -240,7 +244,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     ...(options.environment ? { env: options.environment } : {}),
     retry: { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) },
     ...(options.upload ? { upload: options.upload } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: work.signal,
   });
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
@@ -250,6 +254,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    // Base layers start moving (HEAD, mount or copy) while ours are built.
+    for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
     const family: Family = base.manifest.mediaType.startsWith('application/vnd.docker.') ? 'docker' : 'oci';
     const mediaType = layerMediaType(family, p.compression);
@@ -272,9 +278,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Racy entries (git's term): a file changed within the last moment could change again within the same
       // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
       const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
-      if (!record) record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, options.signal);
+      if (!record) record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, work.signal);
       const file = cache.blobPath(record.digest);
-      layers.push({ record, createdBy: createdBy(spec), open: async (start = 0) => createReadStream(file, { start, highWaterMark: 1024 * 1024 }) });
+      const layer: NewLayer = { record, createdBy: createdBy(spec), open: async (start = 0) => createReadStream(file, { start, highWaterMark: 1024 * 1024 }) };
+      layers.push(layer);
+      sink.prefetch?.(newImageLayer(layer), base, log);
       infos.push({
         source: spec.source,
         dest: spec.dest,
@@ -298,7 +306,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       baseDigest: base.manifest.digest,
       ...(base.name ? { baseName: base.name } : {}),
     };
+  } catch (e) {
+    work.abort();
+    throw e;
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     await cache?.dispose();
     client.close();
   }

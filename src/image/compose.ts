@@ -36,6 +36,28 @@ export interface NewLayer {
 export const BASE_NAME = 'org.opencontainers.image.base.name';
 export const BASE_DIGEST = 'org.opencontainers.image.base.digest';
 
+/** The base image's layers, opened from the base source. */
+export function baseLayersOf(base: BaseImage): ImageLayer[] {
+  return base.manifest.value.layers.map((d, i) => ({
+    descriptor: d,
+    diffId: base.config.value.rootfs.diff_ids[i]!,
+    origin: 'base',
+    // A remote blob cannot seek: resuming part-way re-reads and drops the bytes before `start`.
+    open: async (start = 0) => skip(await base.openBlob(d), start),
+  }));
+}
+
+/** A layer we built, opened from the cache. */
+export function newImageLayer(l: NewLayer): ImageLayer {
+  return {
+    descriptor: { mediaType: l.record.mediaType, digest: l.record.digest, size: l.record.size },
+    diffId: l.record.diffId,
+    diffSize: l.record.diffSize,
+    origin: 'new',
+    open: l.open,
+  };
+}
+
 /** RFC 3339 time for `created` fields, from seconds since the epoch. */
 export function isoTime(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
@@ -66,21 +88,7 @@ export function composeImage(base: BaseImage, layers: NewLayer[], changes: Confi
     size: configBytes.length,
   };
 
-  const baseLayers: ImageLayer[] = base.manifest.value.layers.map((d, i) => ({
-    descriptor: d,
-    diffId: baseConfig.rootfs.diff_ids[i]!,
-    origin: 'base',
-    // A remote blob cannot seek: resuming part-way re-reads and drops the bytes before `start`.
-    open: async (start = 0) => skip(await base.openBlob(d), start),
-  }));
-  const newLayers: ImageLayer[] = layers.map((l) => ({
-    descriptor: { mediaType: l.record.mediaType, digest: l.record.digest, size: l.record.size },
-    diffId: l.record.diffId,
-    diffSize: l.record.diffSize,
-    origin: 'new',
-    open: l.open,
-  }));
-  const all = [...baseLayers, ...newLayers];
+  const all = [...baseLayersOf(base), ...layers.map(newImageLayer)];
 
   const manifest: Manifest = {
     schemaVersion: 2,

@@ -5,7 +5,9 @@ import type { Logger } from '../log.js';
 import { formatReference, type Reference } from '../ref/reference.js';
 import type { Registry } from '../registry/registry.js';
 import type { UploadOutcome } from '../registry/upload.js';
-import { mapLimit } from '../util/limit.js';
+import { createLimiter } from '../util/limit.js';
+import type { BaseImage } from '../source/source.js';
+import type { Repository } from '../registry/registry.js';
 import type { ImageSink, SinkResult } from './sink.js';
 
 export interface RegistrySinkOptions {
@@ -29,16 +31,55 @@ export class RegistrySink implements ImageSink {
     this.ref = ref;
     this.registry = registry;
     this.options = options;
+    this.#limit = createLimiter(options.concurrency ?? 4);
   }
 
   describe(): string {
     return formatReference(this.ref);
   }
 
+  #repo?: Repository;
+  #mountFrom?: string;
+  readonly #limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Uploads started early, by digest; each already has a rejection handler (it is re-thrown by write). */
+  readonly #started = new Map<string, Promise<UploadOutcome>>();
+
+  #target(base: BaseImage): Repository {
+    if (!this.#repo) {
+      const origin = base.origin;
+      this.#mountFrom = origin && origin.registry === this.ref.registry && origin.repository !== this.ref.repository ? origin.repository : undefined;
+      this.#repo = this.registry.repository(this.ref.repository, { push: true, ...(this.#mountFrom ? { mountFrom: [this.#mountFrom] } : {}) });
+    }
+    return this.#repo;
+  }
+
+  #push(layer: ImageLayer, base: BaseImage, log: Logger): Promise<UploadOutcome> {
+    const d = layer.descriptor;
+    let started = this.#started.get(d.digest);
+    if (!started) {
+      const repo = this.#target(base);
+      const mountFrom = layer.origin === 'base' ? this.#mountFrom : undefined;
+      started = this.#limit(async () => {
+        const outcome = await repo.uploadBlob(
+          { mediaType: d.mediaType, digest: d.digest, size: d.size },
+          { length: d.size, open: (start) => layer.open(start) },
+          mountFrom ? { mountFrom } : {},
+        );
+        log.info(`${outcome === 'exists' ? 'exists ' : outcome === 'mounted' ? 'mounted' : 'pushed '} ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
+        return outcome;
+      });
+      started.catch(() => undefined); // observed in write(); this only keeps it from being "unhandled" meanwhile
+      this.#started.set(d.digest, started);
+    }
+    return started;
+  }
+
+  prefetch(layer: ImageLayer, base: BaseImage, log: Logger): void {
+    if (!isForeignLayer(layer.descriptor.mediaType)) void this.#push(layer, base, log);
+  }
+
   async write(image: BuiltImage, log: Logger): Promise<SinkResult> {
-    const origin = image.base.origin;
-    const mountFrom = origin && origin.registry === this.ref.registry && origin.repository !== this.ref.repository ? origin.repository : undefined;
-    const repo = this.registry.repository(this.ref.repository, { push: true, ...(mountFrom ? { mountFrom: [mountFrom] } : {}) });
+    const repo = this.#target(image.base);
     if (this.ref.digest && this.ref.digest !== image.manifest.digest) {
       throw new StowageError(
         'INVALID_REFERENCE',
@@ -52,18 +93,9 @@ export class RegistrySink implements ImageSink {
       else if (o === 'mounted') stats.mounted++;
       else stats.uploaded++;
     };
-    const pushLayer = async (layer: ImageLayer): Promise<void> => {
-      const d = layer.descriptor;
-      if (isForeignLayer(d.mediaType)) return;
-      const outcome = await repo.uploadBlob(
-        { mediaType: d.mediaType, digest: d.digest, size: d.size },
-        { length: d.size, open: (start) => layer.open(start) },
-        layer.origin === 'base' && mountFrom ? { mountFrom } : {},
-      );
-      count(outcome);
-      log.info(`${outcome === 'exists' ? 'exists ' : outcome === 'mounted' ? 'mounted' : 'pushed '} ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
-    };
-    await mapLimit(image.layers, this.options.concurrency ?? 4, pushLayer);
+    // Every blob is confirmed before the manifest goes up; the first failure stops the push.
+    const blobs = image.layers.filter((l) => !isForeignLayer(l.descriptor.mediaType)).map((l) => this.#push(l, image.base, log));
+    for (const outcome of await Promise.all(blobs)) count(outcome);
     count(await repo.uploadBlob(
       { mediaType: image.config.mediaType, digest: image.config.digest, size: image.config.bytes.length },
       image.config.bytes,

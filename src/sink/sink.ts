@@ -1,4 +1,5 @@
-import type { BuiltImage } from '../image/compose.js';
+import type { BuiltImage, ImageLayer } from '../image/compose.js';
+import type { BaseImage } from '../source/source.js';
 import type { Logger } from '../log.js';
 
 export interface SinkResult {
@@ -13,5 +14,10 @@ export interface SinkResult {
 /** Where a built image goes: a registry, an OCI image layout, or a `docker load` archive. */
 export interface ImageSink {
   describe(): string;
+  /**
+   * Optional: start sending a layer before the image is complete (the registry sink pushes base layers and each
+   * new layer while the next one is still being built). `write` waits for what was started and sends the rest.
+   */
+  prefetch?(layer: ImageLayer, base: BaseImage, log: Logger): void;
   write(image: BuiltImage, log: Logger): Promise<SinkResult>;
 }
