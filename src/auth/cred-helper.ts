@@ -99,6 +99,16 @@ interface HelperResult {
   stderr: string;
 }
 
+/** The registry a helper call is about: the `get` input is the server URL, the `store` input JSON that names it. */
+function serverOf(verb: 'get' | 'store', input: string): string {
+  if (verb === 'get') return input;
+  try {
+    return String((JSON.parse(input) as { ServerURL?: unknown }).ServerURL ?? 'the registry');
+  } catch {
+    return 'the registry';
+  }
+}
+
 async function runHelper(
   name: string,
   verb: 'get' | 'store',
@@ -118,9 +128,10 @@ async function runHelper(
     const origin = ctx.configPath
       ? `${ctx.configPath} names it in ${ctx.configKey ?? 'its settings'}`
       : 'the configuration names it';
+    const server = serverOf(verb, input);
     throw new StowageError(
       'AUTH',
-      `credential helper ${helperExecutableName(name)} was not found on PATH (${origin}). Install it, or remove that entry from the file and log in with "stowage login".`,
+      `credential helper ${helperExecutableName(name)} for ${server} was not found on PATH (${origin}). Install it, or remove that entry from the file and log in with "stowage login ${server.replace(/^https?:\/\//, '').replace(/\/.*$/, '')}".`,
     );
   }
   const timeoutMs = ctx.timeoutMs ?? 60_000;

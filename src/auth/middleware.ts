@@ -231,7 +231,10 @@ export function authMiddleware(options: AuthOptions): Middleware {
       throw rejected(req, cred, scopes, challenges);
     }
     if (first.grant) cache.drop(url.origin, ch.service, first.grant.token);
-    const grant = await tokenFor(url, state, ch, scopes, cred, req.signal);
+    // Parallel first requests to a host all meet the 401 before any token exists: the first to fetch one
+    // caches it, and the others take it rather than asking the token server again.
+    const shared = first.authorization === undefined ? cache.find(url.origin, ch.service, scopes, now()) : undefined;
+    const grant = shared ?? (await tokenFor(url, state, ch, scopes, cred, req.signal));
     const second = await next(withAuthorization(req, `Bearer ${grant.token}`));
     if (second.status === 401 || second.status === 403) cache.drop(url.origin, ch.service, grant.token);
     return finish(req, second, state, cred, scopes);

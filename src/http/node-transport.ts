@@ -51,6 +51,13 @@ export function networkError(e: unknown, url: URL): StowageError {
   if (code === 'ABORT_ERR' || (e as Error).name === 'AbortError') {
     return new StowageError('CANCELLED', `request to ${url.host} was cancelled`, { cause: e });
   }
+  if (/wrong version number/i.test(messageOf(e))) {
+    return new StowageError(
+      'TLS',
+      `${url.host} answered plain HTTP to a TLS handshake; stowage speaks plain HTTP only to loopback registries, or to others with --insecure`,
+      { cause: e },
+    );
+  }
   if (isTlsError(e)) {
     return new StowageError(
       'TLS',
@@ -70,7 +77,8 @@ export function networkError(e: unknown, url: URL): StowageError {
 export function nodeTransport(options: NodeTransportOptions = {}): Transport & { close(): void } {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 8, scheduling: 'lifo' as const };
   const httpAgent = new http.Agent(agentOptions);
-  const ca = options.ca ? [...tls.rootCertificates, ...extraCa(options.ca)] : undefined;
+  // 'default' = Node's roots plus NODE_EXTRA_CA_CERTS (and --use-system-ca), so a --ca-file adds to them.
+  const ca = options.ca ? [...tls.getCACertificates('default'), ...extraCa(options.ca)] : undefined;
   const httpsAgent = new https.Agent({
     ...agentOptions,
     ...(ca ? { ca } : {}),
