@@ -11,6 +11,7 @@ import { buildLayer, layerKey, type CompressionOptions, type LayerBuildOptions }
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
 import type { FileDigest } from './layer/tar-writer.js';
+import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
 import { validateTag } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
@@ -85,6 +86,15 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */
   recordFiles?: boolean;
+  /**
+   * Sign the pushed image (registry destinations): a sigstore bundle attached as an OCI referrer (or the
+   * `sha256-<hex>` fallback tag), with a key (offline) or keyless. The key is loaded before anything is pushed.
+   */
+  sign?: SignOptions;
+  /** Attach SLSA provenance: base digest, each input file's digest, the build parameters (signed when signing). */
+  provenance?: boolean;
+  /** Attach a CycloneDX list of the added layers' files (signed when signing). */
+  sbom?: boolean;
 }
 
 export interface BuiltLayerInfo {
@@ -111,6 +121,8 @@ export interface BuildResult {
   baseDigest: string;
   /** The base reference (registry bases only; a layout path is machine-specific). */
   baseName?: string;
+  /** Signatures, provenance and SBOM attached to the pushed image. */
+  attached?: Attachment[];
 }
 
 /** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
@@ -225,6 +237,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
   }
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled before it started');
+  const attesting = options.sign !== undefined || options.provenance === true || options.sbom === true;
+  if (attesting && p.to.kind !== 'registry') {
+    throw new StowageError('USAGE', `signatures, provenance and SBOMs are attached in a registry; ${p.to.input} is not one`);
+  }
+  const recordFiles = options.recordFiles === true || options.provenance === true || options.sbom === true;
+  // Signing code (and the sigstore libraries) load only when asked for; the key is read and decrypted now, so a
+  // missing key or a wrong password fails before anything is pushed.
+  const attest = attesting ? await import('./sign/attest.js') : undefined;
+  const signing = options.sign && attest ? await attest.prepareSigning(options.sign, options.environment) : undefined;
 
   // Read the inputs' metadata first: a missing or special file fails before any network traffic.
   const walked: { spec: CopySpec; entries: LayerEntry[] }[] = [];
@@ -268,12 +289,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         compression: p.compression,
         mediaType,
         keyContext: spec.dest,
-        ...(options.recordFiles ? { recordFiles: true } : {}),
+        ...(recordFiles ? { recordFiles: true } : {}),
       };
       const key = layerKey(entries, buildOptions);
       let record: LayerRecord | undefined = await cache.lookup(key);
       // A cached record without file digests cannot serve a build that needs them.
-      if (record && options.recordFiles && !record.files) record = undefined;
+      if (record && recordFiles && !record.files) record = undefined;
       const cached = record !== undefined;
       // Racy entries (git's term): a file changed within the last moment could change again within the same
       // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
@@ -297,7 +318,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch);
     const result = await sink.write(image, log);
-    return {
+    const out: BuildResult = {
       digest: result.digest,
       destination: result.location,
       manifest: image.manifest,
@@ -306,6 +327,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       baseDigest: base.manifest.digest,
       ...(base.name ? { baseName: base.name } : {}),
     };
+    if (attest && p.to.kind === 'registry') {
+      const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
+      const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
+      const attached = await attest.attestImage(repo, attest.buildSubject(out), {
+        ...(signing ? { sign: signing } : {}),
+        ...(options.provenance && facts ? { provenance: facts } : {}),
+        ...(options.sbom && facts ? { sbom: facts } : {}),
+        created: p.epoch,
+        ...(options.environment ? { environment: options.environment } : {}),
+        log,
+      });
+      out.attached = attached.attached;
+    }
+    return out;
   } catch (e) {
     work.abort();
     throw e;

@@ -5,6 +5,7 @@ export { parseReference, formatReference } from './ref/reference.js';
 export { parsePlatform, formatPlatform } from './image/platform.js';
 export { MediaType } from './image/media-types.js';
 export { stderrLogger, silentLogger } from './log.js';
+export { Signing, attestBuild, buildFacts, buildParameters, prepareSigning, signImage, verifyImage } from './sign/attest.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo } from './build.js';
 export type { ErrorCode } from './errors.js';
@@ -12,3 +13,17 @@ export type { Reference } from './ref/reference.js';
 export type { CopySpec } from './layer/copy-spec.js';
 export type { Logger } from './log.js';
 export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, Platform } from './image/types.js';
+export type {
+  Attachment,
+  AttachmentKind,
+  AttestBuildOptions,
+  AttestOptions,
+  AttestResult,
+  BuildFacts,
+  KeylessSignOptions,
+  SignImageOptions,
+  SignOptions,
+  VerifyImageOptions,
+  VerifyImageResult,
+} from './sign/attest.js';
+export type { VerifiedSignature } from './sign/verify-image.js';

@@ -202,3 +202,18 @@ describe('key files', () => {
     await expect(readPublicKeyFile(join(dir, 'missing.pub'))).rejects.toThrow(/cannot read key file .*missing\.pub: ENOENT/);
   });
 });
+
+describe('wrong passwords', () => {
+  it('are reported as such even when the garbage happens to pass the CBC padding check (about 1 in 256)', () => {
+    const reasons = new Set<string>();
+    for (let i = 0; i < 1500; i++) {
+      try {
+        loadPrivateKey(encryptedPkcs8, { password: { value: `wrong-${i}` }, source: 'enc.pem' });
+        reasons.add('accepted');
+      } catch (e) {
+        reasons.add((e as Error).message);
+      }
+    }
+    expect([...reasons]).toEqual(['wrong password for enc.pem (decryption failed)']);
+  });
+});

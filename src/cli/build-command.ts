@@ -4,6 +4,7 @@ import { build, type BuildOptions } from '../build.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
 import { parseTarget } from '../ref/target.js';
+import { readPasswordFromStdin, signOptionsFromFlags } from './signing-flags.js';
 import type { Logger } from '../log.js';
 import { BUILD_USAGE } from './usage.js';
 
@@ -32,19 +33,30 @@ const FLAGS = {
   'cache-dir': { type: 'string' },
   'no-cache': { type: 'boolean' },
   retries: { type: 'string' },
+  sign: { type: 'boolean' },
+  key: { type: 'string' },
+  'key-password-env': { type: 'string' },
+  'key-password-stdin': { type: 'boolean' },
+  keyless: { type: 'boolean' },
+  'fulcio-url': { type: 'string' },
+  'rekor-url': { type: 'string' },
+  'tsa-url': { type: 'string' },
+  'legacy-signature': { type: 'boolean' },
+  provenance: { type: 'boolean' },
+  sbom: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean } {
+export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; passwordFromStdin: boolean } {
   let values;
   try {
     ({ values } = parseArgs({ args: argv, options: FLAGS, allowPositionals: false, strict: true }));
   } catch (e) {
     throw new StowageError('USAGE', `${(e as Error).message.split('\n')[0]} (see stowage build --help)`);
   }
-  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false };
+  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, passwordFromStdin: false };
   const level = values['compression-level'];
   if (level !== undefined && !/^\d$/.test(level)) throw new StowageError('USAGE', `--compression-level "${level}": expected a digit 0-9`);
   if (values.compression !== undefined && values.compression !== 'gzip' && values.compression !== 'none') {
@@ -54,6 +66,18 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
   if (values['no-cache'] && values['cache-dir']) throw new StowageError('USAGE', '--no-cache and --cache-dir cannot be used together');
   const credentials = credentialsFrom(values['from-creds'], values['to-creds'], values.from, values.to);
+  const signing = signOptionsFromFlags({
+    ...(values.key !== undefined ? { key: values.key } : {}),
+    ...(values['key-password-env'] !== undefined ? { 'key-password-env': values['key-password-env'] } : {}),
+    ...(values['key-password-stdin'] !== undefined ? { 'key-password-stdin': values['key-password-stdin'] } : {}),
+    ...(values.keyless !== undefined ? { keyless: values.keyless } : {}),
+    ...(values['fulcio-url'] !== undefined ? { 'fulcio-url': values['fulcio-url'] } : {}),
+    ...(values['rekor-url'] !== undefined ? { 'rekor-url': values['rekor-url'] } : {}),
+    ...(values['tsa-url'] !== undefined ? { 'tsa-url': values['tsa-url'] } : {}),
+    ...(values['legacy-signature'] !== undefined ? { legacy: values['legacy-signature'] } : {}),
+  });
+  if (signing && !values.sign) throw new StowageError('USAGE', 'signing flags (--key, --keyless, ...) need --sign');
+  if (values.sign && !signing) throw new StowageError('USAGE', '--sign needs --key FILE, or --keyless for Fulcio/Rekor signing');
   const options: BuildOptions = {
     from: values.from ?? '',
     to: values.to ?? '',
@@ -74,12 +98,16 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.compression ? { compression: values.compression as 'gzip' | 'none' } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
     ...(retries !== undefined ? { retries: Number(retries) } : {}),
+    ...(signing ? { sign: signing.sign } : {}),
+    ...(values.provenance ? { provenance: true } : {}),
+    ...(values.sbom ? { sbom: true } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
   if (!options.from) throw new StowageError('USAGE', '--from BASE is required (see stowage build --help)');
   if (!options.to) throw new StowageError('USAGE', '--to DEST is required (see stowage build --help)');
   return {
     options,
+    passwordFromStdin: signing?.passwordFromStdin ?? false,
     ...(values['digest-file'] ? { digestFile: values['digest-file'] } : {}),
     help: false,
     quiet: values.quiet ?? false,
@@ -113,8 +141,12 @@ export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean
     process.stdout.write(BUILD_USAGE);
     return 0;
   }
-  const result = await build({ ...parsed.options, log: makeLog(parsed), signal });
+  const options = parsed.options;
+  if (parsed.passwordFromStdin && options.sign) options.sign = { ...options.sign, keyPassword: await readPasswordFromStdin() };
+  const result = await build({ ...options, log: makeLog(parsed), signal });
   if (parsed.digestFile) await writeFile(parsed.digestFile, `${result.digest}\n`);
+  // First line: the manifest digest (the contract scripts rely on); then one line per attachment, as `stowage sign` prints.
   process.stdout.write(`${result.digest}\n`);
+  for (const a of result.attached ?? []) process.stdout.write(`${a.kind} ${a.digest}${a.tag ? ` ${a.tag}` : ''}\n`);
   return 0;
 }

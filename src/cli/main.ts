@@ -2,8 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { isStowageError, messageOf } from '../errors.js';
 import { stderrLogger } from '../log.js';
-import { buildCommand } from './build-command.js';
-import { loginCommand } from './login-command.js';
 import { MAIN_USAGE } from './usage.js';
 
 function version(): string {
@@ -42,14 +40,19 @@ function cancelOnSignals(): AbortSignal {
   return controller.signal;
 }
 
+/** Commands load on demand: a build never pays for the sigstore libraries it does not use. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const makeLog = (o: { quiet: boolean; verbose: boolean }) => stderrLogger(o);
   switch (command) {
     case 'build':
-      return buildCommand(rest, makeLog, cancelOnSignals());
+      return (await import('./build-command.js')).buildCommand(rest, makeLog, cancelOnSignals());
+    case 'sign':
+      return (await import('./sign-command.js')).signCommand(rest, makeLog, cancelOnSignals());
+    case 'verify':
+      return (await import('./verify-command.js')).verifyCommand(rest, makeLog, cancelOnSignals());
     case 'login':
-      return loginCommand(rest, makeLog, cancelOnSignals());
+      return (await import('./login-command.js')).loginCommand(rest, makeLog, cancelOnSignals());
     case '--version':
     case 'version':
       process.stdout.write(`${version()}\n`);

@@ -1,6 +1,4 @@
 import http from 'node:http';
-import https from 'node:https';
-import tls from 'node:tls';
 import { StowageError, messageOf } from '../errors.js';
 import { NodeResponse } from './response.js';
 import type { HttpRequest, HttpResponse, Transport } from './types.js';
@@ -77,34 +75,34 @@ export function networkError(e: unknown, url: URL): StowageError {
 export function nodeTransport(options: NodeTransportOptions = {}): Transport & { close(): void } {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 8, scheduling: 'lifo' as const };
   const httpAgent = new http.Agent(agentOptions);
-  // 'default' = Node's roots plus NODE_EXTRA_CA_CERTS (and --use-system-ca), so a --ca-file adds to them.
-  const ca = options.ca ? [...tls.getCACertificates('default'), ...extraCa(options.ca)] : undefined;
-  const httpsAgent = new https.Agent({
-    ...agentOptions,
-    ...(ca ? { ca } : {}),
-    rejectUnauthorized: !options.insecureSkipVerify,
-  });
+  // node:https and node:tls load on the first https request (OpenSSL set-up costs ~40 ms of start-up that a
+  // build against a loopback plain-HTTP registry never needs).
+  let secure: Promise<{ request: typeof http.request; agent: http.Agent }> | undefined;
+  const loadSecure = () =>
+    (secure ??= Promise.all([import('node:https'), import('node:tls')]).then(([https, tls]) => {
+      // 'default' = Node's roots plus NODE_EXTRA_CA_CERTS (and --use-system-ca), so a --ca-file adds to them.
+      const ca = options.ca ? [...tls.getCACertificates('default'), ...extraCa(options.ca)] : undefined;
+      const agent = new https.Agent({ ...agentOptions, ...(ca ? { ca } : {}), rejectUnauthorized: !options.insecureSkipVerify });
+      return { request: https.request as typeof http.request, agent };
+    }));
   const idle = options.idleTimeoutMs ?? 60_000;
 
-  const send = (req: HttpRequest): Promise<HttpResponse> =>
-    new Promise<HttpResponse>((resolve, reject) => {
-      const url = req.url;
-      const isHttps = url.protocol === 'https:';
-      if (!isHttps && url.protocol !== 'http:') {
-        reject(new StowageError('USAGE', `unsupported URL scheme ${url.protocol} in ${url.host}`));
-        return;
-      }
+  const send = async (req: HttpRequest): Promise<HttpResponse> => {
+    const url = req.url;
+    const isHttps = url.protocol === 'https:';
+    if (!isHttps && url.protocol !== 'http:') throw new StowageError('USAGE', `unsupported URL scheme ${url.protocol} in ${url.host}`);
+    const { request, agent } = isHttps ? await loadSecure() : { request: http.request, agent: httpAgent };
+    return new Promise<HttpResponse>((resolve, reject) => {
       const headers: Record<string, string> = { ...req.headers };
       if (options.userAgent && !headers['user-agent']) headers['user-agent'] = options.userAgent;
       const body = req.body;
       if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : body.length);
       else if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers['content-length'] = '0';
 
-      const mod = isHttps ? https : http;
-      const creq = mod.request(url, {
+      const creq = request(url, {
         method: req.method,
         headers,
-        agent: isHttps ? httpsAgent : httpAgent,
+        agent,
         ...(req.signal ? { signal: req.signal } : {}),
       });
       let settled = false;
@@ -143,11 +141,12 @@ export function nodeTransport(options: NodeTransportOptions = {}): Transport & {
           .catch(fail);
       }
     });
+  };
 
   return Object.assign(send, {
     close() {
       httpAgent.destroy();
-      httpsAgent.destroy();
+      void secure?.then(({ agent }) => agent.destroy());
     },
   });
 }

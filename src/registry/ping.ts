@@ -9,21 +9,40 @@ function isPlainHttpAnswer(e: unknown): boolean {
   return code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || /wrong version number/i.test(cause?.message ?? '');
 }
 
-/**
- * Chooses http or https for a registry endpoint. HTTPS always, except: loopback registries (which may run either,
- * tried with HTTPS first like ggcr's ping) and registries the user marked insecure. Plain HTTP for any other host
- * is refused, so credentials can only travel unencrypted to loopback.
- */
-export async function resolveScheme(endpoint: string, probe: Transport, insecure: boolean): Promise<'http' | 'https'> {
-  const plainAllowed = insecure || isLoopbackHost(endpoint);
-  if (!plainAllowed) return 'https';
+async function probeHttps(endpoint: string, probe: Transport): Promise<'http' | 'https'> {
   try {
     const res = await probe({ method: 'GET', url: new URL(`https://${endpoint}/v2/`), headers: {}, followRedirects: false });
     await res.discard();
     return 'https';
   } catch (e) {
     if (isPlainHttpAnswer(e)) return 'http';
-    if (e instanceof StowageError && e.code === 'TLS' && insecure) return 'https';
+    throw e;
+  }
+}
+
+/**
+ * Chooses http or https for a registry endpoint. HTTPS always, except: loopback registries, which may run either
+ * (probed with plain HTTP first: a TLS server answers that with 400 "HTTP request to an HTTPS server" or drops
+ * it, and then HTTPS is used, verified as usual), and registries the user marked insecure (HTTPS tried first,
+ * like ggcr's ping). Plain HTTP to any other host is refused, so credentials only travel unencrypted to loopback.
+ */
+export async function resolveScheme(endpoint: string, probe: Transport, insecure: boolean): Promise<'http' | 'https'> {
+  if (isLoopbackHost(endpoint)) {
+    let res;
+    try {
+      res = await probe({ method: 'GET', url: new URL(`http://${endpoint}/v2/`), headers: {}, followRedirects: false });
+    } catch (e) {
+      if (e instanceof StowageError && e.code === 'NETWORK' && /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH/.test(e.message)) throw e;
+      return probeHttps(endpoint, probe);
+    }
+    const text = res.status === 400 ? await res.text(4096).catch(() => '') : (await res.discard(), '');
+    return /HTTP request to an HTTPS server/i.test(text) ? probeHttps(endpoint, probe) : 'http';
+  }
+  if (!insecure) return 'https';
+  try {
+    return await probeHttps(endpoint, probe);
+  } catch (e) {
+    if (e instanceof StowageError && e.code === 'TLS') return 'https';
     throw e;
   }
 }

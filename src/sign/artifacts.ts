@@ -1,7 +1,8 @@
 import type { Descriptor, Manifest } from '../image/types.js';
 import { MediaType } from '../image/media-types.js';
 import { StowageError } from '../errors.js';
-import { rfc3339, sha256Digest, sha256Hex, type Instant } from './encoding.js';
+import { sha256 } from '../digest.js';
+import { rfc3339, sha256Hex, type Instant } from './encoding.js';
 import { IN_TOTO_PAYLOAD_TYPE } from './statement.js';
 
 /**
@@ -62,7 +63,7 @@ export function subjectDescriptor(image: Descriptor): Descriptor {
 export function artifactManifest(subject: Descriptor, artifact: Artifact): BuiltManifest {
   const layer: Descriptor = {
     mediaType: artifact.blobMediaType,
-    digest: sha256Digest(artifact.blob),
+    digest: sha256(artifact.blob),
     size: artifact.blob.length,
   };
   if (artifact.blobAnnotations && Object.keys(artifact.blobAnnotations).length > 0) {
@@ -79,7 +80,7 @@ export function artifactManifest(subject: Descriptor, artifact: Artifact): Built
   };
   if (Object.keys(artifact.annotations).length > 0) manifest.annotations = sortedMap(artifact.annotations);
   const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
-  return { bytes, digest: sha256Digest(bytes), mediaType: MediaType.OciManifest, size: bytes.length, manifest };
+  return { bytes, digest: sha256(bytes), mediaType: MediaType.OciManifest, size: bytes.length, manifest };
 }
 
 /**
@@ -107,7 +108,7 @@ export function bundleArtifact(
       [Annotation.BundlePredicateType]: bundle.predicateType,
       [Annotation.Created]: rfc3339(created),
     },
-    blobAnnotations: { [Annotation.Title]: `sha256-${sha256Hex(sha256Digest(bundle.bytes))}.sigstore.json` },
+    blobAnnotations: { [Annotation.Title]: `sha256-${sha256Hex(sha256(bundle.bytes))}.sigstore.json` },
   };
 }
 

@@ -2,7 +2,7 @@ import type { Descriptor, Manifest } from '../image/types.js';
 import { MediaType } from '../image/media-types.js';
 import { StowageError } from '../errors.js';
 import { legacySignatureTag } from './artifacts.js';
-import { sha256Digest } from './encoding.js';
+import { sha256 } from '../digest.js';
 import type { ArtifactStore } from './referrers.js';
 import { COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, parseSimpleSigningPayload } from './simple-signing.js';
 
@@ -51,7 +51,7 @@ export async function attachLegacyCosignSignature(
   const layer: Descriptor = {
     mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
     size: payload.length,
-    digest: sha256Digest(payload),
+    digest: sha256(payload),
     annotations: sortedMap({ ...options.annotations, [COSIGN_SIGNATURE_ANNOTATION]: signatureB64 }),
   };
 
@@ -62,7 +62,7 @@ export async function attachLegacyCosignSignature(
     const duplicate = base.layers.some(
       (l) => l.digest === layer.digest && l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] === signatureB64,
     );
-    if (duplicate) return { tag, digest: sha256Digest(current.bytes), added: false };
+    if (duplicate) return { tag, digest: sha256(current.bytes), added: false };
   }
   const image = legacySignatureImage(base, layer);
   await store.putBlob(payload, layer.digest);
@@ -98,12 +98,12 @@ export function legacySignatureImage(
   const configBytes = Buffer.from(JSON.stringify(config), 'utf8');
   const mediaType = base?.mediaType ?? MediaType.OciManifest;
   const configMediaType = base?.config.mediaType ?? MediaType.OciConfig;
-  const configDescriptor: Descriptor = { mediaType: configMediaType, size: configBytes.length, digest: sha256Digest(configBytes) };
+  const configDescriptor: Descriptor = { mediaType: configMediaType, size: configBytes.length, digest: sha256(configBytes) };
   const value: Manifest = { schemaVersion: 2, mediaType, config: configDescriptor, layers };
   if (base?.annotations) value.annotations = base.annotations;
   const bytes = Buffer.from(JSON.stringify(value), 'utf8');
   return {
-    manifest: { bytes, digest: sha256Digest(bytes), mediaType, value },
+    manifest: { bytes, digest: sha256(bytes), mediaType, value },
     config: { bytes: configBytes, descriptor: configDescriptor },
   };
 }
@@ -123,7 +123,7 @@ export async function readLegacyCosignSignatures(store: ArtifactStore, subjectDi
     if (payload === undefined) {
       throw new StowageError('NOT_FOUND', `signature payload ${layer.digest} listed in ${tag} is missing from the registry`);
     }
-    if (sha256Digest(payload) !== layer.digest) {
+    if (sha256(payload) !== layer.digest) {
       throw new StowageError('DIGEST_MISMATCH', `signature payload ${layer.digest} from ${tag} does not hash to its digest`);
     }
     out.push({ payload, signature, descriptor: layer });

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-
 import { StowageError } from '../errors.js';
 
 /**
  * Byte-level helpers shared by the signing modules: canonical JSON (what we hash and sign is always the exact bytes
- * we produced), sha256 digests in OCI form, and RFC 3339 timestamps from a caller-given instant (never `new Date()`).
+ * we produced), sha256 digest parsing, and RFC 3339 timestamps from a caller-given instant (never `new Date()`).
+ * Hashing itself is `sha256` from src/digest.ts, shared with the rest of stowage.
  */
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -36,11 +35,6 @@ function sortKeys(value: unknown): unknown {
     throw new StowageError('INVALID_INPUT', `cannot encode ${String(value)} as JSON`);
   }
   return value;
-}
-
-/** `sha256:<hex>` of the given bytes. */
-export function sha256Digest(bytes: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 const DIGEST = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;

@@ -47,8 +47,22 @@ export {
 } from './artifacts.js';
 export { addToReferrersIndex, attachReferrer, listReferrers } from './referrers.js';
 export { attachLegacyCosignSignature, legacySignatureImage, readLegacyCosignSignatures } from './cosign-tag.js';
-export { verifyImageSignatures } from './verify-image.js';
-export { canonicalJson, rfc3339, sha256Digest } from './encoding.js';
+export { checkImageSignatures, describeRejections, verifyImageSignatures } from './verify-image.js';
+export { canonicalJson, rfc3339 } from './encoding.js';
+export {
+  DEFAULT_KEY_PASSWORD_ENV,
+  Signing,
+  attestBuild,
+  attestImage,
+  attestToStore,
+  buildFacts,
+  buildParameters,
+  buildSubject,
+  prepareSigning,
+  signImage,
+  verifyImage,
+} from './attest.js';
+export { fetchReferrers, openRegistryClient, openRepository, repositoryStore } from './registry-store.js';
 
 export type { KeyPassword, KeyScheme, LoadKeyOptions, PublicKeyInfo, SigningKey } from './keys.js';
 export type { ImageSubject, Statement, Subject } from './statement.js';
@@ -62,5 +76,19 @@ export type { ParsedSimpleSigning, SimpleSigningPayload, VerifySimpleSigningOpti
 export type { Artifact, BuiltManifest } from './artifacts.js';
 export type { ArtifactStore, AttachResult } from './referrers.js';
 export type { LegacyAttachResult, LegacySignature } from './cosign-tag.js';
-export type { ImageVerification, VerifiedSignature, VerifyImageOptions } from './verify-image.js';
+export type { ImageVerification, VerifiedSignature, VerifySignaturesOptions } from './verify-image.js';
 export type { Instant, JsonValue } from './encoding.js';
+export type {
+  Attachment,
+  AttachmentKind,
+  AttestBuildOptions,
+  AttestOptions,
+  AttestResult,
+  BuildFacts,
+  KeylessSignOptions,
+  SignImageOptions,
+  SignOptions,
+  VerifyImageOptions,
+  VerifyImageResult,
+} from './attest.js';
+export type { RemoteOptions } from './registry-store.js';

@@ -111,8 +111,10 @@ export function loadPrivateKey(pem: string | Buffer, options: LoadKeyOptions = {
       passphrase === undefined ? { key: block.text, format: 'pem' } : { key: block.text, format: 'pem', passphrase },
     );
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (encrypted && code === 'ERR_OSSL_BAD_DECRYPT') {
+    // A wrong password usually fails the CBC padding check (ERR_OSSL_BAD_DECRYPT), but about 1 in 256 wrong
+    // passwords leave valid padding on garbage, which then fails as an unparsable key (ERR_OSSL_UNSUPPORTED): for an
+    // encrypted key both mean the password is wrong.
+    if (encrypted) {
       throw new StowageError('USAGE', `wrong password for ${source} (decryption failed)`);
     }
     throw new StowageError('USAGE', `cannot read ${source}: the ${block.label} block is malformed or of an unsupported kind`, {

@@ -77,7 +77,7 @@ export interface ProvenanceInput {
   /** Files read from disk: path relative to the build context, sha256 of the content. */
   inputs: Array<{ path: string; sha256: string; size?: number; destination?: string }>;
   /** Layers stowage added (OCI descriptors; diffId = digest of the uncompressed tar). */
-  layers?: Array<{ digest: string; mediaType: string; size: number; diffId?: string }>;
+  layers?: Array<{ digest: string; mediaType?: string; size?: number; diffId?: string }>;
   /** The image config blob descriptor. */
   config?: { digest: string; mediaType: string; size: number };
   parameters: BuildParameters;
@@ -115,8 +115,8 @@ export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate
   const byproducts: ResourceDescriptor[] = (input.layers ?? []).map((l, i) => ({
     name: `layer-${i}`,
     digest: { sha256: sha256Hex(l.digest) },
-    mediaType: l.mediaType,
-    annotations: { size: l.size, ...(l.diffId === undefined ? {} : { diffId: l.diffId }) },
+    ...(l.mediaType === undefined ? {} : { mediaType: l.mediaType }),
+    annotations: { ...(l.size === undefined ? {} : { size: l.size }), ...(l.diffId === undefined ? {} : { diffId: l.diffId }) },
   }));
   if (input.config) {
     byproducts.push({

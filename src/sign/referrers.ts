@@ -9,7 +9,7 @@ import {
   referrersTag,
   type Artifact,
 } from './artifacts.js';
-import { sha256Digest } from './encoding.js';
+import { sha256 } from '../digest.js';
 
 /**
  * Attaching artifacts to an image and finding them again (distribution-spec `spec.md` §Pushing Manifests with
@@ -76,7 +76,7 @@ export async function addToReferrersIndex(store: ArtifactStore, subjectDigest: s
   if (current === undefined) {
     index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
   } else {
-    if (sha256Digest(current.bytes) === subjectDigest) {
+    if (sha256(current.bytes) === subjectDigest) {
       // GitLab resolves `sha256-<hex>` as the digest `sha256:<hex>` and serves the subject itself
       // (oras-project/oras-go#1396): this tag cannot hold a referrers list there.
       throw new StowageError(
@@ -118,7 +118,7 @@ export async function listReferrers(store: ArtifactStore, subject: Descriptor, a
     manifests = parsed.manifests;
   } else {
     const current = await store.getManifest(referrersTag(subject.digest));
-    if (current === undefined || sha256Digest(current.bytes) === subject.digest) return [];
+    if (current === undefined || sha256(current.bytes) === subject.digest) return [];
     const parsed = parseIndex(current.bytes, current.mediaType);
     if (parsed === undefined) return [];
     manifests = parsed.manifests;

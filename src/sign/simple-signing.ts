@@ -1,5 +1,6 @@
 import { StowageError } from '../errors.js';
-import { canonicalJsonBytes, sha256Digest, sha256Hex } from './encoding.js';
+import { sha256 } from '../digest.js';
+import { canonicalJsonBytes, sha256Hex } from './encoding.js';
 import { signBytes, verifyBytes, type PublicKeyInfo, type SigningKey } from './keys.js';
 
 /**
@@ -103,7 +104,7 @@ export interface VerifySimpleSigningOptions {
  * `critical.identity.docker-reference` is not checked (SIGNATURE_SPEC.md: "is ignored").
  */
 export function verifySimpleSigning(payload: Buffer, signatureB64: string, options: VerifySimpleSigningOptions): ParsedSimpleSigning {
-  if (options.layerDigest !== undefined && sha256Digest(payload) !== options.layerDigest) {
+  if (options.layerDigest !== undefined && sha256(payload) !== options.layerDigest) {
     throw new StowageError('SIGNATURE', `tampered payload: its bytes do not hash to the layer digest ${options.layerDigest}`);
   }
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(signatureB64.trim())) {

@@ -1,7 +1,8 @@
 import type { Descriptor, Manifest } from '../image/types.js';
 import { StowageError, isStowageError, messageOf } from '../errors.js';
+import { Annotation } from './artifacts.js';
 import { readLegacyCosignSignatures } from './cosign-tag.js';
-import { sha256Digest } from './encoding.js';
+import { sha256 } from '../digest.js';
 import type { PublicKeyInfo } from './keys.js';
 import { listReferrers, type ArtifactStore } from './referrers.js';
 import { verifySimpleSigning } from './simple-signing.js';
@@ -19,7 +20,7 @@ import { verifyBundle } from './verify.js';
 
 const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
 
-export interface VerifyImageOptions {
+export interface VerifySignaturesOptions {
   key: PublicKeyInfo;
   /** Predicate a bundle's statement must have; default the cosign image-signature predicate; null accepts any. */
   predicateType?: string | null;
@@ -42,7 +43,32 @@ export interface ImageVerification {
 export async function verifyImageSignatures(
   store: ArtifactStore,
   subject: Descriptor,
-  options: VerifyImageOptions,
+  options: VerifySignaturesOptions,
+): Promise<ImageVerification> {
+  const result = await checkImageSignatures(store, subject, options);
+  if (result.verified.length === 0) {
+    throw new StowageError('SIGNATURE', `no valid signature for ${subject.digest} with the given key: ${describeRejections(result)}`);
+  }
+  return result;
+}
+
+/** Why nothing verified, in one line: each candidate and the check it failed, or that there were none. */
+export function describeRejections(result: ImageVerification): string {
+  return result.rejected.length === 0
+    ? 'no signatures found (no Sigstore bundle referrers, no .sig tag)'
+    : result.rejected.map((r) => `${r.source}: ${r.reason}`).join('; ');
+}
+
+/**
+ * Check every candidate and report which verified and why the others did not; never throws for "none verified"
+ * (registry and protocol errors still throw). Bundles whose referrer entry declares another predicate type
+ * (`dev.sigstore.bundle.predicateType`: a signed provenance or SBOM next to the signature) are rejected without
+ * fetching them: the annotation is unsigned, so it can only make a bundle be skipped, never make one pass.
+ */
+export async function checkImageSignatures(
+  store: ArtifactStore,
+  subject: Descriptor,
+  options: VerifySignaturesOptions,
 ): Promise<ImageVerification> {
   if (!store.getBlob) throw new StowageError('USAGE', 'verification needs an ArtifactStore with getBlob');
   const getBlob = store.getBlob.bind(store);
@@ -51,13 +77,18 @@ export async function verifyImageSignatures(
 
   const referrers = (await listReferrers(store, subject)).filter((d) => d.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
   for (const ref of referrers) {
+    const declared = ref.annotations?.[Annotation.BundlePredicateType];
+    if (predicateType !== undefined && declared !== undefined && declared !== predicateType) {
+      result.rejected.push({ source: `referrer ${ref.digest}`, reason: `declares predicate type ${declared}, expected ${predicateType}` });
+      continue;
+    }
     try {
       const manifest = await fetchReferrerManifest(store, ref.digest, subject.digest);
       const layer = manifest.layers.find((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
       if (!layer) throw new StowageError('SIGNATURE', 'the artifact manifest has no Sigstore bundle layer');
       const blob = await getBlob(layer.digest);
       if (blob === undefined) throw new StowageError('NOT_FOUND', `bundle blob ${layer.digest} is missing from the registry`);
-      if (sha256Digest(blob) !== layer.digest) {
+      if (sha256(blob) !== layer.digest) {
         throw new StowageError('SIGNATURE', `tampered bundle: blob ${layer.digest} does not hash to its digest`);
       }
       const ok = verifyBundle(blob, {
@@ -73,7 +104,9 @@ export async function verifyImageSignatures(
     }
   }
 
-  if (options.legacy ?? true) {
+  // Simple-signing payloads are image signatures only: no place for a provenance or SBOM predicate.
+  const signaturesWanted = predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE_TYPE;
+  if ((options.legacy ?? true) && signaturesWanted) {
     const signatures = await readLegacyCosignSignatures(store, subject.digest);
     for (const sig of signatures) {
       const source = `${sha256Tag(subject.digest)}.sig layer ${sig.descriptor.digest}`;
@@ -91,20 +124,13 @@ export async function verifyImageSignatures(
     }
   }
 
-  if (result.verified.length === 0) {
-    const detail =
-      result.rejected.length === 0
-        ? 'no signatures found (no Sigstore bundle referrers, no .sig tag)'
-        : result.rejected.map((r) => `${r.source}: ${r.reason}`).join('; ');
-    throw new StowageError('SIGNATURE', `no valid signature for ${subject.digest} with the given key: ${detail}`);
-  }
   return result;
 }
 
 async function fetchReferrerManifest(store: ArtifactStore, digest: string, subjectDigest: string): Promise<Manifest> {
   const got = await store.getManifest(digest);
   if (got === undefined) throw new StowageError('NOT_FOUND', `artifact manifest ${digest} is listed but missing`);
-  if (sha256Digest(got.bytes) !== digest) {
+  if (sha256(got.bytes) !== digest) {
     throw new StowageError('SIGNATURE', `tampered artifact manifest: its bytes do not hash to ${digest}`);
   }
   let manifest: Manifest;
