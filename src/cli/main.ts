@@ -69,11 +69,23 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// If the event loop ever empties with the command still pending (a stream that never ends), say so and fail
+// rather than exit 0 with nothing printed.
+let settled = false;
+process.on('exit', (code) => {
+  if (!settled && code === 0) {
+    process.stderr.write('stowage: error: internal error: the command stopped with work unfinished; nothing more was pushed\n');
+    process.exitCode = 70;
+  }
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (e: unknown) => {
+    settled = true;
     process.exitCode = report(e);
   },
 );

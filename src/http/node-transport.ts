@@ -96,8 +96,10 @@ export function nodeTransport(options: NodeTransportOptions = {}): Transport & {
       const headers: Record<string, string> = { ...req.headers };
       if (options.userAgent && !headers['user-agent']) headers['user-agent'] = options.userAgent;
       const body = req.body;
-      if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : body.length);
-      else if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') headers['content-length'] = '0';
+      const length = Buffer.isBuffer(body) ? body.length : body?.length;
+      // A stream of unknown length goes chunked (no Content-Length); no body at all is an explicit 0.
+      if (length !== undefined) headers['content-length'] = String(length);
+      else if (body === undefined && (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH')) headers['content-length'] = '0';
 
       const creq = request(url, {
         method: req.method,

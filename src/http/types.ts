@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
  * stream of `length` bytes. Bodies that can start part-way (a file) take `start`, which resumable uploads use.
  */
 export interface StreamBody {
-  readonly length: number;
+  /** Bytes the stream will give; undefined for a body whose size is not known yet (sent chunked). */
+  readonly length: number | undefined;
   open(start?: number): Readable | Promise<Readable>;
 }
 

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import type { Transform } from 'node:stream';
-import { createGzip as zlibGzip } from 'node:zlib';
+import { Transform } from 'node:stream';
+import { createGzip, GZIP_FORMAT } from '../compress/gzip.js';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import { HashingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
@@ -29,13 +29,30 @@ export interface LayerBuildOptions {
 
 function compressor(options: CompressionOptions): Transform | undefined {
   if (options.kind === 'none') return undefined;
-  return zlibGzip({ level: options.level ?? 6 });
+  // Deterministic parallel gzip: same bytes on any machine and thread count; model weights are stored, not deflated.
+  return createGzip(options.level !== undefined ? { level: options.level } : {});
+}
+
+/** Where a copy of the compressed bytes goes as they are made (a streamed upload); it may fall behind, never fail us. */
+export interface LayerTap {
+  write(chunk: Buffer): Promise<void>;
+}
+
+function tap(target: LayerTap): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      target.write(chunk).then(
+        () => cb(null, chunk),
+        () => cb(null, chunk),
+      );
+    },
+  });
 }
 
 /** The cache key: everything that determines the layer bytes, plus local file state (size, mode, times, inode). */
 export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOptions): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ v: 1, ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
+  hash.update(JSON.stringify({ v: 1, gz: GZIP_FORMAT, ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
   for (const e of entries) {
     hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${e.state ?? ''}`);
   }
@@ -52,6 +69,7 @@ export async function buildLayer(
   cache: LayerCache,
   key: string | undefined,
   signal?: AbortSignal,
+  copyTo?: LayerTap,
 ): Promise<LayerRecord> {
   const tmp = cache.tempPath();
   const diff = new HashingStream();
@@ -59,7 +77,7 @@ export async function buildLayer(
   const compress = compressor(options.compression);
   const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
   try {
-    const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
+    const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob, ...(copyTo ? [tap(copyTo)] : [])];
     await pipeline(tarStream(entries, options.mtime, files), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }), signal ? { signal } : {});
   } catch (e) {
     await rm(tmp, { force: true });

@@ -32,7 +32,7 @@ function recoverable(e: unknown): boolean {
 }
 
 /** An open upload: where to send the next request (every answer moves it), and the registry's minimum chunk. */
-class UploadSession {
+export class UploadSession {
   location: URL;
   readonly minChunk: number | undefined;
   constructor(location: URL, minChunk?: number) {
@@ -71,8 +71,7 @@ export async function uploadBlob(
         session = mounted;
       }
       session ??= await openSession(repo, what);
-      const size = Buffer.isBuffer(body) ? body.length : body.length;
-      if (Buffer.isBuffer(body) || size <= settings.monolithicMax) {
+      if (Buffer.isBuffer(body) || descriptor.size <= settings.monolithicMax) {
         await putWhole(repo, session, descriptor, body, what);
       } else {
         await putChunks(repo, session, descriptor, body, Math.max(settings.chunkSize, session.minChunk ?? 0), what);
@@ -106,7 +105,7 @@ async function tryMount(repo: Repository, descriptor: Descriptor, from: string):
   return undefined;
 }
 
-async function openSession(repo: Repository, what: string): Promise<UploadSession> {
+export async function openSession(repo: Repository, what: string): Promise<UploadSession> {
   const res = await repo.send({ method: 'POST', url: await repo.url('blobs/uploads/'), headers: {} });
   if (res.status !== 202) throw await registryError(res, `${what}: POST upload session`);
   await res.discard();
@@ -143,7 +142,7 @@ async function putWhole(repo: Repository, session: UploadSession, descriptor: De
 
 async function putChunks(repo: Repository, session: UploadSession, descriptor: Descriptor, body: StreamBody, chunkSize: number, what: string): Promise<void> {
   const policy = repo.registry.policy;
-  const size = body.length;
+  const size = descriptor.size;
   let offset = 0;
   let resumes = 0;
   while (offset < size) {
@@ -181,6 +180,11 @@ async function putChunks(repo: Repository, session: UploadSession, descriptor: D
       repo.log.info(`resuming ${what} at byte ${offset} of ${size} (${messageOf(e)})`);
     }
   }
+  await finishUpload(repo, session, descriptor, what);
+}
+
+/** Closes a session whose bytes are all sent: PUT with the digest and an empty body (spec: chunked upload, last step). */
+export async function finishUpload(repo: Repository, session: UploadSession, descriptor: Descriptor, what: string): Promise<void> {
   const res = await repo.send({ method: 'PUT', url: withDigest(session.location, descriptor.digest), headers: {}, idempotent: false });
   await finish(res, descriptor, what);
 }

@@ -1,4 +1,5 @@
-import { StowageError } from '../errors.js';
+import { StowageError, messageOf } from '../errors.js';
+import { StreamingUpload } from '../registry/stream-upload.js';
 import type { BuiltImage, ImageLayer } from '../image/compose.js';
 import { isForeignLayer } from '../image/media-types.js';
 import type { Logger } from '../log.js';
@@ -8,7 +9,7 @@ import type { UploadOutcome } from '../registry/upload.js';
 import { createLimiter } from '../util/limit.js';
 import type { BaseImage } from '../source/source.js';
 import type { Repository } from '../registry/registry.js';
-import type { ImageSink, SinkResult } from './sink.js';
+import type { ImageSink, LayerStream, SinkResult } from './sink.js';
 
 export interface RegistrySinkOptions {
   /** Extra tags put after the manifest. */
@@ -72,6 +73,40 @@ export class RegistrySink implements ImageSink {
       this.#started.set(d.digest, started);
     }
     return started;
+  }
+
+  async streamLayer(base: BaseImage, log: Logger): Promise<LayerStream | undefined> {
+    const repo = this.#target(base);
+    // Registries that only take one whole PUT (GHCR's PATCH cap, ECR, Artifact Registry) get no stream.
+    if (!Number.isFinite(this.registry.policy.settings(this.registry.endpoint).monolithicMax)) return undefined;
+    let upload: StreamingUpload;
+    try {
+      upload = await StreamingUpload.open(repo);
+    } catch (e) {
+      log.debug(`no streamed upload to ${repo.label} (${messageOf(e)}); the layer will be sent when it is built`);
+      return undefined;
+    }
+    return {
+      write: (chunk) => upload.write(chunk),
+      abort: () => void upload.abort(),
+      finish: (layer) => {
+        const d = layer.descriptor;
+        const done = upload.commit(d).then(
+          () => {
+            log.info(`pushed  new layer ${d.digest.slice(0, 19)} (${d.size} bytes, streamed while built)`);
+            return 'uploaded' as UploadOutcome;
+          },
+          async (e: unknown) => {
+            await upload.abort(e);
+            log.info(`streamed upload of ${d.digest.slice(0, 19)} did not complete (${messageOf(e)}); sending it again`);
+            this.#started.delete(d.digest);
+            return this.#push(layer, base, log);
+          },
+        );
+        done.catch(() => undefined);
+        this.#started.set(d.digest, done);
+      },
+    };
   }
 
   prefetch(layer: ImageLayer, base: BaseImage, log: Logger): void {

@@ -1,5 +1,6 @@
 import type { BuiltImage, ImageLayer } from '../image/compose.js';
 import type { BaseImage } from '../source/source.js';
+
 import type { Logger } from '../log.js';
 
 export interface SinkResult {
@@ -19,5 +20,18 @@ export interface ImageSink {
    * new layer while the next one is still being built). `write` waits for what was started and sends the rest.
    */
   prefetch?(layer: ImageLayer, base: BaseImage, log: Logger): void;
+  /**
+   * Optional: a place to send a layer's compressed bytes while it is being built (a streamed upload), for big
+   * layers. `finish` hands over the finished layer (its upload completes, or falls back to an ordinary one);
+   * `abort` drops it. Undefined when the destination cannot take a stream.
+   */
+  streamLayer?(base: BaseImage, log: Logger): Promise<LayerStream | undefined>;
   write(image: BuiltImage, log: Logger): Promise<SinkResult>;
+}
+
+/** The receiving end of a layer being streamed to its destination while it is built. */
+export interface LayerStream {
+  write(chunk: Buffer): Promise<void>;
+  finish(layer: ImageLayer): void;
+  abort(): void;
 }
