@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
-import { StowageError } from './errors.js';
+import { StowageError, withHint, type ErrorCode } from './errors.js';
 import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { MediaType, type Family } from './image/media-types.js';
@@ -19,6 +19,7 @@ import { RegistryClient, type ClientOptions } from './registry/client.js';
 import { DockerArchiveSink } from './sink/docker-archive-sink.js';
 import { LayoutSink } from './sink/layout-sink.js';
 import { RegistrySink } from './sink/registry-sink.js';
+import { retryPolicy, type RetryPolicy } from './util/retrying.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
 import { RegistrySource } from './source/registry-source.js';
@@ -125,6 +126,9 @@ export interface BuildResult {
   attached?: Attachment[];
 }
 
+/** Error codes after which "it is safe to re-run" is worth saying. */
+const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'RATE_LIMITED', 'DIGEST_MISMATCH', 'MANIFEST_INVALID']);
+
 /** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
 const STREAM_MIN_BYTES = 32 * 1024 * 1024;
 /** Read size for uploads from the cache: 256 KiB keeps memory flat without costing throughput (bench/http.js). */
@@ -204,7 +208,7 @@ function plan(options: BuildOptions): Plan {
     to,
     copies,
     changes,
-    platform: options.platform ? parsePlatform(options.platform) : DEFAULT_PLATFORM,
+    platform: options.platform !== undefined ? parsePlatform(options.platform) : DEFAULT_PLATFORM,
     platformExplicit: options.platform !== undefined,
     tags,
     epoch: epochFrom(options),
@@ -228,10 +232,10 @@ function sourceFor(target: Target, client: RegistryClient): ImageSource {
   throw new StowageError('USAGE', `cannot read a base image from ${target.input}`);
 }
 
-function sinkFor(target: Target, client: RegistryClient, tags: string[], concurrency: number | undefined): ImageSink {
+function sinkFor(target: Target, client: RegistryClient, tags: string[], concurrency: number | undefined, policy: RetryPolicy): ImageSink {
   if (target.kind === 'registry') return new RegistrySink(target.ref, client.registry(target.ref.registry), { tags, ...(concurrency ? { concurrency } : {}) });
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag);
-  return new DockerArchiveSink(target.file, target.repoTag);
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
+  return new DockerArchiveSink(target.file, target.repoTag, policy);
 }
 
 /** Builds an image from a base plus local files and writes it to the destination. */
@@ -258,6 +262,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
+  const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
   const onAbort = () => work.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const client = new RegistryClient({
@@ -268,7 +273,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(options.credentialSource ? { credentialSource: options.credentialSource } : {}),
     ...(options.environment ? { env: options.environment } : {}),
-    retry: { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) },
+    retry,
     ...(options.upload ? { upload: options.upload } : {}),
     signal: work.signal,
   });
@@ -276,7 +281,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let cache: LayerCache | undefined;
   try {
     const source = sourceFor(p.from, client);
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency);
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal));
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
@@ -359,7 +364,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     return out;
   } catch (e) {
     work.abort();
-    throw e;
+    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
+    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await cache?.dispose();

@@ -23,6 +23,8 @@ export class StowageError extends Error {
   readonly code: ErrorCode;
   /** HTTP status of the registry answer behind this error, when there was one. */
   readonly status?: number;
+  /** The message already says what state things are in and what to do (see withHint). */
+  hinted?: boolean;
 
   constructor(code: ErrorCode, message: string, options: { cause?: unknown; status?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -30,6 +32,20 @@ export class StowageError extends Error {
     this.code = code;
     if (options.status !== undefined) this.status = options.status;
   }
+}
+
+/**
+ * The same error with a sentence added for the person reading it (what state things are in, what to do), unless
+ * it already carries one. Foreign errors pass through unchanged.
+ */
+export function withHint(e: unknown, hint: string): unknown {
+  if (!(e instanceof StowageError) || e.hinted) return e;
+  const out = new StowageError(e.code, `${e.message.replace(/\.$/, '')}; ${hint}`, {
+    cause: e,
+    ...(e.status !== undefined ? { status: e.status } : {}),
+  });
+  out.hinted = true;
+  return out;
 }
 
 export function isStowageError(e: unknown, code?: ErrorCode): e is StowageError {

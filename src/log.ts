@@ -1,3 +1,5 @@
+import { redactOutput } from './auth/redact.js';
+
 /** Where stowage reports what it does. Lines go to stderr in the CLI; never to stdout, never with secrets. */
 export interface Logger {
   info(line: string): void;
@@ -8,7 +10,8 @@ export interface Logger {
 export const silentLogger: Logger = { info() {}, warn() {}, debug() {} };
 
 export function stderrLogger(opts: { verbose?: boolean; quiet?: boolean } = {}): Logger {
-  const write = (line: string) => process.stderr.write(`${line}\n`);
+  // Last line of defence: any secret this process handled is masked, whatever a server echoed into a message.
+  const write = (line: string) => process.stderr.write(`${redactOutput(line)}\n`);
   return {
     info: (line) => {
       if (!opts.quiet) write(line);

@@ -95,5 +95,7 @@ export function describeCredential(c: Credential | undefined): string {
 /** Every secret value of a credential, for redaction. */
 export function credentialSecrets(c: Credential | undefined): string[] {
   if (!c) return [];
-  return [c.password, c.identityToken, c.registryToken].filter((s): s is string => !!s);
+  // `user:password` too: its base64 is the Basic header value, which a server might echo back.
+  const pair = c.username && c.password ? `${c.username}:${c.password}` : undefined;
+  return [c.password, pair, c.identityToken, c.registryToken].filter((s): s is string => !!s);
 }

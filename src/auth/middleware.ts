@@ -9,7 +9,7 @@ import {
   type CredentialSource,
 } from './credentials.js';
 import { isLoopbackHost } from '../http/loopback.js';
-import { redact, SecretSet } from './redact.js';
+import { processSecrets, redact } from './redact.js';
 import { normalizeRegistry } from './registry-name.js';
 import { formatScope, mergeScopes, parseScope } from './scope.js';
 import { TokenCache } from './token-cache.js';
@@ -65,7 +65,8 @@ export function authMiddleware(options: AuthOptions): Middleware {
   const hosts = new Map<string, HostState>();
   const cache = new TokenCache();
   const inflight = new Map<string, Promise<TokenGrant>>();
-  const secrets = new SecretSet();
+  // Shared with the process-wide set the CLI redacts its output with.
+  const secrets = processSecrets;
   const log = (line: string) => options.log?.(redact(line, secrets));
   const scrub = (e: unknown): unknown => {
     if (e instanceof StowageError) {

@@ -41,3 +41,20 @@ export class SecretSet implements Iterable<string> {
     return this.#values[Symbol.iterator]();
   }
 }
+
+/**
+ * Every secret this process has handled (credentials looked up, tokens issued). The CLI passes each error and
+ * log line through it before printing, so a secret echoed back by a registry in an error body cannot reach output.
+ */
+export const processSecrets = new SecretSet(1024);
+
+/** Masks any `Basic`/`Bearer` credential value in a text (a server echoing our Authorization header). */
+export function maskAuthorization(text: string): string {
+  // A credential value has digits or base64/JWT punctuation; plain words ("Basic credentials") are left alone.
+  return text.replace(/\b(Basic|Bearer)\s+(?=[A-Za-z._~+/=-]*[0-9=.+/])[A-Za-z0-9._~+/=-]{8,}/gi, '$1 ***');
+}
+
+/** `redact` with the process-wide set, plus any `Basic`/`Bearer` value a server echoed. */
+export function redactOutput(text: string): string {
+  return maskAuthorization(redact(text, processSecrets));
+}

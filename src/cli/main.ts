@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { isStowageError, messageOf } from '../errors.js';
+import { redactOutput } from '../auth/redact.js';
 import { stderrLogger } from '../log.js';
 import { MAIN_USAGE } from './usage.js';
 
@@ -11,9 +12,9 @@ function version(): string {
 
 /** One line on stderr that says what went wrong; never a stack trace (unless STOWAGE_DEBUG is set). */
 function report(e: unknown): number {
-  const message = messageOf(e).replace(/\s*\n\s*/g, ' ');
+  const message = redactOutput(messageOf(e)).replace(/\s*\n\s*/g, ' ');
   process.stderr.write(`stowage: error: ${message}\n`);
-  if (process.env.STOWAGE_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  if (process.env.STOWAGE_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${redactOutput(e.stack)}\n`);
   if (isStowageError(e)) {
     if (e.code === 'USAGE') return 2;
     if (e.code === 'CANCELLED') {

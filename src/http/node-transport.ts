@@ -42,8 +42,8 @@ export function isTlsError(e: unknown): boolean {
   );
 }
 
-/** Turns a socket-level failure into a StowageError naming the host. */
-export function networkError(e: unknown, url: URL): StowageError {
+/** Turns a socket-level failure into a StowageError naming the host and the request that failed. */
+export function networkError(e: unknown, url: URL, method?: string): StowageError {
   if (e instanceof StowageError) return e;
   const code = (e as { code?: string }).code ?? '';
   if (code === 'ABORT_ERR' || (e as Error).name === 'AbortError') {
@@ -64,7 +64,8 @@ export function networkError(e: unknown, url: URL): StowageError {
     );
   }
   const what = NETWORK_CODES.has(code) ? `${code}` : messageOf(e);
-  return new StowageError('NETWORK', `cannot reach ${url.protocol}//${url.host}: ${what}`, { cause: e });
+  const request = method ? ` (${method} ${url.pathname})` : '';
+  return new StowageError('NETWORK', `cannot reach ${url.protocol}//${url.host}: ${what}${request}`, { cause: e });
 }
 
 /**
@@ -112,7 +113,7 @@ export function nodeTransport(options: NodeTransportOptions = {}): Transport & {
         if (settled) return;
         settled = true;
         creq.destroy();
-        reject(networkError(e, url));
+        reject(networkError(e, url, req.method));
       };
       creq.setTimeout(idle, () => fail(Object.assign(new Error(`no answer in ${idle} ms`), { code: 'ETIMEDOUT' })));
       creq.on('error', fail);

@@ -5,7 +5,7 @@ import type { HttpRequest, HttpResponse, Middleware } from './types.js';
 export interface RetryOptions {
   /** Retries after the first attempt (default 3, like ggcr). 0 disables. */
   retries?: number;
-  /** First backoff, doubled each time, with full jitter (default 500 ms). */
+  /** First backoff, doubled each time, with equal jitter (a random wait between half and all of it; default 500 ms). */
   baseDelayMs?: number;
   /** Longest single wait, including Retry-After (default 30 s). A longer Retry-After ends the retries with a clear error. */
   maxDelayMs?: number;
@@ -34,6 +34,8 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   if (!value) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Anything else numeric-looking ("-1", "1.5") is invalid, not a date (Date.parse would read "-1" as year -1).
+  if (/^[-+\d.\s]+$/.test(trimmed)) return undefined;
   const at = Date.parse(trimmed);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
@@ -57,7 +59,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Computes waits: exponential with full jitter, or the server's Retry-After when it gave one. */
+/** Computes waits: exponential with equal jitter, or the server's Retry-After when it gave one. */
 export class Backoff {
   readonly retries: number;
   readonly #base: number;

@@ -7,7 +7,8 @@ import type { Descriptor, RawJson } from '../image/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { registryEndpoint } from '../ref/reference.js';
-import { Backoff, sleep, type RetryOptions } from '../http/retry.js';
+import type { RetryOptions } from '../http/retry.js';
+import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import { hostSettings, type HostSettings } from './host-settings.js';
 import { resolveScheme } from './ping.js';
 import { registryError } from './response-error.js';
@@ -30,10 +31,8 @@ export interface RegistryOptions {
   upload?: Partial<HostSettings>;
 }
 
-/** How a registry's multi-request operations recover: backoff, waiting, and upload shape per host. */
-export interface RegistryPolicy {
-  backoff: Backoff;
-  sleep: (ms: number) => Promise<void>;
+/** How a registry's multi-request operations recover (backoff, waiting), and the upload shape per host. */
+export interface RegistryPolicy extends RetryPolicy {
   settings(endpoint: string): HostSettings;
 }
 
@@ -49,12 +48,7 @@ export class Registry {
     this.name = name;
     this.endpoint = registryEndpoint(name);
     this.#options = options;
-    const wait = options.retry?.sleep ?? sleep;
-    this.policy = {
-      backoff: new Backoff(options.retry),
-      sleep: (ms) => wait(ms),
-      settings: (endpoint) => hostSettings(endpoint, options.upload),
-    };
+    this.policy = { ...retryPolicy(options.retry), settings: (endpoint) => hostSettings(endpoint, options.upload) };
   }
 
   baseUrl(): Promise<URL> {
@@ -124,19 +118,8 @@ export class Repository {
    * Repeats a small read whose body failed (cut short, or bytes that do not match their digest): the HTTP retry
    * layer only sees statuses, not bodies. Such content is never kept.
    */
-  async #reread<T>(what: string, read: () => Promise<T>): Promise<T> {
-    const policy = this.registry.policy;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await read();
-      } catch (e) {
-        const again = e instanceof StowageError && (e.code === 'NETWORK' || e.code === 'DIGEST_MISMATCH');
-        if (!again || attempt > policy.backoff.retries) throw e;
-        const ms = policy.backoff.delay(attempt, undefined, what);
-        this.log.info(`retrying ${what} in ${(ms / 1000).toFixed(1)} s (${e.message})`);
-        await policy.sleep(ms);
-      }
-    }
+  #reread<T>(what: string, read: () => Promise<T>): Promise<T> {
+    return retrying(this.registry.policy, this.log, what, read);
   }
 
   /** GETs a manifest or index: bytes as served (never re-serialised), verified against the digest when asked by digest. */
@@ -157,7 +140,15 @@ export class Repository {
       res.body.destroy();
       throw new StowageError('MANIFEST_INVALID', `${what} is ${declared} bytes, over the ${MANIFEST_LIMIT}-byte manifest limit`);
     }
-    const bytes = await res.bytes(MANIFEST_LIMIT);
+    let bytes: Buffer;
+    try {
+      bytes = await res.bytes(MANIFEST_LIMIT);
+    } catch (e) {
+      if (e instanceof StowageError && e.code === 'MANIFEST_INVALID') {
+        throw new StowageError('MANIFEST_INVALID', `${what} is larger than ${MANIFEST_LIMIT} bytes (the manifest limit); refusing it`, { cause: e });
+      }
+      throw e;
+    }
     let value: unknown;
     try {
       value = JSON.parse(bytes.toString('utf8'));
@@ -218,7 +209,10 @@ export class Repository {
     const res = await this.send({ method: 'GET', url: await this.url(`blobs/${descriptor.digest}`), headers: {} });
     if (res.status !== 200) throw await registryError(res, `GET ${what}`);
     const verify = new VerifyingStream(descriptor.digest, descriptor.size, what);
-    res.body.on('error', (e) => verify.destroy(e));
+    // Name the source: a download cut short would otherwise surface as a failure of whatever reads it.
+    res.body.on('error', (e) =>
+      verify.destroy(e instanceof StowageError ? e : new StowageError('NETWORK', `download of ${what} from ${res.url.host} failed: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e })),
+    );
     return res.body.pipe(verify);
   }
 

@@ -1,4 +1,6 @@
 import { StowageError, type ErrorCode } from '../errors.js';
+import { maskAuthorization } from '../auth/redact.js';
+import { parseRetryAfter } from '../http/retry.js';
 import type { HttpResponse } from '../http/types.js';
 
 interface RegistryErrorBody {
@@ -25,11 +27,13 @@ export async function describeFailure(res: HttpResponse): Promise<string> {
   } catch {
     detail = text.trim().split('\n')[0]?.slice(0, 200) ?? '';
   }
+  // Some servers echo request headers in errors: never repeat an Authorization value.
+  detail = maskAuthorization(detail);
   return `${res.status}${detail ? ` ${detail}` : ''}`;
 }
 
 /** A StowageError for an unexpected registry answer to `what` (e.g. "PUT manifest app:1"). */
-export async function registryError(res: HttpResponse, what: string, code?: ErrorCode): Promise<StowageError> {
+export async function registryError(res: HttpResponse, what: string, code?: ErrorCode): Promise<RegistryFailure> {
   const summary = await describeFailure(res);
   const c: ErrorCode =
     code ??
@@ -40,5 +44,11 @@ export async function registryError(res: HttpResponse, what: string, code?: Erro
         : res.status === 429
           ? 'RATE_LIMITED'
           : 'REGISTRY');
-  return new StowageError(c, `${what}: registry ${res.url.host} answered ${summary}`, { status: res.status });
+  const error: RegistryFailure = new StowageError(c, `${what}: registry ${res.url.host} answered ${summary}`, { status: res.status });
+  const retryAfter = parseRetryAfter(res.header('retry-after'));
+  if (retryAfter !== undefined) error.retryAfterMs = retryAfter;
+  return error;
 }
+
+/** A registry answer turned into an error, with the wait it asked for (429/503 `Retry-After`), if any. */
+export type RegistryFailure = StowageError & { retryAfterMs?: number };

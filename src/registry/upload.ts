@@ -2,6 +2,7 @@ import { StowageError, messageOf } from '../errors.js';
 import { isTransient } from '../http/retry.js';
 import type { HttpResponse, StreamBody } from '../http/types.js';
 import type { Descriptor } from '../image/types.js';
+import { retrying } from '../util/retrying.js';
 import { take } from '../util/slice.js';
 import type { Repository } from './registry.js';
 import { registryError } from './response-error.js';
@@ -61,7 +62,8 @@ export async function uploadBlob(
   const settings = policy.settings(repo.registry.endpoint);
 
   let mountTried = false;
-  for (let attempt = 1; ; attempt++) {
+  // Each attempt is a whole session: a failed one is cancelled and the blob starts again (from the start).
+  return retrying(policy, repo.log, `${what} from the start`, async (): Promise<UploadOutcome> => {
     let session: UploadSession | undefined;
     try {
       if (options.mountFrom && options.mountFrom !== repo.name && !mountTried) {
@@ -79,12 +81,9 @@ export async function uploadBlob(
       return 'uploaded';
     } catch (e) {
       if (session) await cancel(repo, session);
-      if (!recoverable(e) || attempt > policy.backoff.retries) throw e;
-      const ms = policy.backoff.delay(attempt, (e as { retryAfterMs?: number }).retryAfterMs, what);
-      repo.log.info(`retrying ${what} from the start in ${(ms / 1000).toFixed(1)} s (${messageOf(e)}; attempt ${attempt + 1} of ${policy.backoff.retries + 1})`);
-      await policy.sleep(ms);
+      throw e;
     }
-  }
+  }, recoverable);
 }
 
 async function tryMount(repo: Repository, descriptor: Descriptor, from: string): Promise<true | UploadSession | undefined> {
@@ -173,7 +172,7 @@ async function putChunks(repo: Repository, session: UploadSession, descriptor: D
     } catch (e) {
       if (!recoverable(e) || resumes >= policy.backoff.retries) throw e;
       resumes++;
-      const ms = policy.backoff.delay(resumes, undefined, what);
+      const ms = policy.backoff.delay(resumes, (e as { retryAfterMs?: number }).retryAfterMs, what);
       await policy.sleep(ms);
       // Where is the registry? If it cannot tell us, the outer loop restarts the blob.
       offset = await status(repo, session, what);

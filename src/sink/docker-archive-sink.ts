@@ -11,6 +11,7 @@ import type { BuiltImage, ImageLayer } from '../image/compose.js';
 import { isGzipLayer } from '../image/media-types.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-header.js';
 import type { Logger } from '../log.js';
+import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import type { ImageSink, SinkResult } from './sink.js';
 
 function decompressor(mediaType: string): Transform | undefined {
@@ -31,10 +32,12 @@ function decompressor(mediaType: string): Transform | undefined {
 export class DockerArchiveSink implements ImageSink {
   readonly file: string;
   readonly repoTag: string | undefined;
+  readonly #policy: RetryPolicy;
 
-  constructor(file: string, repoTag: string | undefined) {
+  constructor(file: string, repoTag: string | undefined, policy: RetryPolicy = retryPolicy()) {
     this.file = file;
     this.repoTag = repoTag;
+    this.#policy = policy;
   }
 
   describe(): string {
@@ -65,7 +68,7 @@ export class DockerArchiveSink implements ImageSink {
         layerNames.push(name);
         if (done.has(name)) continue;
         done.add(name);
-        const { size, stream } = await this.#uncompressed(layer, work);
+        const { size, stream } = await retrying(this.#policy, log, `unpacking layer ${layer.descriptor.digest}`, () => this.#uncompressed(layer, work));
         await put(name, size, stream);
         log.info(`archived ${layer.origin} layer ${layer.diffId.slice(0, 19)} (${size} bytes uncompressed)`);
       }
@@ -94,7 +97,13 @@ export class DockerArchiveSink implements ImageSink {
       return { size: layer.descriptor.size, stream: (await layer.open()).pipe(new VerifyingStream(layer.diffId, layer.descriptor.size, what)) };
     }
     const file = path.join(work, hexOf(layer.diffId));
-    await pipeline(await layer.open(), inflate, new VerifyingStream(layer.diffId, layer.diffSize, what), createWriteStream(file, { mode: 0o600 }));
+    try {
+      await pipeline(await layer.open(), inflate, new VerifyingStream(layer.diffId, layer.diffSize, what), createWriteStream(file, { mode: 0o600 }));
+    } catch (e) {
+      if (e instanceof StowageError) throw e;
+      // zlib notices corrupt bytes before the digest check at the end does: say which layer, and allow a re-fetch.
+      throw new StowageError('DIGEST_MISMATCH', `${what}: cannot decompress it (${(e as Error).message}); the download was corrupt`, { cause: e });
+    }
     const { size } = await stat(file);
     return { size, stream: createReadStream(file, { highWaterMark: 1024 * 1024 }) };
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { layoutBlobPath } from '../source/layout-source.js';
 import { streamToFileAtomic, writeFileAtomic } from '../util/files.js';
 import { mapLimit } from '../util/limit.js';
+import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import type { ImageSink, SinkResult } from './sink.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -17,10 +18,12 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
 export class LayoutSink implements ImageSink {
   readonly dir: string;
   readonly tag: string | undefined;
+  readonly #policy: RetryPolicy;
 
-  constructor(dir: string, tag: string | undefined) {
+  constructor(dir: string, tag: string | undefined, policy: RetryPolicy = retryPolicy()) {
     this.dir = dir;
     this.tag = tag;
+    this.#policy = policy;
   }
 
   describe(): string {
@@ -54,7 +57,10 @@ export class LayoutSink implements ImageSink {
     await mapLimit(image.layers, 4, async (layer) => {
       const d = layer.descriptor;
       if (isForeignLayer(d.mediaType) || (await this.#hasBlob(d.digest, d.size))) return;
-      await streamToFileAtomic(layoutBlobPath(this.dir, d.digest), await layer.open());
+      // A base layer comes over the network: a cut or corrupt download is fetched again (never kept).
+      await retrying(this.#policy, log, `copy of layer ${d.digest} into ${this.dir}`, async () =>
+        streamToFileAtomic(layoutBlobPath(this.dir, d.digest), await layer.open()),
+      );
       log.info(`wrote ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
     });
     for (const doc of [image.config, image.manifest]) {

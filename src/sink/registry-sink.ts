@@ -1,4 +1,4 @@
-import { StowageError, messageOf } from '../errors.js';
+import { StowageError, messageOf, withHint } from '../errors.js';
 import { StreamingUpload } from '../registry/stream-upload.js';
 import type { BuiltImage, ImageLayer } from '../image/compose.js';
 import { isForeignLayer } from '../image/media-types.js';
@@ -144,7 +144,11 @@ export class RegistrySink implements ImageSink {
     log.info(`pushed manifest ${formatReference({ ...this.ref, digest: image.manifest.digest })}`);
     for (const tag of this.options.tags ?? []) {
       if (tag === this.ref.tag) continue;
-      await repo.putManifest(tag, image.manifest.bytes, image.manifest.mediaType);
+      try {
+        await repo.putManifest(tag, image.manifest.bytes, image.manifest.mediaType);
+      } catch (e) {
+        throw withHint(e, `the image itself was pushed as ${formatReference({ ...this.ref, digest: image.manifest.digest })}; re-run to set the remaining tags`);
+      }
       log.info(`tagged ${formatReference({ registry: this.ref.registry, repository: this.ref.repository, tag })}`);
     }
     return { digest: image.manifest.digest, location: formatReference({ registry: this.ref.registry, repository: this.ref.repository, digest: image.manifest.digest }), stats };
