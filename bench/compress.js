@@ -11,6 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { chooseEngine } from '../dist/compress/deflate-engine.js';
 import { createGzipTuned } from '../dist/compress/gzip.js';
+import { xorshift } from '../dist/util/xorshift.js';
 
 const MiB = 1 << 20;
 const sizeMiB = Number(process.argv[2] ?? 256);
@@ -20,17 +21,6 @@ if (!Number.isInteger(sizeMiB) || sizeMiB < 1) {
 }
 const pool = Math.min(os.availableParallelism(), 8);
 
-function xorshift(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 const NAMES = ['model', 'layer', 'weights', 'optimizer', 'batch', 'loss', 'config', 'tokenizer', 'dataset', 'trainer'];
 

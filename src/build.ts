@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
@@ -10,7 +9,7 @@ import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js'
 import { buildLayer, layerKey, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
-import type { FileDigest } from './layer/tar-writer.js';
+import { fileStream, type FileDigest } from './layer/tar-writer.js';
 import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
 import { validateTag } from './ref/reference.js';
@@ -131,8 +130,6 @@ const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'R
 
 /** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
 const STREAM_MIN_BYTES = 32 * 1024 * 1024;
-/** Read size for uploads from the cache: 256 KiB keeps memory flat without costing throughput (bench/http.js). */
-const READ_CHUNK = 256 * 1024;
 
 /** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
 const RACY_MS = 100;
@@ -321,7 +318,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         }
       }
       const file = cache.blobPath(record.digest);
-      const layer: NewLayer = { record, createdBy: createdBy(spec), open: async (start = 0) => createReadStream(file, { start, highWaterMark: READ_CHUNK }) };
+      const layer: NewLayer = { record, createdBy: createdBy(spec), open: async (start = 0) => fileStream(file, start) };
       layers.push(layer);
       if (stream) stream.finish(newImageLayer(layer));
       else sink.prefetch?.(newImageLayer(layer), base, log);

@@ -10,20 +10,10 @@ import { KNOWN_ANSWERS, chooseEngine, knownAnswerDigest } from '../src/compress/
 import { createGzip, createGzipTuned } from '../src/compress/gzip.js';
 import type { GzipOptions, GzipTuning } from '../src/compress/gzip.js';
 import { BLOCK_SIZE, storedSize } from '../src/compress/gzip-format.js';
+import { xorshift } from '../src/util/xorshift.js';
 
 const MiB = 1 << 20;
 
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 /** Pseudo-random bytes from a seed (incompressible, but the same on every run). */
 function noise(length: number, seed: number): Buffer {

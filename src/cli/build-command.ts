@@ -4,7 +4,9 @@ import { build, type BuildOptions } from '../build.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
 import { parseTarget } from '../ref/target.js';
-import { readPasswordFromStdin, signOptionsFromFlags } from './signing-flags.js';
+import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
+
+const { legacy: _legacy, ...KEY_FLAGS } = SIGNING_FLAGS;
 import type { Logger } from '../log.js';
 import { BUILD_USAGE } from './usage.js';
 
@@ -34,13 +36,8 @@ const FLAGS = {
   'no-cache': { type: 'boolean' },
   retries: { type: 'string' },
   sign: { type: 'boolean' },
-  key: { type: 'string' },
-  'key-password-env': { type: 'string' },
-  'key-password-stdin': { type: 'boolean' },
-  keyless: { type: 'boolean' },
-  'fulcio-url': { type: 'string' },
-  'rekor-url': { type: 'string' },
-  'tsa-url': { type: 'string' },
+  ...KEY_FLAGS,
+  // `stowage sign --legacy`; spelled out here, where "legacy" alone would not say what it is about.
   'legacy-signature': { type: 'boolean' },
   provenance: { type: 'boolean' },
   sbom: { type: 'boolean' },
@@ -66,16 +63,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
   if (values['no-cache'] && values['cache-dir']) throw new StowageError('USAGE', '--no-cache and --cache-dir cannot be used together');
   const credentials = credentialsFrom(values['from-creds'], values['to-creds'], values.from, values.to);
-  const signing = signOptionsFromFlags({
-    ...(values.key !== undefined ? { key: values.key } : {}),
-    ...(values['key-password-env'] !== undefined ? { 'key-password-env': values['key-password-env'] } : {}),
-    ...(values['key-password-stdin'] !== undefined ? { 'key-password-stdin': values['key-password-stdin'] } : {}),
-    ...(values.keyless !== undefined ? { keyless: values.keyless } : {}),
-    ...(values['fulcio-url'] !== undefined ? { 'fulcio-url': values['fulcio-url'] } : {}),
-    ...(values['rekor-url'] !== undefined ? { 'rekor-url': values['rekor-url'] } : {}),
-    ...(values['tsa-url'] !== undefined ? { 'tsa-url': values['tsa-url'] } : {}),
-    ...(values['legacy-signature'] !== undefined ? { legacy: values['legacy-signature'] } : {}),
-  });
+  const signing = signOptionsFromFlags({ ...values, legacy: values['legacy-signature'] });
   if (signing && !values.sign) throw new StowageError('USAGE', 'signing flags (--key, --keyless, ...) need --sign');
   if (values.sign && !signing) throw new StowageError('USAGE', '--sign needs --key FILE, or --keyless for Fulcio/Rekor signing');
   const options: BuildOptions = {

@@ -20,6 +20,7 @@ import {
   zlibDeflateReset,
   zlibDeflateSetDictionary,
 } from 'pako';
+import { xorshift } from '../util/xorshift.js';
 
 export type EngineName = 'pako' | 'zlib';
 
@@ -170,17 +171,6 @@ function knownAnswerProbes(): Probe[] {
   return probes;
 }
 
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 const WORDS = ['def ', 'return ', 'self.', 'import ', 'np.', 'for ', ' in ', 'range(', 'if ', 'else:', '    ', '\n'];
 

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
+import { noteBufferBytes } from '../util/memory.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from './tar-header.js';
 import type { LayerEntry } from './walk.js';
 
@@ -65,6 +66,7 @@ async function* fileChunks(file: string, size: number, hash?: Hash): AsyncGenera
       position += bytesRead;
       const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
       hash?.update(chunk);
+      noteBufferBytes(bytesRead);
       yield chunk;
     }
     const probe = Buffer.allocUnsafe(1);
@@ -76,6 +78,29 @@ async function* fileChunks(file: string, size: number, hash?: Hash): AsyncGenera
     await handle.close();
   }
 }
+
+/** A file from byte `start` to its end, in fresh chunks (an upload from the layer cache). */
+export function fileStream(file: string, start = 0): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const handle = await open(file, 'r');
+    try {
+      for (let position = start; ; ) {
+        const buf = Buffer.allocUnsafe(UPLOAD_CHUNK);
+        const { bytesRead } = await handle.read(buf, 0, UPLOAD_CHUNK, position);
+        if (bytesRead === 0) return;
+        position += bytesRead;
+        noteBufferBytes(bytesRead);
+        yield bytesRead === UPLOAD_CHUNK ? buf : buf.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false, highWaterMark: UPLOAD_CHUNK });
+}
+
+/** Read size for uploads from the cache: 256 KiB kept memory lower than 1 MiB at the same speed (bench/http.js). */
+const UPLOAD_CHUNK = 256 * 1024;
 
 export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): Readable {
   return Readable.from(tarChunks(entries, mtime, files), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
