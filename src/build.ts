@@ -3,7 +3,7 @@ import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cac
 import { StowageError, withHint, type ErrorCode } from './errors.js';
 import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
-import { MediaType, type Family } from './image/media-types.js';
+import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { buildLayer, layerKey, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
@@ -12,6 +12,7 @@ import { walkCopy, type LayerEntry } from './layer/walk.js';
 import { fileStream, type FileDigest } from './layer/tar-writer.js';
 import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
+import { noProgress, type Progress } from './progress.js';
 import { validateTag } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
 import { RegistryClient, type ClientOptions } from './registry/client.js';
@@ -95,6 +96,8 @@ export interface BuildOptions {
   provenance?: boolean;
   /** Attach a CycloneDX list of the added layers' files (signed when signing). */
   sbom?: boolean;
+  /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
+  progress?: Progress;
 }
 
 export interface BuiltLayerInfo {
@@ -229,8 +232,14 @@ function sourceFor(target: Target, client: RegistryClient): ImageSource {
   throw new StowageError('USAGE', `cannot read a base image from ${target.input}`);
 }
 
-function sinkFor(target: Target, client: RegistryClient, tags: string[], concurrency: number | undefined, policy: RetryPolicy): ImageSink {
-  if (target.kind === 'registry') return new RegistrySink(target.ref, client.registry(target.ref.registry), { tags, ...(concurrency ? { concurrency } : {}) });
+function sinkFor(target: Target, client: RegistryClient, tags: string[], concurrency: number | undefined, policy: RetryPolicy, progress: Progress | undefined): ImageSink {
+  if (target.kind === 'registry') {
+    return new RegistrySink(target.ref, client.registry(target.ref.registry), {
+      tags,
+      ...(concurrency ? { concurrency } : {}),
+      ...(progress ? { progress } : {}),
+    });
+  }
   if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
   return new DockerArchiveSink(target.file, target.repoTag, policy);
 }
@@ -278,15 +287,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let cache: LayerCache | undefined;
   try {
     const source = sourceFor(p.from, client);
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal));
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress);
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
-    const family: Family = base.manifest.mediaType.startsWith('application/vnd.docker.') ? 'docker' : 'oci';
-    const mediaType = layerMediaType(family, p.compression);
+    const mediaType = layerMediaType(familyOf(base.manifest.mediaType), p.compression);
     cache = await LayerCache.open(cacheDir);
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
@@ -308,17 +316,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
       // A big layer is streamed to the registry while it is built, so building and sending overlap.
       const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-      const stream = !record && big ? await sink.streamLayer?.(base, log) : undefined;
+      const stream = !record && big ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
       if (!record) {
+        // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
+        const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
+        const meter = (options.progress ?? noProgress).meter(spec.dest, tarBytes);
+        meter.state = 'building';
         try {
-          record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, work.signal, stream);
+          record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, work.signal, stream?.writable, meter);
+          meter.state = 'built';
         } catch (e) {
           stream?.abort();
           throw e;
         }
       }
       const file = cache.blobPath(record.digest);
-      const layer: NewLayer = { record, createdBy: createdBy(spec), open: async (start = 0) => fileStream(file, start) };
+      const layer: NewLayer = { record, createdBy: createdBy(spec), label: spec.dest, open: async (start = 0) => fileStream(file, start) };
       layers.push(layer);
       if (stream) stream.finish(newImageLayer(layer));
       else sink.prefetch?.(newImageLayer(layer), base, log);
@@ -348,15 +361,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (attest && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
       const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
-      const attached = await attest.attestImage(repo, attest.buildSubject(out), {
-        ...(signing ? { sign: signing } : {}),
-        ...(options.provenance && facts ? { provenance: facts } : {}),
-        ...(options.sbom && facts ? { sbom: facts } : {}),
-        created: p.epoch,
-        ...(options.environment ? { environment: options.environment } : {}),
-        log,
-      });
-      out.attached = attached.attached;
+      try {
+        const attached = await attest.attestImage(repo, attest.buildSubject(out), {
+          ...(signing ? { sign: signing } : {}),
+          ...(options.provenance && facts ? { provenance: facts } : {}),
+          ...(options.sbom && facts ? { sbom: facts } : {}),
+          created: p.epoch,
+          ...(options.environment ? { environment: options.environment } : {}),
+          log,
+        });
+        out.attached = attached.attached;
+      } catch (e) {
+        // The image is in place by now; only its attachments are missing.
+        throw withHint(e, `the image itself was pushed as ${result.location}; attach the signature with "stowage sign ${result.location}"`);
+      }
     }
     return out;
   } catch (e) {

@@ -24,16 +24,20 @@ export class HashingStream extends Transform {
   readonly #alg: string;
   size = 0;
   #digest?: string;
+  readonly #onBytes: ((n: number) => void) | undefined;
 
-  constructor(algorithm = 'sha256') {
+  /** `onBytes` hears of every chunk's size as it passes (progress meters). */
+  constructor(algorithm = 'sha256', onBytes?: (n: number) => void) {
     super();
     this.#alg = algorithm;
     this.#hash = createHash(algorithm);
+    this.#onBytes = onBytes;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#hash.update(chunk);
     this.size += chunk.length;
+    this.#onBytes?.(chunk.length);
     cb(null, chunk);
   }
 

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { build, type BuildOptions } from '../build.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
+import { ttyReporter } from '../progress.js';
 import { parseTarget } from '../ref/target.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
 
@@ -131,7 +132,14 @@ export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean
   }
   const options = parsed.options;
   if (parsed.passwordFromStdin && options.sign) options.sign = { ...options.sign, keyPassword: await readPasswordFromStdin() };
-  const result = await build({ ...options, log: makeLog(parsed), signal });
+  // On a terminal: live per-layer progress with log lines above it; elsewhere a line per finished step.
+  const tty = process.stderr.isTTY && !parsed.quiet ? ttyReporter(process.stderr, { verbose: parsed.verbose }) : undefined;
+  let result;
+  try {
+    result = await build({ ...options, log: tty ?? makeLog(parsed), ...(tty ? { progress: tty } : {}), signal });
+  } finally {
+    tty?.stop();
+  }
   if (parsed.digestFile) await writeFile(parsed.digestFile, `${result.digest}\n`);
   // First line: the manifest digest (the contract scripts rely on); then one line per attachment, as `stowage sign` prints.
   process.stdout.write(`${result.digest}\n`);

@@ -20,7 +20,11 @@ export interface BlockJob {
   engine: EngineName;
 }
 
-/** The block as stored blocks when it is not to be deflated at all (level 0, or the adaptive rule); else undefined. */
+/**
+ * The block as stored blocks when it is not to be deflated at all (level 0, or the adaptive rule); else undefined.
+ * One contiguous copy: emitting headers and views instead (no copy) made 32 chunks per MiB, and the per-chunk cost
+ * downstream (hashing, file and socket writes) made a 500 MiB build ~1 s slower than copying.
+ */
 export function storeWithoutDeflating(job: Omit<BlockJob, 'engine' | 'dictionary'>): Uint8Array | undefined {
   if (job.level === 0 || (job.adaptive && looksIncompressible(job.data))) return storedBlocks(job.data, job.final);
   return undefined;

@@ -62,6 +62,8 @@ import { chooseEngine } from './deflate-engine.js';
 import type { EngineName } from './deflate-engine.js';
 import { BLOCK_SIZE, DICTIONARY_SIZE, crc32, gzipHeader, gzipTrailer } from './gzip-format.js';
 import { storeWithoutDeflating } from './block-codec.js';
+import { giveBlock, takeBlock } from '../util/block-pool.js';
+import { noteBufferBytes } from '../util/memory.js';
 import { WorkerPool, inlineDeflater } from './pool.js';
 import type { BlockDeflater } from './pool.js';
 
@@ -135,8 +137,6 @@ class GzipStream extends Transform {
   /** Blocks dispatched and not yet pushed, in input order. */
   readonly #slots: Slot[] = [];
   readonly #maxInFlight: number;
-  /** Block buffers back from deflating, to fill again instead of allocating (and collecting) 1 MiB each time. */
-  readonly #spares: Uint8Array[] = [];
   #engine: EngineName | undefined;
   #deflater: BlockDeflater | undefined;
   /** The block being filled. */
@@ -215,7 +215,14 @@ class GzipStream extends Transform {
         this.#held = undefined;
         this.#dispatch(held, false);
       }
-      this.#block ??= this.#spares.pop() ?? new Uint8Array(BLOCK_SIZE);
+      // A chunk that is exactly one block, arriving on a block boundary (the tar writer aligns its reads so most do),
+      // becomes the block itself: no copy. Only a buffer of its own, so a worker may take it by transfer.
+      if (this.#fill === 0 && pending.offset === 0 && chunk.length === BLOCK_SIZE && chunk.byteOffset === 0 && chunk.buffer.byteLength === BLOCK_SIZE) {
+        this.#held = chunk;
+        pending.offset = BLOCK_SIZE;
+        continue;
+      }
+      this.#block ??= takeBlock();
       const n = Math.min(BLOCK_SIZE - this.#fill, chunk.length - pending.offset);
       this.#block.set(chunk.subarray(pending.offset, pending.offset + n), this.#fill);
       this.#fill += n;
@@ -241,6 +248,7 @@ class GzipStream extends Transform {
     const stored = storeWithoutDeflating({ data, final, level, adaptive }); // cheap: weights never leave this thread
     if (stored) {
       slot.out = stored;
+      noteBufferBytes(stored.length);
       this.#recycle(data);
       this.#queueDrain();
       return;
@@ -262,8 +270,9 @@ class GzipStream extends Transform {
     );
   }
 
+  /** A block whose bytes are copied out or deflated: this stream was its last holder, so it goes back to the pool. */
   #recycle(buffer: Uint8Array): void {
-    if (buffer.length === BLOCK_SIZE && this.#spares.length < 4) this.#spares.push(buffer);
+    giveBlock(buffer);
   }
 
   #queueDrain(): void {

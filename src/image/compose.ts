@@ -14,6 +14,8 @@ export interface ImageLayer {
   /** Uncompressed size, when known without reading (new layers). */
   diffSize?: number;
   origin: 'base' | 'new';
+  /** For people: the DEST_PATH of a layer we built, or "base" and a short digest. */
+  label: string;
   /** A fresh stream of the blob from byte `start` (default 0). */
   open(start?: number): Promise<Readable>;
 }
@@ -30,6 +32,8 @@ export interface BuiltImage {
 export interface NewLayer {
   record: LayerRecord;
   createdBy: string;
+  /** DEST_PATH, for progress. */
+  label: string;
   open(start?: number): Promise<Readable>;
 }
 
@@ -42,6 +46,7 @@ export function baseLayersOf(base: BaseImage): ImageLayer[] {
     descriptor: d,
     diffId: base.config.value.rootfs.diff_ids[i]!,
     origin: 'base',
+    label: `base ${d.digest.slice(7, 19)}`,
     // A remote blob cannot seek: resuming part-way re-reads and drops the bytes before `start`.
     open: async (start = 0) => skip(await base.openBlob(d), start),
   }));
@@ -54,6 +59,7 @@ export function newImageLayer(l: NewLayer): ImageLayer {
     diffId: l.record.diffId,
     diffSize: l.record.diffSize,
     origin: 'new',
+    label: l.label,
     open: l.open,
   };
 }

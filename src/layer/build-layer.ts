@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
+import type { Transform, Writable } from 'node:stream';
 import { createGzip, GZIP_FORMAT } from '../compress/gzip.js';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
+import type { Meter } from '../progress.js';
 import { HashingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
 import { tarStream, type FileDigest } from './tar-writer.js';
@@ -33,22 +34,6 @@ function compressor(options: CompressionOptions): Transform | undefined {
   return createGzip(options.level !== undefined ? { level: options.level } : {});
 }
 
-/** Where a copy of the compressed bytes goes as they are made (a streamed upload); it may fall behind, never fail us. */
-export interface LayerTap {
-  write(chunk: Buffer): Promise<void>;
-}
-
-function tap(target: LayerTap): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      target.write(chunk).then(
-        () => cb(null, chunk),
-        () => cb(null, chunk),
-      );
-    },
-  });
-}
-
 /** The cache key: everything that determines the layer bytes, plus local file state (size, mode, times, inode). */
 export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOptions): string {
   const hash = createHash('sha256');
@@ -69,15 +54,19 @@ export async function buildLayer(
   cache: LayerCache,
   key: string | undefined,
   signal?: AbortSignal,
-  copyTo?: LayerTap,
+  copyTo?: Writable,
+  meter?: Meter,
 ): Promise<LayerRecord> {
   const tmp = cache.tempPath();
-  const diff = new HashingStream();
-  const blob = new HashingStream();
+  const diff = new HashingStream('sha256', meter ? (n) => (meter.read += n) : undefined);
+  const blob = new HashingStream('sha256', meter ? (n) => (meter.written += n) : undefined);
   const compress = compressor(options.compression);
   const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
   try {
-    const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob, ...(copyTo ? [tap(copyTo)] : [])];
+    const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
+    // A second reader of the compressed bytes (a streamed upload). Plain pipe: it sets the pace while it keeps up,
+    // and if it fails it is unpiped and the layer still lands in the cache.
+    if (copyTo) blob.pipe(copyTo);
     await pipeline(tarStream(entries, options.mtime, files), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }), signal ? { signal } : {});
   } catch (e) {
     await rm(tmp, { force: true });

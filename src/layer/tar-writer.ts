@@ -2,7 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
-import { noteBufferBytes } from '../util/memory.js';
+import { POOLED_SIZE, takeBlock } from '../util/block-pool.js';
+import { freshBuffer } from '../util/memory.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from './tar-header.js';
 import type { LayerEntry } from './walk.js';
 
@@ -22,8 +23,11 @@ export interface FileDigest {
 }
 
 export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): AsyncGenerator<Buffer> {
+  // Bytes of the tar stream so far: file reads end on READ_CHUNK boundaries of the stream, so that most chunks are
+  // exactly one gzip block (1 MiB) and the compressor can take them as they are, without copying.
+  const at = { offset: 0 };
   for (const entry of entries) {
-    yield encodeHeader({
+    const header = encodeHeader({
       name: entry.name,
       type: entry.type,
       mode: entry.mode,
@@ -33,19 +37,22 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
       mtime,
       ...(entry.linkname !== undefined ? { linkname: entry.linkname } : {}),
     });
+    at.offset += header.length;
+    yield header;
     if (entry.type !== 'file') continue;
     // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.
     const hash = files ? createHash('sha256') : undefined;
-    if (entry.size > 0) yield* fileChunks(entry.source!, entry.size, hash);
+    if (entry.size > 0) yield* fileChunks(entry.source!, entry.size, at, hash);
     if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });
     if (entry.size === 0) continue;
     const pad = paddingFor(entry.size);
+    at.offset += pad.length;
     if (pad.length) yield pad;
   }
   yield END_OF_ARCHIVE;
 }
 
-async function* fileChunks(file: string, size: number, hash?: Hash): AsyncGenerator<Buffer> {
+async function* fileChunks(file: string, size: number, at: { offset: number }, hash?: Hash): AsyncGenerator<Buffer> {
   let handle;
   try {
     handle = await open(file, 'r');
@@ -57,16 +64,17 @@ async function* fileChunks(file: string, size: number, hash?: Hash): AsyncGenera
   try {
     let position = 0;
     while (position < size) {
-      const want = Math.min(READ_CHUNK, size - position);
-      const buf = Buffer.allocUnsafe(want);
+      const want = Math.min(READ_CHUNK - (at.offset % READ_CHUNK), size - position);
+      // Whole aligned chunks come from the block pool (the gzip stream gives them back); others are allocated.
+      const buf = want === POOLED_SIZE ? takeBlock() : freshBuffer(want);
       const { bytesRead } = await handle.read(buf, 0, want, position);
       if (bytesRead === 0) {
         throw new StowageError('INVALID_INPUT', `"${file}" shrank while it was being read (${position} of ${size} bytes); rerun when it is stable`);
       }
       position += bytesRead;
+      at.offset += bytesRead;
       const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
       hash?.update(chunk);
-      noteBufferBytes(bytesRead);
       yield chunk;
     }
     const probe = Buffer.allocUnsafe(1);
@@ -85,11 +93,10 @@ export function fileStream(file: string, start = 0): Readable {
     const handle = await open(file, 'r');
     try {
       for (let position = start; ; ) {
-        const buf = Buffer.allocUnsafe(UPLOAD_CHUNK);
+        const buf = freshBuffer(UPLOAD_CHUNK);
         const { bytesRead } = await handle.read(buf, 0, UPLOAD_CHUNK, position);
         if (bytesRead === 0) return;
         position += bytesRead;
-        noteBufferBytes(bytesRead);
         yield bytesRead === UPLOAD_CHUNK ? buf : buf.subarray(0, bytesRead);
       }
     } finally {

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { StowageError, messageOf } from '../errors.js';
 import type { HttpResponse } from '../http/types.js';
 import type { Descriptor } from '../image/types.js';
@@ -19,14 +19,21 @@ import { finishUpload, nextLocation, openSession, type UploadSession } from './u
 export class StreamingUpload {
   readonly #repo: Repository;
   readonly #session: UploadSession;
-  readonly #body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  readonly #body: Transform;
   readonly #response: Promise<HttpResponse>;
   #failure: unknown;
   readonly #dead: Promise<void>;
 
-  private constructor(repo: Repository, session: UploadSession) {
+  private constructor(repo: Repository, session: UploadSession, onBytes?: (n: number) => void) {
     this.#repo = repo;
     this.#session = session;
+    this.#body = new Transform({
+      highWaterMark: 1024 * 1024,
+      transform(chunk: Buffer, _enc, cb) {
+        onBytes?.(chunk.length);
+        cb(null, chunk);
+      },
+    });
     let opened = false;
     this.#response = repo.send({
       method: 'PATCH',
@@ -42,6 +49,7 @@ export class StreamingUpload {
       },
       idempotent: false,
     });
+    this.#body.on('error', (e) => this.#fail(e));
     this.#dead = this.#response.then(
       async (res) => {
         // An answer before the body ended is a refusal (or, at worst, an early success we cannot rely on).
@@ -53,8 +61,9 @@ export class StreamingUpload {
     );
   }
 
-  static async open(repo: Repository): Promise<StreamingUpload> {
-    return new StreamingUpload(repo, await openSession(repo, `streamed upload to ${repo.label}`));
+  /** Opens the session (POST) and starts the PATCH; `onBytes` hears of each chunk as it goes out (progress). */
+  static async open(repo: Repository, onBytes?: (n: number) => void): Promise<StreamingUpload> {
+    return new StreamingUpload(repo, await openSession(repo, `streamed upload to ${repo.label}`), onBytes);
   }
 
   get failed(): boolean {
@@ -66,26 +75,18 @@ export class StreamingUpload {
     this.#body.destroy();
   }
 
-  /** Hands a chunk to the upload, waiting while the connection is behind; returns at once once the upload has failed. */
-  write(chunk: Buffer): Promise<void> {
-    if (this.#failure !== undefined) return Promise.resolve();
-    if (this.#body.write(chunk)) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        this.#body.off('drain', done);
-        this.#body.off('close', done);
-        resolve();
-      };
-      this.#body.once('drain', done);
-      this.#body.once('close', done);
-      void this.#dead.then(done);
-    });
+  /**
+   * Where the blob's bytes go: pipe them in. When the upload fails, this stream is destroyed, which unpipes it,
+   * so a writer never waits on a dead upload.
+   */
+  get writable(): Writable {
+    return this.#body;
   }
 
   /** Ends the body and completes the upload under `descriptor.digest`; throws if anything went wrong. */
   async commit(descriptor: Descriptor): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
-    this.#body.end();
+    if (!this.#body.writableEnded) this.#body.end();
     const res = await this.#response;
     if (this.#failure !== undefined) throw this.#failure;
     const what = `streamed upload of ${descriptor.digest} to ${this.#repo.label}`;

@@ -6,7 +6,9 @@ import type { Logger } from '../log.js';
 import { formatReference, type Reference } from '../ref/reference.js';
 import type { Registry } from '../registry/registry.js';
 import type { UploadOutcome } from '../registry/upload.js';
+import { noProgress, type Progress } from '../progress.js';
 import { createLimiter } from '../util/limit.js';
+import { counted } from '../util/slice.js';
 import type { BaseImage } from '../source/source.js';
 import type { Repository } from '../registry/registry.js';
 import type { ImageSink, LayerStream, SinkResult } from './sink.js';
@@ -16,6 +18,8 @@ export interface RegistrySinkOptions {
   tags?: string[];
   /** Blob uploads at once (default 4, like ggcr's default jobs). */
   concurrency?: number;
+  /** Live per-layer counters (the CLI draws them on a terminal). */
+  progress?: Progress;
 }
 
 /**
@@ -60,12 +64,21 @@ export class RegistrySink implements ImageSink {
     if (!started) {
       const repo = this.#target(base);
       const mountFrom = layer.origin === 'base' ? this.#mountFrom : undefined;
+      const meter = (this.options.progress ?? noProgress).meter(layer.label, d.size);
       started = this.#limit(async () => {
+        meter.state = 'uploading';
         const outcome = await repo.uploadBlob(
           { mediaType: d.mediaType, digest: d.digest, size: d.size },
-          { length: d.size, open: (start) => layer.open(start) },
+          {
+            length: d.size,
+            open: async (start = 0) => {
+              meter.sent = start;
+              return counted(await layer.open(start), (n) => (meter.sent += n));
+            },
+          },
           mountFrom ? { mountFrom } : {},
         );
+        meter.state = outcome === 'uploaded' ? 'done' : outcome;
         log.info(`${outcome === 'exists' ? 'exists ' : outcome === 'mounted' ? 'mounted' : 'pushed '} ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
         return outcome;
       });
@@ -75,24 +88,26 @@ export class RegistrySink implements ImageSink {
     return started;
   }
 
-  async streamLayer(base: BaseImage, log: Logger): Promise<LayerStream | undefined> {
+  async streamLayer(base: BaseImage, log: Logger, label: string): Promise<LayerStream | undefined> {
     const repo = this.#target(base);
     // Registries that only take one whole PUT (GHCR's PATCH cap, ECR, Artifact Registry) get no stream.
     if (!Number.isFinite(this.registry.policy.settings(this.registry.endpoint).monolithicMax)) return undefined;
+    const meter = (this.options.progress ?? noProgress).meter(label);
     let upload: StreamingUpload;
     try {
-      upload = await StreamingUpload.open(repo);
+      upload = await StreamingUpload.open(repo, (n) => (meter.sent += n));
     } catch (e) {
       log.debug(`no streamed upload to ${repo.label} (${messageOf(e)}); the layer will be sent when it is built`);
       return undefined;
     }
     return {
-      write: (chunk) => upload.write(chunk),
+      writable: upload.writable,
       abort: () => void upload.abort(),
       finish: (layer) => {
         const d = layer.descriptor;
         const done = upload.commit(d).then(
           () => {
+            meter.state = 'done';
             log.info(`pushed  new layer ${d.digest.slice(0, 19)} (${d.size} bytes, streamed while built)`);
             return 'uploaded' as UploadOutcome;
           },

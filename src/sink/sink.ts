@@ -1,4 +1,5 @@
 import type { BuiltImage, ImageLayer } from '../image/compose.js';
+import type { Writable } from 'node:stream';
 import type { BaseImage } from '../source/source.js';
 
 import type { Logger } from '../log.js';
@@ -25,13 +26,14 @@ export interface ImageSink {
    * layers. `finish` hands over the finished layer (its upload completes, or falls back to an ordinary one);
    * `abort` drops it. Undefined when the destination cannot take a stream.
    */
-  streamLayer?(base: BaseImage, log: Logger): Promise<LayerStream | undefined>;
+  streamLayer?(base: BaseImage, log: Logger, label: string): Promise<LayerStream | undefined>;
   write(image: BuiltImage, log: Logger): Promise<SinkResult>;
 }
 
 /** The receiving end of a layer being streamed to its destination while it is built. */
 export interface LayerStream {
-  write(chunk: Buffer): Promise<void>;
+  /** Pipe the compressed bytes in; it may be unpiped (destroyed) if the upload fails. */
+  writable: Writable;
   finish(layer: ImageLayer): void;
   abort(): void;
 }

@@ -43,3 +43,15 @@ export function skip(source: Readable, count: number): Readable {
   source.on('error', (e) => out.destroy(e));
   return source.pipe(out);
 }
+
+/** Passes `source` through unchanged, telling `onBytes` the size of each chunk (upload progress). */
+export function counted(source: Readable, onBytes: (n: number) => void): Readable {
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  source.on('error', (e) => out.destroy(e));
+  return source.pipe(out);
+}
