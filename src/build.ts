@@ -6,7 +6,7 @@ import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChange
 import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
-import { buildLayer, layerKey, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
+import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
 import { fileStream, type FileDigest } from './layer/tar-writer.js';
@@ -20,6 +20,7 @@ import { DockerArchiveSink } from './sink/docker-archive-sink.js';
 import { LayoutSink } from './sink/layout-sink.js';
 import { RegistrySink } from './sink/registry-sink.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
+import { skip } from './util/slice.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
 import { RegistrySource } from './source/registry-source.js';
@@ -307,14 +308,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ...(recordFiles ? { recordFiles: true } : {}),
       };
       const key = layerKey(entries, buildOptions);
-      let record: LayerRecord | undefined = await cache.lookup(key);
+      const found = await cache.lookup(key);
       // A cached record without file digests cannot serve a build that needs them.
-      if (record && recordFiles && !record.files) record = undefined;
+      let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
+      let hasBlob = record !== undefined && found!.hasBlob;
       const cached = record !== undefined;
       // Racy entries (git's term): a file changed within the last moment could change again within the same
       // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
       const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
-      // A big layer is streamed to the registry while it is built, so building and sending overlap.
+      // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
+      // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
       const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
       const stream = !record && big ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
       if (!record) {
@@ -322,29 +325,39 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
         const meter = (options.progress ?? noProgress).meter(spec.dest, tarBytes);
         meter.state = 'building';
+        hasBlob = stream === undefined;
         try {
-          record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, work.signal, stream?.writable, meter);
+          record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, {
+            signal: work.signal,
+            ...(stream ? { copyTo: stream.writable, keepBlob: false } : {}),
+            meter,
+          });
           meter.state = 'built';
         } catch (e) {
           stream?.abort();
           throw e;
         }
       }
-      const file = cache.blobPath(record.digest);
-      const layer: NewLayer = { record, createdBy: createdBy(spec), label: spec.dest, open: async (start = 0) => fileStream(file, start) };
+      const built = record;
+      const file = cache.blobPath(built.digest);
+      // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
+      const open = hasBlob
+        ? async (start = 0) => fileStream(file, start)
+        : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
+      const layer: NewLayer = { record: built, createdBy: createdBy(spec), label: spec.dest, open };
       layers.push(layer);
       if (stream) stream.finish(newImageLayer(layer));
       else sink.prefetch?.(newImageLayer(layer), base, log);
       infos.push({
         source: spec.source,
         dest: spec.dest,
-        digest: record.digest,
-        diffId: record.diffId,
-        size: record.size,
+        digest: built.digest,
+        diffId: built.diffId,
+        size: built.size,
         cached,
-        ...(record.files ? { files: record.files } : {}),
+        ...(built.files ? { files: built.files } : {}),
       });
-      log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${spec.source} -> ${spec.dest}`);
+      log.info(`${cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch);

@@ -79,8 +79,12 @@ export class LayerCache {
     return path.join(this.dir, 'tmp', `${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 
-  /** The record for `key` when it and its blob are both present. */
-  async lookup(key: string): Promise<LayerRecord | undefined> {
+  /**
+   * The record for `key`, and whether its blob is here. A record without its blob (a big layer that was streamed to
+   * a registry and not kept, or a blob since removed) is still useful: the layer's digests are known, so a
+   * destination that has the blob needs nothing, and one that lacks it gets the layer rebuilt and verified.
+   */
+  async lookup(key: string): Promise<{ record: LayerRecord; hasBlob: boolean } | undefined> {
     if (!this.persistent) return undefined;
     let record: LayerRecord;
     try {
@@ -88,18 +92,13 @@ export class LayerCache {
     } catch {
       return undefined;
     }
-    try {
-      const st = await stat(this.blobPath(record.digest));
-      if (st.size !== record.size) return undefined;
-    } catch {
-      return undefined;
-    }
-    return record;
+    const st = await stat(this.blobPath(record.digest)).catch(() => undefined);
+    return { record, hasBlob: st !== undefined && st.size === record.size };
   }
 
-  /** Moves a finished temp file into place under its digest and records `key` → record. */
-  async commit(key: string | undefined, tempFile: string, record: LayerRecord): Promise<void> {
-    await rename(tempFile, this.blobPath(record.digest));
+  /** Moves a finished temp file (if the blob was kept) into place under its digest and records `key` → record. */
+  async commit(key: string | undefined, tempFile: string | undefined, record: LayerRecord): Promise<void> {
+    if (tempFile !== undefined) await rename(tempFile, this.blobPath(record.digest));
     if (key === undefined || !this.persistent) return;
     const tmp = this.tempPath();
     await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import type { Transform, Writable } from 'node:stream';
+import { Writable, type Readable, type Transform } from 'node:stream';
 import { createGzip, GZIP_FORMAT } from '../compress/gzip.js';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import type { Meter } from '../progress.js';
-import { HashingStream } from '../digest.js';
+import { HashingStream, VerifyingStream } from '../digest.js';
+import { chain } from '../util/slice.js';
 import { StowageError } from '../errors.js';
 import { tarStream, type FileDigest } from './tar-writer.js';
 import type { LayerEntry } from './walk.js';
@@ -44,6 +45,28 @@ export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOpti
   return hash.digest('hex');
 }
 
+/** What else a layer build does besides landing in the cache. */
+export interface LayerBuildExtras {
+  signal?: AbortSignal;
+  /** A second reader of the compressed bytes as they are made (a streamed upload). */
+  copyTo?: Writable;
+  /** Keep the blob in the cache (default true). A big layer streamed to a registry need not be kept twice. */
+  keepBlob?: boolean;
+  meter?: Meter;
+}
+
+/**
+ * The layer's bytes, made again from its files and checked against the digest recorded when it was first built
+ * (for a cached layer whose blob was not kept). Content that changed since fails the digest check.
+ */
+export function rebuiltLayer(entries: readonly LayerEntry[], options: LayerBuildOptions, record: LayerRecord): Readable {
+  const streams: (Readable | Transform)[] = [tarStream(entries, options.mtime)];
+  const compress = compressor(options.compression);
+  if (compress) streams.push(compress);
+  streams.push(new VerifyingStream(record.digest, record.size, `layer ${record.digest} rebuilt from its files`));
+  return chain(streams);
+}
+
 /**
  * Builds one layer in a single pass: walk entries → tar → hash (diff_id) → compress → hash + count (digest, size)
  * → a temp file in the cache, renamed into place under its digest. Nothing is read twice.
@@ -53,11 +76,11 @@ export async function buildLayer(
   options: LayerBuildOptions,
   cache: LayerCache,
   key: string | undefined,
-  signal?: AbortSignal,
-  copyTo?: Writable,
-  meter?: Meter,
+  extras: LayerBuildExtras = {},
 ): Promise<LayerRecord> {
-  const tmp = cache.tempPath();
+  const { signal, copyTo, meter } = extras;
+  const keep = extras.keepBlob ?? true;
+  const tmp = keep ? cache.tempPath() : undefined;
   const diff = new HashingStream('sha256', meter ? (n) => (meter.read += n) : undefined);
   const blob = new HashingStream('sha256', meter ? (n) => (meter.written += n) : undefined);
   const compress = compressor(options.compression);
@@ -65,11 +88,12 @@ export async function buildLayer(
   try {
     const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
     // A second reader of the compressed bytes (a streamed upload). Plain pipe: it sets the pace while it keeps up,
-    // and if it fails it is unpiped and the layer still lands in the cache.
+    // and if it fails it is unpiped and the build still completes.
     if (copyTo) blob.pipe(copyTo);
-    await pipeline(tarStream(entries, options.mtime, files), ...(stages as [Transform]), createWriteStream(tmp, { mode: 0o600 }), signal ? { signal } : {});
+    const end = tmp !== undefined ? createWriteStream(tmp, { mode: 0o600 }) : discard();
+    await pipeline(tarStream(entries, options.mtime, files), ...(stages as [Transform]), end, signal ? { signal } : {});
   } catch (e) {
-    await rm(tmp, { force: true });
+    if (tmp !== undefined) await rm(tmp, { force: true });
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });
     throw e;
   }
@@ -83,4 +107,13 @@ export async function buildLayer(
   };
   await cache.commit(key, tmp, record);
   return record;
+}
+
+/** Where bytes go when only their hashes (and a copy elsewhere) are wanted. */
+function discard(): Writable {
+  return new Writable({
+    write(_chunk, _enc, cb) {
+      cb();
+    },
+  });
 }

@@ -55,3 +55,17 @@ export function counted(source: Readable, onBytes: (n: number) => void): Readabl
   source.on('error', (e) => out.destroy(e));
   return source.pipe(out);
 }
+
+/** Pipes streams one into the next and returns the last; an error anywhere destroys the last with it. */
+export function chain(streams: (Readable | Transform)[]): Readable {
+  const last = streams[streams.length - 1]!;
+  for (let i = 0; i + 1 < streams.length; i++) {
+    const from = streams[i]!;
+    from.on('error', (e) => last.destroy(e));
+    from.pipe(streams[i + 1] as Transform);
+  }
+  last.on('close', () => {
+    for (const s of streams) if (!s.destroyed) s.destroy();
+  });
+  return last;
+}

@@ -1,7 +1,7 @@
 // The layer cache's fast paths are correct: a hit reads no layer bytes and gives the same image; any content
 // change (even with the mtime put back and the size unchanged) rebuilds that layer and only that one; the
 // result never depends on the cache's state or on compression threads.
-import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, type BuildOptions } from '../../src/build.js';
@@ -117,15 +117,38 @@ describe('layer cache', () => {
     expect(third.layers.map((l) => l.cached)).toEqual([true, true]);
   });
 
-  it('a cached record whose blob file is gone is rebuilt, not trusted', async () => {
+  it('a cached record whose blob file is gone: the layer is made again from its files, verified, when a destination needs it', async () => {
     const dir = await tree(join(work, 'gone'));
     const cacheDir = join(work, 'cache-gone');
     await settle();
     const first = await build(options(dir, 'cache/gone:1', cacheDir));
-    const { rm } = await import('node:fs/promises');
     await rm(join(cacheDir, 'blobs', 'sha256', first.layers[1]!.digest.slice(7)));
-    const second = await build(options(dir, 'cache/gone:2', cacheDir));
-    expect(second.layers.map((l) => l.cached)).toEqual([true, false]);
-    expect(second.digest).toBe(first.digest);
+    const other = await startRegistry();
+    try {
+      const second = await build({ ...options(dir, 'cache/gone:2', cacheDir), to: `${other.host}/cache/gone:2` });
+      expect(second.digest).toBe(first.digest);
+      expect((await inspectImage(`docker://${other.host}/cache/gone:2`)).Digest).toBe(first.digest);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('a big layer streamed to a registry is not kept twice: the cache holds its record, later builds reuse it', async () => {
+    const dir = await tree(join(work, 'big'));
+    await writeFile(dir.model, Buffer.alloc(40 * 1024 * 1024, 3)); // over the 32 MiB streaming threshold
+    const cacheDir = join(work, 'cache-big');
+    await settle();
+    const first = await build(options(dir, 'cache/big:1', cacheDir));
+    const blobs = await readdir(join(cacheDir, 'blobs', 'sha256'));
+    expect(blobs).toContain(first.layers[0]!.digest.slice(7));
+    expect(blobs).not.toContain(first.layers[1]!.digest.slice(7));
+    const again = await build(options(dir, 'cache/big:2', cacheDir));
+    expect(again.layers.map((l) => l.cached)).toEqual([true, true]);
+    expect(again.digest).toBe(first.digest);
+    // An OCI layout needs the bytes: they are made again from the files and must hash to the recorded digest.
+    const out = join(work, 'big-layout');
+    const layout = await build({ ...options(dir, '', cacheDir), to: `oci:${out}:big` });
+    expect(layout.digest).toBe(first.digest);
+    expect((await inspectImage(`oci:${out}:big`)).Digest).toBe(first.digest);
   });
 });
