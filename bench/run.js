@@ -310,16 +310,14 @@ if (only.has('sweep')) {
         const { digest } = await verifyPushed(`${registry.host}/${repo}:latest`, { layers: 3, expectDigest: r.stdout.trim() });
         return { digest };
       });
-      // The floor for the same bytes: upload the layers this run built, from its cache, to a fresh repository.
-      const blobsDir = join(cacheDir, 'blobs/sha256');
-      const layerFiles = [];
-      for (const d of row.upload.uploadedDigests) {
-        const file = join(blobsDir, d.replace(/^sha256:/, ''));
-        if (existsSync(file)) layerFiles.push(`${file}@${d}`);
-      }
+      // The floor for the same bytes: upload the layers stowage makes for this input (built untimed to an OCI layout:
+      // a streamed model layer is not kept in stowage's cache) to a fresh repository.
+      const { layers } = await stowageLayersOf(join(dirs.raw, `sweep-${size}`), model);
+      const layerFiles = layers.map((l) => `${l.file}@${l.digest}`);
       const raw = await measured(`raw upload ${size} MiB`, 'cold', run, { args: [UPLOAD_CHILD, '--registry', registry.url, '--repo', `bench/sweep-raw-${size}-${run}`, ...layerFiles], env: childEnv });
       sweep.push({ size, run, stowage: row, raw });
       await rm(cacheDir, { recursive: true, force: true });
+      await rm(join(dirs.raw, `sweep-${size}`), { recursive: true, force: true });
     }
     if (model !== 'model.bin') await rm(join(dirs.workload, model), { force: true });
   }

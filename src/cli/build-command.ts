@@ -10,9 +10,11 @@ import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './si
 const { legacy: _legacy, ...KEY_FLAGS } = SIGNING_FLAGS;
 import type { Logger } from '../log.js';
 import { BUILD_USAGE } from './usage.js';
+import { COMMON_FLAGS } from './common-flags.js';
 
 /** Flags of `stowage build`, mapped one to one onto BuildOptions. */
 const FLAGS = {
+  ...COMMON_FLAGS,
   from: { type: 'string' },
   to: { type: 'string' },
   copy: { type: 'string', multiple: true },
@@ -26,8 +28,6 @@ const FLAGS = {
   expose: { type: 'string', multiple: true },
   platform: { type: 'string' },
   tag: { type: 'string', multiple: true },
-  insecure: { type: 'boolean' },
-  'ca-file': { type: 'string' },
   'from-creds': { type: 'string' },
   'to-creds': { type: 'string' },
   'digest-file': { type: 'string' },
@@ -42,9 +42,6 @@ const FLAGS = {
   'legacy-signature': { type: 'boolean' },
   provenance: { type: 'boolean' },
   sbom: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; passwordFromStdin: boolean } {

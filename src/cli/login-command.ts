@@ -6,16 +6,13 @@ import { canonicalRegistry } from '../ref/reference.js';
 import { RegistryClient } from '../registry/client.js';
 import { readStdin } from './read-stdin.js';
 import { LOGIN_USAGE } from './usage.js';
+import { COMMON_FLAGS } from './common-flags.js';
 
 const FLAGS = {
+  ...COMMON_FLAGS,
   username: { type: 'string', short: 'u' },
   password: { type: 'string', short: 'p' },
   'password-stdin': { type: 'boolean' },
-  insecure: { type: 'boolean' },
-  'ca-file': { type: 'string' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /**

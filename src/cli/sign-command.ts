@@ -4,15 +4,12 @@ import type { Logger } from '../log.js';
 import { signImage, type SignImageOptions } from '../sign/attest.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
 import { SIGN_USAGE } from './usage.js';
+import { COMMON_FLAGS } from './common-flags.js';
 
 /** Flags of `stowage sign`, mapped onto SignImageOptions. */
 const FLAGS = {
+  ...COMMON_FLAGS,
   ...SIGNING_FLAGS,
-  insecure: { type: 'boolean' },
-  'ca-file': { type: 'string' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export interface ParsedSign {

@@ -3,16 +3,13 @@ import { StowageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { verifyImage, type VerifyImageOptions, type VerifyImageResult } from '../sign/attest.js';
 import { VERIFY_USAGE } from './usage.js';
+import { COMMON_FLAGS } from './common-flags.js';
 
 /** Flags of `stowage verify`, mapped onto VerifyImageOptions. */
 const FLAGS = {
+  ...COMMON_FLAGS,
   key: { type: 'string' },
-  insecure: { type: 'boolean' },
-  'ca-file': { type: 'string' },
   'insecure-ignore-tlog': { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 export function parseVerifyArgs(argv: string[]): { options: VerifyImageOptions; help: boolean; quiet: boolean; verbose: boolean } {

@@ -27,16 +27,8 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
   // exactly one gzip block (1 MiB) and the compressor can take them as they are, without copying.
   const at = { offset: 0 };
   for (const entry of entries) {
-    const header = encodeHeader({
-      name: entry.name,
-      type: entry.type,
-      mode: entry.mode,
-      uid: entry.uid,
-      gid: entry.gid,
-      size: entry.size,
-      mtime,
-      ...(entry.linkname !== undefined ? { linkname: entry.linkname } : {}),
-    });
+    const { source: _source, state: _state, changedAt: _changedAt, ...fields } = entry;
+    const header = encodeHeader({ ...fields, mtime });
     at.offset += header.length;
     yield header;
     if (entry.type !== 'file') continue;

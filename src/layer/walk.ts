@@ -2,18 +2,11 @@ import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
 import type { CopySpec } from './copy-spec.js';
-import type { EntryType } from './tar-header.js';
+import type { TarEntryHeader } from './tar-header.js';
 
 /** One entry of a layer: where it goes in the image, where its bytes come from, and what identifies its state. */
-export interface LayerEntry {
-  /** Path in the image, relative; directories end with '/'. */
-  name: string;
-  type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  linkname?: string;
+/** A tar entry as the walk found it (the mtime is the build's, not the file's), plus where its bytes come from. */
+export interface LayerEntry extends Omit<TarEntryHeader, 'mtime'> {
   /** Local file to read (regular files only). */
   source?: string;
   /** Local state for the layer cache key: identifies a change even when mtime was restored (ctime, inode). */
