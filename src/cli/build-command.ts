@@ -131,15 +131,16 @@ export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean
   if (parsed.passwordFromStdin && options.sign) options.sign = { ...options.sign, keyPassword: await readPasswordFromStdin() };
   // On a terminal: live per-layer progress with log lines above it; elsewhere a line per finished step.
   const tty = process.stderr.isTTY && !parsed.quiet ? ttyReporter(process.stderr, { verbose: parsed.verbose }) : undefined;
+  const log = tty ?? makeLog(parsed);
   let result;
   try {
-    result = await build({ ...options, log: tty ?? makeLog(parsed), ...(tty ? { progress: tty } : {}), signal });
+    result = await build({ ...options, log, ...(tty ? { progress: tty } : {}), signal });
+    // stdout is exactly one line, the manifest digest: the contract scripts rely on. Attachments go to stderr.
+    for (const a of result.attached ?? []) log.info(`attached ${a.kind} ${a.digest}${a.tag ? ` (tag ${a.tag})` : ''}`);
   } finally {
     tty?.stop();
   }
   if (parsed.digestFile) await writeFile(parsed.digestFile, `${result.digest}\n`);
-  // First line: the manifest digest (the contract scripts rely on); then one line per attachment, as `stowage sign` prints.
   process.stdout.write(`${result.digest}\n`);
-  for (const a of result.attached ?? []) process.stdout.write(`${a.kind} ${a.digest}${a.tag ? ` ${a.tag}` : ''}\n`);
   return 0;
 }

@@ -70,8 +70,7 @@ Options:
   --quiet                   no progress on stderr
   --verbose                 more detail on stderr
 
-stdout carries one line: the manifest digest (sha256:...), followed, with --sign/--provenance/--sbom, by one
-line per attachment ("KIND DIGEST [TAG]"). Progress and errors go to stderr.
+stdout carries exactly one line: the manifest digest (sha256:...). Progress, attachments and errors go to stderr.
 Timestamps come from SOURCE_DATE_EPOCH (default 0), so the same inputs give the same digest.
 `;
 

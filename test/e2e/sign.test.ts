@@ -488,8 +488,9 @@ describe('stowage build --sign --key --provenance --sbom', () => {
     const to = `${registry.host}/app/built-signed:1`;
     const r = await stowage(buildArgs(to, ['--cmd', '["11"]', '--sign', '--key', key('k1.pem'), '--provenance', '--sbom']));
     expect(r.code).toBe(0);
-    const d = r.stdout.trim().split('\n')[0]!;
-    expect(d).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(r.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/); // exactly one line, even with attachments
+    const d = r.stdout.trim();
+    expect(r.stderr).toMatch(/attached signature sha256:[a-f0-9]{64}/);
     const index = (await raw(`app/built-signed:${fallbackTag(d)}`)).json;
     expect(index.manifests.map((m: Json) => m.annotations['dev.sigstore.bundle.predicateType'])).toEqual([COSIGN_SIGN, SLSA, 'https://cyclonedx.org/bom']);
     const v = await stowage(['verify', to, '--key', key('k1.pub')]);
