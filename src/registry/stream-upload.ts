@@ -22,7 +22,6 @@ export class StreamingUpload {
   readonly #body: Transform;
   readonly #response: Promise<HttpResponse>;
   #failure: unknown;
-  readonly #dead: Promise<void>;
 
   private constructor(repo: Repository, session: UploadSession, onBytes?: (n: number) => void) {
     this.#repo = repo;
@@ -50,7 +49,8 @@ export class StreamingUpload {
       idempotent: false,
     });
     this.#body.on('error', (e) => this.#fail(e));
-    this.#dead = this.#response.then(
+    // Watch the answer: one that comes before the body ended, or a failed request, marks the upload failed.
+    void this.#response.then(
       async (res) => {
         // An answer before the body ended is a refusal (or, at worst, an early success we cannot rely on).
         if (!this.#body.writableEnded) {

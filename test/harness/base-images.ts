@@ -1,6 +1,6 @@
 // Busybox base images built the way an independent tool would (umoci + hand-written OCI JSON, never stowage),
 // and pushed to a test registry with skopeo as OCI, Docker schema 2 and a two-platform OCI index.
-import { copyFile, chmod, lutimes, mkdir, readdir, rmdir, symlink, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, mkdir, rmdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runOk } from './exec.js';
 import {
@@ -16,6 +16,7 @@ import {
 } from './layout.js';
 import { type RegistryAccess, inspectRaw, skopeoCopy } from './skopeo.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
+import { stampTimes, writeTextFiles } from './rootfs.js';
 
 export interface BaseImages {
   /** The cached OCI layout the images were pushed from (tags amd64, arm64, index). */
@@ -98,20 +99,8 @@ async function populateRootfs(rootfs: string): Promise<void> {
     ['etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n'],
     ['etc/group', 'root:x:0:\nnogroup:x:65534:\n'],
   ];
-  for (const [name, text] of files) {
-    await writeFile(join(rootfs, name), text);
-    await chmod(join(rootfs, name), 0o644);
-  }
-  await stampTimes(rootfs);
-}
-
-async function stampTimes(path: string): Promise<void> {
-  for (const entry of await readdir(path, { withFileTypes: true })) {
-    const child = join(path, entry.name);
-    if (entry.isDirectory()) await stampTimes(child);
-    else await lutimes(child, EPOCH, EPOCH);
-  }
-  await utimes(path, EPOCH, EPOCH);
+  await writeTextFiles(rootfs, files);
+  await stampTimes(rootfs, EPOCH);
 }
 
 interface Manifest {

@@ -2,12 +2,13 @@
 // packages with umoci, the same way base-images.ts builds busybox: never with stowage, never from the internet.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rmdir, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readlink, rmdir, symlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { runOk } from './exec.js';
 import { MEDIA, readJsonBlob, readLayoutIndex, resolveTag, tagged, writeJsonBlob, writeLayoutIndex, type Descriptor } from './layout.js';
 import { inspectRaw, skopeoCopy } from './skopeo.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
+import { stampTimes, writeTextFiles } from './rootfs.js';
 
 export const PYTHON_TAG = '3.11';
 export const PYTHON_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -110,11 +111,8 @@ async function populateRootfs(rootfs: string): Promise<void> {
     ['etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n'],
     ['etc/group', 'root:x:0:\nnogroup:x:65534:\n'],
   ];
-  for (const [name, text] of texts) {
-    await writeFile(join(rootfs, name), text);
-    await chmod(join(rootfs, name), 0o644);
-  }
-  await stampTimes(rootfs);
+  await writeTextFiles(rootfs, texts);
+  await stampTimes(rootfs, EPOCH);
 }
 
 /** Regular files and symlinks of PYTHON_PACKAGES, minus the skipped ones, sorted. */
@@ -196,15 +194,6 @@ class HostCopier {
     }
     return current;
   }
-}
-
-async function stampTimes(path: string): Promise<void> {
-  for (const entry of await readdir(path, { withFileTypes: true })) {
-    const child = join(path, entry.name);
-    if (entry.isDirectory()) await stampTimes(child);
-    else await lutimes(child, EPOCH, EPOCH);
-  }
-  await utimes(path, EPOCH, EPOCH);
 }
 
 /** umoci 0.4.7 writes manifests without `mediaType`; store the manifest again with it, as base-images.ts does. */
