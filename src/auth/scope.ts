@@ -31,6 +31,17 @@ export function formatScope(scope: Scope): string {
  * only the first scope (ggcr `scopesForUploadingImage`). Strings that are not `type:name:actions` are kept
  * as they are, after the parsed ones.
  */
+const ACTION_ORDER = ['pull', 'push', 'delete', '*'];
+
+function byAction(a: string, b: string): number {
+  const ia = ACTION_ORDER.indexOf(a);
+  const ib = ACTION_ORDER.indexOf(b);
+  if (ia >= 0 && ib >= 0) return ia - ib;
+  if (ia >= 0) return -1;
+  if (ib >= 0) return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export function mergeScopes(...lists: ReadonlyArray<readonly string[] | undefined>): string[] {
   const byResource = new Map<string, Scope>();
   const opaque: string[] = [];
@@ -47,7 +58,9 @@ export function mergeScopes(...lists: ReadonlyArray<readonly string[] | undefine
       else for (const a of s.actions) if (!have.actions.includes(a)) have.actions.push(a);
     }
   }
-  const parsed = [...byResource.values()];
+  // Actions in one order whatever order they came in (distribution 2.8 lists a challenge's actions in Go map order):
+  // the same access always makes the same scope string, for token requests, the token cache and messages.
+  const parsed = [...byResource.values()].map((sc) => ({ ...sc, actions: [...sc.actions].sort(byAction) }));
   const writes = parsed.filter(isWrite);
   const reads = parsed.filter((s) => !isWrite(s));
   return [...writes, ...reads].map(formatScope).concat(opaque);
