@@ -6,12 +6,13 @@ import { staticCredentials, type Credential, type CredentialSource } from '../sr
 import { authMiddleware, type AuthOptions } from '../src/auth/middleware.js';
 import { mergeScopes, scopesCover } from '../src/auth/scope.js';
 import { validateRealm } from '../src/auth/token.js';
-import { isStowageError, type StowageError } from '../src/errors.js';
+import { isStowageError } from '../src/errors.js';
 import { nodeTransport } from '../src/http/node-transport.js';
 import { redirectMiddleware } from '../src/http/redirect.js';
 import { NodeResponse } from '../src/http/response.js';
 import { compose, type HttpRequest, type HttpResponse, type Transport } from '../src/http/types.js';
 import { startTokenServer, type TokenServer, type TokenServerOptions } from './harness/token-server.js';
+import { rejection } from './harness/rejection.js';
 
 // ---------- a scripted registry on 127.0.0.1 ----------
 
@@ -111,15 +112,6 @@ async function call(t: Transport, url: string, init: Partial<HttpRequest> = {}):
   const res = await t({ method: 'GET', url: new URL(url), headers: {}, ...init });
   await res.discard();
   return res;
-}
-
-async function rejection(p: Promise<unknown>): Promise<StowageError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StowageError;
-  }
-  throw new Error('expected a rejection');
 }
 
 // ---------- pure helpers ----------

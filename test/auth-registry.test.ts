@@ -8,13 +8,14 @@ import { parseChallenges } from '../src/auth/challenge.js';
 import { staticCredentials, type Credential } from '../src/auth/credentials.js';
 import { login } from '../src/auth/login.js';
 import { authMiddleware, type AuthOptions } from '../src/auth/middleware.js';
-import { isStowageError, type StowageError } from '../src/errors.js';
+import { isStowageError } from '../src/errors.js';
 import { nodeTransport } from '../src/http/node-transport.js';
 import { redirectMiddleware } from '../src/http/redirect.js';
 import { compose, type HttpRequest, type Transport } from '../src/http/types.js';
 import { startRegistry, type RegistryHandle } from './harness/registry.js';
 import { startTokenServer, type TokenServer } from './harness/token-server.js';
 import { makeTempDir, removeTempDir } from './harness/tmp.js';
+import { rejection } from './harness/rejection.js';
 
 const PASSWORDS = { alice: 'alice-e2e-pw-7240', bob: 'bob-e2e-pw-1189' };
 const inner = nodeTransport();
@@ -49,15 +50,6 @@ async function pushBlob(t: Transport, reg: RegistryHandle, repo: string, content
   await put.discard();
   expect(put.status).toBe(201);
   return digest;
-}
-
-async function rejection(p: Promise<unknown>): Promise<StowageError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StowageError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('docker-registry 2.8 with token auth (our token server)', () => {

@@ -9,6 +9,7 @@ import { nodeTransport } from '../src/http/node-transport.js';
 import { redirectMiddleware } from '../src/http/redirect.js';
 import { NodeResponse } from '../src/http/response.js';
 import { compose, type HttpRequest, type StreamBody, type Transport } from '../src/http/types.js';
+import { rejection } from './harness/rejection.js';
 
 interface Hit {
   method: string;
@@ -65,15 +66,6 @@ async function send(t: Transport, req: Partial<HttpRequest> & { url: URL }) {
   const res = await t({ method: 'GET', headers: {}, ...req });
   const text = await res.text();
   return { res, text };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('redirectMiddleware against real servers', () => {

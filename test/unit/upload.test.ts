@@ -9,6 +9,7 @@ import { StowageError, isStowageError } from '../../src/errors.js';
 import type { HttpRequest, HttpResponse, StreamBody, Transport } from '../../src/http/types.js';
 import { Registry, type Repository } from '../../src/registry/registry.js';
 import { confirmedEnd, nextLocation, uploadBlob } from '../../src/registry/upload.js';
+import { rejection } from '../harness/rejection.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -246,15 +247,6 @@ function blob(s: Setup, size: number): { bytes: Buffer; digest: string; body: St
 
 const desc = (b: { digest: string; bytes: Buffer }) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: b.digest, size: b.bytes.length });
 const only = (s: Setup, method: string) => s.fake.seen.filter((r) => r.method === method);
-
-async function rejection(p: Promise<unknown>): Promise<StowageError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StowageError;
-  }
-  throw new Error('expected a rejection');
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import { isStowageError } from '../../src/errors.js';
 import { walkCopy, type LayerEntry } from '../../src/layer/walk.js';
 import { runOk } from '../harness/exec.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { rejection } from '../harness/rejection.js';
 
 let dir: string;
 const servers: Server[] = [];
@@ -22,15 +23,6 @@ afterAll(async () => {
 
 /** name, type, mode (octal), owner, size, link: the parts of an entry that end up in the tar. */
 const shape = (entries: LayerEntry[]) => entries.map((e) => [e.name, e.type, e.mode.toString(8), `${e.uid}:${e.gid}`, e.size, e.linkname ?? '']);
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('a single file', () => {
   let f: string;
