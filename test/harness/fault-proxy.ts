@@ -504,19 +504,7 @@ async function* readChunks(stream: IncomingMessage): AsyncGenerator<Buffer> {
       continue;
     }
     if (stream.readableEnded || stream.destroyed) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        stream.off('readable', done);
-        stream.off('end', done);
-        stream.off('close', done);
-        stream.off('error', done);
-        resolve();
-      };
-      stream.on('readable', done);
-      stream.on('end', done);
-      stream.on('close', done);
-      stream.on('error', done);
-    });
+    await firstOf(stream, ['readable', 'end', 'close', 'error']);
   }
 }
 
@@ -526,16 +514,17 @@ async function write(res: ServerResponse, buf: Buffer): Promise<void> {
 
 /** Resolves on 'drain', or when the stream closes or fails (then there is nothing left to wait for). */
 function drained(stream: ServerResponse | ClientRequest): Promise<void> {
+  return firstOf(stream, ['drain', 'close', 'error']);
+}
+
+/** Resolves at the first of `events` (listeners removed; an 'error' only wakes the waiter, who then looks). */
+function firstOf(emitter: NodeJS.EventEmitter, events: readonly string[]): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      stream.off('error', done);
+      for (const e of events) emitter.off(e, done);
       resolve();
     };
-    stream.on('drain', done);
-    stream.on('close', done);
-    stream.on('error', done);
+    for (const e of events) emitter.on(e, done);
   });
 }
 

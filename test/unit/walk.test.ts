@@ -24,6 +24,17 @@ afterAll(async () => {
 /** name, type, mode (octal), owner, size, link: the parts of an entry that end up in the tar. */
 const shape = (entries: LayerEntry[]) => entries.map((e) => [e.name, e.type, e.mode.toString(8), `${e.uid}:${e.gid}`, e.size, e.linkname ?? '']);
 
+/** A FIFO, a character device (like /dev/null) or a listening Unix socket at `p`. */
+async function makeSpecial(kind: string, p: string): Promise<void> {
+  if (kind === 'fifo') await runOk('mkfifo', [p]);
+  if (kind === 'chardev') await runOk('mknod', [p, 'c', '1', '3']);
+  if (kind === 'socket') {
+    const s = createServer();
+    servers.push(s);
+    await new Promise<void>((resolve) => s.listen(p, resolve));
+  }
+}
+
 describe('a single file', () => {
   let f: string;
   beforeAll(async () => {
@@ -175,13 +186,7 @@ describe('rejected sources', () => {
 
   it.each(['fifo', 'socket', 'chardev'])('a %s as SRC', async (kind) => {
     const p = join(dir, `top-${kind}`);
-    if (kind === 'fifo') await runOk('mkfifo', [p]);
-    if (kind === 'chardev') await runOk('mknod', [p, 'c', '1', '3']);
-    if (kind === 'socket') {
-      const s = createServer();
-      servers.push(s);
-      await new Promise<void>((resolve) => s.listen(p, resolve));
-    }
+    await makeSpecial(kind, p);
     const e = await rejection(walkCopy({ source: p, dest: '/x' }));
     expect(isStowageError(e, 'INVALID_INPUT')).toBe(true);
     expect(e.message).toBe(`--copy source "${p}" is a special file (device, socket or FIFO); only regular files, directories and symlinks can be copied`);
@@ -192,13 +197,7 @@ describe('rejected sources', () => {
     await mkdir(join(d, 'sub'), { recursive: true });
     await writeFile(join(d, 'ok.txt'), 'ok');
     const p = join(d, 'sub', kind);
-    if (kind === 'fifo') await runOk('mkfifo', [p]);
-    if (kind === 'chardev') await runOk('mknod', [p, 'c', '1', '3']);
-    if (kind === 'socket') {
-      const s = createServer();
-      servers.push(s);
-      await new Promise<void>((resolve) => s.listen(p, resolve));
-    }
+    await makeSpecial(kind, p);
     const e = await rejection(walkCopy({ source: d, dest: '/x' }));
     expect(isStowageError(e, 'INVALID_INPUT')).toBe(true);
     expect(e.message).toBe(`--copy source "${d}" contains "${p}", a special file (device, socket or FIFO); only regular files, directories and symlinks can be copied`);
