@@ -272,16 +272,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
   const onAbort = () => work.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // The client takes unset options as unset: they pass through as they are.
   const client = new RegistryClient({
-    ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
-    ...(options.caFile ? { caFile: options.caFile } : {}),
+    insecure: options.insecure,
+    caFile: options.caFile,
     log,
-    ...(options.middleware ? { middleware: options.middleware } : {}),
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-    ...(options.credentialSource ? { credentialSource: options.credentialSource } : {}),
-    ...(options.environment ? { env: options.environment } : {}),
+    middleware: options.middleware,
+    credentials: options.credentials,
+    credentialSource: options.credentialSource,
+    env: options.environment,
     retry,
-    ...(options.upload ? { upload: options.upload } : {}),
+    upload: options.upload,
     signal: work.signal,
   });
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);

@@ -4,14 +4,14 @@
  * identity (ggcr#1617; regclient `config/host.go`).
  */
 
+import { canonicalRegistry, DOCKER_HUB, registryEndpoint } from '../ref/reference.js';
+
 /** The host name stowage uses for Docker Hub in references and as the credential identity. */
-export const DOCKER_HUB = 'docker.io';
+export { DOCKER_HUB };
 /** The key `docker login` writes for Docker Hub and the server URL credential helpers are asked for. */
 export const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
 /** Where Docker Hub's registry API answers. */
-export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
-
-const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+export const DOCKER_HUB_API_HOST = registryEndpoint(DOCKER_HUB);
 
 /**
  * `host[:port]`, lower case, for a registry name or config key: drops the scheme, any path (`/v1/`), and a
@@ -24,10 +24,8 @@ export function normalizeRegistry(nameOrKey: string): string {
   const slash = s.indexOf('/');
   if (slash >= 0) s = s.slice(0, slash);
   s = s.toLowerCase();
-  // keep "[::1]:5000" intact; drop a trailing dot of a DNS name
-  s = s.replace(/\.(?=(:\d+)?$)/, '');
-  if (HUB_ALIASES.has(s)) return DOCKER_HUB;
-  return s;
+  // keep "[::1]:5000" intact; drop a trailing dot of a DNS name; Hub aliases fold as in references
+  return canonicalRegistry(s.replace(/\.(?=(:\d+)?$)/, ''));
 }
 
 export function isDockerHub(nameOrKey: string): boolean {

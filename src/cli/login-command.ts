@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { login } from '../auth/login.js';
 import { StowageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { canonicalRegistry } from '../ref/reference.js';
+import { normalizeRegistry } from '../auth/registry-name.js';
 import { RegistryClient } from '../registry/client.js';
 import { readStdin } from './read-stdin.js';
 import { LOGIN_USAGE } from './usage.js';
@@ -32,7 +32,7 @@ export async function loginCommand(argv: string[], makeLog: (o: { quiet: boolean
     return 0;
   }
   if (positionals.length !== 1) throw new StowageError('USAGE', 'login needs exactly one registry host, as in: stowage login ghcr.io -u USER --password-stdin');
-  const host = positionals[0]!.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const host = normalizeRegistry(positionals[0]!);
   if (!values.username) throw new StowageError('USAGE', `login to ${host} needs --username`);
   if (values.password !== undefined && values['password-stdin']) throw new StowageError('USAGE', '--password and --password-stdin cannot be used together');
   let password = values.password;
@@ -48,7 +48,7 @@ export async function loginCommand(argv: string[], makeLog: (o: { quiet: boolean
     signal,
   });
   try {
-    const registry = client.registry(canonicalRegistry(host));
+    const registry = client.registry(host);
     const base = await registry.baseUrl();
     const result = await login({
       registry: host,

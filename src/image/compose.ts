@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { digestBytes } from '../digest.js';
 import { skip } from '../util/slice.js';
+import { rfc3339 } from '../util/time.js';
 import type { LayerRecord } from '../cache/layer-cache.js';
 import type { BaseImage } from '../source/source.js';
 import { applyChanges, type ConfigChanges } from './config-changes.js';
@@ -64,11 +65,6 @@ export function newImageLayer(l: NewLayer): ImageLayer {
   };
 }
 
-/** RFC 3339 time for `created` fields, from seconds since the epoch. */
-export function isoTime(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
-}
-
 /**
  * The new image: the base's config with the user's changes, one diff_id and one history entry per new layer,
  * `created` from SOURCE_DATE_EPOCH; the base's manifest with the new layers appended, in the base's media-type
@@ -79,10 +75,10 @@ export function composeImage(base: BaseImage, layers: NewLayer[], changes: Confi
   const family = familyOf(base.manifest.mediaType);
   const baseConfig = base.config.value;
   const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
-  for (const layer of layers) history.push({ created: isoTime(created), created_by: layer.createdBy, comment: 'stowage' });
+  for (const layer of layers) history.push({ created: rfc3339(created), created_by: layer.createdBy, comment: 'stowage' });
   const config: ImageConfig = {
     ...baseConfig,
-    created: isoTime(created),
+    created: rfc3339(created),
     config: applyChanges(baseConfig.config, changes),
     rootfs: { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, ...layers.map((l) => l.record.diffId)] },
     history,

@@ -1,8 +1,8 @@
 import { StowageError, messageOf } from '../errors.js';
-import { isTransient } from '../http/retry.js';
+import { RETRY_STATUSES } from '../http/retry.js';
 import type { HttpResponse, StreamBody } from '../http/types.js';
 import type { Descriptor } from '../image/types.js';
-import { retrying } from '../util/retrying.js';
+import { isRefetchable, retrying } from '../util/retrying.js';
 import { take } from '../util/slice.js';
 import type { Repository } from './registry.js';
 import { registryError } from './response-error.js';
@@ -28,8 +28,7 @@ export function confirmedEnd(res: HttpResponse): number | undefined {
 
 /** A failure the upload can recover from by a new attempt: a dropped connection, a 5xx/429, a truncated source. */
 function recoverable(e: unknown): boolean {
-  if (isTransient(e)) return true;
-  return e instanceof StowageError && (e.code === 'DIGEST_MISMATCH' || (e.status !== undefined && [408, 429, 500, 502, 503, 504].includes(e.status)));
+  return isRefetchable(e) || (e instanceof StowageError && e.status !== undefined && RETRY_STATUSES.has(e.status));
 }
 
 /** An open upload: where to send the next request (every answer moves it), and the registry's minimum chunk. */

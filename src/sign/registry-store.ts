@@ -45,15 +45,15 @@ export interface RemoteOptions {
  */
 export function openRegistryClient(options: RemoteOptions, env?: NodeJS.ProcessEnv): RegistryClient {
   return new RegistryClient({
-    ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
-    ...(options.caFile ? { caFile: options.caFile } : {}),
+    insecure: options.insecure,
+    caFile: options.caFile,
     log: options.log ?? silentLogger,
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-    ...(options.credentialSource ? { credentialSource: options.credentialSource } : {}),
-    ...(env ? { env } : {}),
-    ...(options.middleware ? { middleware: options.middleware } : {}),
-    ...(options.retry ? { retry: options.retry } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
+    credentials: options.credentials,
+    credentialSource: options.credentialSource,
+    env,
+    middleware: options.middleware,
+    retry: options.retry,
+    signal: options.signal,
   });
 }
 
