@@ -9,7 +9,8 @@ import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js'
 import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
-import { fileStream, type FileDigest } from './layer/tar-writer.js';
+import type { FileDigest } from './layer/tar-writer.js';
+import { fileStream } from './util/files.js';
 import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
 import { noProgress, type Progress } from './progress.js';

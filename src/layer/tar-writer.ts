@@ -79,28 +79,6 @@ async function* fileChunks(file: string, size: number, at: { offset: number }, h
   }
 }
 
-/** A file from byte `start` to its end, in fresh chunks (an upload from the layer cache). */
-export function fileStream(file: string, start = 0): Readable {
-  async function* chunks(): AsyncGenerator<Buffer> {
-    const handle = await open(file, 'r');
-    try {
-      for (let position = start; ; ) {
-        const buf = freshBuffer(UPLOAD_CHUNK);
-        const { bytesRead } = await handle.read(buf, 0, UPLOAD_CHUNK, position);
-        if (bytesRead === 0) return;
-        position += bytesRead;
-        yield bytesRead === UPLOAD_CHUNK ? buf : buf.subarray(0, bytesRead);
-      }
-    } finally {
-      await handle.close();
-    }
-  }
-  return Readable.from(chunks(), { objectMode: false, highWaterMark: UPLOAD_CHUNK });
-}
-
-/** Read size for uploads from the cache: 256 KiB kept memory lower than 1 MiB at the same speed (bench/http.js). */
-const UPLOAD_CHUNK = 256 * 1024;
-
 export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): Readable {
   return Readable.from(tarChunks(entries, mtime, files), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
 }

@@ -73,7 +73,9 @@ export class RegistrySink implements ImageSink {
             length: d.size,
             open: async (start = 0) => {
               meter.sent = start;
-              return counted(await layer.open(start), (n) => (meter.sent += n));
+              const body = await layer.open(start);
+              // Counting costs a stream stage per chunk: only when someone is watching.
+              return this.options.progress ? counted(body, (n) => (meter.sent += n)) : body;
             },
           },
           mountFrom ? { mountFrom } : {},

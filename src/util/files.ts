@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { freshBuffer } from './memory.js';
 
 function tempBeside(file: string): string {
   return `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -31,3 +32,25 @@ export async function streamToFileAtomic(file: string, stream: Readable, mode = 
     throw e;
   }
 }
+
+/** A file from byte `start` to its end, in fresh chunks (an upload from the layer cache). */
+export function fileStream(file: string, start = 0): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const handle = await open(file, 'r');
+    try {
+      for (let position = start; ; ) {
+        const buf = freshBuffer(UPLOAD_CHUNK);
+        const { bytesRead } = await handle.read(buf, 0, UPLOAD_CHUNK, position);
+        if (bytesRead === 0) return;
+        position += bytesRead;
+        yield bytesRead === UPLOAD_CHUNK ? buf : buf.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false, highWaterMark: UPLOAD_CHUNK });
+}
+
+/** Read size for uploads from the cache: 256 KiB kept memory lower than 1 MiB at the same speed (bench/http.js). */
+const UPLOAD_CHUNK = 256 * 1024;
