@@ -69,12 +69,6 @@ export class Registry {
   }
 }
 
-export interface ManifestHead {
-  digest: string;
-  mediaType: string;
-  size: number;
-}
-
 export class Repository {
   readonly registry: Registry;
   readonly name: string;
@@ -101,17 +95,6 @@ export class Repository {
 
   async send(req: Omit<HttpRequest, 'scopes'>): Promise<HttpResponse> {
     return this.#transport({ ...req, scopes: this.scopes });
-  }
-
-  async headManifest(reference: string): Promise<ManifestHead | undefined> {
-    const res = await this.send({ method: 'HEAD', url: await this.url(`manifests/${reference}`), headers: { accept: manifestAccept } });
-    await res.discard();
-    if (res.status === 404) return undefined;
-    if (res.status !== 200) throw await registryError(res, `HEAD manifest ${this.label}:${reference}`);
-    const digest = res.header('docker-content-digest');
-    const mediaType = res.header('content-type');
-    if (!digest || !mediaType) return undefined;
-    return { digest, mediaType: mediaType.split(';')[0]!.trim(), size: Number(res.header('content-length') ?? 0) };
   }
 
   /**
