@@ -28,10 +28,6 @@ export function normalizeRegistry(nameOrKey: string): string {
   return canonicalRegistry(s.replace(/\.(?=(:\d+)?$)/, ''));
 }
 
-export function isDockerHub(nameOrKey: string): boolean {
-  return normalizeRegistry(nameOrKey) === DOCKER_HUB;
-}
-
 /** The server URL a credential helper is asked about (`docker-credential-X get`), as docker does it. */
 export function helperServerUrl(registry: string): string {
   const host = normalizeRegistry(registry);
