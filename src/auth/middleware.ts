@@ -11,7 +11,7 @@ import {
 import { isLoopbackHost } from '../http/loopback.js';
 import { processSecrets, redact } from './redact.js';
 import { normalizeRegistry } from './registry-name.js';
-import { formatScope, mergeScopes, parseScope } from './scope.js';
+import { mergeScopes } from './scope.js';
 import { TokenCache } from './token-cache.js';
 import { basicHeader, bodySnippet, fetchToken, validateRealm, type TokenGrant } from './token.js';
 
@@ -284,12 +284,8 @@ export function authMiddleware(options: AuthOptions): Middleware {
     const denied = challenges.find((c) => c.params['error'] === 'insufficient_scope');
     const what = `${req.method} ${url.pathname}`;
     if (denied) {
-      // Registries list actions in any order (distribution 2.8 iterates a Go map): name them sorted.
-      const named = challengeScopes(denied).map((text) => {
-        const parsed = parseScope(text);
-        return parsed ? formatScope({ ...parsed, actions: [...parsed.actions].sort() }) : text;
-      });
-      const scope = named.join(' ') || (scopes ?? []).join(' ');
+      // mergeScopes names actions in one order, whatever order the registry listed them in.
+      const scope = mergeScopes(challengeScopes(denied)).join(' ') || (scopes ?? []).join(' ');
       return new StowageError(
         'AUTH',
         `registry ${url.host} denied scope "${scope}" (insufficient_scope) on ${what}; ${sent(cred)}. ` +
