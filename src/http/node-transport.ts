@@ -42,6 +42,11 @@ export function isTlsError(e: unknown): boolean {
   );
 }
 
+/** The server answered our TLS hello in plain HTTP (OpenSSL: "wrong version number"). */
+export function answeredPlainHttp(e: unknown): boolean {
+  return (e as { code?: string } | undefined)?.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(messageOf(e));
+}
+
 /** Turns a socket-level failure into a StowageError naming the host and the request that failed. */
 export function networkError(e: unknown, url: URL, method?: string): StowageError {
   if (e instanceof StowageError) return e;
@@ -49,7 +54,7 @@ export function networkError(e: unknown, url: URL, method?: string): StowageErro
   if (code === 'ABORT_ERR' || (e as Error).name === 'AbortError') {
     return new StowageError('CANCELLED', `request to ${url.host} was cancelled`, { cause: e });
   }
-  if (/wrong version number/i.test(messageOf(e))) {
+  if (answeredPlainHttp(e)) {
     return new StowageError(
       'TLS',
       `${url.host} answered plain HTTP to a TLS handshake; stowage speaks plain HTTP only to loopback registries, or to others with --insecure`,

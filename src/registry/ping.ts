@@ -1,12 +1,12 @@
 import { StowageError } from '../errors.js';
 import { isLoopbackHost } from '../http/loopback.js';
+import { answeredPlainHttp } from '../http/node-transport.js';
 import type { Transport } from '../http/types.js';
 
-/** True when the error means "the server spoke plain HTTP to our TLS hello". */
+/** True when the (wrapped) error means "the server spoke plain HTTP to our TLS hello"; EPROTO counts too. */
 function isPlainHttpAnswer(e: unknown): boolean {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const code = cause?.code ?? '';
-  return code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || /wrong version number/i.test(cause?.message ?? '');
+  const cause = (e as { cause?: { code?: string } }).cause;
+  return cause !== undefined && (answeredPlainHttp(cause) || cause.code === 'EPROTO');
 }
 
 async function probeHttps(endpoint: string, probe: Transport): Promise<'http' | 'https'> {
