@@ -6,6 +6,7 @@ import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChange
 import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
+import { validateCompression } from './compress/compressor.js';
 import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
@@ -63,7 +64,9 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
   cacheDir?: string | false;
-  compression?: 'gzip' | 'none';
+  /** Layer compression: gzip (default), zstd (OCI bases only) or none. */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** gzip 0-9 (default 6), zstd 1-22 (default 3). */
   compressionLevel?: number;
   /** Parallel blob uploads (default 4). */
   concurrency?: number;
@@ -199,12 +202,7 @@ function plan(options: BuildOptions): Plan {
   };
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
-  const level = options.compressionLevel;
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
-    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${level}`);
-  }
-  const kind = options.compression ?? 'gzip';
-  if (kind !== 'gzip' && kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(kind)}"`);
+  const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   return {
     from,
     to,
@@ -214,12 +212,19 @@ function plan(options: BuildOptions): Plan {
     platformExplicit: options.platform !== undefined,
     tags,
     epoch: epochFrom(options),
-    compression: { kind, ...(level !== undefined ? { level } : {}) },
+    compression,
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions): string {
+function layerMediaType(family: Family, compression: CompressionOptions, base: string): string {
   if (compression.kind === 'none') return family === 'docker' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.OciLayer;
+  if (compression.kind === 'zstd') {
+    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
+    if (family === 'docker') {
+      throw new StowageError('USAGE', `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip)`);
+    }
+    return MediaType.OciLayerZstd;
+  }
   return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
 }
 
@@ -294,10 +299,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    // Before anything moves: a base whose family cannot carry the layers is refused with nothing pushed.
+    const mediaType = layerMediaType(familyOf(base.manifest.mediaType), p.compression, source.describe());
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
-    const mediaType = layerMediaType(familyOf(base.manifest.mediaType), p.compression);
     cache = await LayerCache.open(cacheDir);
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
