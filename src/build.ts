@@ -230,7 +230,7 @@ function plan(options: BuildOptions): Plan {
 }
 
 function layerMediaType(family: Family, compression: CompressionOptions): string {
-  if (compression.kind === 'none') return family === 'docker' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.OciLayer;
+  if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
   return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
 }
 
@@ -331,7 +331,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
-    const mediaType = layerMediaType(familyOf(base.manifest.mediaType), p.compression);
+    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
+    const family = sink.family ?? familyOf(base.manifest.mediaType);
+    const mediaType = layerMediaType(family, p.compression);
     cache = await LayerCache.open(cacheDir);
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
@@ -428,7 +430,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
 
-    const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch);
+    const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
     const result = await sink.write(image, log);
     // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
     if (remote) {
