@@ -100,6 +100,8 @@ export interface BuildOptions {
   sbom?: boolean;
   /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
   progress?: Progress;
+  /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
+  now?: () => number;
 }
 
 export interface BuiltLayerInfo {
@@ -135,9 +137,6 @@ const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'R
 
 /** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
 const STREAM_MIN_BYTES = 32 * 1024 * 1024;
-
-/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
-const RACY_MS = 100;
 
 interface Plan {
   from: Target;
@@ -300,7 +299,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
     const family = sink.family ?? familyOf(base.manifest.mediaType);
     const mediaType = layerMediaType(family, p.compression);
-    cache = await LayerCache.open(cacheDir);
+    cache = await LayerCache.open(cacheDir, options.now);
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
     for (const { spec, entries } of walked) {
@@ -317,9 +316,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
       let hasBlob = record !== undefined && found!.hasBlob;
       const cached = record !== undefined;
-      // Racy entries (git's term): a file changed within the last moment could change again within the same
-      // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
-      const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
+      // A file changed within the last moment may change again unseen: its layer is built but not remembered.
+      const racy = cache.isRacy(entries.map((e) => e.changedAt));
       // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
       // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
       const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
