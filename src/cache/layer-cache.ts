@@ -15,6 +15,8 @@ export interface LayerRecord {
   diffSize: number;
   /** Digests of the regular files, when they were asked for (provenance, SBOM). */
   files?: FileDigest[];
+  /** The layer's key in a shared cache (`--cache-repo`): from file contents, the same on every machine. */
+  contentKey?: string;
 }
 
 /** Default: $XDG_CACHE_HOME/stowage, else ~/.cache/stowage. */
