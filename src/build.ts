@@ -134,6 +134,8 @@ export interface BuildOptions {
    * OCI index of the image and the artifact (registry destinations).
    */
   modelpack?: boolean;
+  /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
+  now?: () => number;
 }
 
 export interface BuiltLayerInfo {
@@ -171,9 +173,6 @@ const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'R
 
 /** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
 const STREAM_MIN_BYTES = 32 * 1024 * 1024;
-
-/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
-const RACY_MS = 100;
 
 interface Plan {
   from: Target;
@@ -420,7 +419,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
     // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
     const family = sink.family ?? familyOf(base.manifest.mediaType);
-    cache = await LayerCache.open(cacheDir);
+    cache = await LayerCache.open(cacheDir, options.now);
     // The model's per-file layers are hashed by their own workers while the layers below are built; each starts
     // uploading the moment its digest is known.
     const fileMediaType = layerMediaType(family, { kind: 'none' });
@@ -432,6 +431,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
+      ...(options.now ? { now: options.now } : {}),
     });
     perFileDone.catch(() => undefined); // awaited below; a failure meanwhile aborts through the catch there
     const layers: NewLayer[] = [];
@@ -451,9 +451,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // A cached record without file digests cannot serve a build that needs them.
       let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
       let hasBlob = record !== undefined && found!.hasBlob;
-      // Racy entries (git's term): a file changed within the last moment could change again within the same
-      // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
-      const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
+      // A file changed within the last moment may change again unseen: its layer is built but not remembered.
+      const racy = cache.isRacy(entries.map((e) => e.changedAt));
       // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
       // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
       // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
