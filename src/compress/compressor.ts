@@ -13,7 +13,7 @@ export const COMPRESSION_KINDS: readonly CompressionKind[] = ['gzip', 'zstd', 'n
 
 export interface CompressionOptions {
   kind: CompressionKind;
-  /** gzip 0-9 (default 6), zstd 1-22 (default 3); none takes no level. */
+  /** gzip 0-9 (default 6), zstd 1-22 (default 3); none ignores it. */
   level?: number;
 }
 
@@ -28,7 +28,8 @@ export function validateCompression(kind: unknown, level: unknown): CompressionO
     return { kind: k };
   }
   if (typeof level !== 'number') throw new StowageError('USAGE', `compression level "${String(level)}": expected an integer`);
-  if (k === 'none') throw new StowageError('USAGE', `compression level ${level}: --compression none takes no level`);
+  // One --compression-level serves the image's and the model's layers; uncompressed ones have no use for it.
+  if (k === 'none') return { kind: k };
   return { kind: k, level: k === 'gzip' ? gzipLevel(level) : zstdLevel(level) };
 }
 
