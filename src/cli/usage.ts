@@ -133,7 +133,8 @@ Options:
                             the exact OIDC issuer, e.g. https://token.actions.githubusercontent.com
   --certificate-oidc-issuer-regexp RE
   --trusted-root FILE       Sigstore trusted_root.json (Fulcio CAs, Rekor keys, CT logs, TSAs) to verify against:
-                            \`cosign trusted-root create\`, or the Sigstore TUF repository's trusted_root.json
+                            the Sigstore TUF repository's trusted_root.json (cosign initialize keeps one under
+                            ~/.sigstore/root/), or \`cosign trusted-root create\` for a private instance
   --insecure-ignore-tlog    accept bundles without a transparency log entry, or (with --key) carrying Rekor
                             entries or timestamps that cannot be checked offline, by checking the signature alone
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries

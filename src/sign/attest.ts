@@ -298,7 +298,8 @@ export interface VerifyImageOptions extends RemoteOptions {
   certificateOidcIssuerRegExp?: string;
   /**
    * Keyless: a Sigstore `trusted_root.json` (CAs, transparency logs, CT logs, TSAs) to verify against, offline.
-   * Required for keyless verification: `cosign trusted-root create`, or the Sigstore TUF repository's target.
+   * Required for keyless verification: the Sigstore TUF repository's `trusted_root.json` target, or `cosign
+   * trusted-root create` for a private instance.
    */
   trustedRoot?: string;
   /** Check the signature alone in bundles that carry Rekor entries or timestamps (cosign `--insecure-ignore-tlog`). */
@@ -360,7 +361,8 @@ export async function verifyImage(options: VerifyImageOptions): Promise<VerifyIm
       throw new StowageError(
         'USAGE',
         'keyless verification is offline and needs a Sigstore trusted root (--trusted-root trusted_root.json): ' +
-          'create one with `cosign trusted-root create`, or take trusted_root.json from the Sigstore TUF repository',
+          'take trusted_root.json from the Sigstore TUF repository (cosign initialize keeps one under ~/.sigstore/root/), ' +
+          'or create one for a private instance with `cosign trusted-root create`',
       );
     }
     keyless = { trustedRoot: await readTrustedRoot(options.trustedRoot), identity };

@@ -9,8 +9,8 @@ import { StowageError, messageOf } from '../errors.js';
  * A Sigstore trusted root (`trusted_root.json`, media type `application/vnd.dev.sigstore.trustedroot+json`, from
  * sigstore/protobuf-specs `sigstore_trustroot.proto`): the certificate authorities (Fulcio), transparency logs
  * (Rekor), CT logs and timestamp authorities whose keys a keyless signature is checked against, offline. Users get
- * one from `cosign trusted-root create`, from the Sigstore TUF repository's `trusted_root.json` target (what
- * `cosign initialize` caches), or write one for a private deployment.
+ * one from the Sigstore TUF repository's `trusted_root.json` target (what `cosign initialize` caches), or make one
+ * for a private deployment with `cosign trusted-root create`.
  */
 
 const MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.trustedroot';
