@@ -1,5 +1,7 @@
 import path from 'node:path';
+import { contentKey, contentsFromFiles, hashContents } from './cache/content-key.js';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
+import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
 import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
@@ -14,7 +16,7 @@ import { fileStream } from './util/files.js';
 import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
 import { noProgress, type Progress } from './progress.js';
-import { validateTag } from './ref/reference.js';
+import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
 import { RegistryClient, type ClientOptions } from './registry/client.js';
 import { DockerArchiveSink } from './sink/docker-archive-sink.js';
@@ -63,6 +65,13 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
   cacheDir?: string | false;
+  /**
+   * A registry repository (`host/repo`, no tag) that holds a layer cache shared between machines: layers are looked
+   * up by a key from their files' contents and the build options; hits are mounted (or found in the destination)
+   * instead of compressed and uploaded, misses are recorded there after the push. Failures of the cache never fail
+   * the build (one warning). Works alongside `cacheDir`.
+   */
+  cacheRepo?: string;
   compression?: 'gzip' | 'none';
   compressionLevel?: number;
   /** Parallel blob uploads (default 4). */
@@ -100,6 +109,8 @@ export interface BuildOptions {
   sbom?: boolean;
   /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
   progress?: Progress;
+  /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
+  now?: () => number;
 }
 
 export interface BuiltLayerInfo {
@@ -136,9 +147,6 @@ const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'R
 /** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
 const STREAM_MIN_BYTES = 32 * 1024 * 1024;
 
-/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
-const RACY_MS = 100;
-
 interface Plan {
   from: Target;
   to: Target;
@@ -149,6 +157,7 @@ interface Plan {
   tags: string[];
   epoch: number;
   compression: CompressionOptions;
+  cacheRepo?: Reference;
 }
 
 function asList(value: string[] | Record<string, string> | undefined, parse: (s: string) => [string, string]): [string, string][] {
@@ -215,12 +224,23 @@ function plan(options: BuildOptions): Plan {
     tags,
     epoch: epochFrom(options),
     compression: { kind, ...(level !== undefined ? { level } : {}) },
+    ...(options.cacheRepo !== undefined ? { cacheRepo: parseCacheRepo(options.cacheRepo) } : {}),
   };
 }
 
 function layerMediaType(family: Family, compression: CompressionOptions): string {
   if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
   return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
+}
+
+function withoutFiles(record: LayerRecord): LayerRecord {
+  const { files: _files, ...rest } = record;
+  return rest;
+}
+
+/** The per-file digests of a layer, in tar order, from a content hash pass. */
+function filesOf(entries: readonly LayerEntry[], contents: ReadonlyMap<string, string>): FileDigest[] {
+  return entries.filter((e) => e.type === 'file').map((e) => ({ path: `/${e.name}`, sha256: contents.get(e.name)!, size: e.size }));
 }
 
 function createdBy(spec: CopySpec): string {
@@ -234,12 +254,22 @@ function sourceFor(target: Target, client: RegistryClient): ImageSource {
   throw new StowageError('USAGE', `cannot read a base image from ${target.input}`);
 }
 
-function sinkFor(target: Target, client: RegistryClient, tags: string[], concurrency: number | undefined, policy: RetryPolicy, progress: Progress | undefined): ImageSink {
+function sinkFor(
+  target: Target,
+  client: RegistryClient,
+  tags: string[],
+  concurrency: number | undefined,
+  policy: RetryPolicy,
+  progress: Progress | undefined,
+  cacheRepo: Reference | undefined,
+): ImageSink {
   if (target.kind === 'registry') {
+    const mountSources = cacheRepo && cacheRepo.registry === target.ref.registry ? [cacheRepo.repository] : [];
     return new RegistrySink(target.ref, client.registry(target.ref.registry), {
       tags,
       ...(concurrency ? { concurrency } : {}),
       ...(progress ? { progress } : {}),
+      ...(mountSources.length ? { mountSources } : {}),
     });
   }
   if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
@@ -290,7 +320,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let cache: LayerCache | undefined;
   try {
     const source = sourceFor(p.from, client);
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress);
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo);
+    const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
+    /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
+    const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
@@ -300,7 +333,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
     const family = sink.family ?? familyOf(base.manifest.mediaType);
     const mediaType = layerMediaType(family, p.compression);
-    cache = await LayerCache.open(cacheDir);
+    cache = await LayerCache.open(cacheDir, options.now);
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
     for (const { spec, entries } of walked) {
@@ -316,14 +349,31 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // A cached record without file digests cannot serve a build that needs them.
       let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
       let hasBlob = record !== undefined && found!.hasBlob;
+      // A file changed within the last moment may change again unseen: its layer is built but not remembered.
+      const racy = cache.isRacy(entries.map((e) => e.changedAt));
+      // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
+      // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
+      // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
+      let fromRemote = false;
+      if (!record && remote && p.compression.kind !== 'none') {
+        const contents = await hashContents(entries, work.signal);
+        const shared = contentKey(entries, contents, buildOptions);
+        const hit = await remote.lookup(shared, mediaType);
+        if (hit) {
+          record = { ...hit, contentKey: shared, ...(recordFiles ? { files: filesOf(entries, contents) } : {}) };
+          fromRemote = true;
+          hasBlob = false;
+          // Remembered locally without its bytes: the next build on this machine skips the hashing too.
+          if (!racy) await cache.commit(key, undefined, record);
+        }
+      }
       const cached = record !== undefined;
-      // Racy entries (git's term): a file changed within the last moment could change again within the same
-      // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
-      const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
       // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
       // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
       const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-      const stream = !record && big ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
+      // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
+      const hashOnly = remote !== undefined && p.compression.kind === 'none';
+      const stream = !record && big && !hashOnly ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
       if (!record) {
         // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
         const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
@@ -331,11 +381,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         meter.state = 'building';
         hasBlob = stream === undefined;
         try {
-          record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, {
+          // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
+          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
+          const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
             signal: work.signal,
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : {}),
+            // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
+            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
             meter,
+            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
           });
+          if (hashOnly && big) hasBlob = false;
+          record = recordFiles ? made : withoutFiles(made);
           meter.state = 'built';
         } catch (e) {
           stream?.abort();
@@ -348,8 +404,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const open = hasBlob
         ? async (start = 0) => fileStream(file, start)
         : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
-      const layer: NewLayer = { record: built, createdBy: createdBy(spec), label: spec.dest, open };
+      const layer: NewLayer = {
+        record: built,
+        createdBy: createdBy(spec),
+        label: spec.dest,
+        open: fromRemote && remote ? async (start = 0) => skip(await remote.openBlob(built), start) : open,
+        // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
+        ...(remote ? { mountFrom: remote.origin } : {}),
+      };
       layers.push(layer);
+      if (remote && !fromRemote && built.contentKey) toRecord.push({ key: built.contentKey, layer, check: cached });
       if (stream) stream.finish(newImageLayer(layer));
       else sink.prefetch?.(newImageLayer(layer), base, log);
       infos.push({
@@ -361,11 +425,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         cached,
         ...(built.files ? { files: built.files } : {}),
       });
-      log.info(`${cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
+      log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
     const result = await sink.write(image, log);
+    // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
+    if (remote) {
+      await Promise.all(
+        toRecord.map(({ key, layer, check }) => {
+          const body = { length: layer.record.size, open: layer.open };
+          return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
+        }),
+      );
+    }
     const out: BuildResult = {
       digest: result.digest,
       destination: result.location,

@@ -20,6 +20,8 @@ export interface ImageLayer {
   label: string;
   /** A fresh stream of the blob from byte `start` (default 0). */
   open(start?: number): Promise<Readable>;
+  /** Another repository that holds the blob (a shared layer cache): a destination on its registry mounts it from there. */
+  mountFrom?: { registry: string; repository: string };
 }
 
 /** A finished image: exact manifest and config bytes, and every layer in order. */
@@ -37,6 +39,8 @@ export interface NewLayer {
   /** DEST_PATH, for progress. */
   label: string;
   open(start?: number): Promise<Readable>;
+  /** Where the blob can be mounted from (a shared layer cache). */
+  mountFrom?: { registry: string; repository: string };
 }
 
 export const BASE_NAME = 'org.opencontainers.image.base.name';
@@ -63,6 +67,7 @@ export function newImageLayer(l: NewLayer): ImageLayer {
     origin: 'new',
     label: l.label,
     open: l.open,
+    ...(l.mountFrom ? { mountFrom: l.mountFrom } : {}),
   };
 }
 

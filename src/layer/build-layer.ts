@@ -53,6 +53,8 @@ export interface LayerBuildExtras {
   /** Keep the blob in the cache (default true). A big layer streamed to a registry need not be kept twice. */
   keepBlob?: boolean;
   meter?: Meter;
+  /** Fields added to the record before it is stored (e.g. the shared-cache key, from the files' digests). */
+  annotate?: (record: LayerRecord) => Partial<LayerRecord>;
 }
 
 /**
@@ -97,7 +99,7 @@ export async function buildLayer(
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });
     throw e;
   }
-  const record: LayerRecord = {
+  const made: LayerRecord = {
     mediaType: options.mediaType,
     digest: blob.digest,
     size: blob.size,
@@ -105,6 +107,7 @@ export async function buildLayer(
     diffSize: diff.size,
     ...(files ? { files } : {}),
   };
+  const record = extras.annotate ? { ...made, ...extras.annotate(made) } : made;
   await cache.commit(key, tmp, record);
   return record;
 }
