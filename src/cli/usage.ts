@@ -29,6 +29,7 @@ export const BUILD_USAGE = `Usage:
   stowage build --from BASE --to DEST [--copy SRC:DEST_PATH]... [--entrypoint E] [--cmd C]
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
                 [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE]
+                [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
 
   BASE   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
   DEST   [host[:port]/]repo[:tag]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
@@ -38,6 +39,14 @@ Options:
   --to DEST                 where the image goes
   --copy SRC:DEST_PATH      a file or directory placed at the absolute DEST_PATH; each --copy is one layer
   --chown UID[:GID]         owner of copied files (default 0:0)
+  --model SRC[:DEST_DIR]    a model directory or file under DEST_DIR (default /models): each file of 16 MiB
+                            or more its own uncompressed layer, the other files one layer; before the copies
+  --model-file-layer-min N  size from which a model file gets its own layer (default 16M)
+  --model-compression C     none (default) or gzip, for the per-file weight layers
+  --modelcar                KServe Modelcar: model files 0644, directories 0755, no Entrypoint; the base
+                            must have /bin/sh
+  --modelpack               also push a CNCF ModelPack artifact (same weight blobs); DEST's tag then names
+                            an OCI index of the image and the artifact, and the index digest is printed
   --entrypoint E            JSON array = exec form; other text = /bin/sh -c E. Resets the base Cmd unless --cmd
   --cmd C                   JSON array = exec form; other text = /bin/sh -c C; '[]' clears
   --env K=V                 set an environment variable (repeatable)
