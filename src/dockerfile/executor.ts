@@ -56,6 +56,8 @@ export interface ExecutorEnv {
   environment: NodeJS.ProcessEnv;
   caFile?: string;
   signal?: AbortSignal;
+  /** The manifest family the destination requires (an OCI layout: oci); default the base's. */
+  family?: 'oci' | 'docker';
 }
 
 export interface DockerfileResult {
@@ -892,7 +894,7 @@ export class DockerfileExecutor {
   }
 
   private async addLayer(state: State, entries: LayerEntry[], createdBy: string, source: string, dest: string): Promise<void> {
-    const family = state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci';
+    const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
     const compression = this.env.compression;
     const mediaType =
       compression.kind === 'none'

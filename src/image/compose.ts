@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
 import { digestBytes } from '../digest.js';
+import { StowageError } from '../errors.js';
 import { skip } from '../util/slice.js';
 import { rfc3339 } from '../util/time.js';
 import type { LayerRecord } from '../cache/layer-cache.js';
 import type { BaseImage } from '../source/source.js';
 import { applyChanges, type ConfigChanges } from './config-changes.js';
-import { familyOf, type Family } from './media-types.js';
+import { familyOf, MediaType, ociMediaType, type Family } from './media-types.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Manifest, RawJson } from './types.js';
 
 /** A layer of the new image: the base's (opened from the base source) or one we built (opened from the cache). */
@@ -19,6 +20,8 @@ export interface ImageLayer {
   label: string;
   /** A fresh stream of the blob from byte `start` (default 0). */
   open(start?: number): Promise<Readable>;
+  /** Another repository that holds the blob (a shared layer cache): a destination on its registry mounts it from there. */
+  mountFrom?: { registry: string; repository: string };
 }
 
 /** A finished image: exact manifest and config bytes, and every layer in order. */
@@ -36,6 +39,8 @@ export interface NewLayer {
   /** DEST_PATH, for progress. */
   label: string;
   open(start?: number): Promise<Readable>;
+  /** Where the blob can be mounted from (a shared layer cache). */
+  mountFrom?: { registry: string; repository: string };
 }
 
 export const BASE_NAME = 'org.opencontainers.image.base.name';
@@ -62,20 +67,44 @@ export function newImageLayer(l: NewLayer): ImageLayer {
     origin: 'new',
     label: l.label,
     open: l.open,
+    ...(l.mountFrom ? { mountFrom: l.mountFrom } : {}),
   };
+}
+
+/** `d` relabelled with its OCI media type; `what` names it when Docker's type has no OCI equivalent. */
+function ociDescriptor(d: Descriptor, what: string): Descriptor {
+  const mediaType = ociMediaType(d.mediaType);
+  if (mediaType === undefined) {
+    throw new StowageError(
+      'MANIFEST_INVALID',
+      `${what} has media type ${d.mediaType}, which has no OCI equivalent; an OCI layout holds OCI images only (push it to a registry or a docker-archive: instead)`,
+    );
+  }
+  return mediaType === d.mediaType ? d : { ...d, mediaType };
 }
 
 /**
  * The new image: the base's config with the user's changes, one diff_id and one history entry per new layer,
- * `created` from SOURCE_DATE_EPOCH; the base's manifest with the new layers appended, in the base's media-type
- * family, with base.name/base.digest annotations on OCI manifests (Docker schema 2 has no annotations).
+ * `created` from SOURCE_DATE_EPOCH; the base's manifest with the new layers appended, in `family` (default the
+ * base's), with base.name/base.digest annotations on OCI manifests (Docker schema 2 has no annotations).
  * Config and manifest bytes are serialised once here and hashed as they are.
+ *
+ * A Docker base written as `oci` (an OCI layout, which skopeo and umoci read only in OCI types) is relabelled the
+ * way `skopeo copy docker://… oci:…` does it: manifest, config and layer descriptors take their OCI media types;
+ * the blobs stay byte for byte, and the config JSON keeps every field, Docker-only ones (Healthcheck) included, as
+ * BuildKit's OCI images do. Only the Docker → OCI direction exists: no destination requires Docker types.
  */
-export function composeImage(base: BaseImage, layers: NewLayer[], changes: ConfigChanges, created: number): BuiltImage {
+export function composeImage(
+  base: BaseImage,
+  layers: NewLayer[],
+  changes: ConfigChanges,
+  created: number,
+  family: Family = familyOf(base.manifest.mediaType),
+): BuiltImage {
   const baseConfig = base.config.value;
   const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
   for (const layer of layers) history.push({ created: rfc3339(created), created_by: layer.createdBy, comment: 'stowage' });
-  return composeImageWith(base, layers, { config: applyChanges(baseConfig.config, changes), history }, created);
+  return composeImageWith(base, layers, { config: applyChanges(baseConfig.config, changes), history }, created, family);
 }
 
 /** What a front end (the Dockerfile one) decides itself: the whole container config and history, the author. */
@@ -88,8 +117,16 @@ export interface ComposedConfig {
 }
 
 /** composeImage with the config and history given whole. */
-export function composeImageWith(base: BaseImage, layers: NewLayer[], composed: ComposedConfig, created: number): BuiltImage {
-  const family = familyOf(base.manifest.mediaType);
+export function composeImageWith(
+  base: BaseImage,
+  layers: NewLayer[],
+  composed: ComposedConfig,
+  created: number,
+  family: Family = familyOf(base.manifest.mediaType),
+): BuiltImage {
+  const baseFamily = familyOf(base.manifest.mediaType);
+  if (family !== baseFamily && family !== 'oci') throw new Error(`composeImage: cannot write a ${baseFamily} base as ${family}`);
+  const relabel = (d: Descriptor, what: string): Descriptor => (family === baseFamily ? d : ociDescriptor(d, what));
   const baseConfig = base.config.value;
   const config: ImageConfig = {
     ...baseConfig,
@@ -100,17 +137,18 @@ export function composeImageWith(base: BaseImage, layers: NewLayer[], composed: 
     history: composed.history,
   };
   const configBytes = Buffer.from(JSON.stringify(config));
-  const configDesc: Descriptor = {
-    mediaType: base.manifest.value.config.mediaType,
-    digest: digestBytes(configBytes),
-    size: configBytes.length,
-  };
+  const configDesc: Descriptor = relabel(
+    { mediaType: base.manifest.value.config.mediaType, digest: digestBytes(configBytes), size: configBytes.length },
+    `the config of base ${base.manifest.digest}`,
+  );
 
-  const all = [...baseLayersOf(base), ...layers.map(newImageLayer)];
+  const baseLayers = baseLayersOf(base).map((l) => ({ ...l, descriptor: relabel(l.descriptor, `layer ${l.descriptor.digest} of base ${base.manifest.digest}`) }));
+  const all = [...baseLayers, ...layers.map(newImageLayer)];
 
+  const mediaType = family === baseFamily ? base.manifest.mediaType : MediaType.OciManifest;
   const manifest: Manifest = {
     schemaVersion: 2,
-    mediaType: base.manifest.mediaType,
+    mediaType,
     config: configDesc,
     layers: all.map((l) => l.descriptor),
   };
@@ -123,7 +161,7 @@ export function composeImageWith(base: BaseImage, layers: NewLayer[], composed: 
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return {
     family,
-    manifest: { bytes: manifestBytes, value: manifest, digest: digestBytes(manifestBytes), mediaType: base.manifest.mediaType },
+    manifest: { bytes: manifestBytes, value: manifest, digest: digestBytes(manifestBytes), mediaType },
     config: { bytes: configBytes, value: config, digest: configDesc.digest, mediaType: configDesc.mediaType },
     layers: all,
     base,

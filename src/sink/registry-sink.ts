@@ -20,6 +20,15 @@ export interface RegistrySinkOptions {
   concurrency?: number;
   /** Live per-layer counters (the CLI draws them on a terminal). */
   progress?: Progress;
+  /**
+   * Put the manifest by digest only, no tag: something that refers to it (a model's index) takes the tag after.
+   */
+  untagged?: boolean;
+  /**
+   * Other repositories on the destination's registry that new layers may be mounted from (a shared layer cache):
+   * asked for in the same token request as the push, so the mounts need no second token.
+   */
+  mountSources?: string[];
 }
 
 /**
@@ -44,6 +53,7 @@ export class RegistrySink implements ImageSink {
   }
 
   #repo?: Repository;
+  /** The base's repository, when its layers can be mounted (same registry, another repository). */
   #mountFrom?: string;
   readonly #limit: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Uploads started early, by digest; each already has a rejection handler (it is re-thrown by write). */
@@ -53,9 +63,15 @@ export class RegistrySink implements ImageSink {
     if (!this.#repo) {
       const origin = base.origin;
       this.#mountFrom = origin && origin.registry === this.ref.registry && origin.repository !== this.ref.repository ? origin.repository : undefined;
-      this.#repo = this.registry.repository(this.ref.repository, { push: true, ...(this.#mountFrom ? { mountFrom: [this.#mountFrom] } : {}) });
+      const sources = [...(this.#mountFrom ? [this.#mountFrom] : []), ...(this.options.mountSources ?? [])].filter((r) => r !== this.ref.repository);
+      this.#repo = this.registry.repository(this.ref.repository, { push: true, ...(sources.length ? { mountFrom: [...new Set(sources)] } : {}) });
     }
     return this.#repo;
+  }
+
+  /** A new layer's mount source, when it is another repository of the destination's registry. */
+  #sameRegistry(from: ImageLayer['mountFrom']): string | undefined {
+    return from && from.registry === this.ref.registry && from.repository !== this.ref.repository ? from.repository : undefined;
   }
 
   #push(layer: ImageLayer, base: BaseImage, log: Logger): Promise<UploadOutcome> {
@@ -63,7 +79,7 @@ export class RegistrySink implements ImageSink {
     let started = this.#started.get(d.digest);
     if (!started) {
       const repo = this.#target(base);
-      const mountFrom = layer.origin === 'base' ? this.#mountFrom : undefined;
+      const mountFrom = layer.origin === 'base' ? this.#mountFrom : this.#sameRegistry(layer.mountFrom);
       const meter = (this.options.progress ?? noProgress).meter(layer.label, d.size);
       started = this.#limit(async () => {
         meter.state = 'uploading';
@@ -153,13 +169,13 @@ export class RegistrySink implements ImageSink {
       image.config.bytes,
     ));
 
-    const primary = this.ref.tag ?? image.manifest.digest;
+    const primary = this.options.untagged ? image.manifest.digest : this.ref.tag ?? image.manifest.digest;
     const put = await repo.putManifest(primary, image.manifest.bytes, image.manifest.mediaType);
     if (put.digest !== image.manifest.digest) {
       throw new StowageError('DIGEST_MISMATCH', `manifest digest changed on the way: ${put.digest} vs ${image.manifest.digest}`);
     }
     log.info(`pushed manifest ${formatReference({ ...this.ref, digest: image.manifest.digest })}`);
-    for (const tag of this.options.tags ?? []) {
+    for (const tag of this.options.untagged ? [] : this.options.tags ?? []) {
       if (tag === this.ref.tag) continue;
       try {
         await repo.putManifest(tag, image.manifest.bytes, image.manifest.mediaType);

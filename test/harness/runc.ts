@@ -29,6 +29,10 @@ export interface RunImageOptions {
   certDir?: string;
   /** Limit for the container run (default 60 s). */
   timeoutMs?: number;
+  /** Run as this uid:gid instead of the image's user (KServe runs a Modelcar's serving side as 1010). */
+  user?: { uid: number; gid: number };
+  /** Empty writable directories mounted over these paths (tmpfs, mode 1777), like a Kubernetes emptyDir. */
+  tmpfs?: string[];
 }
 
 const TAG = 'run';
@@ -44,17 +48,28 @@ export async function runImage(image: string, options: RunImageOptions = {}): Pr
   const id = `stowage-test-${process.pid}-${++counter}-${randomBytes(3).toString('hex')}`;
   const forget = atExit(() => spawnSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 300 }));
   try {
-    const layout = join(work, 'layout');
     const bundle = join(work, 'bundle');
-    await skopeoCopy(image, `oci:${layout}:${TAG}`, {
-      src: { creds: options.srcCreds, tlsVerify: options.tlsVerify, certDir: options.certDir },
-    });
-    await runOk('umoci', ['unpack', '--image', `${layout}:${TAG}`, bundle]);
+    // An OCI layout is unpacked as it is, so that umoci itself must accept what was written there; anything else
+    // goes through a layout that skopeo writes.
+    const { layout, tag } = image.startsWith('oci:') ? splitLayoutRef(image.slice(4)) : { layout: join(work, 'layout'), tag: TAG };
+    if (!image.startsWith('oci:')) {
+      await skopeoCopy(image, `oci:${layout}:${tag}`, {
+        src: { creds: options.srcCreds, tlsVerify: options.tlsVerify, certDir: options.certDir },
+      });
+    }
+    await runOk('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
 
-    const imageConfig = (await readImageConfig(layout, TAG)).config ?? {};
+    const imageConfig = (await readImageConfig(layout, tag)).config ?? {};
     const configFile = join(bundle, 'config.json');
-    const spec = JSON.parse(await readFile(configFile, 'utf8')) as { process: { terminal?: boolean; args?: string[] } };
+    const spec = JSON.parse(await readFile(configFile, 'utf8')) as {
+      process: { terminal?: boolean; args?: string[]; user?: { uid: number; gid: number; additionalGids?: number[] } };
+      mounts?: { destination: string; type: string; source: string; options: string[] }[];
+    };
     spec.process.terminal = false;
+    if (options.user) spec.process.user = { uid: options.user.uid, gid: options.user.gid };
+    for (const destination of options.tmpfs ?? []) {
+      (spec.mounts ??= []).push({ destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
+    }
     if (options.entrypoint !== undefined) {
       spec.process.args = [...options.entrypoint, ...(options.cmd ?? [])];
     } else if (options.cmd !== undefined) {
@@ -70,4 +85,11 @@ export async function runImage(image: string, options: RunImageOptions = {}): Pr
     forget();
     await removeTempDir(work);
   }
+}
+
+/** "DIR:TAG" (the tag is what follows the last colon) of an `oci:` reference. */
+function splitLayoutRef(rest: string): { layout: string; tag: string } {
+  const colon = rest.lastIndexOf(':');
+  if (colon <= 0 || colon === rest.length - 1) throw new Error(`runImage: oci:${rest} needs DIR:TAG`);
+  return { layout: rest.slice(0, colon), tag: rest.slice(colon + 1) };
 }
