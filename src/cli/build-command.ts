@@ -43,7 +43,21 @@ const FLAGS = {
   'legacy-signature': { type: 'boolean' },
   provenance: { type: 'boolean' },
   sbom: { type: 'boolean' },
+  model: { type: 'string' },
+  modelcar: { type: 'boolean' },
+  modelpack: { type: 'boolean' },
+  'model-compression': { type: 'string' },
+  'model-file-layer-min': { type: 'string' },
 } as const;
+
+/** `16777216`, `16M`, `16MiB`, `1G`: binary multiples, as model shard sizes are given. */
+function parseSize(text: string, flag: string): number {
+  const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(text);
+  if (!m || (m[3] && !m[2])) throw new StowageError('USAGE', `${flag} "${text}": expected a size in bytes, such as 16M or 16777216`);
+  const n = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+  if (!Number.isSafeInteger(n) || n < 1) throw new StowageError('USAGE', `${flag} "${text}": expected a positive size`);
+  return n;
+}
 
 export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; passwordFromStdin: boolean } {
   let values;
@@ -57,6 +71,10 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   if (level !== undefined && !/^\d$/.test(level)) throw new StowageError('USAGE', `--compression-level "${level}": expected a digit 0-9`);
   if (values.compression !== undefined && values.compression !== 'gzip' && values.compression !== 'none') {
     throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip or none`);
+  }
+  const modelCompression = values['model-compression'];
+  if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip') {
+    throw new StowageError('USAGE', `--model-compression "${modelCompression}": expected none or gzip`);
   }
   const retries = values.retries;
   if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
@@ -88,6 +106,11 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(signing ? { sign: signing.sign } : {}),
     ...(values.provenance ? { provenance: true } : {}),
     ...(values.sbom ? { sbom: true } : {}),
+    ...(values.model !== undefined ? { model: values.model } : {}),
+    ...(values.modelcar ? { modelcar: true } : {}),
+    ...(values.modelpack ? { modelpack: true } : {}),
+    ...(modelCompression ? { modelCompression: modelCompression as 'none' | 'gzip' } : {}),
+    ...(values['model-file-layer-min'] !== undefined ? { modelFileLayerMin: parseSize(values['model-file-layer-min'], '--model-file-layer-min') } : {}),
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
