@@ -8,6 +8,7 @@ import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChange
 import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
+import { validateCompression } from './compress/compressor.js';
 import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
@@ -77,7 +78,9 @@ export interface BuildOptions {
    * the build (one warning). Works alongside `cacheDir`.
    */
   cacheRepo?: string;
-  compression?: 'gzip' | 'none';
+  /** Layer compression: gzip (default), zstd (OCI images only) or none. */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** gzip 0-9 (default 6), zstd 1-22 (default 3). */
   compressionLevel?: number;
   /** Parallel blob uploads (default 4). */
   concurrency?: number;
@@ -237,15 +240,11 @@ function plan(options: BuildOptions): Plan {
   };
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
-  const level = options.compressionLevel;
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
-    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${level}`);
-  }
-  const kind = options.compression ?? 'gzip';
-  if (kind !== 'gzip' && kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(kind)}"`);
+  const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
   if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  const modelCompression = validateCompression(modelKind, options.compressionLevel);
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
   }
@@ -268,15 +267,22 @@ function plan(options: BuildOptions): Plan {
     platformExplicit: options.platform !== undefined,
     tags,
     epoch: epochFrom(options),
-    compression: { kind, ...(level !== undefined ? { level } : {}) },
+    compression,
     ...(model ? { model } : {}),
-    modelCompression: { kind: modelKind, ...(level !== undefined ? { level } : {}) },
+    modelCompression,
     ...(options.cacheRepo !== undefined ? { cacheRepo: parseCacheRepo(options.cacheRepo) } : {}),
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions): string {
+function layerMediaType(family: Family, compression: CompressionOptions, base = 'the base'): string {
   if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
+  if (compression.kind === 'zstd') {
+    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
+    if (family === 'docker') {
+      throw new StowageError('USAGE', `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`);
+    }
+    return MediaType.OciLayerZstd;
+  }
   return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
 }
 
@@ -414,11 +420,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (options.modelcar && !(await baseHasShell(base, work.signal))) {
       throw new StowageError('INVALID_INPUT', `--modelcar: base ${source.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
     }
+    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
+    // Decided before anything moves: an image whose family cannot carry the layers is refused with nothing pushed.
+    const family = sink.family ?? familyOf(base.manifest.mediaType);
+    for (const c of [p.compression, p.modelCompression]) layerMediaType(family, c, source.describe());
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
-    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
-    const family = sink.family ?? familyOf(base.manifest.mediaType);
     cache = await LayerCache.open(cacheDir, options.now);
     // The model's per-file layers are hashed by their own workers while the layers below are built; each starts
     // uploading the moment its digest is known.

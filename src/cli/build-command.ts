@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { build, type BuildOptions } from '../build.js';
+import { COMPRESSION_KINDS, type CompressionKind } from '../compress/compressor.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
 import { ttyReporter } from '../progress.js';
@@ -68,9 +69,11 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   }
   if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, passwordFromStdin: false };
   const level = values['compression-level'];
-  if (level !== undefined && !/^\d$/.test(level)) throw new StowageError('USAGE', `--compression-level "${level}": expected a digit 0-9`);
-  if (values.compression !== undefined && values.compression !== 'gzip' && values.compression !== 'none') {
-    throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip or none`);
+  if (level !== undefined && !/^\d{1,3}$/.test(level)) {
+    throw new StowageError('USAGE', `--compression-level "${level}": expected an integer (gzip 0-9, zstd 1-22)`);
+  }
+  if (values.compression !== undefined && !(COMPRESSION_KINDS as readonly string[]).includes(values.compression)) {
+    throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip, zstd or none`);
   }
   const modelCompression = values['model-compression'];
   if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip') {
@@ -100,7 +103,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.insecure ? { insecure: true } : {}),
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(credentials ? { credentials } : {}),
-    ...(values.compression ? { compression: values.compression as 'gzip' | 'none' } : {}),
+    ...(values.compression ? { compression: values.compression as CompressionKind } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
     ...(retries !== undefined ? { retries: Number(retries) } : {}),
     ...(signing ? { sign: signing.sign } : {}),

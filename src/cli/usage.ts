@@ -66,8 +66,8 @@ Options:
   --to-creds USER[:PASS]    credentials for the destination registry; without :PASS the password is read
                             from STOWAGE_FROM_PASSWORD / STOWAGE_TO_PASSWORD
   --digest-file FILE        also write the manifest digest to FILE
-  --compression gzip|none   layer compression (default gzip)
-  --compression-level N     gzip level 0-9
+  --compression KIND        gzip (default), zstd (OCI bases only) or none
+  --compression-level N     gzip 0-9 (default 6), zstd 1-22 (default 3)
   --cache-dir DIR           layer cache (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
   --no-cache                build in a private temp directory, removed afterwards
   --cache-repo REPO         also share layers through a registry repository (host/name): keyed by file
