@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { contentKey, contentsFromFiles, hashContents } from './cache/content-key.js';
+import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './cache/content-key.js';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
@@ -357,6 +357,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
       // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
       let fromRemote = false;
+      // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
+      // (one hash pass) and remembered, so the cache repository gets its entry after the push.
+      if (record && remote && !record.contentKey && !racy) {
+        const shared = p.compression.kind === 'none' ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, work.signal), buildOptions);
+        record = { ...record, contentKey: shared };
+        await cache.commit(key, undefined, record);
+      }
       if (!record && remote && p.compression.kind !== 'none') {
         const contents = await hashContents(entries, work.signal);
         const shared = contentKey(entries, contents, buildOptions);
@@ -384,15 +391,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         hasBlob = stream === undefined;
         try {
           // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
-          const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
+          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup. An
+          // uncompressed layer's entry is keyed by its digest (nobody looks it up; it keeps the blob in the cache).
+          const shareKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
+          const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
             signal: work.signal,
-            // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
+            // An uncompressed layer with a shared cache is only hashed: bytes are made again (verified) if needed.
+            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
             meter,
-            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
+            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: shareKey(r) }) } : {}),
           });
-          if (hashOnly && big) hasBlob = false;
+          if (hashOnly) hasBlob = false;
           record = recordFiles ? made : withoutFiles(made);
           meter.state = 'built';
         } catch (e) {
@@ -425,7 +434,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         diffId: built.diffId,
         size: built.size,
         cached,
-        ...(built.files ? { files: built.files } : {}),
+        ...(recordFiles && built.files ? { files: built.files } : {}),
       });
       log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
