@@ -414,7 +414,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
       const open = hasBlob
         ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
+        : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
       const layer: NewLayer = {
         record: built,
         createdBy: createdBy(spec),
