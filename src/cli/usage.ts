@@ -29,6 +29,7 @@ export const BUILD_USAGE = `Usage:
   stowage build --from BASE --to DEST [--copy SRC:DEST_PATH]... [--entrypoint E] [--cmd C]
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
                 [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE]
+                [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
 
   BASE   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
   DEST   [host[:port]/]repo[:tag]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
@@ -38,6 +39,14 @@ Options:
   --to DEST                 where the image goes
   --copy SRC:DEST_PATH      a file or directory placed at the absolute DEST_PATH; each --copy is one layer
   --chown UID[:GID]         owner of copied files (default 0:0)
+  --model SRC[:DEST_DIR]    a model directory or file under DEST_DIR (default /models): each file of 16 MiB
+                            or more its own uncompressed layer, the other files one layer; before the copies
+  --model-file-layer-min N  size from which a model file gets its own layer (default 16M)
+  --model-compression C     none (default) or gzip, for the per-file weight layers
+  --modelcar                KServe Modelcar: model files 0644, directories 0755, no Entrypoint; the base
+                            must have /bin/sh
+  --modelpack               also push a CNCF ModelPack artifact (same weight blobs); DEST's tag then names
+                            an OCI index of the image and the artifact, and the index digest is printed
   --entrypoint E            JSON array = exec form; other text = /bin/sh -c E. Resets the base Cmd unless --cmd
   --cmd C                   JSON array = exec form; other text = /bin/sh -c C; '[]' clears
   --env K=V                 set an environment variable (repeatable)
@@ -53,8 +62,8 @@ Options:
   --to-creds USER[:PASS]    credentials for the destination registry; without :PASS the password is read
                             from STOWAGE_FROM_PASSWORD / STOWAGE_TO_PASSWORD
   --digest-file FILE        also write the manifest digest to FILE
-  --compression gzip|none   layer compression (default gzip)
-  --compression-level N     gzip level 0-9
+  --compression KIND        gzip (default), zstd (OCI bases only) or none
+  --compression-level N     gzip 0-9 (default 6), zstd 1-22 (default 3)
   --cache-dir DIR           layer cache (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
   --no-cache                build in a private temp directory, removed afterwards
   --cache-repo REPO         also share layers through a registry repository (host/name): keyed by file
@@ -112,22 +121,38 @@ The created annotation comes from SOURCE_DATE_EPOCH when set, else the current t
 
 export const VERIFY_USAGE = `Usage:
   stowage verify REF --key PUB.pem [--insecure] [--ca-file FILE] [--insecure-ignore-tlog]
+  stowage verify REF --certificate-identity ID | --certificate-identity-regexp RE
+                     --certificate-oidc-issuer URL | --certificate-oidc-issuer-regexp RE
+                     --trusted-root trusted_root.json [--insecure] [--ca-file FILE]
 
   REF    [host[:port]/]repo[:tag|@sha256:...]; a tag is resolved to its digest, and that digest is checked
 
 Finds the image's signatures (referrers API, else the sha256-<hex> referrers tag, and cosign's legacy
-sha256-<hex>.sig tag) and verifies them offline: the signature against the public key, and the signed statement
-against the image digest. Exits 0 only if at least one signature verifies; otherwise prints why each one failed
-(another key, another image digest, modified bytes) and exits 1.
+sha256-<hex>.sig tag) and verifies them offline: the signature against the public key, or for keyless signatures
+the Fulcio certificate, transparency log entry and signing time against a Sigstore trusted root and the
+certificate's identity and OIDC issuer against the ones given; then the signed statement against the image digest.
+Exits 0 only if at least one signature verifies; otherwise prints why each one failed (another key or identity,
+an untrusted certificate, another image digest, modified bytes) and exits 1.
 
 Options:
   --key PUB.pem             public key PEM (-----BEGIN PUBLIC KEY-----), e.g. cosign.pub
-  --insecure-ignore-tlog    accept bundles carrying Rekor entries or timestamps by checking the signature alone
-                            (they cannot be checked offline)
+  --certificate-identity ID the exact identity (subject alternative name) of the keyless signer, e.g.
+                            https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main
+  --certificate-identity-regexp RE
+                            the identity must match this regular expression (unanchored, as cosign's)
+  --certificate-oidc-issuer URL
+                            the exact OIDC issuer, e.g. https://token.actions.githubusercontent.com
+  --certificate-oidc-issuer-regexp RE
+  --trusted-root FILE       Sigstore trusted_root.json (Fulcio CAs, Rekor keys, CT logs, TSAs) to verify against:
+                            the Sigstore TUF repository's trusted_root.json (cosign initialize keeps one under
+                            ~/.sigstore/root/), or \`cosign trusted-root create\` for a private instance
+  --insecure-ignore-tlog    accept bundles without a transparency log entry, or (with --key) carrying Rekor
+                            entries or timestamps that cannot be checked offline, by checking the signature alone
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
   --quiet | --verbose       less or more on stderr
 
 stdout carries one line: the verified manifest digest (sha256:...), to pin a deployment to.
-stderr: "verified REPO@DIGEST with key PUB.pem (sha256:<key fingerprint>): ...".
+stderr: "verified REPO@DIGEST with key PUB.pem (sha256:<key fingerprint>): ..." or, keyless,
+"verified REPO@DIGEST: 1 signature by IDENTITY (issuer URL) ...".
 `;

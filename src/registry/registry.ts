@@ -12,6 +12,7 @@ import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import { hostSettings, type HostSettings } from './host-settings.js';
 import { resolveScheme } from './ping.js';
 import { registryError } from './response-error.js';
+import { notePassingBytes } from '../util/memory.js';
 import { uploadBlob, type UploadOutcome } from './upload.js';
 
 /** containerd and distribution cap manifests at 4 MiB; so do we, on both sides. */
@@ -199,7 +200,9 @@ export class Repository {
     const what = `blob ${this.label}@${descriptor.digest}`;
     const res = await this.send({ method: 'GET', url: await this.url(`blobs/${descriptor.digest}`), headers: {} });
     if (res.status !== 200) throw await registryError(res, `GET ${what}`);
-    const verify = new VerifyingStream(descriptor.digest, descriptor.size, what);
+    // Every socket chunk is a fresh buffer, freed only when V8 collects: count them, or a blob piped from one
+    // registry to another piles up ~50 MiB of them before a collection comes by itself (util/memory.ts).
+    const verify = new VerifyingStream(descriptor.digest, descriptor.size, what, notePassingBytes);
     // Name the source: a download cut short would otherwise surface as a failure of whatever reads it.
     res.body.on('error', (e) =>
       verify.destroy(e instanceof StowageError ? e : new StowageError('NETWORK', `download of ${what} from ${res.url.host} failed: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e })),

@@ -287,6 +287,32 @@ describe('--cache-repo', () => {
     }
   });
 
+  it('a model (--model): its per-file uncompressed layers are hashed, then mounted from the cache by a fresh runner; nothing uploaded', async () => {
+    const repo = 'ci/cache-model';
+    const cacheRepo = `${registry.host}/${repo}`;
+    const modelDir = join(work, 'model');
+    await mkdir(modelDir, { recursive: true });
+    await writeWeights(join(modelDir, 'model-00001-of-00002.safetensors'), 2 * 1024 * 1024, { seed: 'm1' });
+    await writeWeights(join(modelDir, 'model-00002-of-00002.safetensors'), 2 * 1024 * 1024, { seed: 'm2' });
+    await writeFile(join(modelDir, 'config.json'), '{"hidden_size": 8}\n');
+    const modelOptions = { model: `${modelDir}:/models`, modelFileLayerMin: 1024 * 1024 };
+    const first = await build(options('ci/model-a:1', { cacheRepo, ...modelOptions }));
+    // Entries for both weight files and the other layers.
+    expect(await cacheTags(repo)).toHaveLength(first.layers.length);
+    const mark = accessLog(registry).length;
+    const log = recorder();
+    const second = await build(options('ci/model-b:1', { cacheRepo, ...modelOptions, log }));
+    const requests = accessLog(registry).slice(mark);
+    expect(log.warnings).toEqual([]);
+    expect(second.digest).toBe(first.digest);
+    const config = JSON.parse(second.manifest.bytes.toString()).config.digest as string;
+    expect(blobUploads(requests).filter((r) => r.method === 'PUT').map((r) => r.query.get('digest'))).toEqual([config]);
+    expect(blobUploads(requests).filter((r) => r.method === 'PATCH')).toEqual([]);
+    for (const layer of second.layers) {
+      expect(requests.some((r) => r.method === 'POST' && r.query.get('mount') === layer.digest && r.status === 201), layer.dest).toBe(true);
+    }
+  });
+
   it('works alongside the local cache: layers a runner had cached before --cache-repo was used are shared after its next build', async () => {
     const repo = 'ci/cache-local';
     const cacheRepo = `${registry.host}/${repo}`;
