@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { contentKey, contentsFromFiles, hashContents } from './cache/content-key.js';
+import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './cache/content-key.js';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
@@ -30,6 +30,7 @@ import { planModelPack, publishModelPack, type SharedLayer } from './model/publi
 import { LayoutSink } from './sink/layout-sink.js';
 import { RegistrySink } from './sink/registry-sink.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
+import { createLimiter } from './util/limit.js';
 import { skip } from './util/slice.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
@@ -493,7 +494,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       mtime: p.epoch,
       mediaType: fileMediaType,
       cache,
-      ready: (layer) => sink.prefetch?.(newImageLayer(layer), base, log),
+      // With a shared cache, a destination that lacks a file's layer mounts it from the cache repository.
+      ready: (layer) => sink.prefetch?.(newImageLayer(remote ? { ...layer, mountFrom: remote.origin } : layer), base, log),
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
@@ -523,6 +525,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
       // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
       let fromRemote = false;
+      // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
+      // (one hash pass) and remembered, so the cache repository gets its entry after the push.
+      if (record && remote && !record.contentKey && !racy) {
+        const shared = compression.kind === 'none' ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, work.signal), buildOptions);
+        record = { ...record, contentKey: shared };
+        await cache.commit(key, undefined, record);
+      }
       if (!record && remote && compression.kind !== 'none') {
         const contents = await hashContents(entries, work.signal);
         const shared = contentKey(entries, contents, buildOptions);
@@ -550,15 +559,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         hasBlob = stream === undefined;
         try {
           // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
-          const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
+          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup. An
+          // uncompressed layer's entry is keyed by its digest (nobody looks it up; it keeps the blob in the cache).
+          const shareKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
+          const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
             signal: work.signal,
-            // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
+            // An uncompressed layer with a shared cache is only hashed: bytes are made again (verified) if needed.
+            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
             meter,
-            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
+            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: shareKey(r) }) } : {}),
           });
-          if (hashOnly && big) hasBlob = false;
+          if (hashOnly) hasBlob = false;
           record = recordFiles ? made : withoutFiles(made);
           meter.state = 'built';
         } catch (e) {
@@ -571,7 +582,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
       const open = hasBlob
         ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
+        : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
       const layer: NewLayer = {
         record: built,
         createdBy: createdBy(spec),
@@ -591,7 +602,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         diffId: built.diffId,
         size: built.size,
         cached,
-        ...(built.files ? { files: built.files } : {}),
+        ...(recordFiles && built.files ? { files: built.files } : {}),
       });
       log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
@@ -603,6 +614,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     });
     // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
     layers.unshift(...fileResults.map((r) => r.layer));
+    // Their entries in the shared cache only keep the blobs there (nobody looks an uncompressed layer up).
+    if (remote) for (const { layer } of fileResults) toRecord.push({ key: uncompressedKey(layer.record), layer, check: true });
     infos.unshift(...fileInfos);
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
@@ -614,11 +627,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const result = await sink.write(image, log);
     // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
     if (remote) {
+      // A model may have hundreds of file layers: a few requests at a time, like uploads.
+      const limit = createLimiter(options.concurrency ?? 4);
       await Promise.all(
-        toRecord.map(({ key, layer, check }) => {
-          const body = { length: layer.record.size, open: layer.open };
-          return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
-        }),
+        toRecord.map(({ key, layer, check }) =>
+          limit(async (): Promise<unknown> => {
+            const body = { length: layer.record.size, open: layer.open };
+            return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
+          }),
+        ),
       );
     }
     let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
