@@ -10,6 +10,7 @@ import { MediaType } from '../image/media-types.js';
 import type { ContainerConfig, HistoryEntry, Platform } from '../image/types.js';
 import { buildLayer, layerKey, type LayerBuildOptions } from '../layer/build-layer.js';
 import type { LayerEntry } from '../layer/walk.js';
+import { layerMediaType } from '../layer/media-type.js';
 import type { Logger } from '../log.js';
 import type { BaseImage } from '../source/source.js';
 import { fileStream } from '../util/files.js';
@@ -174,7 +175,7 @@ function nameValues(inst: Instruction, file: string, escape: string): [string, s
   }
   return ws.map((w) => {
     const eq = w.indexOf('=');
-    if (eq < 0) throw parseError(file, inst.startLine, `${inst.keyword} names can not be blank`);
+    if (eq < 0) throw parseError(file, inst.startLine, `Syntax error - can't find = in ${JSON.stringify(w)}. Must be of the form: name=value`);
     if (eq === 0) throw parseError(file, inst.startLine, `${inst.keyword} names can not be blank`);
     return [w.slice(0, eq), w.slice(eq + 1)];
   });
@@ -817,6 +818,12 @@ export class DockerfileExecutor {
         const later = this.stages.find((s) => s.name === from.toLowerCase());
         if (later) throw this.err(inst, `cannot copy from stage "${from}", it needs to be defined before current stage "${state.stage.name ?? state.stage.index}"`);
         if (/^\d+$/.test(from)) throw this.err(inst, `${inst.keyword} --from=${from}: there is no stage ${from} before this one`);
+        // BuildKit would try docker.io/library/NAME: a typo in a stage name becomes a pull from the internet and a
+        // confusing "not found". A bare name that is no stage is refused here; images are named with a tag or a host.
+        if (/^[a-z0-9][a-z0-9._-]*$/.test(from)) {
+          const names = this.stages.map((s) => s.name).filter(Boolean);
+          throw this.err(inst, `${inst.keyword} --from=${from}: no stage is named "${from}"${names.length ? ` (stages: ${names.join(', ')})` : ''}; to copy from an image, name it with a tag or registry, such as ${from}:latest`);
+        }
         let image: BaseImage;
         try {
           image = await this.image(from, state.platform);
@@ -896,10 +903,7 @@ export class DockerfileExecutor {
   private async addLayer(state: State, entries: LayerEntry[], createdBy: string, source: string, dest: string): Promise<void> {
     const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
     const compression = this.env.compression;
-    const mediaType =
-      compression.kind === 'none'
-        ? family === 'docker' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.OciLayer
-        : family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
+    const mediaType = layerMediaType(family, compression, state.scratch ? 'scratch' : `the stage's base ${state.root.manifest.digest}`);
     const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}` };
     const key = layerKey(entries, options);
     const found = await this.env.cache.lookup(key);
