@@ -8,6 +8,7 @@ import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChange
 import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
+import { validateCompression } from './compress/compressor.js';
 import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
@@ -20,6 +21,11 @@ import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
 import { RegistryClient, type ClientOptions } from './registry/client.js';
 import { DockerArchiveSink } from './sink/docker-archive-sink.js';
+import { baseHasShell } from './model/base-shell.js';
+import { fileLayers } from './model/file-layers.js';
+import { parseModel, type ModelSpec } from './model/model-spec.js';
+import { planModel, type ModelPlan } from './model/plan.js';
+import { planModelPack, publishModelPack, type SharedLayer } from './model/publish.js';
 import { LayoutSink } from './sink/layout-sink.js';
 import { RegistrySink } from './sink/registry-sink.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
@@ -72,7 +78,9 @@ export interface BuildOptions {
    * the build (one warning). Works alongside `cacheDir`.
    */
   cacheRepo?: string;
-  compression?: 'gzip' | 'none';
+  /** Layer compression: gzip (default), zstd (OCI images only) or none. */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** gzip 0-9 (default 6), zstd 1-22 (default 3). */
   compressionLevel?: number;
   /** Parallel blob uploads (default 4). */
   concurrency?: number;
@@ -109,6 +117,26 @@ export interface BuildOptions {
   sbom?: boolean;
   /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
   progress?: Progress;
+  /**
+   * A model directory (or file), `SRC[:DEST_DIR]` (DEST_DIR default `/models`): each regular file of at least
+   * `modelFileLayerMin` bytes becomes its own uncompressed layer (digest = diff_id), the other files one compressed
+   * layer. Model layers come before the `copy` layers.
+   */
+  model?: string | ModelSpec;
+  /** Files of at least this many bytes get a layer each (default 16 MiB). */
+  modelFileLayerMin?: number;
+  /** Compression of the per-file weight layers (default none: weights barely compress, and uncompressed is one pass). */
+  modelCompression?: 'none' | 'gzip';
+  /**
+   * KServe Modelcar shape: model files 0644 and directories 0755 whatever they are on disk, Entrypoint cleared (KServe
+   * runs `sh -c …` as the container's args); a base without /bin/sh is refused.
+   */
+  modelcar?: boolean;
+  /**
+   * Also publish the model as a CNCF ModelPack artifact reusing the image's weight blobs; DEST's tag then names an
+   * OCI index of the image and the artifact (registry destinations).
+   */
+  modelpack?: boolean;
   /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
   now?: () => number;
 }
@@ -139,6 +167,8 @@ export interface BuildResult {
   baseName?: string;
   /** Signatures, provenance and SBOM attached to the pushed image. */
   attached?: Attachment[];
+  /** With `modelpack`: the image's own manifest digest and the artifact's (`digest` is then the index's). */
+  modelpack?: { imageDigest: string; artifactDigest: string; index: RawJson<unknown> };
 }
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
@@ -157,6 +187,8 @@ interface Plan {
   tags: string[];
   epoch: number;
   compression: CompressionOptions;
+  model?: ModelSpec;
+  modelCompression: CompressionOptions;
   cacheRepo?: Reference;
 }
 
@@ -208,12 +240,24 @@ function plan(options: BuildOptions): Plan {
   };
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
-  const level = options.compressionLevel;
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
-    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${level}`);
+  const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
+  const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
+  const modelKind = options.modelCompression ?? 'none';
+  if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  const modelCompression = validateCompression(modelKind, options.compressionLevel);
+  for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
+    if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
   }
-  const kind = options.compression ?? 'gzip';
-  if (kind !== 'gzip' && kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(kind)}"`);
+  if (options.modelcar && entrypoint?.length) {
+    throw new StowageError('USAGE', '--modelcar clears the Entrypoint (KServe runs "sh -c ..." as the container\'s args); drop --entrypoint');
+  }
+  if (options.modelpack && to.kind !== 'registry') {
+    throw new StowageError('USAGE', `--modelpack publishes an OCI index of the image and the ModelPack artifact in a registry; ${to.input} is not one`);
+  }
+  if (options.modelpack && to.kind === 'registry' && to.ref.digest) {
+    throw new StowageError('USAGE', `--modelpack: destination ${to.input} names a digest; give a tag, which will name the index of the image and the artifact`);
+  }
+  if (options.modelcar) changes.entrypoint = [];
   return {
     from,
     to,
@@ -223,13 +267,22 @@ function plan(options: BuildOptions): Plan {
     platformExplicit: options.platform !== undefined,
     tags,
     epoch: epochFrom(options),
-    compression: { kind, ...(level !== undefined ? { level } : {}) },
+    compression,
+    ...(model ? { model } : {}),
+    modelCompression,
     ...(options.cacheRepo !== undefined ? { cacheRepo: parseCacheRepo(options.cacheRepo) } : {}),
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions): string {
+function layerMediaType(family: Family, compression: CompressionOptions, base = 'the base'): string {
   if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
+  if (compression.kind === 'zstd') {
+    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
+    if (family === 'docker') {
+      throw new StowageError('USAGE', `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`);
+    }
+    return MediaType.OciLayerZstd;
+  }
   return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
 }
 
@@ -262,11 +315,13 @@ function sinkFor(
   policy: RetryPolicy,
   progress: Progress | undefined,
   cacheRepo: Reference | undefined,
+  untagged: boolean,
 ): ImageSink {
   if (target.kind === 'registry') {
     const mountSources = cacheRepo && cacheRepo.registry === target.ref.registry ? [cacheRepo.repository] : [];
     return new RegistrySink(target.ref, client.registry(target.ref.registry), {
       tags,
+      ...(untagged ? { untagged } : {}),
       ...(concurrency ? { concurrency } : {}),
       ...(progress ? { progress } : {}),
       ...(mountSources.length ? { mountSources } : {}),
@@ -274,6 +329,21 @@ function sinkFor(
   }
   if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
   return new DockerArchiveSink(target.file, target.repoTag, policy);
+}
+
+/** The image's per-file model layers by tar path of their file, for the ModelPack artifact to point at. */
+function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: CompressionOptions): Map<string, SharedLayer> {
+  const byLabel = new Map(layers.map((l) => [l.label, l.record]));
+  const shared = new Map<string, SharedLayer>();
+  for (const l of model.layers) {
+    if (!l.own) continue;
+    const name = l.files[0]!.entry.name;
+    const record = byLabel.get(`/${name}`);
+    if (!record) continue;
+    const format = compression.kind === 'gzip' ? 'tar+gzip' : 'tar';
+    shared.set(name, { digest: record.digest, size: record.size, diffId: record.diffId, format });
+  }
+  return shared;
 }
 
 /** Builds an image from a base plus local files and writes it to the destination. */
@@ -295,7 +365,26 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const signing = options.sign && attest ? await attest.prepareSigning(options.sign, options.environment) : undefined;
 
   // Read the inputs' metadata first: a missing or special file fails before any network traffic.
-  const walked: { spec: CopySpec; entries: LayerEntry[] }[] = [];
+  const walked: { spec: CopySpec; entries: LayerEntry[]; compression?: CompressionOptions }[] = [];
+  const chownSpec = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
+  const model: ModelPlan | undefined = p.model
+    ? await planModel(p.model, {
+        ...(options.modelFileLayerMin !== undefined ? { fileLayerMin: options.modelFileLayerMin } : {}),
+        ...(options.modelcar ? { readableByAll: true } : {}),
+        ...(chownSpec ? { owner: chownSpec } : {}),
+      })
+    : undefined;
+  // Per-file weight layers, uncompressed: hashed and sent by the model pipeline. Compressed ones, and the layer of
+  // the small files, are built like any `--copy` layer, in the model's order, before the copies.
+  const uncompressedFiles = p.modelCompression.kind === 'none';
+  const perFile = model ? model.layers.filter((l) => l.own && uncompressedFiles) : [];
+  if (model) {
+    for (const l of model.layers) {
+      if (l.own && uncompressedFiles) continue;
+      const dest = l.own ? `/${l.files[0]!.entry.name}` : p.model!.dest;
+      walked.push({ spec: { source: l.own ? l.files[0]!.entry.source! : p.model!.source, dest }, entries: l.entries, ...(l.own ? { compression: p.modelCompression } : {}) });
+    }
+  }
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
@@ -320,26 +409,47 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let cache: LayerCache | undefined;
   try {
     const source = sourceFor(p.from, client);
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo);
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
     const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
     /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
     const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    // Before anything is sent: KServe runs `sh -c` in a Modelcar image, so a shell-less base would only fail there.
+    if (options.modelcar && !(await baseHasShell(base, work.signal))) {
+      throw new StowageError('INVALID_INPUT', `--modelcar: base ${source.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
+    }
+    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
+    // Decided before anything moves: an image whose family cannot carry the layers is refused with nothing pushed.
+    const family = sink.family ?? familyOf(base.manifest.mediaType);
+    for (const c of [p.compression, p.modelCompression]) layerMediaType(family, c, source.describe());
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
-    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
-    const family = sink.family ?? familyOf(base.manifest.mediaType);
-    const mediaType = layerMediaType(family, p.compression);
     cache = await LayerCache.open(cacheDir, options.now);
+    // The model's per-file layers are hashed by their own workers while the layers below are built; each starts
+    // uploading the moment its digest is known.
+    const fileMediaType = layerMediaType(family, { kind: 'none' });
+    const perFileDone = fileLayers(perFile.map((l) => l.entries), {
+      mtime: p.epoch,
+      mediaType: fileMediaType,
+      cache,
+      ready: (layer) => sink.prefetch?.(newImageLayer(layer), base, log),
+      ...(recordFiles ? { recordFiles: true } : {}),
+      ...(options.progress ? { progress: options.progress } : {}),
+      signal: work.signal,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    perFileDone.catch(() => undefined); // awaited below; a failure meanwhile aborts through the catch there
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
-    for (const { spec, entries } of walked) {
+    for (const { spec, entries, compression: ownCompression } of walked) {
+      const compression = ownCompression ?? p.compression;
+      const mediaType = layerMediaType(family, compression);
       const buildOptions: LayerBuildOptions = {
         mtime: p.epoch,
-        compression: p.compression,
+        compression,
         mediaType,
         keyContext: spec.dest,
         ...(recordFiles ? { recordFiles: true } : {}),
@@ -355,7 +465,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
       // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
       let fromRemote = false;
-      if (!record && remote && p.compression.kind !== 'none') {
+      if (!record && remote && compression.kind !== 'none') {
         const contents = await hashContents(entries, work.signal);
         const shared = contentKey(entries, contents, buildOptions);
         const hit = await remote.lookup(shared, mediaType);
@@ -372,7 +482,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
       const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
       // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
-      const hashOnly = remote !== undefined && p.compression.kind === 'none';
+      const hashOnly = remote !== undefined && compression.kind === 'none';
       const stream = !record && big && !hashOnly ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
       if (!record) {
         // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
@@ -427,8 +537,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       });
       log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
+    const fileResults = await perFileDone;
+    const fileInfos: BuiltLayerInfo[] = fileResults.map(({ layer, cached, files }, i) => {
+      const file = perFile[i]!.files[0]!;
+      log.info(`${cached ? 'cached' : 'hashed'} layer ${layer.record.digest.slice(0, 19)} (${layer.record.size} bytes) for ${file.entry.source} -> ${layer.label}`);
+      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, cached, ...(files ? { files } : {}) };
+    });
+    // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
+    layers.unshift(...fileResults.map((r) => r.layer));
+    infos.unshift(...fileInfos);
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
+    // The ModelPack artifact is planned (its small per-file blobs hashed) before the image goes up, so a failure
+    // there leaves nothing pushed.
+    const pack = model && options.modelpack
+      ? await planModelPack(model, sharedLayers(layers, model, p.modelCompression), { mtime: p.epoch, name: path.basename(path.resolve(p.model!.source)), signal: work.signal })
+      : undefined;
     const result = await sink.write(image, log);
     // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
     if (remote) {
@@ -439,20 +563,27 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         }),
       );
     }
+    let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
+    if (pack && p.to.kind === 'registry') {
+      const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
+      published = await publishModelPack(repo, p.to.ref, image, pack, { tags: p.tags, log });
+    }
     const out: BuildResult = {
-      digest: result.digest,
-      destination: result.location,
+      digest: published?.digest ?? result.digest,
+      destination: published?.location ?? result.location,
       manifest: image.manifest,
       config: image.config,
       layers: infos,
       baseDigest: base.manifest.digest,
       ...(base.name ? { baseName: base.name } : {}),
+      ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
     };
     if (attest && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
       const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
       try {
-        const attached = await attest.attestImage(repo, attest.buildSubject(out), {
+        // The image is what is signed and described, also when DEST names the model's index.
+        const attached = await attest.attestImage(repo, attest.buildSubject({ digest: image.manifest.digest, manifest: image.manifest }), {
           ...(signing ? { sign: signing } : {}),
           ...(options.provenance && facts ? { provenance: facts } : {}),
           ...(options.sbom && facts ? { sbom: facts } : {}),

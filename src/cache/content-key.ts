@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { GZIP_FORMAT } from '../compress/gzip.js';
+import { compressionFormat } from '../compress/compressor.js';
 import { StowageError } from '../errors.js';
 import type { LayerBuildOptions } from '../layer/build-layer.js';
 import type { FileDigest } from '../layer/tar-writer.js';
@@ -31,7 +31,7 @@ export function contentKey(entries: readonly LayerEntry[], contents: ReadonlyMap
     JSON.stringify({
       stowage: 'layer',
       tar: LAYER_FORMAT,
-      gz: GZIP_FORMAT,
+      gz: compressionFormat(options.compression.kind),
       c: options.compression,
       mt: options.mediaType,
       mtime: options.mtime,

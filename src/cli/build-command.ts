@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { build, type BuildOptions } from '../build.js';
+import { COMPRESSION_KINDS, type CompressionKind } from '../compress/compressor.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
 import { ttyReporter } from '../progress.js';
@@ -43,7 +44,21 @@ const FLAGS = {
   'legacy-signature': { type: 'boolean' },
   provenance: { type: 'boolean' },
   sbom: { type: 'boolean' },
+  model: { type: 'string' },
+  modelcar: { type: 'boolean' },
+  modelpack: { type: 'boolean' },
+  'model-compression': { type: 'string' },
+  'model-file-layer-min': { type: 'string' },
 } as const;
+
+/** `16777216`, `16M`, `16MiB`, `1G`: binary multiples, as model shard sizes are given. */
+function parseSize(text: string, flag: string): number {
+  const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(text);
+  if (!m || (m[3] && !m[2])) throw new StowageError('USAGE', `${flag} "${text}": expected a size in bytes, such as 16M or 16777216`);
+  const n = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+  if (!Number.isSafeInteger(n) || n < 1) throw new StowageError('USAGE', `${flag} "${text}": expected a positive size`);
+  return n;
+}
 
 export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; passwordFromStdin: boolean } {
   let values;
@@ -54,9 +69,15 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   }
   if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, passwordFromStdin: false };
   const level = values['compression-level'];
-  if (level !== undefined && !/^\d$/.test(level)) throw new StowageError('USAGE', `--compression-level "${level}": expected a digit 0-9`);
-  if (values.compression !== undefined && values.compression !== 'gzip' && values.compression !== 'none') {
-    throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip or none`);
+  if (level !== undefined && !/^\d{1,3}$/.test(level)) {
+    throw new StowageError('USAGE', `--compression-level "${level}": expected an integer (gzip 0-9, zstd 1-22)`);
+  }
+  if (values.compression !== undefined && !(COMPRESSION_KINDS as readonly string[]).includes(values.compression)) {
+    throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip, zstd or none`);
+  }
+  const modelCompression = values['model-compression'];
+  if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip') {
+    throw new StowageError('USAGE', `--model-compression "${modelCompression}": expected none or gzip`);
   }
   const retries = values.retries;
   if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
@@ -82,12 +103,17 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.insecure ? { insecure: true } : {}),
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(credentials ? { credentials } : {}),
-    ...(values.compression ? { compression: values.compression as 'gzip' | 'none' } : {}),
+    ...(values.compression ? { compression: values.compression as CompressionKind } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
     ...(retries !== undefined ? { retries: Number(retries) } : {}),
     ...(signing ? { sign: signing.sign } : {}),
     ...(values.provenance ? { provenance: true } : {}),
     ...(values.sbom ? { sbom: true } : {}),
+    ...(values.model !== undefined ? { model: values.model } : {}),
+    ...(values.modelcar ? { modelcar: true } : {}),
+    ...(values.modelpack ? { modelpack: true } : {}),
+    ...(modelCompression ? { modelCompression: modelCompression as 'none' | 'gzip' } : {}),
+    ...(values['model-file-layer-min'] !== undefined ? { modelFileLayerMin: parseSize(values['model-file-layer-min'], '--model-file-layer-min') } : {}),
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };

@@ -3,7 +3,8 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable, type Transform } from 'node:stream';
-import { createGzip, GZIP_FORMAT } from '../compress/gzip.js';
+import { compressionFormat, compressor as compressorFor } from '../compress/compressor.js';
+import type { CompressionOptions } from '../compress/compressor.js';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import type { Meter } from '../progress.js';
 import { HashingStream, VerifyingStream } from '../digest.js';
@@ -12,10 +13,7 @@ import { StowageError } from '../errors.js';
 import { tarStream, type FileDigest } from './tar-writer.js';
 import type { LayerEntry } from './walk.js';
 
-export interface CompressionOptions {
-  kind: 'gzip' | 'none';
-  level?: number;
-}
+export type { CompressionOptions };
 
 export interface LayerBuildOptions {
   /** Seconds since the epoch for every entry (SOURCE_DATE_EPOCH, else 0). */
@@ -30,15 +28,14 @@ export interface LayerBuildOptions {
 }
 
 function compressor(options: CompressionOptions): Transform | undefined {
-  if (options.kind === 'none') return undefined;
-  // Deterministic parallel gzip: same bytes on any machine and thread count; model weights are stored, not deflated.
-  return createGzip(options.level !== undefined ? { level: options.level } : {});
+  // Deterministic parallel gzip or zstd: same bytes on any machine and thread count.
+  return compressorFor(options);
 }
 
 /** The cache key: everything that determines the layer bytes, plus local file state (size, mode, times, inode). */
 export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOptions): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ v: 1, gz: GZIP_FORMAT, ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
+  hash.update(JSON.stringify({ v: 1, gz: compressionFormat(options.compression.kind), ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
   for (const e of entries) {
     hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${e.state ?? ''}`);
   }
