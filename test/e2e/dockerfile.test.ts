@@ -12,7 +12,7 @@ import { baseLayout, pushBaseImages, type BaseImages } from '../harness/base-ima
 import { DIGEST_LINE, FIXTURES, stowage } from '../harness/cli.js';
 import { runOk } from '../harness/exec.js';
 import { imageTree } from '../harness/image-tree.js';
-import { readImageConfig } from '../harness/layout.js';
+import { readImageConfig, readJsonBlob, resolveTag } from '../harness/layout.js';
 import { pushPythonBase, pythonBaseAvailable } from '../harness/python-base.js';
 import { accessLog, startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectImage, runImage } from '../harness/runc.js';
@@ -274,6 +274,42 @@ describe('platforms, build args, reproducibility', () => {
     expect(second.stdout).toBe(first.stdout);
     expect(second.stderr).toMatch(/cached layer/);
     expect(second.stderr).not.toMatch(/built +layer/);
+  });
+
+  it('a warm rebuild of a multi-stage chain reads no layer from the registry and gives the same digest', async () => {
+    const dir = await context(
+      [
+        `FROM ${bases.ociRef} AS a`,
+        'COPY f.txt /a/f.txt',
+        'FROM scratch AS b',
+        'COPY --from=a /a/f.txt /b/f.txt',
+        'COPY --from=a /bin/busybox /b/busybox',
+        `FROM ${bases.ociRef}`,
+        'WORKDIR /app',
+        'COPY --from=b /b/ /app/',
+        '',
+      ].join('\n'),
+      { 'f.txt': 'chained\n' },
+    );
+    const out = join(work, 'chain');
+    const manifest = await readJsonBlob<{ layers: { digest: string }[] }>(bases.layoutDir, (await resolveTag(bases.layoutDir, 'amd64')).digest);
+    const baseLayer = manifest.layers[0]!.digest;
+    const blobGets = () => accessLog(registry).filter((e) => e.method === 'GET' && e.path.endsWith(`/blobs/${baseLayer}`)).length;
+    const before = blobGets();
+    const first = await build(dir, `oci:${out}:one`, ['--cache-dir', join(work, 'chain-cache')]);
+    expect(first.code).toBe(0);
+    expect(blobGets()).toBeGreaterThan(before);
+    const between = blobGets();
+    const second = await build(dir, `oci:${out}:two`, ['--cache-dir', join(work, 'chain-cache')]);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    // The base's tree comes from the header store, the new layers from the cache, and the layout has the base
+    // layer from the first build: only the base's manifest and config are read again.
+    const layerGets = blobGets() - between;
+    expect(layerGets).toBe(0);
+    const tree = (await imageTree(out, 'two')).tree;
+    expect(tree.get('app/f.txt')?.sha256).toBe(createHash('sha256').update('chained\n').digest('hex'));
+    expect(tree.get('app/busybox')?.type).toBe('file');
   });
 
   it('--platform all is refused with a way out (multi-platform Dockerfile builds are not there yet)', async () => {
