@@ -184,7 +184,8 @@ export async function readTree(reader: TreeReader, select: PlatformSelection): P
   }
   const value: Index = { ...index.value, manifests: chosen };
   const bytes = Buffer.from(JSON.stringify(value));
-  return { top: { bytes, value, digest: digestBytes(bytes), mediaType: index.mediaType || MediaType.OciIndex }, kind: 'index', verbatim: false, images };
+  const digest = digestBytes(bytes);
+  return { top: { bytes, value, digest, mediaType: index.mediaType || MediaType.OciIndex }, kind: 'index', verbatim: digest === index.digest, images };
 }
 
 async function readImage(reader: TreeReader, descriptor: Descriptor, manifest: RawJson<Manifest>): Promise<TreeImage> {

@@ -118,8 +118,15 @@ describe('stowage copy between two registries', () => {
     // the same children in the source's order: the list names them, the index orders them
     expect(index.json).toEqual(source.json);
     expect(index.json.manifests.map((d: Json) => d.digest)).toEqual([buildx.arm64, buildx.attestation, buildx.amd64]);
-    // only amd64: the arm64 attestation goes with its image
-    await ok(['copy', buildx.ref, `${b.host}/copy/list:amd`, '--platform', 'linux/amd64']);
+    // --json: the result as one object
+    const r = await stowage(['copy', buildx.ref, `${b.host}/copy/list:json`, '--platform', 'linux/amd64,linux/arm64', '--json', '--quiet']);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as Json;
+    expect(result.digest).toBe(digest);
+    expect(result.mediaType).toBe(MEDIA.ociIndex);
+    expect(result.destination).toBe(`${b.host}/copy/list@${digest}`);
+    expect(result.images.map((i: Json) => i.platform.architecture)).toEqual(['arm64', 'unknown', 'amd64']);
+    expect(result.verbatim).toBe(true); // every child kept: the new index is the source's own bytes
   });
 
   it('a platform the source lacks fails naming those present, and nothing is tagged', async () => {
