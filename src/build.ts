@@ -1,11 +1,13 @@
 import path from 'node:path';
-import { contentKey, contentsFromFiles, hashContents } from './cache/content-key.js';
+import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './cache/content-key.js';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
-import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
+import { layerMediaType } from './layer/media-type.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { validateCompression } from './compress/compressor.js';
@@ -29,6 +31,7 @@ import { planModelPack, publishModelPack, type SharedLayer } from './model/publi
 import { LayoutSink } from './sink/layout-sink.js';
 import { RegistrySink } from './sink/registry-sink.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
+import { createLimiter } from './util/limit.js';
 import { skip } from './util/slice.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
@@ -41,8 +44,13 @@ import type { ImageSource } from './source/source.js';
  * pass through what a user typed, or pass structured values.
  */
 export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. */
+  /** Base image: a registry reference, or `oci:DIR[:TAG]`. Not used with `dockerfile` (its FROM says). */
   from: string;
+  /**
+   * Build from a Dockerfile instead of `from`/`copy`/config options: every instruction except RUN, multi-stage,
+   * `--build-arg`, `--target`. The other options (destination, tags, cache, compression, signing) apply as usual.
+   */
+  dockerfile?: DockerfileOptions;
   /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
   to: string;
   /** Each entry becomes its own layer, in order. */
@@ -213,9 +221,15 @@ function epochFrom(options: BuildOptions): number {
 
 /** Validates every option before anything touches the network or the disk. */
 function plan(options: BuildOptions): Plan {
-  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  if (options.dockerfile) {
+    if (options.platform === 'all') {
+      throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
+    }
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
+  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
-  const from = parseTarget(options.from, 'base');
+  const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
   const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
   const copies = (options.copy ?? []).map((c) => {
@@ -274,17 +288,6 @@ function plan(options: BuildOptions): Plan {
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions, base = 'the base'): string {
-  if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
-  if (compression.kind === 'zstd') {
-    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
-    if (family === 'docker') {
-      throw new StowageError('USAGE', `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`);
-    }
-    return MediaType.OciLayerZstd;
-  }
-  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
-}
 
 function withoutFiles(record: LayerRecord): LayerRecord {
   const { files: _files, ...rest } = record;
@@ -386,6 +389,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
   }
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
+  // A Dockerfile is parsed and checked (RUN, syntax) before anything is fetched.
+  const dockerfile = options.dockerfile ? await import('./dockerfile/executor.js') : undefined;
+  let executorOf: ((env: import('./dockerfile/executor.js').ExecutorEnv) => import('./dockerfile/executor.js').DockerfileExecutor) | undefined;
+  if (dockerfile && options.dockerfile) {
+    const df = options.dockerfile;
+    executorOf = (env) => new dockerfile.DockerfileExecutor(df, env);
+    await executorOf({ platform: p.platform, environment: options.environment ?? process.env } as never).prepare();
+  }
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
@@ -408,8 +419,49 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const source = sourceFor(p.from, client);
     const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
+    if (executorOf) {
+      cache = await LayerCache.open(cacheDir, options.now);
+      const executor = executorOf({
+        resolveImage: async (ref, platform) => {
+          const src = sourceFor(parseTarget(ref, 'base'), client);
+          log.info(`resolving ${src.describe()}`);
+          return src.resolve(platform, p.platformExplicit);
+        },
+        cache,
+        compression: p.compression,
+        epoch: p.epoch,
+        platform: p.platform,
+        log,
+        environment: options.environment ?? process.env,
+        ...(options.caFile ? { caFile: options.caFile } : {}),
+        signal: work.signal,
+        // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
+        ...(sink.family ? { family: sink.family } : {}),
+      });
+      await executor.prepare();
+      const df = await executor.run();
+      for (const w of df.warnings) log.warn(w);
+      const base = df.base;
+      if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+      for (const l of df.layers) sink.prefetch?.(newImageLayer(l), base, log);
+      const family = sink.family ?? familyOf(base.manifest.mediaType);
+      const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
+      const image = composeImageWith(base, df.layers, composed, p.epoch, family);
+      const result = await sink.write(image, log);
+      const out: BuildResult = {
+        digest: result.digest,
+        destination: result.location,
+        manifest: image.manifest,
+        config: image.config,
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached })),
+        baseDigest: base.manifest.digest,
+        ...(base.name ? { baseName: base.name } : {}),
+      };
+      await attachTo(out, result.location, image);
+      return out;
+    }
+    const source = sourceFor(p.from, client);
     const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
     /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
     const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
@@ -435,7 +487,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       mtime: p.epoch,
       mediaType: fileMediaType,
       cache,
-      ready: (layer) => sink.prefetch?.(newImageLayer(layer), base, log),
+      // With a shared cache, a destination that lacks a file's layer mounts it from the cache repository.
+      ready: (layer) => sink.prefetch?.(newImageLayer(remote ? { ...layer, mountFrom: remote.origin } : layer), base, log),
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
@@ -465,6 +518,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
       // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
       let fromRemote = false;
+      // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
+      // (one hash pass) and remembered, so the cache repository gets its entry after the push.
+      if (record && remote && !record.contentKey && !racy) {
+        const shared = compression.kind === 'none' ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, work.signal), buildOptions);
+        record = { ...record, contentKey: shared };
+        await cache.commit(key, undefined, record);
+      }
       if (!record && remote && compression.kind !== 'none') {
         const contents = await hashContents(entries, work.signal);
         const shared = contentKey(entries, contents, buildOptions);
@@ -492,15 +552,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         hasBlob = stream === undefined;
         try {
           // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
-          const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
+          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup. An
+          // uncompressed layer's entry is keyed by its digest (nobody looks it up; it keeps the blob in the cache).
+          const shareKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
+          const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
             signal: work.signal,
-            // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
+            // An uncompressed layer with a shared cache is only hashed: bytes are made again (verified) if needed.
+            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
             meter,
-            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
+            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: shareKey(r) }) } : {}),
           });
-          if (hashOnly && big) hasBlob = false;
+          if (hashOnly) hasBlob = false;
           record = recordFiles ? made : withoutFiles(made);
           meter.state = 'built';
         } catch (e) {
@@ -513,7 +575,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
       const open = hasBlob
         ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
+        : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
       const layer: NewLayer = {
         record: built,
         createdBy: createdBy(spec),
@@ -533,7 +595,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         diffId: built.diffId,
         size: built.size,
         cached,
-        ...(built.files ? { files: built.files } : {}),
+        ...(recordFiles && built.files ? { files: built.files } : {}),
       });
       log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
@@ -545,6 +607,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     });
     // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
     layers.unshift(...fileResults.map((r) => r.layer));
+    // Their entries in the shared cache only keep the blobs there (nobody looks an uncompressed layer up).
+    if (remote) for (const { layer } of fileResults) toRecord.push({ key: uncompressedKey(layer.record), layer, check: true });
     infos.unshift(...fileInfos);
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
@@ -556,11 +620,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const result = await sink.write(image, log);
     // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
     if (remote) {
+      // A model may have hundreds of file layers: a few requests at a time, like uploads.
+      const limit = createLimiter(options.concurrency ?? 4);
       await Promise.all(
-        toRecord.map(({ key, layer, check }) => {
-          const body = { length: layer.record.size, open: layer.open };
-          return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
-        }),
+        toRecord.map(({ key, layer, check }) =>
+          limit(async (): Promise<unknown> => {
+            const body = { length: layer.record.size, open: layer.open };
+            return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
+          }),
+        ),
       );
     }
     let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
@@ -578,6 +646,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(base.name ? { baseName: base.name } : {}),
       ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
     };
+    await attachTo(out, result.location, image);
+    return out;
+  } catch (e) {
+    work.abort();
+    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
+    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await cache?.dispose();
+    client.close();
+  }
+
+  /** Signatures, provenance and SBOM for the pushed image, when asked for. */
+  async function attachTo(out: BuildResult, location: string, image: BuiltImage): Promise<void> {
     if (attest && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
       const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
@@ -594,17 +676,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         out.attached = attached.attached;
       } catch (e) {
         // The image is in place by now; only its attachments are missing.
-        throw withHint(e, `the image itself was pushed as ${result.location}; attach the signature with "stowage sign ${result.location}"`);
+        throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);
       }
     }
-    return out;
-  } catch (e) {
-    work.abort();
-    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
-    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    await cache?.dispose();
-    client.close();
   }
 }

@@ -22,29 +22,42 @@ export interface FileDigest {
   size: number;
 }
 
-export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): AsyncGenerator<Buffer> {
+export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): AsyncGenerator<Buffer> {
+  if (start > 0 && files) throw new Error('tarChunks: file digests need the whole stream');
   // Bytes of the tar stream so far: file reads end on READ_CHUNK boundaries of the stream, so that most chunks are
   // exactly one gzip block (1 MiB) and the compressor can take them as they are, without copying.
   const at = { offset: 0 };
+  // From `start` on: every part's length is known from the walk, so parts before it are stepped over unread.
+  const from = (part: Buffer): Buffer | undefined => {
+    const begin = at.offset;
+    at.offset += part.length;
+    if (at.offset <= start) return undefined;
+    return begin >= start ? part : part.subarray(start - begin);
+  };
   for (const entry of entries) {
     const { source: _source, state: _state, changedAt: _changedAt, ...fields } = entry;
-    const header = encodeHeader({ ...fields, mtime });
-    at.offset += header.length;
-    yield header;
+    const header = from(encodeHeader({ ...fields, mtime }));
+    if (header) yield header;
     if (entry.type !== 'file') continue;
     // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.
     const hash = files ? createHash('sha256') : undefined;
-    if (entry.size > 0) yield* fileChunks(entry.source!, entry.size, at, hash);
+    if (entry.size > 0) {
+      if (at.offset + entry.size <= start) at.offset += entry.size;
+      else yield* fileChunks(entry.source!, entry.size, at, hash, Math.max(0, start - at.offset));
+    }
     if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });
     if (entry.size === 0) continue;
     const pad = paddingFor(entry.size);
-    at.offset += pad.length;
-    if (pad.length) yield pad;
+    if (pad.length) {
+      const rest = from(pad);
+      if (rest) yield rest;
+    }
   }
-  yield END_OF_ARCHIVE;
+  const end = from(END_OF_ARCHIVE);
+  if (end) yield end;
 }
 
-async function* fileChunks(file: string, size: number, at: { offset: number }, hash?: Hash): AsyncGenerator<Buffer> {
+async function* fileChunks(file: string, size: number, at: { offset: number }, hash?: Hash, skipBytes = 0): AsyncGenerator<Buffer> {
   let handle;
   try {
     handle = await open(file, 'r');
@@ -54,7 +67,8 @@ async function* fileChunks(file: string, size: number, at: { offset: number }, h
     throw new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
   }
   try {
-    let position = 0;
+    let position = skipBytes;
+    at.offset += skipBytes;
     while (position < size) {
       const want = Math.min(READ_CHUNK - (at.offset % READ_CHUNK), size - position);
       // Whole aligned chunks come from the block pool (the gzip stream gives them back); others are allocated.
@@ -79,6 +93,7 @@ async function* fileChunks(file: string, size: number, at: { offset: number }, h
   }
 }
 
-export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): Readable {
-  return Readable.from(tarChunks(entries, mtime, files), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
+/** The tar bytes from byte `start` (default 0); a later start reads only the files from that point on. */
+export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): Readable {
+  return Readable.from(tarChunks(entries, mtime, files, start), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
 }

@@ -164,9 +164,12 @@ export class RegistrySink implements ImageSink {
     // Every blob is confirmed before the manifest goes up; the first failure stops the push.
     const blobs = image.layers.filter((l) => !isForeignLayer(l.descriptor.mediaType)).map((l) => this.#push(l, image.base, log));
     for (const outcome of await Promise.all(blobs)) count(outcome);
+    // An unchanged config (a copy) is in the source repository too: mount it like the layers.
+    const configMount = image.config.digest === image.base.config.digest ? this.#mountFrom : undefined;
     count(await repo.uploadBlob(
       { mediaType: image.config.mediaType, digest: image.config.digest, size: image.config.bytes.length },
       image.config.bytes,
+      configMount ? { mountFrom: configMount } : {},
     ));
 
     const primary = this.options.untagged ? image.manifest.digest : this.ref.tag ?? image.manifest.digest;
