@@ -1,144 +1,37 @@
-import path from 'node:path';
-import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
+import type { BuildDurations, BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
+import { defaultCacheDir, LayerCache } from './cache/layer-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
-import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
-import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
-import { familyOf, MediaType, type Family } from './image/media-types.js';
+import type { BuildEvent } from './events.js';
+import type { Image, ResolvedImage } from './image/image.js';
+import { newLayerMediaType, type Layer } from './image/layer.js';
+import type { ConfigChanges } from './image/config-changes.js';
+import { applyChanges } from './image/config-changes.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
-import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
-import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
+import type { Platform } from './image/types.js';
+import type { CompressionOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
-import { walkCopy, type LayerEntry } from './layer/walk.js';
-import type { FileDigest } from './layer/tar-writer.js';
-import { fileStream } from './util/files.js';
-import type { Attachment, SignOptions } from './sign/attest.js';
+import { layerFromWalk, type WalkedCopy } from './layer/file-layer.js';
+import { checkCompression, epochFromEnv, type LayerSettings } from './layer/layer-options.js';
+import { walkCopy } from './layer/walk.js';
 import { silentLogger, type Logger } from './log.js';
-import { noProgress, type Progress } from './progress.js';
+import { append, withBase, withConfig, withCreated } from './mutate/mutate.js';
+import { parseConfigUpdate } from './mutate/config-update.js';
 import { validateTag } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
-import { RegistryClient, type ClientOptions } from './registry/client.js';
-import { DockerArchiveSink } from './sink/docker-archive-sink.js';
-import { LayoutSink } from './sink/layout-sink.js';
-import { RegistrySink } from './sink/registry-sink.js';
-import { retryPolicy, type RetryPolicy } from './util/retrying.js';
-import { skip } from './util/slice.js';
+import { RegistryClient } from './registry/client.js';
+import { Remote } from './registry/remote.js';
 import type { ImageSink } from './sink/sink.js';
-import { LayoutSource } from './source/layout-source.js';
-import { RegistrySource } from './source/registry-source.js';
-import type { ImageSource } from './source/source.js';
+import { sinkFor } from './sink/write-image.js';
+import { SourceImage } from './source/source-image.js';
+import { sourceFor } from './source/open-image.js';
+import { retryPolicy } from './util/retrying.js';
 
-/**
- * Everything `stowage build` does, as options. The CLI maps its flags onto these one to one; string forms are
- * accepted exactly as on the command line (`"SRC:DEST"`, `'["python3","predict.py"]'`, `"K=V"`), so a program can
- * pass through what a user typed, or pass structured values.
- */
-export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. */
-  from: string;
-  /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
-  to: string;
-  /** Each entry becomes its own layer, in order. */
-  copy?: (string | CopySpec)[];
-  /** Owner of every copied entry (`UID:GID`), default 0:0. */
-  chown?: string | { uid: number; gid: number };
-  /** Exec form as an array or JSON text; other text is the shell form. Setting it without `cmd` resets the base Cmd. */
-  entrypoint?: string | string[];
-  /** Exec form as an array or JSON text; other text is the shell form; `[]` clears. */
-  cmd?: string | string[];
-  /** `K=V` strings or a record; added to or replacing the base's. */
-  env?: string[] | Record<string, string>;
-  workdir?: string;
-  user?: string;
-  labels?: string[] | Record<string, string>;
-  expose?: (string | number)[];
-  /** `OS/ARCH[/VARIANT]` picked from a multi-platform base (default linux/amd64). */
-  platform?: string;
-  /** Extra tags for a registry destination, put after the manifest. */
-  tags?: string[];
-  /** Allow plain HTTP and unverified TLS to registries that are not loopback. */
-  insecure?: boolean;
-  /** PEM file of extra CA certificates. */
-  caFile?: string;
-  /** Timestamp for layer entries and `created`; default env SOURCE_DATE_EPOCH, else 0. */
-  sourceDateEpoch?: number;
-  /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
-  cacheDir?: string | false;
-  compression?: 'gzip' | 'none';
-  compressionLevel?: number;
-  /** Parallel blob uploads (default 4). */
-  concurrency?: number;
-  /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
-  environment?: NodeJS.ProcessEnv;
-  log?: Logger;
-  /**
-   * Credentials per registry host (`{ "ghcr.io": { username, password } }`), tried before docker's config.json,
-   * credential helpers and containers auth.json (crane's default keychain order).
-   */
-  credentials?: ClientOptions['credentials'];
-  /** Replaces the whole keychain. */
-  credentialSource?: ClientOptions['credentialSource'];
-  /** Extra HTTP middleware between retry and auth, outermost first (tests). */
-  middleware?: ClientOptions['middleware'];
-  /** Retries of registry requests (default 3, exponential backoff with jitter, Retry-After honoured). */
-  retries?: number;
-  /** Overrides of the retry timing (tests). */
-  retry?: ClientOptions['retry'];
-  /** Overrides of the upload shape: blobs over `monolithicMax` bytes go in resumable `chunkSize` PATCHes. */
-  upload?: ClientOptions['upload'];
-  /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
-  signal?: AbortSignal;
-  /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */
-  recordFiles?: boolean;
-  /**
-   * Sign the pushed image (registry destinations): a sigstore bundle attached as an OCI referrer (or the
-   * `sha256-<hex>` fallback tag), with a key (offline) or keyless. The key is loaded before anything is pushed.
-   */
-  sign?: SignOptions;
-  /** Attach SLSA provenance: base digest, each input file's digest, the build parameters (signed when signing). */
-  provenance?: boolean;
-  /** Attach a CycloneDX list of the added layers' files (signed when signing). */
-  sbom?: boolean;
-  /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
-  progress?: Progress;
-}
-
-export interface BuiltLayerInfo {
-  source: string;
-  dest: string;
-  digest: string;
-  diffId: string;
-  size: number;
-  /** True when the layer came from the cache without reading its files. */
-  cached: boolean;
-  /** The layer's regular files and their digests, when `recordFiles` was set. */
-  files?: FileDigest[];
-}
-
-export interface BuildResult {
-  /** Manifest digest, `sha256:…`: what the CLI prints. */
-  digest: string;
-  /** Where the image went. */
-  destination: string;
-  manifest: RawJson<Manifest>;
-  config: RawJson<ImageConfig>;
-  layers: BuiltLayerInfo[];
-  /** The base manifest the image was built on (the platform's, when the base was an index). */
-  baseDigest: string;
-  /** The base reference (registry bases only; a layout path is machine-specific). */
-  baseName?: string;
-  /** Signatures, provenance and SBOM attached to the pushed image. */
-  attached?: Attachment[];
-}
+export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
 const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'RATE_LIMITED', 'DIGEST_MISMATCH', 'MANIFEST_INVALID']);
 
-/** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
-const STREAM_MIN_BYTES = 32 * 1024 * 1024;
-
-/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
-const RACY_MS = 100;
-
+/** The options, checked: everything build() needs to know before it touches the network or the disk. */
 interface Plan {
   from: Target;
   to: Target;
@@ -149,12 +42,8 @@ interface Plan {
   tags: string[];
   epoch: number;
   compression: CompressionOptions;
-}
-
-function asList(value: string[] | Record<string, string> | undefined, parse: (s: string) => [string, string]): [string, string][] {
-  if (value === undefined) return [];
-  if (Array.isArray(value)) return value.map(parse);
-  return Object.entries(value);
+  recordFiles: boolean;
+  attesting: boolean;
 }
 
 function epochFrom(options: BuildOptions): number {
@@ -164,10 +53,7 @@ function epochFrom(options: BuildOptions): number {
     }
     return options.sourceDateEpoch;
   }
-  const text = (options.environment ?? process.env).SOURCE_DATE_EPOCH;
-  if (text === undefined || text === '') return 0;
-  if (!/^\d+$/.test(text)) throw new StowageError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got "${text}"`);
-  return Number(text);
+  return epochFromEnv(options.environment ?? process.env);
 }
 
 /** Validates every option before anything touches the network or the disk. */
@@ -181,30 +67,17 @@ function plan(options: BuildOptions): Plan {
     const spec = typeof c === 'string' ? parseCopy(c) : { ...c, dest: validateDestPath(c.dest, `${c.source}:${c.dest}`) };
     return chown && !spec.chown ? { ...spec, chown } : spec;
   });
-  const command = (v: string | string[] | undefined, flag: string) =>
-    v === undefined ? undefined : Array.isArray(v) ? v : parseCommand(v, flag);
-  const entrypoint = command(options.entrypoint, '--entrypoint');
-  const cmd = command(options.cmd, '--cmd');
-  const env = asList(options.env, parseEnv);
-  const labelList = asList(options.labels, (s) => parseKeyValue(s, '--label'));
-  const expose = (options.expose ?? []).map((p) => normalizePort(String(p)));
-  const changes: ConfigChanges = {
-    ...(entrypoint ? { entrypoint } : {}),
-    ...(cmd ? { cmd } : {}),
-    ...(env.length ? { env } : {}),
-    ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
-    ...(options.user !== undefined ? { user: options.user } : {}),
-    ...(labelList.length ? { labels: Object.fromEntries(labelList) } : {}),
-    ...(expose.length ? { expose } : {}),
-  };
+  const changes = parseConfigUpdate(options);
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
-  const level = options.compressionLevel;
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
-    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${level}`);
+  const compression = checkCompression(options.compressionLevel !== undefined ? { kind: options.compression ?? 'gzip', level: options.compressionLevel } : options.compression);
+  if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
+    throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
   }
-  const kind = options.compression ?? 'gzip';
-  if (kind !== 'gzip' && kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(kind)}"`);
+  const attesting = options.sign !== undefined || options.provenance === true || options.sbom === true;
+  if (attesting && to.kind !== 'registry') {
+    throw new StowageError('USAGE', `signatures, provenance and SBOMs are attached in a registry; ${to.input} is not one`);
+  }
   return {
     from,
     to,
@@ -214,181 +87,164 @@ function plan(options: BuildOptions): Plan {
     platformExplicit: options.platform !== undefined,
     tags,
     epoch: epochFrom(options),
-    compression: { kind, ...(level !== undefined ? { level } : {}) },
+    compression,
+    recordFiles: options.recordFiles === true || options.provenance === true || options.sbom === true,
+    attesting,
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions): string {
-  if (compression.kind === 'none') return family === 'docker' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.OciLayer;
-  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
+/** The registry connection of a build: its options, and the build's own abort signal. */
+function remoteFor(options: BuildOptions, signal: AbortSignal, log: Logger): Remote {
+  const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
+  // The client takes unset options as unset: they pass through as they are.
+  return new Remote(
+    new RegistryClient({
+      insecure: options.insecure,
+      caFile: options.caFile,
+      log,
+      middleware: options.middleware,
+      credentials: options.credentials,
+      credentialSource: options.credentialSource,
+      env: options.environment,
+      retry,
+      upload: options.upload,
+      signal,
+    }),
+  );
 }
 
-function createdBy(spec: CopySpec): string {
-  // The basename, not the local path: history is part of the config digest, and paths differ between machines.
-  return `COPY ${path.basename(path.resolve(spec.source))} ${spec.dest}${spec.chown ? ` (chown ${spec.chown.uid}:${spec.chown.gid})` : ''} # stowage`;
+/** A stopwatch per phase, reported as events and in the result. */
+function phases(emit: (e: BuildEvent) => void): { time<T>(phase: 'resolve' | 'layers' | 'write' | 'attach', work: () => Promise<T>): Promise<T>; durations: BuildDurations } {
+  const started = performance.now();
+  const durations: BuildDurations = { resolve: 0, layers: 0, write: 0, total: 0 };
+  return {
+    durations,
+    async time(phase, work) {
+      const t = performance.now();
+      const out = await work();
+      durations[phase] = Math.round(performance.now() - t);
+      durations.total = Math.round(performance.now() - started);
+      emit({ type: 'phase', phase, ms: durations[phase]! });
+      return out;
+    },
+  };
 }
 
-function sourceFor(target: Target, client: RegistryClient): ImageSource {
-  if (target.kind === 'registry') return new RegistrySource(target.ref, client.registry(target.ref.registry));
-  if (target.kind === 'oci') return new LayoutSource(target.dir, target.tag);
-  throw new StowageError('USAGE', `cannot read a base image from ${target.input}`);
-}
-
-function sinkFor(target: Target, client: RegistryClient, tags: string[], concurrency: number | undefined, policy: RetryPolicy, progress: Progress | undefined): ImageSink {
-  if (target.kind === 'registry') {
-    return new RegistrySink(target.ref, client.registry(target.ref.registry), {
-      tags,
-      ...(concurrency ? { concurrency } : {}),
-      ...(progress ? { progress } : {}),
-    });
+/** Each copy's layer, in order; every layer starts moving to the destination as soon as it is ready. */
+async function makeLayers(walked: WalkedCopy[], settings: LayerSettings, sink: ImageSink, base: ResolvedImage, log: Logger, emit: (e: BuildEvent) => void): Promise<{ layers: Layer[]; infos: BuiltLayerInfo[] }> {
+  const layers: Layer[] = [];
+  const infos: BuiltLayerInfo[] = [];
+  const stream = sink.streamLayer ? (label: string) => sink.streamLayer!(base.base, log, label) : undefined;
+  for (const w of walked) {
+    const layer = await layerFromWalk(w, settings, stream ? { stream } : {});
+    // A layer streamed while built is already on its way; this then finds it started and does nothing.
+    sink.prefetch?.(layer, base.base, log);
+    layers.push(layer);
+    const d = layer.descriptor;
+    const info: BuiltLayerInfo = {
+      source: w.spec.source,
+      dest: w.spec.dest,
+      digest: d.digest,
+      diffId: layer.diffId,
+      size: d.size,
+      mediaType: d.mediaType,
+      cached: layer.cached === true,
+      ...(layer.files ? { files: [...layer.files] } : {}),
+    };
+    infos.push(info);
+    emit({ type: 'layer-ready', source: info.source, dest: info.dest, digest: info.digest, diffId: info.diffId, size: info.size, mediaType: info.mediaType, cached: info.cached });
+    log.info(`${info.cached ? 'cached' : 'built '} layer ${d.digest.slice(0, 19)} (${d.size} bytes) for ${w.spec.source} -> ${w.spec.dest}`);
   }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
-  return new DockerArchiveSink(target.file, target.repoTag, policy);
+  return { layers, infos };
 }
 
-/** Builds an image from a base plus local files and writes it to the destination. */
+/**
+ * Builds an image from a base plus local files and writes it to the destination: a composition of the library's
+ * steps (source → image → layers → transformations → sink → attachments), with every option checked first.
+ */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const log = options.log ?? silentLogger;
+  const emit = options.onEvent ?? (() => undefined);
   const p = plan(options);
-  if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
-    throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
-  }
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled before it started');
-  const attesting = options.sign !== undefined || options.provenance === true || options.sbom === true;
-  if (attesting && p.to.kind !== 'registry') {
-    throw new StowageError('USAGE', `signatures, provenance and SBOMs are attached in a registry; ${p.to.input} is not one`);
-  }
-  const recordFiles = options.recordFiles === true || options.provenance === true || options.sbom === true;
   // Signing code (and the sigstore libraries) load only when asked for; the key is read and decrypted now, so a
   // missing key or a wrong password fails before anything is pushed.
-  const attest = attesting ? await import('./sign/attest.js') : undefined;
+  const attest = p.attesting ? await import('./sign/attest.js') : undefined;
   const signing = options.sign && attest ? await attest.prepareSigning(options.sign, options.environment) : undefined;
-
   // Read the inputs' metadata first: a missing or special file fails before any network traffic.
-  const walked: { spec: CopySpec; entries: LayerEntry[] }[] = [];
+  const walked: WalkedCopy[] = [];
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
-  const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
   const onAbort = () => work.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  // The client takes unset options as unset: they pass through as they are.
-  const client = new RegistryClient({
-    insecure: options.insecure,
-    caFile: options.caFile,
-    log,
-    middleware: options.middleware,
-    credentials: options.credentials,
-    credentialSource: options.credentialSource,
-    env: options.environment,
-    retry,
-    upload: options.upload,
-    signal: work.signal,
-  });
-  const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
+  const remote = remoteFor(options, work.signal, log);
+  const clock = phases(emit);
   let cache: LayerCache | undefined;
   try {
-    const source = sourceFor(p.from, client);
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress);
-    log.info(`resolving base ${source.describe()}`);
-    const base = await source.resolve(p.platform, p.platformExplicit);
-    log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    const base: Image = new SourceImage(sourceFor(p.from, remote), p.platform, p.platformExplicit);
+    const sink = sinkFor(p.to, {
+      remote,
+      tags: p.tags,
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(options.progress ? { progress: options.progress } : {}),
+      policy: retryPolicy({ ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) }, work.signal),
+      onBlob: (b) => emit({ type: 'blob-pushed', ...b }),
+    });
+    log.info(`resolving base ${base.describe()}`);
+    const resolved = await clock.time('resolve', () => base.resolve());
+    log.info(`base ${resolved.manifest.digest} (${resolved.manifest.value.layers.length} layers, ${resolved.manifest.mediaType})`);
+    emit({ type: 'base-resolved', ...(resolved.name ? { name: resolved.name } : {}), digest: resolved.manifest.digest, mediaType: resolved.manifest.mediaType, layers: resolved.layers.length });
     // Base layers start moving (HEAD, mount or copy) while ours are built.
-    for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+    for (const layer of resolved.layers) sink.prefetch?.(layer, resolved.base, log);
 
-    const mediaType = layerMediaType(familyOf(base.manifest.mediaType), p.compression);
-    cache = await LayerCache.open(cacheDir);
-    const layers: NewLayer[] = [];
-    const infos: BuiltLayerInfo[] = [];
-    for (const { spec, entries } of walked) {
-      const buildOptions: LayerBuildOptions = {
-        mtime: p.epoch,
-        compression: p.compression,
-        mediaType,
-        keyContext: spec.dest,
-        ...(recordFiles ? { recordFiles: true } : {}),
-      };
-      const key = layerKey(entries, buildOptions);
-      const found = await cache.lookup(key);
-      // A cached record without file digests cannot serve a build that needs them.
-      let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
-      let hasBlob = record !== undefined && found!.hasBlob;
-      const cached = record !== undefined;
-      // Racy entries (git's term): a file changed within the last moment could change again within the same
-      // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
-      const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
-      // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
-      // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
-      const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-      const stream = !record && big ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
-      if (!record) {
-        // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
-        const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
-        const meter = (options.progress ?? noProgress).meter(spec.dest, tarBytes);
-        meter.state = 'building';
-        hasBlob = stream === undefined;
-        try {
-          record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, {
-            signal: work.signal,
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : {}),
-            meter,
-          });
-          meter.state = 'built';
-        } catch (e) {
-          stream?.abort();
-          throw e;
-        }
-      }
-      const built = record;
-      const file = cache.blobPath(built.digest);
-      // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
-      const open = hasBlob
-        ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
-      const layer: NewLayer = { record: built, createdBy: createdBy(spec), label: spec.dest, open };
-      layers.push(layer);
-      if (stream) stream.finish(newImageLayer(layer));
-      else sink.prefetch?.(newImageLayer(layer), base, log);
-      infos.push({
-        source: spec.source,
-        dest: spec.dest,
-        digest: built.digest,
-        diffId: built.diffId,
-        size: built.size,
-        cached,
-        ...(built.files ? { files: built.files } : {}),
-      });
-      log.info(`${cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
-    }
+    cache = await LayerCache.open(options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment));
+    const settings: LayerSettings = {
+      cache,
+      mtime: p.epoch,
+      compression: p.compression,
+      mediaType: newLayerMediaType(resolved.family, p.compression.kind),
+      recordFiles: p.recordFiles,
+      signal: work.signal,
+      ...(options.progress ? { progress: options.progress } : {}),
+    };
+    const { layers, infos } = await clock.time('layers', () => makeLayers(walked, settings, sink, resolved, log, emit));
 
-    const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch);
-    const result = await sink.write(image, log);
+    const image = withBase(withCreated(withConfig(append(base, ...layers), (c) => applyChanges(c, p.changes)), p.epoch), base);
+    const built = await image.resolve();
+    const written = await clock.time('write', () => sink.write(built, log));
+    emit({ type: 'image-written', digest: written.digest, destination: written.location });
     const out: BuildResult = {
-      digest: result.digest,
-      destination: result.location,
-      manifest: image.manifest,
-      config: image.config,
+      digest: written.digest,
+      destination: written.location,
+      manifest: built.manifest,
+      config: built.config,
       layers: infos,
-      baseDigest: base.manifest.digest,
-      ...(base.name ? { baseName: base.name } : {}),
+      baseDigest: resolved.manifest.digest,
+      ...(resolved.name ? { baseName: resolved.name } : {}),
+      baseMediaType: resolved.manifest.mediaType,
+      durations: clock.durations,
     };
     if (attest && p.to.kind === 'registry') {
-      const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
+      const repo = remote.client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
       const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
       try {
-        const attached = await attest.attestImage(repo, attest.buildSubject(out), {
-          ...(signing ? { sign: signing } : {}),
-          ...(options.provenance && facts ? { provenance: facts } : {}),
-          ...(options.sbom && facts ? { sbom: facts } : {}),
-          created: p.epoch,
-          ...(options.environment ? { environment: options.environment } : {}),
-          log,
-        });
+        const attached = await clock.time('attach', () =>
+          attest.attestImage(repo, attest.buildSubject(out), {
+            ...(signing ? { sign: signing } : {}),
+            ...(options.provenance && facts ? { provenance: facts } : {}),
+            ...(options.sbom && facts ? { sbom: facts } : {}),
+            created: p.epoch,
+            ...(options.environment ? { environment: options.environment } : {}),
+            log,
+          }),
+        );
         out.attached = attached.attached;
+        for (const a of attached.attached) emit({ type: 'attached', kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}) });
       } catch (e) {
         // The image is in place by now; only its attachments are missing.
-        throw withHint(e, `the image itself was pushed as ${result.location}; attach the signature with "stowage sign ${result.location}"`);
+        throw withHint(e, `the image itself was pushed as ${written.location}; attach the signature with "stowage sign ${written.location}"`);
       }
     }
     return out;
@@ -399,6 +255,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await cache?.dispose();
-    client.close();
+    remote.close();
   }
 }

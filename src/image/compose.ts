@@ -1,33 +1,29 @@
-import type { Readable } from 'node:stream';
 import { digestBytes } from '../digest.js';
+import { StowageError } from '../errors.js';
 import { skip } from '../util/slice.js';
 import { rfc3339 } from '../util/time.js';
 import type { LayerRecord } from '../cache/layer-cache.js';
 import type { BaseImage } from '../source/source.js';
 import { applyChanges, type ConfigChanges } from './config-changes.js';
+import { inFamily, type Layer } from './layer.js';
 import { familyOf, type Family } from './media-types.js';
-import type { Descriptor, HistoryEntry, ImageConfig, Manifest, RawJson } from './types.js';
+import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Manifest, Platform, RawJson } from './types.js';
 
-/** A layer of the new image: the base's (opened from the base source) or one we built (opened from the cache). */
-export interface ImageLayer {
-  descriptor: Descriptor;
-  diffId: string;
-  /** Uncompressed size, when known without reading (new layers). */
-  diffSize?: number;
-  origin: 'base' | 'new';
-  /** For people: the DEST_PATH of a layer we built, or "base" and a short digest. */
-  label: string;
-  /** A fresh stream of the blob from byte `start` (default 0). */
-  open(start?: number): Promise<Readable>;
+/** A layer of an image: the base's (opened from the base source) or one we built. */
+export type ImageLayer = Layer;
+
+/** Where a registry destination can mount base layers from (the base's repository, when on the same registry). */
+export interface MountSource {
+  origin?: { registry: string; repository: string };
 }
 
-/** A finished image: exact manifest and config bytes, and every layer in order. */
+/** A finished image: exact manifest and config bytes, and every layer in order. What sinks write. */
 export interface BuiltImage {
   family: Family;
   manifest: RawJson<Manifest>;
   config: RawJson<ImageConfig>;
-  layers: ImageLayer[];
-  base: BaseImage;
+  layers: Layer[];
+  base: MountSource;
 }
 
 export interface NewLayer {
@@ -35,14 +31,14 @@ export interface NewLayer {
   createdBy: string;
   /** DEST_PATH, for progress. */
   label: string;
-  open(start?: number): Promise<Readable>;
+  open(start?: number): Promise<import('node:stream').Readable>;
 }
 
 export const BASE_NAME = 'org.opencontainers.image.base.name';
 export const BASE_DIGEST = 'org.opencontainers.image.base.digest';
 
 /** The base image's layers, opened from the base source. */
-export function baseLayersOf(base: BaseImage): ImageLayer[] {
+export function baseLayersOf(base: BaseImage): Layer[] {
   return base.manifest.value.layers.map((d, i) => ({
     descriptor: d,
     diffId: base.config.value.rootfs.diff_ids[i]!,
@@ -53,36 +49,67 @@ export function baseLayersOf(base: BaseImage): ImageLayer[] {
   }));
 }
 
-/** A layer we built, opened from the cache. */
-export function newImageLayer(l: NewLayer): ImageLayer {
+/** A layer we built, from its cache record. */
+export function newImageLayer(l: NewLayer): Layer {
   return {
     descriptor: { mediaType: l.record.mediaType, digest: l.record.digest, size: l.record.size },
     diffId: l.record.diffId,
     diffSize: l.record.diffSize,
     origin: 'new',
     label: l.label,
+    createdBy: l.createdBy,
+    ...(l.record.files ? { files: l.record.files } : {}),
     open: l.open,
   };
 }
 
+/** Everything a new image changes on top of its base; applied in one pass by {@link composeDocuments}. */
+export interface Edits {
+  /** Appended in order, each with one diff_id and one history entry. */
+  layers: readonly Layer[];
+  /** Applied in order to the runtime config. */
+  config: readonly ((config: ContainerConfig) => ContainerConfig)[];
+  /** `created` of the config and of the new history entries, seconds since the epoch. */
+  created?: number;
+  platform?: Platform;
+  /** base.name / base.digest annotations (OCI manifests only). */
+  base?: { name?: string; digest: string };
+  /** Manifest annotations (OCI manifests only). */
+  annotations?: Record<string, string>;
+}
+
 /**
- * The new image: the base's config with the user's changes, one diff_id and one history entry per new layer,
- * `created` from SOURCE_DATE_EPOCH; the base's manifest with the new layers appended, in the base's media-type
- * family, with base.name/base.digest annotations on OCI manifests (Docker schema 2 has no annotations).
- * Config and manifest bytes are serialised once here and hashed as they are.
+ * The new image's documents: the base's config with the edits, one diff_id and one history entry per new layer;
+ * the base's manifest media type with the new layers appended (in the base's family), base.name/base.digest and the
+ * caller's annotations on OCI manifests (Docker schema 2 has no annotations). The base manifest's own annotations
+ * describe the base, not this image, and are not carried over (BuildKit does the same). Config and manifest bytes are
+ * serialised once here and hashed as they are; key order follows the base config, new keys after it.
  */
-export function composeImage(base: BaseImage, layers: NewLayer[], changes: ConfigChanges, created: number): BuiltImage {
+export function composeDocuments(
+  base: { manifest: RawJson<Manifest>; config: RawJson<ImageConfig> },
+  edits: Edits,
+): { manifest: RawJson<Manifest>; config: RawJson<ImageConfig>; layers: Layer[] } {
   const family = familyOf(base.manifest.mediaType);
   const baseConfig = base.config.value;
+  const layers = edits.layers.map((l) => inFamily(l, family));
+  const created = edits.created !== undefined ? rfc3339(edits.created) : undefined;
   const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
-  for (const layer of layers) history.push({ created: rfc3339(created), created_by: layer.createdBy, comment: 'stowage' });
-  const config: ImageConfig = {
-    ...baseConfig,
-    created: rfc3339(created),
-    config: applyChanges(baseConfig.config, changes),
-    rootfs: { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, ...layers.map((l) => l.record.diffId)] },
-    history,
-  };
+  for (const layer of layers) {
+    history.push({ ...(created !== undefined ? { created } : {}), ...(layer.createdBy !== undefined ? { created_by: layer.createdBy } : {}), comment: 'stowage' });
+  }
+  // Assignment to a copy keeps the base's key order for keys it has, and appends the others in this order.
+  const config: ImageConfig = { ...baseConfig };
+  if (created !== undefined) config.created = created;
+  if (edits.config.length) config.config = edits.config.reduce<ContainerConfig>((c, f) => f(c), structuredClone(baseConfig.config ?? {}));
+  if (edits.platform) {
+    config.architecture = edits.platform.architecture;
+    config.os = edits.platform.os;
+    if (edits.platform.variant) config.variant = edits.platform.variant;
+    else delete config.variant;
+    if (edits.platform['os.version']) config['os.version'] = edits.platform['os.version'];
+  }
+  config.rootfs = { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, ...layers.map((l) => l.diffId)] };
+  config.history = history;
   const configBytes = Buffer.from(JSON.stringify(config));
   const configDesc: Descriptor = {
     mediaType: base.manifest.value.config.mediaType,
@@ -90,26 +117,37 @@ export function composeImage(base: BaseImage, layers: NewLayer[], changes: Confi
     size: configBytes.length,
   };
 
-  const all = [...baseLayersOf(base), ...layers.map(newImageLayer)];
-
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: base.manifest.mediaType,
     config: configDesc,
-    layers: all.map((l) => l.descriptor),
+    layers: [...base.manifest.value.layers, ...layers.map((l) => l.descriptor)],
   };
+  if (family === 'docker' && edits.annotations && Object.keys(edits.annotations).length) {
+    throw new StowageError('INVALID_INPUT', `annotations cannot be set on a Docker schema 2 manifest (it has no annotations field); start from an OCI image`);
+  }
   if (family === 'oci') {
     const annotations: Record<string, string> = {};
-    if (base.name) annotations[BASE_NAME] = base.name;
-    annotations[BASE_DIGEST] = base.manifest.digest;
-    manifest.annotations = annotations;
+    if (edits.base?.name) annotations[BASE_NAME] = edits.base.name;
+    if (edits.base) annotations[BASE_DIGEST] = edits.base.digest;
+    Object.assign(annotations, edits.annotations ?? {});
+    if (Object.keys(annotations).length) manifest.annotations = annotations;
   }
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return {
-    family,
     manifest: { bytes: manifestBytes, value: manifest, digest: digestBytes(manifestBytes), mediaType: base.manifest.mediaType },
     config: { bytes: configBytes, value: config, digest: configDesc.digest, mediaType: configDesc.mediaType },
-    layers: all,
-    base,
+    layers,
   };
+}
+
+/** The image `build` makes: the base, the new layers, the config changes, `created`, base annotations. */
+export function composeImage(base: BaseImage, layers: NewLayer[], changes: ConfigChanges, created: number): BuiltImage {
+  const docs = composeDocuments(base, {
+    layers: layers.map(newImageLayer),
+    config: [(c) => applyChanges(c, changes)],
+    created,
+    base: { ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest },
+  });
+  return { family: familyOf(base.manifest.mediaType), manifest: docs.manifest, config: docs.config, layers: [...baseLayersOf(base), ...docs.layers], base };
 }

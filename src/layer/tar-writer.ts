@@ -27,14 +27,14 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
   // exactly one gzip block (1 MiB) and the compressor can take them as they are, without copying.
   const at = { offset: 0 };
   for (const entry of entries) {
-    const { source: _source, state: _state, changedAt: _changedAt, ...fields } = entry;
-    const header = encodeHeader({ ...fields, mtime });
+    const { source: _source, state: _state, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
+    const header = encodeHeader({ ...fields, mtime: own ?? mtime });
     at.offset += header.length;
     yield header;
     if (entry.type !== 'file') continue;
     // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.
     const hash = files ? createHash('sha256') : undefined;
-    if (entry.size > 0) yield* fileChunks(entry.source!, entry.size, at, hash);
+    if (entry.size > 0) yield* entry.content ? contentChunks(entry.content, entry.name, entry.size, at, hash) : fileChunks(entry.source!, entry.size, at, hash);
     if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });
     if (entry.size === 0) continue;
     const pad = paddingFor(entry.size);
@@ -77,6 +77,20 @@ async function* fileChunks(file: string, size: number, at: { offset: number }, h
   } finally {
     await handle.close();
   }
+}
+
+/** Content given by a program (an in-memory layer): exactly `size` bytes, or the layer fails. */
+async function* contentChunks(content: () => AsyncIterable<Uint8Array>, name: string, size: number, at: { offset: number }, hash?: Hash): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const piece of content()) {
+    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    seen += chunk.length;
+    if (seen > size) throw new StowageError('INVALID_INPUT', `content of /${name} is longer than its declared size of ${size} bytes`);
+    at.offset += chunk.length;
+    hash?.update(chunk);
+    if (chunk.length) yield chunk;
+  }
+  if (seen !== size) throw new StowageError('INVALID_INPUT', `content of /${name} is ${seen} bytes, but its declared size is ${size}`);
 }
 
 export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): Readable {
