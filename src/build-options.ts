@@ -43,6 +43,13 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
   cacheDir?: string | false;
+  /**
+   * A registry repository (`host/repo`, no tag) that holds a layer cache shared between machines: layers are looked
+   * up by a key from their files' contents and the build options; hits are mounted (or found in the destination)
+   * instead of compressed and uploaded, misses are recorded there after the push. Failures of the cache never fail
+   * the build (one warning). Works alongside `cacheDir`.
+   */
+  cacheRepo?: string;
   compression?: 'gzip' | 'none';
   compressionLevel?: number;
   /** Parallel blob uploads (default 4). */
@@ -82,6 +89,8 @@ export interface BuildOptions {
   progress?: Progress;
   /** Each step as it completes, as typed events (base resolved, layer ready, blob sent, image written, attached). */
   onEvent?: (event: BuildEvent) => void;
+  /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
+  now?: () => number;
 }
 
 export interface BuiltLayerInfo {

@@ -1,5 +1,6 @@
 import type { BuildDurations, BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
-import { defaultCacheDir, LayerCache } from './cache/layer-cache.js';
+import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
+import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
 import type { BuildEvent } from './events.js';
 import type { Image, ResolvedImage } from './image/image.js';
@@ -14,9 +15,9 @@ import { layerFromWalk, type WalkedCopy } from './layer/file-layer.js';
 import { checkCompression, epochFromEnv, type LayerSettings } from './layer/layer-options.js';
 import { walkCopy } from './layer/walk.js';
 import { silentLogger, type Logger } from './log.js';
-import { append, withBase, withConfig, withCreated } from './mutate/mutate.js';
+import { append, withBase, withConfig, withCreated, withFamily } from './mutate/mutate.js';
 import { parseConfigUpdate } from './mutate/config-update.js';
-import { validateTag } from './ref/reference.js';
+import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
 import { RegistryClient } from './registry/client.js';
 import { Remote } from './registry/remote.js';
@@ -44,6 +45,7 @@ interface Plan {
   compression: CompressionOptions;
   recordFiles: boolean;
   attesting: boolean;
+  cacheRepo?: Reference;
 }
 
 function epochFrom(options: BuildOptions): number {
@@ -90,6 +92,7 @@ function plan(options: BuildOptions): Plan {
     compression,
     recordFiles: options.recordFiles === true || options.provenance === true || options.sbom === true,
     attesting,
+    ...(options.cacheRepo !== undefined ? { cacheRepo: parseCacheRepo(options.cacheRepo) } : {}),
   };
 }
 
@@ -131,15 +134,25 @@ function phases(emit: (e: BuildEvent) => void): { time<T>(phase: 'resolve' | 'la
 }
 
 /** Each copy's layer, in order; every layer starts moving to the destination as soon as it is ready. */
-async function makeLayers(walked: WalkedCopy[], settings: LayerSettings, sink: ImageSink, base: ResolvedImage, log: Logger, emit: (e: BuildEvent) => void): Promise<{ layers: Layer[]; infos: BuiltLayerInfo[] }> {
+async function makeLayers(
+  walked: WalkedCopy[],
+  settings: LayerSettings,
+  hooks: { sink: ImageSink; base: ResolvedImage; shared: RegistryCache | undefined },
+  log: Logger,
+  emit: (e: BuildEvent) => void,
+): Promise<{ layers: Layer[]; infos: BuiltLayerInfo[]; toRecord: { key: string; record: LayerRecord; layer: Layer; check: boolean }[] }> {
+  const { sink, base, shared } = hooks;
   const layers: Layer[] = [];
   const infos: BuiltLayerInfo[] = [];
+  const toRecord: { key: string; record: LayerRecord; layer: Layer; check: boolean }[] = [];
   const stream = sink.streamLayer ? (label: string) => sink.streamLayer!(base.base, log, label) : undefined;
   for (const w of walked) {
-    const layer = await layerFromWalk(w, settings, stream ? { stream } : {});
+    const made = await layerFromWalk(w, settings, { ...(stream ? { stream } : {}), ...(shared ? { shared } : {}) });
+    const layer = made.layer;
     // A layer streamed while built is already on its way; this then finds it started and does nothing.
     sink.prefetch?.(layer, base.base, log);
     layers.push(layer);
+    if (made.record) toRecord.push({ ...made.record, layer });
     const d = layer.descriptor;
     const info: BuiltLayerInfo = {
       source: w.spec.source,
@@ -153,9 +166,15 @@ async function makeLayers(walked: WalkedCopy[], settings: LayerSettings, sink: I
     };
     infos.push(info);
     emit({ type: 'layer-ready', source: info.source, dest: info.dest, digest: info.digest, diffId: info.diffId, size: info.size, mediaType: info.mediaType, cached: info.cached });
-    log.info(`${info.cached ? 'cached' : 'built '} layer ${d.digest.slice(0, 19)} (${d.size} bytes) for ${w.spec.source} -> ${w.spec.dest}`);
+    log.info(`${made.shared ? 'shared' : info.cached ? 'cached' : 'built '} layer ${d.digest.slice(0, 19)} (${d.size} bytes) for ${w.spec.source} -> ${w.spec.dest}`);
   }
-  return { layers, infos };
+  return { layers, infos, toRecord };
+}
+
+/** A layer built here goes into the shared cache (`check`: it came from the local cache and may be there already). */
+function recordShared(shared: RegistryCache, key: string, record: LayerRecord, layer: Layer, check: boolean): Promise<unknown> {
+  const body = { length: record.size, open: (start?: number) => layer.open(start) };
+  return check ? shared.ensure(key, record, body) : shared.record(key, record, body);
 }
 
 /**
@@ -191,7 +210,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(options.progress ? { progress: options.progress } : {}),
       policy: retryPolicy({ ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) }, work.signal),
       onBlob: (b) => emit({ type: 'blob-pushed', ...b }),
+      // The shared cache's repository on the destination's registry: new layers found there are mounted from it.
+      ...(p.cacheRepo && p.to.kind === 'registry' && p.cacheRepo.registry === p.to.ref.registry ? { mountSources: [p.cacheRepo.repository] } : {}),
     });
+    const shared = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, remote.client, log) : undefined;
     log.info(`resolving base ${base.describe()}`);
     const resolved = await clock.time('resolve', () => base.resolve());
     log.info(`base ${resolved.manifest.digest} (${resolved.manifest.value.layers.length} layers, ${resolved.manifest.mediaType})`);
@@ -199,21 +221,28 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of resolved.layers) sink.prefetch?.(layer, resolved.base, log);
 
-    cache = await LayerCache.open(options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment));
+    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
+    const family = sink.family ?? resolved.family;
+    cache = await LayerCache.open(options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment), options.now);
     const settings: LayerSettings = {
       cache,
       mtime: p.epoch,
       compression: p.compression,
-      mediaType: newLayerMediaType(resolved.family, p.compression.kind),
+      mediaType: newLayerMediaType(family, p.compression.kind),
       recordFiles: p.recordFiles,
       signal: work.signal,
       ...(options.progress ? { progress: options.progress } : {}),
     };
-    const { layers, infos } = await clock.time('layers', () => makeLayers(walked, settings, sink, resolved, log, emit));
+    const { layers, infos, toRecord } = await clock.time('layers', () => makeLayers(walked, settings, { sink, base: resolved, shared }, log, emit));
 
-    const image = withBase(withCreated(withConfig(append(base, ...layers), (c) => applyChanges(c, p.changes)), p.epoch), base);
+    const image = withFamily(withBase(withCreated(withConfig(append(base, ...layers), (c) => applyChanges(c, p.changes)), p.epoch), base), family);
     const built = await image.resolve();
-    const written = await clock.time('write', () => sink.write(built, log));
+    const written = await clock.time('write', async () => {
+      const result = await sink.write(built, log);
+      // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
+      if (shared) await Promise.all(toRecord.map(({ key, record, layer, check }) => recordShared(shared, key, record, layer, check)));
+      return result;
+    });
     emit({ type: 'image-written', digest: written.digest, destination: written.location });
     const out: BuildResult = {
       digest: written.digest,

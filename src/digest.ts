@@ -62,17 +62,21 @@ export class VerifyingStream extends Transform {
   readonly #size: number | undefined;
   readonly #what: string;
   #seen = 0;
+  readonly #onBytes: ((n: number) => void) | undefined;
 
-  constructor(expectedDigest: string, expectedSize: number | undefined, what: string) {
+  /** `onBytes` hears of every chunk's size as it passes (memory accounting of downloads). */
+  constructor(expectedDigest: string, expectedSize: number | undefined, what: string, onBytes?: (n: number) => void) {
     super();
     this.#expected = expectedDigest;
     this.#size = expectedSize;
     this.#what = what;
     this.#hash = createHash(algorithmOf(expectedDigest));
+    this.#onBytes = onBytes;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#seen += chunk.length;
+    this.#onBytes?.(chunk.length);
     if (this.#size !== undefined && this.#seen > this.#size) {
       cb(new StowageError('DIGEST_MISMATCH', `${this.#what}: received more than the expected ${this.#size} bytes`));
       return;

@@ -65,3 +65,4 @@ export type {
   VerifyImageResult,
 } from './sign/attest.js';
 export type { VerifiedSignature } from './sign/verify-image.js';
+export type { TagUpdatePolicy } from './sign/tag-update.js';

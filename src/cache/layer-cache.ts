@@ -15,6 +15,8 @@ export interface LayerRecord {
   diffSize: number;
   /** Digests of the regular files, when they were asked for (provenance, SBOM). */
   files?: FileDigest[];
+  /** The layer's key in a shared cache (`--cache-repo`): from file contents, the same on every machine. */
+  contentKey?: string;
 }
 
 /** Default: $XDG_CACHE_HOME/stowage, else ~/.cache/stowage. */
@@ -22,6 +24,12 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'stowage');
 }
+
+/** Milliseconds since the epoch, as Date.now gives them; injected by tests so that no test waits for real time. */
+export type Clock = () => number;
+
+/** Files changed less than this long ago are not trusted for a cache key (inode timestamps tick coarsely). */
+export const RACY_MS = 100;
 
 /**
  * A content-addressed store of built layers: `blobs/sha256/HEX` holds bytes, `layers/KEY.json` maps the inputs
@@ -32,23 +40,34 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export class LayerCache {
   readonly dir: string;
   readonly persistent: boolean;
+  readonly #now: Clock;
 
-  private constructor(dir: string, persistent: boolean) {
+  private constructor(dir: string, persistent: boolean, now: Clock) {
     this.dir = dir;
     this.persistent = persistent;
+    this.#now = now;
   }
 
-  /** A cache in `dir`, or (dir undefined) a private temporary one that `dispose` removes. */
-  static async open(dir: string | undefined): Promise<LayerCache> {
+  /** A cache in `dir`, or (dir undefined) a private temporary one that `dispose` removes. `now` tells the time. */
+  static async open(dir: string | undefined, now: Clock = Date.now): Promise<LayerCache> {
     if (dir === undefined) {
       const tmp = await mkdtemp(path.join(os.tmpdir(), 'stowage-'));
-      const cache = new LayerCache(tmp, false);
+      const cache = new LayerCache(tmp, false, now);
       await cache.#prepare();
       return cache;
     }
-    const cache = new LayerCache(path.resolve(dir), true);
+    const cache = new LayerCache(path.resolve(dir), true, now);
     await cache.#prepare();
     return cache;
+  }
+
+  /**
+   * Racy entries (git's term): a file changed (ctime, ms) within the last moment could change again within the
+   * same timestamp tick without its ctime moving, so a layer with any such file is built but not remembered.
+   */
+  isRacy(changedAt: readonly (number | undefined)[]): boolean {
+    const now = this.#now();
+    return changedAt.some((t) => t !== undefined && now - t < RACY_MS);
   }
 
   async #prepare(): Promise<void> {
@@ -60,7 +79,7 @@ export class LayerCache {
   async #sweep(): Promise<void> {
     const tmp = path.join(this.dir, 'tmp');
     const names = await readdir(tmp).catch(() => [] as string[]);
-    const old = Date.now() - 24 * 3600 * 1000;
+    const old = this.#now() - 24 * 3600 * 1000;
     await Promise.all(
       names.map(async (name) => {
         const file = path.join(tmp, name);

@@ -35,6 +35,7 @@ const FLAGS = {
   'compression-level': { type: 'string' },
   'cache-dir': { type: 'string' },
   'no-cache': { type: 'boolean' },
+  'cache-repo': { type: 'string' },
   retries: { type: 'string' },
   sign: { type: 'boolean' },
   ...KEY_FLAGS,
@@ -87,6 +88,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(signing ? { sign: signing.sign } : {}),
     ...(values.provenance ? { provenance: true } : {}),
     ...(values.sbom ? { sbom: true } : {}),
+    ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
   if (!options.from) throw new StowageError('USAGE', '--from BASE is required (see stowage build --help)');

@@ -57,6 +57,8 @@ Options:
   --compression-level N     gzip level 0-9
   --cache-dir DIR           layer cache (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
   --no-cache                build in a private temp directory, removed afterwards
+  --cache-repo REPO         also share layers through a registry repository (host/name): keyed by file
+                            contents, hits are mounted instead of compressed and uploaded; never fails a build
   --retries N               retries of a failed registry request or upload (default 3)
   --sign                    sign the pushed image (sigstore bundle referrer; fallback tag sha256-<hex>)
   --key FILE                private key PEM for --sign (ECDSA P-256, Ed25519, RSA; cosign keys too)

@@ -6,7 +6,7 @@ import type { LayerRecord } from '../cache/layer-cache.js';
 import type { BaseImage } from '../source/source.js';
 import { applyChanges, type ConfigChanges } from './config-changes.js';
 import { inFamily, type Layer } from './layer.js';
-import { familyOf, type Family } from './media-types.js';
+import { familyOf, MediaType, ociMediaType, type Family } from './media-types.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Manifest, Platform, RawJson } from './types.js';
 
 /** A layer of an image: the base's (opened from the base source) or one we built. */
@@ -32,6 +32,8 @@ export interface NewLayer {
   /** DEST_PATH, for progress. */
   label: string;
   open(start?: number): Promise<import('node:stream').Readable>;
+  /** Where the blob can be mounted from (a shared layer cache). */
+  mountFrom?: { registry: string; repository: string };
 }
 
 export const BASE_NAME = 'org.opencontainers.image.base.name';
@@ -60,7 +62,20 @@ export function newImageLayer(l: NewLayer): Layer {
     createdBy: l.createdBy,
     ...(l.record.files ? { files: l.record.files } : {}),
     open: l.open,
+    ...(l.mountFrom ? { mountFrom: l.mountFrom } : {}),
   };
+}
+
+/** `d` relabelled with its OCI media type; `what` names it when Docker's type has no OCI equivalent. */
+function ociDescriptor(d: Descriptor, what: string): Descriptor {
+  const mediaType = ociMediaType(d.mediaType);
+  if (mediaType === undefined) {
+    throw new StowageError(
+      'MANIFEST_INVALID',
+      `${what} has media type ${d.mediaType}, which has no OCI equivalent; an OCI layout holds OCI images only (push it to a registry or a docker-archive: instead)`,
+    );
+  }
+  return mediaType === d.mediaType ? d : { ...d, mediaType };
 }
 
 /** Everything a new image changes on top of its base; applied in one pass by {@link composeDocuments}. */
@@ -76,55 +91,72 @@ export interface Edits {
   base?: { name?: string; digest: string };
   /** Manifest annotations (OCI manifests only). */
   annotations?: Record<string, string>;
+  /**
+   * The media-type family to write (default the base's). A Docker base written as `oci` (an OCI layout, which skopeo
+   * and umoci read only in OCI types) is relabelled the way `skopeo copy docker://… oci:…` does it: manifest, config
+   * and layer descriptors take their OCI media types; the blobs stay byte for byte, and the config JSON keeps every
+   * field, Docker-only ones (Healthcheck) included, as BuildKit's OCI images do. Only Docker → OCI exists.
+   */
+  family?: Family;
 }
 
 /**
  * The new image's documents: the base's config with the edits, one diff_id and one history entry per new layer;
- * the base's manifest media type with the new layers appended (in the base's family), base.name/base.digest and the
- * caller's annotations on OCI manifests (Docker schema 2 has no annotations). The base manifest's own annotations
- * describe the base, not this image, and are not carried over (BuildKit does the same). Config and manifest bytes are
- * serialised once here and hashed as they are; key order follows the base config, new keys after it.
+ * the base's manifest media type (or the family asked for) with the new layers appended, base.name/base.digest and
+ * the caller's annotations on OCI manifests (Docker schema 2 has no annotations). The base manifest's own
+ * annotations describe the base, not this image, and are not carried over (BuildKit does the same). Config and
+ * manifest bytes are serialised once here and hashed as they are; the config's key order follows the base's, new
+ * keys after it, and a config nothing changes keeps its bytes.
  */
 export function composeDocuments(
-  base: { manifest: RawJson<Manifest>; config: RawJson<ImageConfig> },
+  base: { manifest: RawJson<Manifest>; config: RawJson<ImageConfig>; layers: readonly Layer[] },
   edits: Edits,
 ): { manifest: RawJson<Manifest>; config: RawJson<ImageConfig>; layers: Layer[] } {
-  const family = familyOf(base.manifest.mediaType);
+  const baseFamily = familyOf(base.manifest.mediaType);
+  const family = edits.family ?? baseFamily;
+  if (family !== baseFamily && family !== 'oci') {
+    throw new StowageError('MANIFEST_INVALID', `cannot write the ${baseFamily} image ${base.manifest.digest} as a ${family} image: only Docker → OCI relabelling exists`);
+  }
+  const relabel = (d: Descriptor, what: string): Descriptor => (family === baseFamily ? d : ociDescriptor(d, what));
   const baseConfig = base.config.value;
   const layers = edits.layers.map((l) => inFamily(l, family));
   const created = edits.created !== undefined ? rfc3339(edits.created) : undefined;
-  const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
-  for (const layer of layers) {
-    history.push({ ...(created !== undefined ? { created } : {}), ...(layer.createdBy !== undefined ? { created_by: layer.createdBy } : {}), comment: 'stowage' });
+  let config = base.config;
+  if (layers.length || edits.config.length || created !== undefined || edits.platform) {
+    const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
+    for (const layer of layers) {
+      history.push({ ...(created !== undefined ? { created } : {}), ...(layer.createdBy !== undefined ? { created_by: layer.createdBy } : {}), comment: 'stowage' });
+    }
+    // Assignment to a copy keeps the base's key order for keys it has, and appends the others in this order.
+    const value: ImageConfig = { ...baseConfig };
+    if (created !== undefined) value.created = created;
+    if (edits.config.length) value.config = edits.config.reduce<ContainerConfig>((c, f) => f(c), structuredClone(baseConfig.config ?? {}));
+    if (edits.platform) {
+      value.architecture = edits.platform.architecture;
+      value.os = edits.platform.os;
+      if (edits.platform.variant) value.variant = edits.platform.variant;
+      else delete value.variant;
+      if (edits.platform['os.version']) value['os.version'] = edits.platform['os.version'];
+    }
+    value.rootfs = { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, ...layers.map((l) => l.diffId)] };
+    value.history = history;
+    const bytes = Buffer.from(JSON.stringify(value));
+    config = { bytes, value, digest: digestBytes(bytes), mediaType: base.config.mediaType };
   }
-  // Assignment to a copy keeps the base's key order for keys it has, and appends the others in this order.
-  const config: ImageConfig = { ...baseConfig };
-  if (created !== undefined) config.created = created;
-  if (edits.config.length) config.config = edits.config.reduce<ContainerConfig>((c, f) => f(c), structuredClone(baseConfig.config ?? {}));
-  if (edits.platform) {
-    config.architecture = edits.platform.architecture;
-    config.os = edits.platform.os;
-    if (edits.platform.variant) config.variant = edits.platform.variant;
-    else delete config.variant;
-    if (edits.platform['os.version']) config['os.version'] = edits.platform['os.version'];
-  }
-  config.rootfs = { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, ...layers.map((l) => l.diffId)] };
-  config.history = history;
-  const configBytes = Buffer.from(JSON.stringify(config));
-  const configDesc: Descriptor = {
-    mediaType: base.manifest.value.config.mediaType,
-    digest: digestBytes(configBytes),
-    size: configBytes.length,
-  };
+  const configDesc = relabel(
+    { mediaType: base.manifest.value.config.mediaType, digest: config.digest, size: config.bytes.length },
+    `the config of base ${base.manifest.digest}`,
+  );
+  const baseLayers = base.layers.map((l) => {
+    const descriptor = relabel(l.descriptor, `layer ${l.descriptor.digest} of base ${base.manifest.digest}`);
+    return descriptor === l.descriptor ? l : { ...l, descriptor };
+  });
+  const all = [...baseLayers, ...layers];
 
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: base.manifest.mediaType,
-    config: configDesc,
-    layers: [...base.manifest.value.layers, ...layers.map((l) => l.descriptor)],
-  };
+  const mediaType = family === baseFamily ? base.manifest.mediaType : MediaType.OciManifest;
+  const manifest: Manifest = { schemaVersion: 2, mediaType, config: configDesc, layers: all.map((l) => l.descriptor) };
   if (family === 'docker' && edits.annotations && Object.keys(edits.annotations).length) {
-    throw new StowageError('INVALID_INPUT', `annotations cannot be set on a Docker schema 2 manifest (it has no annotations field); start from an OCI image`);
+    throw new StowageError('INVALID_INPUT', 'annotations cannot be set on a Docker schema 2 manifest (it has no annotations field); start from an OCI image');
   }
   if (family === 'oci') {
     const annotations: Record<string, string> = {};
@@ -135,19 +167,23 @@ export function composeDocuments(
   }
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return {
-    manifest: { bytes: manifestBytes, value: manifest, digest: digestBytes(manifestBytes), mediaType: base.manifest.mediaType },
-    config: { bytes: configBytes, value: config, digest: configDesc.digest, mediaType: configDesc.mediaType },
-    layers,
+    manifest: { bytes: manifestBytes, value: manifest, digest: digestBytes(manifestBytes), mediaType },
+    config: { ...config, mediaType: configDesc.mediaType },
+    layers: all,
   };
 }
 
-/** The image `build` makes: the base, the new layers, the config changes, `created`, base annotations. */
-export function composeImage(base: BaseImage, layers: NewLayer[], changes: ConfigChanges, created: number): BuiltImage {
-  const docs = composeDocuments(base, {
-    layers: layers.map(newImageLayer),
-    config: [(c) => applyChanges(c, changes)],
-    created,
-    base: { ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest },
-  });
-  return { family: familyOf(base.manifest.mediaType), manifest: docs.manifest, config: docs.config, layers: [...baseLayersOf(base), ...docs.layers], base };
+/** The image `build` makes: the base, the new layers, the config changes, `created`, base annotations, in `family`. */
+export function composeImage(base: BaseImage, layers: NewLayer[], changes: ConfigChanges, created: number, family: Family = familyOf(base.manifest.mediaType)): BuiltImage {
+  const docs = composeDocuments(
+    { ...base, layers: baseLayersOf(base) },
+    {
+      layers: layers.map(newImageLayer),
+      config: [(c) => applyChanges(c, changes)],
+      created,
+      base: { ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest },
+      family,
+    },
+  );
+  return { family, manifest: docs.manifest, config: docs.config, layers: docs.layers, base };
 }

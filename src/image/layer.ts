@@ -26,6 +26,8 @@ export interface Layer {
   readonly cached?: boolean;
   /** Its regular files with their digests, when they were recorded (provenance, SBOM). */
   readonly files?: readonly FileDigest[];
+  /** Another repository that holds the blob (a shared layer cache): a destination on its registry mounts it from there. */
+  readonly mountFrom?: { registry: string; repository: string };
   /** A fresh stream of the compressed blob from byte `start` (default 0). */
   open(start?: number): Promise<Readable>;
 }

@@ -6,10 +6,12 @@ export const MediaType = {
   OciLayer: 'application/vnd.oci.image.layer.v1.tar',
   OciLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
   OciLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  OciNondistributableLayerGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
   OciEmpty: 'application/vnd.oci.empty.v1+json',
   DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   DockerConfig: 'application/vnd.docker.container.image.v1+json',
+  DockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
   DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 } as const;
@@ -41,4 +43,26 @@ export function isForeignLayer(mediaType: string): boolean {
 
 export function isGzipLayer(mediaType: string): boolean {
   return mediaType.endsWith('.gzip') || mediaType.endsWith('+gzip');
+}
+
+/**
+ * Docker schema 2 types and their OCI equivalents, as containers/image converts them (`skopeo copy docker://…
+ * oci:…`): the bytes stay the same, only the label changes. A foreign (Windows) layer becomes non-distributable.
+ */
+const DOCKER_TO_OCI: ReadonlyMap<string, string> = new Map([
+  [MediaType.DockerManifest, MediaType.OciManifest],
+  [MediaType.DockerManifestList, MediaType.OciIndex],
+  [MediaType.DockerConfig, MediaType.OciConfig],
+  [MediaType.DockerLayer, MediaType.OciLayer],
+  [MediaType.DockerLayerGzip, MediaType.OciLayerGzip],
+  [MediaType.DockerForeignLayerGzip, MediaType.OciNondistributableLayerGzip],
+]);
+
+/**
+ * The OCI media type for `mediaType`: OCI types (and anything not Docker's) pass through unchanged, Docker
+ * schema 2 types map to their OCI equivalents, and a Docker type without one is undefined.
+ */
+export function ociMediaType(mediaType: string): string | undefined {
+  if (!mediaType.startsWith('application/vnd.docker.')) return mediaType;
+  return DOCKER_TO_OCI.get(mediaType);
 }

@@ -53,6 +53,8 @@ export interface LayerBuildExtras {
   /** Keep the blob in the cache (default true). A big layer streamed to a registry need not be kept twice. */
   keepBlob?: boolean;
   meter?: Meter;
+  /** Fields added to the record before it is stored (e.g. the shared-cache key, from the files' digests). */
+  annotate?: (record: LayerRecord) => Partial<LayerRecord>;
 }
 
 /**
@@ -112,7 +114,7 @@ export async function buildFromTar(
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });
     throw e;
   }
-  const record: LayerRecord = {
+  const made: LayerRecord = {
     mediaType: options.mediaType,
     digest: blob.digest,
     size: blob.size,
@@ -120,6 +122,7 @@ export async function buildFromTar(
     diffSize: diff.size,
     ...(files ? { files } : {}),
   };
+  const record = extras.annotate ? { ...made, ...extras.annotate(made) } : made;
   await cache.commit(key, tmp, record);
   return record;
 }

@@ -1,5 +1,7 @@
 import path from 'node:path';
+import { contentKey, contentsFromFiles, hashContents } from '../cache/content-key.js';
 import type { LayerRecord } from '../cache/layer-cache.js';
+import type { RegistryCache } from '../cache/registry-cache.js';
 import { newImageLayer } from '../image/compose.js';
 import type { Layer } from '../image/layer.js';
 import { noProgress } from '../progress.js';
@@ -10,12 +12,10 @@ import { buildLayer, layerKey, rebuiltLayer, type LayerBuildOptions } from './bu
 import { parseCopy, validateDestPath, type CopySpec } from './copy-spec.js';
 import { layerSettings, type LayerOptions, type LayerSettings } from './layer-options.js';
 import { walkCopy, type LayerEntry } from './walk.js';
+import type { FileDigest } from './tar-writer.js';
 
 /** Layers with at least this many bytes of file content are streamed to a destination while they are built. */
 const STREAM_MIN_BYTES = 32 * 1024 * 1024;
-
-/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
-export const RACY_MS = 100;
 
 /** A copy whose files have been listed (metadata only): every input problem shows before any work starts. */
 export interface WalkedCopy {
@@ -29,12 +29,21 @@ export async function walkFiles(copy: string | CopySpec): Promise<WalkedCopy> {
   return { spec, entries: await walkCopy(spec) };
 }
 
-/** What a file layer's builder may be given besides its settings. */
+/** What a file layer's builder may be given besides its settings: where else its bytes may come from or go. */
 export interface FileLayerHooks {
   /** A place to send a big layer's compressed bytes while it is built (a registry's streamed upload). */
   stream?: (label: string) => Promise<LayerStream | undefined>;
-  /** The clock for the racy-file rule, ms since the epoch (tests inject one). */
-  now?: () => number;
+  /** A layer cache shared between machines in a registry (`--cache-repo`): looked up by the files' contents. */
+  shared?: RegistryCache;
+}
+
+/** A file layer and how it was found, for the build that made it. */
+export interface MadeFileLayer {
+  layer: Layer;
+  /** Found in the shared cache (a registry): its bytes were neither read nor compressed here. */
+  shared: boolean;
+  /** What to record in the shared cache once the image is pushed (`check`: it may be there already). */
+  record?: { key: string; check: boolean; record: LayerRecord };
 }
 
 function createdBy(spec: CopySpec): string {
@@ -49,11 +58,21 @@ function createdBy(spec: CopySpec): string {
  * determines its bytes (names, modes, owners, sizes, inode state, options); built in one pass when absent.
  */
 export async function fileLayer(copy: string | CopySpec, options: LayerOptions = {}): Promise<Layer> {
-  return layerFromWalk(await walkFiles(copy), await layerSettings(options));
+  return (await layerFromWalk(await walkFiles(copy), await layerSettings(options))).layer;
+}
+
+function withoutFiles(record: LayerRecord): LayerRecord {
+  const { files: _files, ...rest } = record;
+  return rest;
+}
+
+/** The per-file digests of a layer, in tar order, from a content hash pass. */
+function filesOf(entries: readonly LayerEntry[], contents: ReadonlyMap<string, string>): FileDigest[] {
+  return entries.filter((e) => e.type === 'file').map((e) => ({ path: `/${e.name}`, sha256: contents.get(e.name)!, size: e.size }));
 }
 
 /** {@link fileLayer} from a listed copy and checked settings (build() lists every copy before it starts). */
-export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSettings, hooks: FileLayerHooks = {}): Promise<Layer> {
+export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSettings, hooks: FileLayerHooks = {}): Promise<MadeFileLayer> {
   const buildOptions: LayerBuildOptions = {
     mtime: s.mtime,
     compression: s.compression,
@@ -61,21 +80,37 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
     keyContext: spec.dest,
     ...(s.recordFiles ? { recordFiles: true } : {}),
   };
-  const cache = s.cache;
+  const { cache, shared: remote } = { cache: s.cache, shared: hooks.shared };
   const key = layerKey(entries, buildOptions);
   const found = await cache.lookup(key);
   // A cached record without file digests cannot serve a build that needs them.
   let record: LayerRecord | undefined = found && !(s.recordFiles && !found.record.files) ? found.record : undefined;
   let hasBlob = record !== undefined && found!.hasBlob;
+  // A file changed within the last moment may change again unseen: its layer is built but not remembered.
+  const racy = cache.isRacy(entries.map((e) => e.changedAt));
+  // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
+  // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
+  // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
+  let fromRemote = false;
+  if (!record && remote && s.compression.kind !== 'none') {
+    const contents = await hashContents(entries, s.signal);
+    const sharedKey = contentKey(entries, contents, buildOptions);
+    const hit = await remote.lookup(sharedKey, s.mediaType);
+    if (hit) {
+      record = { ...hit, contentKey: sharedKey, ...(s.recordFiles ? { files: filesOf(entries, contents) } : {}) };
+      fromRemote = true;
+      hasBlob = false;
+      // Remembered locally without its bytes: the next build on this machine skips the hashing too.
+      if (!racy) await cache.commit(key, undefined, record);
+    }
+  }
   const cached = record !== undefined;
-  // Racy entries (git's term): a file changed within the last moment could change again within the same
-  // timestamp tick without its ctime moving, so its layer is built but not remembered under this key.
-  const now = (hooks.now ?? Date.now)();
-  const racy = entries.some((e) => e.changedAt !== undefined && now - e.changedAt < RACY_MS);
   // A big layer is streamed to the destination while it is built, so building and sending overlap; the registry
   // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
   const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-  const stream = !record && big ? await hooks.stream?.(spec.dest) : undefined;
+  // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
+  const hashOnly = remote !== undefined && s.compression.kind === 'none';
+  const stream = !record && big && !hashOnly ? await hooks.stream?.(spec.dest) : undefined;
   if (!record) {
     // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
     const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
@@ -83,11 +118,17 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
     meter.state = 'building';
     hasBlob = stream === undefined;
     try {
-      record = await buildLayer(entries, buildOptions, cache, racy ? undefined : key, {
+      // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
+      // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
+      const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
         ...(s.signal ? { signal: s.signal } : {}),
-        ...(stream ? { copyTo: stream.writable, keepBlob: false } : {}),
+        // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
+        ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
         meter,
+        ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
       });
+      if (hashOnly && big) hasBlob = false;
+      record = s.recordFiles ? made : withoutFiles(made);
       meter.state = 'built';
     } catch (e) {
       stream?.abort();
@@ -96,11 +137,27 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
   }
   const built = record;
   const file = cache.blobPath(built.digest);
-  // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
-  const open = hasBlob
-    ? async (start = 0) => fileStream(file, start)
-    : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
-  const layer: Layer = { ...newImageLayer({ record: built, createdBy: createdBy(spec), label: spec.dest, open }), cached };
+  // Bytes from the cache, from the shared cache, or (blob not kept) made again from the files and verified.
+  const open = fromRemote && remote
+    ? async (start = 0) => skip(await remote.openBlob(built), start)
+    : hasBlob
+      ? async (start = 0) => fileStream(file, start)
+      : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
+  const layer: Layer = {
+    ...newImageLayer({
+      record: built,
+      createdBy: createdBy(spec),
+      label: spec.dest,
+      open,
+      // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
+      ...(remote ? { mountFrom: remote.origin } : {}),
+    }),
+    cached,
+  };
   stream?.finish(layer);
-  return layer;
+  return {
+    layer,
+    shared: fromRemote,
+    ...(remote && !fromRemote && built.contentKey ? { record: { key: built.contentKey, check: cached, record: built } } : {}),
+  };
 }

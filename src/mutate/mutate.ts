@@ -2,6 +2,7 @@ import { composeDocuments, type Edits } from '../image/compose.js';
 import { once, type Image, type ResolvedImage } from '../image/image.js';
 import type { Layer } from '../image/layer.js';
 import type { ContainerConfig, Platform } from '../image/types.js';
+import type { Family } from '../image/media-types.js';
 import { StowageError } from '../errors.js';
 import { parsePlatform } from '../image/platform.js';
 import { configUpdate, type ConfigUpdate } from './config-update.js';
@@ -26,7 +27,7 @@ class MutatedImage implements Image {
         ...edits,
         ...(of ? { base: { ...(of.name ? { name: of.name } : {}), digest: of.manifest.digest } } : {}),
       });
-      return { family: base.family, manifest: docs.manifest, config: docs.config, layers: [...base.layers, ...docs.layers], base: base.base };
+      return { family: edits.family ?? base.family, manifest: docs.manifest, config: docs.config, layers: docs.layers, base: base.base };
     });
   }
 
@@ -94,4 +95,14 @@ export function withPlatform(image: Image, platform: Platform | string): Image {
  */
 export function withBase(image: Image, base: Image): Image {
   return edit(image, (e) => ({ ...e, baseOf: base }));
+}
+
+/**
+ * A new image in another media-type family: a Docker schema 2 image relabelled with OCI media types (manifest,
+ * config and layer descriptors), as `skopeo copy docker://… oci:…` does; blobs and config bytes stay the same.
+ * Writing to an OCI layout does this by itself. OCI → Docker is refused (OCI has fields Docker cannot say).
+ */
+export function withFamily(image: Image, family: Family): Image {
+  if (family !== 'oci' && family !== 'docker') throw new StowageError('INVALID_INPUT', `family must be oci or docker, got ${JSON.stringify(family)}`);
+  return edit(image, (e) => ({ ...e, family }));
 }

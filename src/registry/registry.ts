@@ -12,6 +12,7 @@ import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import { hostSettings, type HostSettings } from './host-settings.js';
 import { resolveScheme } from './ping.js';
 import { registryError } from './response-error.js';
+import { notePassingBytes } from '../util/memory.js';
 import { uploadBlob, type UploadOutcome } from './upload.js';
 
 /** containerd and distribution cap manifests at 4 MiB; so do we, on both sides. */
@@ -106,11 +107,11 @@ export class Repository {
   }
 
   /** GETs a manifest or index: bytes as served (never re-serialised), verified against the digest when asked by digest. */
-  getManifest(reference: string, accept = manifestAccept): Promise<RawJson<unknown> | undefined> {
+  getManifest(reference: string, accept = manifestAccept): Promise<(RawJson<unknown> & { etag?: string }) | undefined> {
     return this.#reread(`GET manifest ${this.label}:${reference}`, () => this.#getManifest(reference, accept));
   }
 
-  async #getManifest(reference: string, accept: string): Promise<RawJson<unknown> | undefined> {
+  async #getManifest(reference: string, accept: string): Promise<(RawJson<unknown> & { etag?: string }) | undefined> {
     const what = `manifest ${this.label}${reference.includes(':') ? '@' : ':'}${reference}`;
     const res = await this.send({ method: 'GET', url: await this.url(`manifests/${reference}`), headers: { accept } });
     if (res.status === 404) {
@@ -153,16 +154,24 @@ export class Repository {
         throw new StowageError('DIGEST_MISMATCH', `${what}: registry says Docker-Content-Digest ${header}, but the bytes hash to ${digest}`);
       }
     }
-    return { bytes, value, digest, mediaType };
+    // The ETag names this version of a tag for a conditional PUT (If-Match) by the signing code's tag updates.
+    const etag = res.header('etag');
+    return { bytes, value, digest, mediaType, ...(etag ? { etag } : {}) };
   }
 
   /** PUTs manifest bytes under a tag or digest with their exact media type. Returns the registry's view. */
-  async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; subject?: string }> {
+  async putManifest(
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+    condition: { ifMatch?: string } = {},
+  ): Promise<{ digest: string; subject?: string }> {
     const digest = digestBytes(bytes);
     const res = await this.send({
       method: 'PUT',
       url: await this.url(`manifests/${reference}`),
-      headers: { 'content-type': mediaType },
+      // A 412 answer to If-Match is an error with status 412: the caller re-reads and merges.
+      headers: { 'content-type': mediaType, ...(condition.ifMatch !== undefined ? { 'if-match': condition.ifMatch } : {}) },
       body: bytes,
     });
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) {
@@ -191,7 +200,9 @@ export class Repository {
     const what = `blob ${this.label}@${descriptor.digest}`;
     const res = await this.send({ method: 'GET', url: await this.url(`blobs/${descriptor.digest}`), headers: {} });
     if (res.status !== 200) throw await registryError(res, `GET ${what}`);
-    const verify = new VerifyingStream(descriptor.digest, descriptor.size, what);
+    // Every socket chunk is a fresh buffer, freed only when V8 collects: count them, or a blob piped from one
+    // registry to another piles up ~50 MiB of them before a collection comes by itself (util/memory.ts).
+    const verify = new VerifyingStream(descriptor.digest, descriptor.size, what, notePassingBytes);
     // Name the source: a download cut short would otherwise surface as a failure of whatever reads it.
     res.body.on('error', (e) =>
       verify.destroy(e instanceof StowageError ? e : new StowageError('NETWORK', `download of ${what} from ${res.url.host} failed: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e })),

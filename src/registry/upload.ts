@@ -3,7 +3,8 @@ import { RETRY_STATUSES } from '../http/retry.js';
 import type { HttpResponse, StreamBody } from '../http/types.js';
 import type { Descriptor } from '../image/types.js';
 import { isRefetchable, retrying } from '../util/retrying.js';
-import { take } from '../util/slice.js';
+import type { Readable } from 'node:stream';
+import { StreamCursor } from '../util/slice.js';
 import type { Repository } from './registry.js';
 import { registryError } from './response-error.js';
 
@@ -143,40 +144,53 @@ async function putChunks(repo: Repository, session: UploadSession, descriptor: D
   const size = descriptor.size;
   let offset = 0;
   let resumes = 0;
-  while (offset < size) {
-    const length = Math.min(chunkSize, size - offset);
-    const start = offset;
-    try {
-      const res = await repo.send({
-        method: 'PATCH',
-        url: session.location,
-        headers: {
-          'content-type': 'application/octet-stream',
-          // Inclusive, no "bytes=" prefix: distribution v3 parses each side as an integer.
-          'content-range': `${start}-${start + length - 1}`,
-        },
-        body: { length, open: async () => take(await body.open(start), length) },
-        idempotent: false,
-      });
-      if (res.status === 416) {
-        await res.discard();
-        offset = await status(repo, session, what);
-        continue;
-      }
-      if (res.status !== 202 && res.status !== 201 && res.status !== 204) throw await registryError(res, `${what}: PATCH ${start}-${start + length - 1}`);
-      await res.discard();
-      session.location = nextLocation(res, what);
-      const end = confirmedEnd(res);
-      offset = end !== undefined && end + 1 > start && end + 1 <= start + length ? end + 1 : start + length;
-    } catch (e) {
-      if (!recoverable(e) || resumes >= policy.backoff.retries) throw e;
-      resumes++;
-      const ms = policy.backoff.delay(resumes, (e as { retryAfterMs?: number }).retryAfterMs, what);
-      await policy.sleep(ms);
-      // Where is the registry? If it cannot tell us, the outer loop restarts the blob.
-      offset = await status(repo, session, what);
-      repo.log.info(`resuming ${what} at byte ${offset} of ${size} (${messageOf(e)})`);
+  // One read of the body for all chunks; a replayed or resumed chunk opens it again at its own start.
+  let cursor: StreamCursor | undefined;
+  const sliceAt = async (start: number, length: number): Promise<Readable> => {
+    if (!cursor || cursor.offset !== start) {
+      cursor?.close();
+      cursor = new StreamCursor(await body.open(start), start);
     }
+    return cursor.slice(length, start + length === size);
+  };
+  try {
+    while (offset < size) {
+      const length = Math.min(chunkSize, size - offset);
+      const start = offset;
+      try {
+        const res = await repo.send({
+          method: 'PATCH',
+          url: session.location,
+          headers: {
+            'content-type': 'application/octet-stream',
+            // Inclusive, no "bytes=" prefix: distribution v3 parses each side as an integer.
+            'content-range': `${start}-${start + length - 1}`,
+          },
+          body: { length, open: () => sliceAt(start, length) },
+          idempotent: false,
+        });
+        if (res.status === 416) {
+          await res.discard();
+          offset = await status(repo, session, what);
+          continue;
+        }
+        if (res.status !== 202 && res.status !== 201 && res.status !== 204) throw await registryError(res, `${what}: PATCH ${start}-${start + length - 1}`);
+        await res.discard();
+        session.location = nextLocation(res, what);
+        const end = confirmedEnd(res);
+        offset = end !== undefined && end + 1 > start && end + 1 <= start + length ? end + 1 : start + length;
+      } catch (e) {
+        if (!recoverable(e) || resumes >= policy.backoff.retries) throw e;
+        resumes++;
+        const ms = policy.backoff.delay(resumes, (e as { retryAfterMs?: number }).retryAfterMs, what);
+        await policy.sleep(ms);
+        // Where is the registry? If it cannot tell us, the outer loop restarts the blob.
+        offset = await status(repo, session, what);
+        repo.log.info(`resuming ${what} at byte ${offset} of ${size} (${messageOf(e)})`);
+      }
+    }
+  } finally {
+    cursor?.close();
   }
   await finishUpload(repo, session, descriptor, what);
 }

@@ -3,14 +3,14 @@ import { readFileSync } from 'node:fs';
 import type { BundleBuilder } from '@sigstore/sign';
 
 import type { BuildOptions, BuildResult } from '../build-options.js';
-import type { Attachment, SignOptions } from './sign-types.js';
+import type { Attachment, AttachmentKind, SignOptions } from './sign-types.js';
 import { StowageError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { formatReference, manifestReference, parseReference, repositoryName, type Reference } from '../ref/reference.js';
 import { parseTarget } from '../ref/target.js';
 import type { Repository } from '../registry/registry.js';
-import { bundleArtifact, sbomArtifact, statementArtifact } from './artifacts.js';
+import { bundleArtifact, sbomArtifact, statementArtifact, type Artifact } from './artifacts.js';
 import { keyBundleBuilder, signStatement } from './bundle.js';
 import { attachLegacyCosignSignature } from './cosign-tag.js';
 import type { JsonValue } from './encoding.js';
@@ -18,7 +18,8 @@ import { defaultIdentityProvider } from './identity.js';
 import { keylessBundleBuilder, type KeylessOptions } from './keyless.js';
 import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type SigningKey } from './keys.js';
 import { SLSA_PROVENANCE_V1, provenanceStatement, type ProvenanceInput } from './provenance.js';
-import { attachReferrer, type ArtifactStore } from './referrers.js';
+import { attachReferrers, type ArtifactStore } from './referrers.js';
+import type { TagUpdatePolicy } from './tag-update.js';
 import { openRegistryClient, openRepository, repositoryStore, type RemoteOptions } from './registry-store.js';
 import { buildSbom, sbomStatement } from './sbom.js';
 import { signSimpleSigning, simpleSigningPayload } from './simple-signing.js';
@@ -74,6 +75,8 @@ export interface AttestOptions {
   /** Environment for SOURCE_DATE_EPOCH and key passwords (default process.env). */
   environment?: NodeJS.ProcessEnv;
   log?: Logger;
+  /** Retries of the guarded tag updates (referrers index, `.sig`) when other writers race us; defaults suit registries. */
+  tagUpdate?: TagUpdatePolicy;
 }
 
 export interface AttestResult {
@@ -185,32 +188,37 @@ export async function attestToStore(store: ArtifactStore, subject: Descriptor, n
       })
     : undefined;
 
+  // Everything is signed first, then attached in one go: one guarded update of the referrers tag for all of it.
+  const artifacts: Array<{ artifact: Artifact; kind: AttachmentKind; what: string }> = [];
   if (signing) {
     const bundle = await signStatement(imageSignatureStatement(image), signing.builder);
-    const r = await attachReferrer(store, subject, bundleArtifact(bundle, created));
-    note({ kind: 'signature', digest: r.digest, ...(r.fallbackTag ? { tag: r.fallbackTag } : {}), signed: true }, 'signature');
-    if (signing.legacy) {
-      if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
-      const payload = simpleSigningPayload(name, subject.digest);
-      const legacy = await attachLegacyCosignSignature(store, subject, payload, signSimpleSigning(payload, signing.key));
-      note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
-    }
+    artifacts.push({ artifact: bundleArtifact(bundle, created), kind: 'signature', what: 'signature' });
   }
-
   if (provenance) {
     const artifact = signing
       ? bundleArtifact(await signStatement(provenance, signing.builder), created)
       : statementArtifact(serializeStatement(provenance), SLSA_PROVENANCE_V1, created);
-    const r = await attachReferrer(store, subject, artifact);
-    note({ kind: 'provenance', digest: r.digest, ...(r.fallbackTag ? { tag: r.fallbackTag } : {}), signed: signing !== undefined }, `${signing ? 'signed' : 'unsigned'} SLSA provenance`);
+    artifacts.push({ artifact, kind: 'provenance', what: `${signing ? 'signed' : 'unsigned'} SLSA provenance` });
   }
-
   if (sbom) {
     const artifact = signing
       ? bundleArtifact(await signStatement(sbomStatement(image, sbom), signing.builder), created)
       : sbomArtifact(sbom, created);
-    const r = await attachReferrer(store, subject, artifact);
-    note({ kind: 'sbom', digest: r.digest, ...(r.fallbackTag ? { tag: r.fallbackTag } : {}), signed: signing !== undefined }, `${signing ? 'signed' : 'unsigned'} CycloneDX SBOM`);
+    artifacts.push({ artifact, kind: 'sbom', what: `${signing ? 'signed' : 'unsigned'} CycloneDX SBOM` });
+  }
+  const results = await attachReferrers(store, subject, artifacts.map((a) => a.artifact), options.tagUpdate);
+  artifacts.forEach((a, i) => {
+    const r = results[i]!;
+    const signed = a.kind === 'signature' || signing !== undefined;
+    note({ kind: a.kind, digest: r.digest, ...(r.fallbackTag ? { tag: r.fallbackTag } : {}), signed }, a.what);
+  });
+  if (signing?.legacy) {
+    if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
+    const payload = simpleSigningPayload(name, subject.digest);
+    const legacy = await attachLegacyCosignSignature(store, subject, payload, signSimpleSigning(payload, signing.key), {
+      ...(options.tagUpdate ? { policy: options.tagUpdate } : {}),
+    });
+    note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
   }
 
   return {
@@ -225,6 +233,8 @@ export interface SignImageOptions extends RemoteOptions, SignOptions {
   /** `host/repo:tag` or `host/repo@sha256:…`; a tag is resolved to its digest, and the digest is signed. */
   reference: string;
   environment?: NodeJS.ProcessEnv;
+  /** Retries of the guarded tag updates when other signers race us (see {@link AttestOptions.tagUpdate}). */
+  tagUpdate?: TagUpdatePolicy;
 }
 
 /** `stowage sign REF`: sign the image REF names (by digest), attach the signature, return what was written. */
@@ -237,7 +247,7 @@ export async function signImage(options: SignImageOptions): Promise<AttestResult
   try {
     const repo = openRepository(client, ref, { push: true });
     const subject = await resolveSubject(repo, ref, log);
-    return await attestImage(repo, subject, { sign: signing, environment: env, log });
+    return await attestImage(repo, subject, { sign: signing, environment: env, log, ...(options.tagUpdate ? { tagUpdate: options.tagUpdate } : {}) });
   } finally {
     client.close();
   }

@@ -4,6 +4,7 @@ import { StowageError } from '../errors.js';
 import { legacySignatureTag } from './artifacts.js';
 import { sha256 } from '../digest.js';
 import type { ArtifactStore } from './referrers.js';
+import { addToTagList, type TagList, type TagUpdatePolicy } from './tag-update.js';
 import { COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, parseSimpleSigningPayload } from './simple-signing.js';
 
 /**
@@ -33,15 +34,16 @@ export interface LegacyAttachResult {
 }
 
 /**
- * Add one simple-signing signature to the image's `.sig` tag, keeping the signatures already there. The payload
- * must name the subject digest (checked, so a payload for another image cannot be attached by mistake).
+ * Add one simple-signing signature to the image's `.sig` tag, keeping the signatures already there (and those other
+ * signers add at the same time: the update is guarded, see tag-update.ts). The payload must name the subject digest
+ * (checked, so a payload for another image cannot be attached by mistake).
  */
 export async function attachLegacyCosignSignature(
   store: ArtifactStore,
   subject: { digest: string; repository?: string },
   payload: Buffer,
   signatureB64: string,
-  options: { annotations?: Record<string, string> } = {},
+  options: { annotations?: Record<string, string>; policy?: TagUpdatePolicy } = {},
 ): Promise<LegacyAttachResult> {
   const parsed = parseSimpleSigningPayload(payload);
   if (parsed.manifestDigest !== subject.digest) {
@@ -54,24 +56,22 @@ export async function attachLegacyCosignSignature(
     digest: sha256(payload),
     annotations: sortedMap({ ...options.annotations, [COSIGN_SIGNATURE_ANNOTATION]: signatureB64 }),
   };
-
-  const current = await store.getManifest(tag);
-  let base: Manifest | undefined;
-  if (current !== undefined) {
-    base = parseSignatureManifest(current.bytes, tag);
-    const duplicate = base.layers.some(
-      (l) => l.digest === layer.digest && l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] === signatureB64,
-    );
-    if (duplicate) return { tag, digest: sha256(current.bytes), added: false };
-  }
-  const image = legacySignatureImage(base, layer);
+  // Before the tag names it: a reader of the tag must find every payload it lists.
   await store.putBlob(payload, layer.digest);
-  await store.putBlob(image.config.bytes, image.config.descriptor.digest);
-  const put = await store.putManifest(tag, image.manifest.bytes, image.manifest.mediaType);
-  if (put.digest !== image.manifest.digest) {
-    throw new StowageError('DIGEST_MISMATCH', `registry stored ${tag} as ${put.digest}, but its bytes hash to ${image.manifest.digest}`);
-  }
-  return { tag, digest: image.manifest.digest, added: true };
+  const list: TagList<Descriptor> = {
+    tag,
+    entries: (current) => (current === undefined ? [] : parseSignatureManifest(current.bytes, tag).layers),
+    // A layer is one signature: the same payload signed by two keys is two layers.
+    key: (l) => `${l.digest} ${l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] ?? ''}`,
+    async render(current, layers) {
+      const base = current === undefined ? undefined : parseSignatureManifest(current.bytes, tag);
+      const image = signatureImage(base, layers);
+      await store.putBlob(image.config.bytes, image.config.descriptor.digest);
+      return image.manifest;
+    },
+  };
+  const result = await addToTagList(store, list, [layer], options.policy);
+  return { tag, digest: result.digest, added: result.written };
 }
 
 /**
@@ -86,7 +86,18 @@ export function legacySignatureImage(
   manifest: { bytes: Buffer; digest: string; mediaType: string; value: Manifest };
   config: { bytes: Buffer; descriptor: Descriptor };
 } {
-  const layers = [...(base?.layers ?? []).map(descriptorInGoOrder), descriptorInGoOrder(layer)];
+  return signatureImage(base, [...(base?.layers ?? []), layer]);
+}
+
+/** The signature image holding exactly `layers`, with `base`'s media types and annotations. */
+function signatureImage(
+  base: Manifest | undefined,
+  layerList: Descriptor[],
+): {
+  manifest: { bytes: Buffer; digest: string; mediaType: string; value: Manifest };
+  config: { bytes: Buffer; descriptor: Descriptor };
+} {
+  const layers = layerList.map(descriptorInGoOrder);
   const config = {
     architecture: '',
     created: ZERO_TIME,

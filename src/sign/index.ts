@@ -45,7 +45,8 @@ export {
   statementArtifact,
   subjectDescriptor,
 } from './artifacts.js';
-export { addToReferrersIndex, attachReferrer, listReferrers } from './referrers.js';
+export { addToReferrersIndex, attachReferrer, attachReferrers, listReferrers } from './referrers.js';
+export { addToTagList, probeIfMatch } from './tag-update.js';
 export { attachLegacyCosignSignature, legacySignatureImage, readLegacyCosignSignatures } from './cosign-tag.js';
 export { checkImageSignatures, describeRejections, verifyImageSignatures } from './verify-image.js';
 export { canonicalJson, rfc3339 } from './encoding.js';
@@ -74,7 +75,8 @@ export type { FetchLike, IdentityOptions } from './identity.js';
 export type { VerifiedStatement, VerifyBundleOptions } from './verify.js';
 export type { ParsedSimpleSigning, SimpleSigningPayload, VerifySimpleSigningOptions } from './simple-signing.js';
 export type { Artifact, BuiltManifest } from './artifacts.js';
-export type { ArtifactStore, AttachResult } from './referrers.js';
+export type { ArtifactStore, AttachResult, StoredManifest } from './referrers.js';
+export type { TagList, TagUpdatePolicy, TagUpdateResult } from './tag-update.js';
 export type { LegacyAttachResult, LegacySignature } from './cosign-tag.js';
 export type { ImageVerification, VerifiedSignature, VerifySignaturesOptions } from './verify-image.js';
 export type { Instant, JsonValue } from './encoding.js';

@@ -10,6 +10,7 @@ import {
   type Artifact,
 } from './artifacts.js';
 import { sha256 } from '../digest.js';
+import { addToTagList, type TagList, type TagUpdatePolicy } from './tag-update.js';
 
 /**
  * Attaching artifacts to an image and finding them again (distribution-spec `spec.md` §Pushing Manifests with
@@ -17,12 +18,26 @@ import { sha256 } from '../digest.js';
  * small store the registry client is adapted to.
  */
 
+/** A manifest as a registry served it: exact bytes, and the ETag that names this version for a conditional PUT. */
+export interface StoredManifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+  etag?: string;
+}
+
 /** What the referrers logic needs from a registry repository. The lead adapts the registry client to this. */
 export interface ArtifactStore {
   /** GET a manifest/index by tag or digest; undefined on 404. Bytes exactly as served. */
-  getManifest(reference: string): Promise<{ bytes: Buffer; mediaType: string; digest: string } | undefined>;
-  /** PUT manifest bytes under a tag or digest; returns the digest and whether the registry answered with an OCI-Subject header. */
-  putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; subjectHeader?: string }>;
+  getManifest(reference: string): Promise<StoredManifest | undefined>;
+  /**
+   * PUT manifest bytes under a tag or digest; returns the digest and whether the registry answered with an OCI-Subject
+   * header. With `ifMatch` (only sent when {@link conditionalPut} is set), a registry that honours it answers 412 when
+   * the reference has moved on: that is thrown as a StowageError with status 412.
+   */
+  putManifest(reference: string, bytes: Buffer, mediaType: string, condition?: { ifMatch?: string }): Promise<{ digest: string; subjectHeader?: string }>;
+  /** The store passes `ifMatch` on to the registry (whether the registry honours it is probed, see tag-update.ts). */
+  conditionalPut?: boolean;
   /** Upload a small blob (skip if present). */
   putBlob(bytes: Buffer, digest: string): Promise<void>;
   /**
@@ -48,57 +63,81 @@ export interface AttachResult {
  * client MUST update the referrers tag itself. Idempotent: the same artifact gives the same manifest bytes, and an
  * entry already in the fallback index is not added again.
  */
-export async function attachReferrer(store: ArtifactStore, subject: Descriptor, artifact: Artifact): Promise<AttachResult> {
-  const built = artifactManifest(subject, artifact);
-  await store.putBlob(EMPTY_BLOB, EMPTY_DESCRIPTOR.digest);
-  await store.putBlob(artifact.blob, built.manifest.layers[0]!.digest);
-  const put = await store.putManifest(built.digest, built.bytes, built.mediaType);
-  if (put.digest !== built.digest) {
-    throw new StowageError('DIGEST_MISMATCH', `registry stored the artifact manifest as ${put.digest}, but its bytes hash to ${built.digest}`);
-  }
-  if (put.subjectHeader !== undefined && put.subjectHeader.trim() === subject.digest) {
-    return { digest: built.digest };
-  }
-  const fallbackTag = await addToReferrersIndex(store, subject.digest, referrerDescriptor(built));
-  return { digest: built.digest, fallbackTag };
+export async function attachReferrer(store: ArtifactStore, subject: Descriptor, artifact: Artifact, policy?: TagUpdatePolicy): Promise<AttachResult> {
+  return (await attachReferrers(store, subject, [artifact], policy))[0]!;
 }
 
 /**
- * Add a descriptor to the referrers tag index (§Pushing Manifests with Subject, client steps 1-6): 404 → start an
- * empty index; anything but an OCI index → refuse (never overwrite someone's tag); already listed → done.
- * Read-modify-write: two writers at once can lose an entry (the spec leaves races to clients; the store has no
- * conditional PUT). Returns the tag.
+ * {@link attachReferrer} for several artifacts of one image: all manifests first, then one update of the referrers
+ * tag for those the registry did not index itself (one guarded read-modify-write instead of one per artifact).
  */
-export async function addToReferrersIndex(store: ArtifactStore, subjectDigest: string, entry: Descriptor): Promise<string> {
-  const tag = referrersTag(subjectDigest);
-  const current = await store.getManifest(tag);
-  let index: Index & Record<string, unknown>;
-  if (current === undefined) {
-    index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-  } else {
-    if (sha256(current.bytes) === subjectDigest) {
-      // GitLab resolves `sha256-<hex>` as the digest `sha256:<hex>` and serves the subject itself
-      // (oras-project/oras-go#1396): this tag cannot hold a referrers list there.
-      throw new StowageError(
-        'MANIFEST_INVALID',
-        `registry resolves the referrers tag ${tag} to the image itself, so it cannot keep a referrers list there ` +
-          '(GitLab behaves like this); attach signatures with the legacy .sig tag instead',
-      );
+export async function attachReferrers(store: ArtifactStore, subject: Descriptor, artifacts: Artifact[], policy?: TagUpdatePolicy): Promise<AttachResult[]> {
+  const results: AttachResult[] = [];
+  const unindexed: Descriptor[] = [];
+  await store.putBlob(EMPTY_BLOB, EMPTY_DESCRIPTOR.digest);
+  for (const artifact of artifacts) {
+    const built = artifactManifest(subject, artifact);
+    await store.putBlob(artifact.blob, built.manifest.layers[0]!.digest);
+    const put = await store.putManifest(built.digest, built.bytes, built.mediaType);
+    if (put.digest !== built.digest) {
+      throw new StowageError('DIGEST_MISMATCH', `registry stored the artifact manifest as ${put.digest}, but its bytes hash to ${built.digest}`);
     }
-    const parsed = parseIndex(current.bytes, current.mediaType);
-    if (parsed === undefined) {
-      throw new StowageError(
-        'MANIFEST_INVALID',
-        `tag ${tag} holds a ${current.mediaType || 'manifest'} that is not an OCI image index; refusing to overwrite it with a referrers list`,
-      );
-    }
-    if (parsed.manifests.some((m) => m.digest === entry.digest)) return tag;
-    index = parsed;
+    results.push({ digest: built.digest });
+    if (put.subjectHeader === undefined || put.subjectHeader.trim() !== subject.digest) unindexed.push(referrerDescriptor(built));
   }
-  index.manifests.push(entry);
-  const bytes = Buffer.from(JSON.stringify(index), 'utf8');
-  await store.putManifest(tag, bytes, MediaType.OciIndex);
+  if (unindexed.length > 0) {
+    const fallbackTag = await addToReferrersIndex(store, subject.digest, unindexed, policy);
+    for (const r of results) if (unindexed.some((d) => d.digest === r.digest)) r.fallbackTag = fallbackTag;
+  }
+  return results;
+}
+
+/**
+ * Add descriptors to the referrers tag index (§Pushing Manifests with Subject, client steps 1-6): 404 → start an
+ * empty index; anything but an OCI index → refuse (never overwrite someone's tag); already listed → nothing written.
+ * Guarded against concurrent writers (tag-update.ts). Returns the tag.
+ */
+export async function addToReferrersIndex(
+  store: ArtifactStore,
+  subjectDigest: string,
+  entries: Descriptor | Descriptor[],
+  policy?: TagUpdatePolicy,
+): Promise<string> {
+  const tag = referrersTag(subjectDigest);
+  const list: TagList<Descriptor> = {
+    tag,
+    entries: (current) => (current === undefined ? [] : referrersIndexAt(tag, current, subjectDigest).manifests),
+    key: (d) => d.digest,
+    async render(current, manifests) {
+      // Fields of someone else's index (annotations, extra keys) are kept; only the list changes.
+      const index = current === undefined ? { schemaVersion: 2, mediaType: MediaType.OciIndex } : referrersIndexAt(tag, current, subjectDigest);
+      const bytes = Buffer.from(JSON.stringify({ ...index, manifests }), 'utf8');
+      return { bytes, mediaType: MediaType.OciIndex, digest: sha256(bytes) };
+    },
+  };
+  await addToTagList(store, list, Array.isArray(entries) ? entries : [entries], policy);
   return tag;
+}
+
+/** The index at the referrers tag, or an error when the tag holds something we must not overwrite. */
+function referrersIndexAt(tag: string, current: StoredManifest, subjectDigest: string): Index & Record<string, unknown> {
+  if (sha256(current.bytes) === subjectDigest) {
+    // GitLab resolves `sha256-<hex>` as the digest `sha256:<hex>` and serves the subject itself
+    // (oras-project/oras-go#1396): this tag cannot hold a referrers list there.
+    throw new StowageError(
+      'MANIFEST_INVALID',
+      `registry resolves the referrers tag ${tag} to the image itself, so it cannot keep a referrers list there ` +
+        '(GitLab behaves like this); attach signatures with the legacy .sig tag instead',
+    );
+  }
+  const parsed = parseIndex(current.bytes, current.mediaType);
+  if (parsed === undefined) {
+    throw new StowageError(
+      'MANIFEST_INVALID',
+      `tag ${tag} holds a ${current.mediaType || 'manifest'} that is not an OCI image index; refusing to overwrite it with a referrers list`,
+    );
+  }
+  return parsed;
 }
 
 /**

@@ -67,11 +67,14 @@ export function repositoryStore(repo: Repository): ArtifactStore {
   return {
     async getManifest(reference) {
       const got = await repo.getManifest(reference, manifestAccept);
-      return got === undefined ? undefined : { bytes: got.bytes, mediaType: got.mediaType, digest: got.digest };
+      if (got === undefined) return undefined;
+      return { bytes: got.bytes, mediaType: got.mediaType, digest: got.digest, ...(got.etag !== undefined ? { etag: got.etag } : {}) };
     },
 
-    async putManifest(reference, bytes, mediaType) {
-      const put = await repo.putManifest(reference, bytes, mediaType);
+    conditionalPut: true,
+
+    async putManifest(reference, bytes, mediaType, condition) {
+      const put = await repo.putManifest(reference, bytes, mediaType, condition);
       return { digest: put.digest, ...(put.subject === undefined ? {} : { subjectHeader: put.subject }) };
     },
 

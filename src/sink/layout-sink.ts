@@ -16,6 +16,8 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
 
 /** Writes an OCI image layout (image-spec image-layout.md), `oci:DIR[:TAG]`, as skopeo and umoci read it. */
 export class LayoutSink implements ImageSink {
+  // Tools that read layouts (skopeo, umoci, containerd's import) look only for OCI media types in index.json.
+  readonly family = 'oci' as const;
   readonly dir: string;
   readonly tag: string | undefined;
   readonly #policy: RetryPolicy;

@@ -21,6 +21,11 @@ export interface RegistrySinkOptions {
   progress?: Progress;
   /** Hears of each blob once it is in the registry: sent, already there, or mounted. */
   onBlob?: (blob: { digest: string; size: number; outcome: UploadOutcome; label: string }) => void;
+  /**
+   * Other repositories on the destination's registry that new layers may be mounted from (a shared layer cache):
+   * asked for in the same token request as the push, so the mounts need no second token.
+   */
+  mountSources?: string[];
 }
 
 /**
@@ -45,6 +50,7 @@ export class RegistrySink implements ImageSink {
   }
 
   #repo?: Repository;
+  /** The base's repository, when its layers can be mounted (same registry, another repository). */
   #mountFrom?: string;
   readonly #limit: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Uploads started early, by digest; each already has a rejection handler (it is re-thrown by write). */
@@ -54,9 +60,15 @@ export class RegistrySink implements ImageSink {
     if (!this.#repo) {
       const origin = base.origin;
       this.#mountFrom = origin && origin.registry === this.ref.registry && origin.repository !== this.ref.repository ? origin.repository : undefined;
-      this.#repo = this.registry.repository(this.ref.repository, { push: true, ...(this.#mountFrom ? { mountFrom: [this.#mountFrom] } : {}) });
+      const sources = [...(this.#mountFrom ? [this.#mountFrom] : []), ...(this.options.mountSources ?? [])].filter((r) => r !== this.ref.repository);
+      this.#repo = this.registry.repository(this.ref.repository, { push: true, ...(sources.length ? { mountFrom: [...new Set(sources)] } : {}) });
     }
     return this.#repo;
+  }
+
+  /** A new layer's mount source, when it is another repository of the destination's registry. */
+  #sameRegistry(from: ImageLayer['mountFrom']): string | undefined {
+    return from && from.registry === this.ref.registry && from.repository !== this.ref.repository ? from.repository : undefined;
   }
 
   #push(layer: ImageLayer, base: MountSource, log: Logger): Promise<UploadOutcome> {
@@ -64,7 +76,7 @@ export class RegistrySink implements ImageSink {
     let started = this.#started.get(d.digest);
     if (!started) {
       const repo = this.#target(base);
-      const mountFrom = layer.origin === 'base' ? this.#mountFrom : undefined;
+      const mountFrom = layer.origin === 'base' ? this.#mountFrom : this.#sameRegistry(layer.mountFrom);
       const meter = (this.options.progress ?? noProgress).meter(layer.label, d.size);
       started = this.#limit(async () => {
         meter.state = 'uploading';

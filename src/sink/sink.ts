@@ -1,4 +1,5 @@
 import type { BuiltImage, ImageLayer, MountSource } from '../image/compose.js';
+import type { Family } from '../image/media-types.js';
 import type { LayerStream } from '../layer/layer-stream.js';
 
 import type { Logger } from '../log.js';
@@ -15,6 +16,8 @@ export interface SinkResult {
 /** Where a built image goes: a registry, an OCI image layout, or a `docker load` archive. */
 export interface ImageSink {
   describe(): string;
+  /** The media-type family the destination requires (an OCI layout: OCI); unset, the image keeps the base's. */
+  readonly family?: Family;
   /**
    * Optional: start sending a layer before the image is complete (the registry sink pushes base layers and each
    * new layer while the next one is still being built). `write` waits for what was started and sends the rest.

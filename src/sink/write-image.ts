@@ -30,7 +30,7 @@ export interface WriteOptions {
 /** What a sink needs to be made: the destination and only the options that concern it. */
 export function sinkFor(
   target: Target,
-  options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy; onBlob?: RegistrySinkOptions['onBlob'] },
+  options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy } & Pick<RegistrySinkOptions, 'onBlob' | 'mountSources'>,
 ): ImageSink {
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && target.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${target.input}`);
@@ -41,6 +41,7 @@ export function sinkFor(
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       ...(options.onBlob ? { onBlob: options.onBlob } : {}),
+      ...(options.mountSources?.length ? { mountSources: options.mountSources } : {}),
     });
   }
   if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, options.policy ?? retryPolicy());

@@ -10,7 +10,7 @@ import vm from 'node:vm';
  * peak RSS independent of layer size. If the runtime refuses to expose `gc`, this does nothing.
  */
 const EVERY = 16 * 1024 * 1024;
-let collect: ((options: { type: 'major'; execution: 'async' }) => void) | null | undefined;
+let collect: ((options: { type: 'major'; execution: 'async' } | { type: 'minor' }) => void) | null | undefined;
 let pending = 0;
 
 function collector(): typeof collect {
@@ -37,4 +37,22 @@ export function noteBufferBytes(bytes: number): void {
 export function freshBuffer(size: number): Buffer {
   noteBufferBytes(size);
   return Buffer.allocUnsafe(size);
+}
+
+/**
+ * Chunks that only pass through (a blob downloaded from one registry and uploaded to another: every socket read is
+ * a fresh 64 KiB buffer, dropped as soon as it is sent) die young, so a scavenge frees them; a major collection
+ * costs far more. Measured on a 283 MB layer piped registry to registry (2 busy cores): no nudge 153-160 MiB peak
+ * RSS, 380 ms in GC; a major collection every 16 MiB 115-121 MiB, 700-740 ms in GC; a scavenge every 4 MiB
+ * 99-106 MiB, 80-110 ms in GC.
+ */
+const SCAVENGE_EVERY = 4 * 1024 * 1024;
+let passing = 0;
+
+/** Counts bytes of short-lived chunks passing through; every 4 MiB, asks for a scavenge. */
+export function notePassingBytes(bytes: number): void {
+  passing += bytes;
+  if (passing < SCAVENGE_EVERY) return;
+  passing = 0;
+  collector()?.({ type: 'minor' });
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
-import { CLI, DIGEST_LINE, stowage } from '../harness/cli.js';
+import { cliFor, DIGEST_LINE, stowage } from '../harness/cli.js';
 import { run, runOk, type RunResult } from '../harness/exec.js';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../harness/fault-proxy.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
@@ -247,8 +247,10 @@ describe('--copy sources and DEST_PATH', () => {
       await chmod(join(tree, 'locked-parent'), 0o700);
     });
 
-    function asNobody(args: string[]): Promise<RunResult> {
-      return run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
+    async function asNobody(args: string[]): Promise<RunResult> {
+      // The checkout may sit under a directory uid 65534 cannot enter (a 0700 CI workspace): run a shared copy.
+      const { node, cli } = await cliFor(65534);
+      return run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', node, cli, ...args], {
         env: { SOURCE_DATE_EPOCH: '', HOME: '/nonexistent' },
         timeoutMs: 60_000,
       });

@@ -25,8 +25,11 @@ afterAll(async () => {
   if (work) await removeTempDir(work);
 });
 
-/** Files whose ctime is this recent are not remembered (racy); wait it out so the first build is cached. */
-const settle = () => new Promise((r) => setTimeout(r, 150));
+/**
+ * The cache's clock for builds of settled files: a minute ahead, so every file a test wrote is old enough to be
+ * remembered however slowly the machine ran (files changed within the last 100 ms are racy, never remembered).
+ */
+const settled = () => Date.now() + 60_000;
 
 async function tree(dir: string): Promise<{ code: string; model: string }> {
   await mkdir(join(dir, 'src'), { recursive: true });
@@ -45,6 +48,7 @@ function options(dir: { code: string; model: string }, to: string, cacheDir: str
     copy: [`${dir.code}:/app/src`, `${dir.model}:/app/model.bin`],
     entrypoint: ['/app/src/predict.sh'],
     cacheDir,
+    now: settled,
     ...extra,
   };
 }
@@ -53,7 +57,6 @@ describe('layer cache', () => {
   it('a rebuild with nothing changed reuses every layer and gives the same digest', async () => {
     const dir = await tree(join(work, 'same'));
     const cacheDir = join(work, 'cache-same');
-    await settle();
     const first = await build(options(dir, 'cache/same:1', cacheDir));
     expect(first.layers.map((l) => l.cached)).toEqual([false, false]);
     const again = await build(options(dir, 'cache/same:2', cacheDir));
@@ -73,7 +76,6 @@ describe('layer cache', () => {
     const file = join(dir.code, 'util.sh');
     const when = new Date('2020-01-01T00:00:00Z'); // whole seconds, so utimes can put it back exactly
     await utimes(file, when, when);
-    await settle();
     const first = await build(options(dir, 'cache/sneaky:1', cacheDir));
     const before = await stat(file, { bigint: true });
     await writeFile(file, 'x=2\n'); // same size
@@ -81,7 +83,6 @@ describe('layer cache', () => {
     const after = await stat(file, { bigint: true });
     expect(after.mtimeNs).toBe(before.mtimeNs);
     expect(after.size).toBe(before.size);
-    await settle();
     const second = await build(options(dir, 'cache/sneaky:2', cacheDir));
     expect(second.layers.map((l) => l.cached)).toEqual([false, true]);
     expect(second.layers[0]!.digest).not.toBe(first.layers[0]!.digest);
@@ -95,10 +96,8 @@ describe('layer cache', () => {
   it('touching a file (new mtime, same content) rebuilds its layer to the same digest', async () => {
     const dir = await tree(join(work, 'touched'));
     const cacheDir = join(work, 'cache-touched');
-    await settle();
     const first = await build(options(dir, 'cache/touched:1', cacheDir));
     await utimes(dir.model, new Date('2031-01-01'), new Date('2031-01-01'));
-    await settle();
     const second = await build(options(dir, 'cache/touched:2', cacheDir));
     expect(second.layers.map((l) => l.cached)).toEqual([true, false]);
     expect(second.digest).toBe(first.digest);
@@ -107,9 +106,11 @@ describe('layer cache', () => {
   it('files changed just now are built but not remembered (racy): the next build reads them again', async () => {
     const dir = await tree(join(work, 'racy'));
     const cacheDir = join(work, 'cache-racy');
-    const first = await build(options(dir, 'cache/racy:1', cacheDir)); // no settle: the files are brand new
+    // The cache's clock reads 50 ms after the first file was written: every file changed less than 100 ms ago.
+    const times = await Promise.all([join(dir.code, 'predict.sh'), join(dir.code, 'util.sh'), dir.model].map((f) => stat(f)));
+    const justNow = Math.min(...times.map((t) => t.ctimeMs)) + 50;
+    const first = await build(options(dir, 'cache/racy:1', cacheDir, { now: () => justNow }));
     expect(first.layers.map((l) => l.cached)).toEqual([false, false]);
-    await settle();
     const second = await build(options(dir, 'cache/racy:2', cacheDir));
     expect(second.layers.map((l) => l.cached)).toEqual([false, false]);
     expect(second.digest).toBe(first.digest);
@@ -120,7 +121,6 @@ describe('layer cache', () => {
   it('a cached record whose blob file is gone: the layer is made again from its files, verified, when a destination needs it', async () => {
     const dir = await tree(join(work, 'gone'));
     const cacheDir = join(work, 'cache-gone');
-    await settle();
     const first = await build(options(dir, 'cache/gone:1', cacheDir));
     await rm(join(cacheDir, 'blobs', 'sha256', first.layers[1]!.digest.slice(7)));
     const other = await startRegistry();
@@ -137,7 +137,6 @@ describe('layer cache', () => {
     const dir = await tree(join(work, 'big'));
     await writeFile(dir.model, Buffer.alloc(40 * 1024 * 1024, 3)); // over the 32 MiB streaming threshold
     const cacheDir = join(work, 'cache-big');
-    await settle();
     const first = await build(options(dir, 'cache/big:1', cacheDir));
     const blobs = await readdir(join(cacheDir, 'blobs', 'sha256'));
     expect(blobs).toContain(first.layers[0]!.digest.slice(7));

@@ -201,3 +201,32 @@ export async function pushBaseImages(registry: { host: string }, options: PushOp
     digests: { oci: oci.digest, docker: docker.digest, index: index.digest, indexAmd64: child('amd64'), indexArm64: child('arm64') },
   };
 }
+
+export interface DockerList {
+  /** "127.0.0.1:PORT/REPO:docker-list" */
+  ref: string;
+  digest: string;
+  /** Digests of the two Docker schema 2 manifests the list names. */
+  amd64: string;
+  arm64: string;
+}
+
+/**
+ * Push the base's two-platform index as a Docker manifest list of two Docker schema 2 images (skopeo converts the
+ * list and each image), as REPO:docker-list. Separate from pushBaseImages: most test files never need it.
+ */
+export async function pushDockerList(registry: { host: string }, repo = 'base/busybox'): Promise<DockerList> {
+  const layoutDir = await baseLayout();
+  const ref = `${registry.host}/${repo}:docker-list`;
+  const pushed = await skopeoCopy(`oci:${layoutDir}:${BASE_TAGS.index}`, `docker://${ref}`, { format: 'v2s2', all: true });
+  const raw = await inspectRaw(`docker://${ref}`);
+  if (raw.json.mediaType !== MEDIA.dockerList) throw new Error(`pushDockerList: ${ref} has mediaType ${String(raw.json.mediaType)}, expected ${MEDIA.dockerList}`);
+  if (raw.digest !== pushed) throw new Error(`pushDockerList: ${ref} reads back as ${raw.digest}, skopeo pushed ${pushed}`);
+  const children = raw.json.manifests as Descriptor[];
+  const child = (architecture: string): string => {
+    const found = children.find((d) => d.platform?.architecture === architecture && d.mediaType === MEDIA.dockerManifest);
+    if (!found) throw new Error(`pushDockerList: ${ref} has no Docker schema 2 linux/${architecture} entry`);
+    return found.digest;
+  };
+  return { ref, digest: raw.digest, amd64: child('amd64'), arm64: child('arm64') };
+}

@@ -1,9 +1,13 @@
 // Runs the compiled stowage CLI the way a user or a CI script does: a child process, stdout and stderr apart.
+import { chmod } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type RunResult } from './exec.js';
+import { run, runOk, type RunResult } from './exec.js';
+import { makeTempDir } from './tmp.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export function stowage(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return run(process.execPath, [CLI, ...args], {
@@ -15,3 +19,45 @@ export function stowage(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?
 }
 
 export const DIGEST_LINE = /^sha256:[a-f0-9]{64}\n$/;
+
+/** The Node binary and the CLI as another user runs them. */
+export interface SharedCli {
+  node: string;
+  cli: string;
+}
+
+const shared = new Map<number, Promise<SharedCli>>();
+
+/**
+ * The Node binary and the built package (dist, package.json, node_modules) under a fresh temp dir that every user
+ * may enter, so that a test can run the CLI as `uid` even when the checkout (or Node) sits under a directory only
+ * its owner can enter, as a `mktemp -d` CI workspace (mode 0700) is. Always done, wherever the checkout is, so the
+ * test takes the same path on every machine. Files are hard-linked (same filesystem) or else copied; once per
+ * process and uid. Checked by running the CLI as `uid`: a failure says why instead of failing the test later.
+ */
+export function cliFor(uid: number): Promise<SharedCli> {
+  let found = shared.get(uid);
+  if (!found) {
+    found = (async () => {
+      const dir = await makeTempDir('shared-cli');
+      await chmod(dir, 0o755);
+      const place = async (from: string, to: string) => {
+        const linked = await run('cp', ['-a', '-l', from, to]);
+        if (linked.code !== 0) await runOk('cp', ['-a', from, to]);
+      };
+      const pkg = join(dir, 'stowage');
+      await runOk('mkdir', ['-m', '0755', pkg]);
+      await place(process.execPath, join(dir, 'node'));
+      for (const name of ['package.json', 'dist', 'node_modules']) await place(join(ROOT, name), join(pkg, name));
+      const out = { node: join(dir, 'node'), cli: join(pkg, 'dist', 'cli', 'main.js') };
+      const probe = await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', out.node, out.cli, '--help'], { env: { HOME: '/nonexistent' }, timeoutMs: 60_000 });
+      if (probe.code !== 0) {
+        throw new Error(`uid ${uid} cannot run the CLI copied to ${dir} (is ${dir} reachable by other users?): exit ${probe.code}: ${probe.stderr.trim()}`);
+      }
+      return out;
+    })();
+    found.catch(() => shared.delete(uid));
+    shared.set(uid, found);
+  }
+  return found;
+}

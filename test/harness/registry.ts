@@ -200,3 +200,33 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
   }
   return out;
 }
+
+/** One request from a registry's access log. */
+export interface AccessLogEntry {
+  method: string;
+  /** Path without the query, e.g. `/v2/app/blobs/uploads/ID`. */
+  path: string;
+  query: URLSearchParams;
+  status: number;
+}
+
+// Access log line (gorilla CombinedLoggingHandler, on by default in distribution 2.8):
+// 127.0.0.1 - - [date] "PUT /v2/REPO/blobs/uploads/ID?_state=…&digest=… HTTP/1.1" 201 0 "" "UA"
+const ACCESS_LINE = /"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP\/[\d.]+" (\d{3}) /;
+
+/** Every request the registry logged so far, in order; slice from an earlier length to see one step's requests. */
+export function accessLog(registry: Pick<RegistryHandle, 'logs'>): AccessLogEntry[] {
+  const out: AccessLogEntry[] = [];
+  for (const line of registry.logs().split('\n')) {
+    const m = ACCESS_LINE.exec(line);
+    if (!m) continue;
+    const url = new URL(m[2]!, 'http://registry');
+    out.push({ method: m[1]!, path: url.pathname, query: url.searchParams, status: Number(m[3]) });
+  }
+  return out;
+}
+
+/** Requests that put blob bytes into a repository: POST/PATCH/PUT on `blobs/uploads` that are not cross-repository mounts. */
+export function blobUploads(entries: readonly AccessLogEntry[]): AccessLogEntry[] {
+  return entries.filter((e) => /\/blobs\/uploads\//.test(e.path) && e.method !== 'GET' && e.method !== 'DELETE' && !(e.method === 'POST' && e.query.has('mount') && e.status === 201));
+}

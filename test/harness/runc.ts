@@ -44,14 +44,18 @@ export async function runImage(image: string, options: RunImageOptions = {}): Pr
   const id = `stowage-test-${process.pid}-${++counter}-${randomBytes(3).toString('hex')}`;
   const forget = atExit(() => spawnSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 300 }));
   try {
-    const layout = join(work, 'layout');
     const bundle = join(work, 'bundle');
-    await skopeoCopy(image, `oci:${layout}:${TAG}`, {
-      src: { creds: options.srcCreds, tlsVerify: options.tlsVerify, certDir: options.certDir },
-    });
-    await runOk('umoci', ['unpack', '--image', `${layout}:${TAG}`, bundle]);
+    // An OCI layout is unpacked as it is, so that umoci itself must accept what was written there; anything else
+    // goes through a layout that skopeo writes.
+    const { layout, tag } = image.startsWith('oci:') ? splitLayoutRef(image.slice(4)) : { layout: join(work, 'layout'), tag: TAG };
+    if (!image.startsWith('oci:')) {
+      await skopeoCopy(image, `oci:${layout}:${tag}`, {
+        src: { creds: options.srcCreds, tlsVerify: options.tlsVerify, certDir: options.certDir },
+      });
+    }
+    await runOk('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
 
-    const imageConfig = (await readImageConfig(layout, TAG)).config ?? {};
+    const imageConfig = (await readImageConfig(layout, tag)).config ?? {};
     const configFile = join(bundle, 'config.json');
     const spec = JSON.parse(await readFile(configFile, 'utf8')) as { process: { terminal?: boolean; args?: string[] } };
     spec.process.terminal = false;
@@ -70,4 +74,11 @@ export async function runImage(image: string, options: RunImageOptions = {}): Pr
     forget();
     await removeTempDir(work);
   }
+}
+
+/** "DIR:TAG" (the tag is what follows the last colon) of an `oci:` reference. */
+function splitLayoutRef(rest: string): { layout: string; tag: string } {
+  const colon = rest.lastIndexOf(':');
+  if (colon <= 0 || colon === rest.length - 1) throw new Error(`runImage: oci:${rest} needs DIR:TAG`);
+  return { layout: rest.slice(0, colon), tag: rest.slice(colon + 1) };
 }

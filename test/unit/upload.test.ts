@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { StowageError, isStowageError } from '../../src/errors.js';
 import type { HttpRequest, HttpResponse, StreamBody, Transport } from '../../src/http/types.js';
+import { VerifyingStream } from '../../src/digest.js';
 import { Registry, type Repository } from '../../src/registry/registry.js';
 import { confirmedEnd, nextLocation, uploadBlob } from '../../src/registry/upload.js';
 import { rejection } from '../harness/rejection.js';
@@ -360,8 +361,35 @@ describe('uploadBlob: chunked PATCH uploads', () => {
     const put = only(s, 'PUT')[0]!;
     expect(put.bodyBytes).toBe(0);
     expect(put.url.searchParams.get('digest')).toBe(b.digest);
-    expect(s.opens).toEqual([0, 32768, 65536, 98304]);
+    // The body is read once, chunk after chunk: a remote base layer must not be downloaded again for each chunk.
+    expect(s.opens).toEqual([0]);
     expect(s.fake.has('app', b.digest)).toEqual(b.bytes);
+  });
+
+  it('a resumed chunk opens the body again at the offset the registry holds, and goes on from there', async () => {
+    const s = setup({ chunked: CHUNKS });
+    s.fake.strictState = false;
+    const b = blob(s, 100_000);
+    s.fake.fault('PATCH', { kind: 'partial', bytes: 1000 }, { nth: 2 });
+    expect(await uploadBlob(s.repo, desc(b), b.body, {})).toBe('uploaded');
+    expect(s.opens).toEqual([0, 32768 + 1000]);
+    expect(s.fake.has('app', b.digest)).toEqual(b.bytes);
+  });
+
+  it('a body whose end fails its check (a verifying download) fails the last PATCH: the blob is never completed', async () => {
+    const s = setup({ chunked: CHUNKS, retries: 0 });
+    const b = blob(s, 100_000);
+    // The download's last byte is corrupt: the verifying stream fails at its end, after every byte was handed out.
+    const corrupt = Buffer.from(b.bytes);
+    corrupt[corrupt.length - 1]! ^= 1;
+    const failing: StreamBody = {
+      length: b.bytes.length,
+      open: () => Readable.from([corrupt.subarray(0, 50_000), corrupt.subarray(50_000)]).pipe(new VerifyingStream(b.digest, b.bytes.length, 'blob test')),
+    };
+    const e = await rejection(uploadBlob(s.repo, desc(b), failing, {}));
+    expect(isStowageError(e, 'DIGEST_MISMATCH')).toBe(true);
+    expect(only(s, 'PUT')).toHaveLength(0);
+    expect(s.fake.has('app', b.digest)).toBeUndefined();
   });
 
   it('raises the chunk size to OCI-Chunk-Min-Length', async () => {
