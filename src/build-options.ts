@@ -1,8 +1,10 @@
+import type { BuildEvent } from './events.js';
+import type { DockerfileOptions } from './dockerfile/executor.js';
 import type { CopySpec } from './layer/copy-spec.js';
 import type { FileDigest } from './layer/tar-writer.js';
-import type { BuildEvent } from './events.js';
 import type { ImageConfig, Manifest, RawJson } from './image/types.js';
 import type { Logger } from './log.js';
+import type { ModelSpec } from './model/model-spec.js';
 import type { Progress } from './progress.js';
 import type { ClientOptions } from './registry/client.js';
 import type { Attachment, SignOptions } from './sign/sign-types.js';
@@ -13,13 +15,18 @@ import type { Attachment, SignOptions } from './sign/sign-types.js';
  * pass through what a user typed, or pass structured values.
  */
 export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. */
+  /** Base image: a registry reference, or `oci:DIR[:TAG]`. Not used with `dockerfile` (its FROM says). */
   from: string;
+  /**
+   * Build from a Dockerfile instead of `from`/`copy`/config options: every instruction except RUN, multi-stage,
+   * `--build-arg`, `--target`. The other options (destination, tags, cache, compression, signing) apply as usual.
+   */
+  dockerfile?: DockerfileOptions;
   /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
   to: string;
   /** Each entry becomes its own layer, in order. */
   copy?: (string | CopySpec)[];
-  /** Owner of every copied entry (`UID:GID`), default 0:0; a copy's own `chown` wins. */
+  /** Owner of every copied entry (`UID:GID`), default 0:0. */
   chown?: string | { uid: number; gid: number };
   /** Exec form as an array or JSON text; other text is the shell form. Setting it without `cmd` resets the base Cmd. */
   entrypoint?: string | string[];
@@ -50,7 +57,9 @@ export interface BuildOptions {
    * the build (one warning). Works alongside `cacheDir`.
    */
   cacheRepo?: string;
-  compression?: 'gzip' | 'none';
+  /** Layer compression: gzip (default), zstd (OCI images only) or none. */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** gzip 0-9 (default 6), zstd 1-22 (default 3). */
   compressionLevel?: number;
   /** Parallel blob uploads (default 4). */
   concurrency?: number;
@@ -87,10 +96,30 @@ export interface BuildOptions {
   sbom?: boolean;
   /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
   progress?: Progress;
-  /** Each step as it completes, as typed events (base resolved, layer ready, blob sent, image written, attached). */
-  onEvent?: (event: BuildEvent) => void;
+  /**
+   * A model directory (or file), `SRC[:DEST_DIR]` (DEST_DIR default `/models`): each regular file of at least
+   * `modelFileLayerMin` bytes becomes its own uncompressed layer (digest = diff_id), the other files one compressed
+   * layer. Model layers come before the `copy` layers.
+   */
+  model?: string | ModelSpec;
+  /** Files of at least this many bytes get a layer each (default 16 MiB). */
+  modelFileLayerMin?: number;
+  /** Compression of the per-file weight layers (default none: weights barely compress, and uncompressed is one pass). */
+  modelCompression?: 'none' | 'gzip';
+  /**
+   * KServe Modelcar shape: model files 0644 and directories 0755 whatever they are on disk, Entrypoint cleared (KServe
+   * runs `sh -c …` as the container's args); a base without /bin/sh is refused.
+   */
+  modelcar?: boolean;
+  /**
+   * Also publish the model as a CNCF ModelPack artifact reusing the image's weight blobs; DEST's tag then names an
+   * OCI index of the image and the artifact (registry destinations).
+   */
+  modelpack?: boolean;
   /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
   now?: () => number;
+  /** Each step as it completes, as typed events (base resolved, layer ready, blob sent, image written, attached). */
+  onEvent?: (event: BuildEvent) => void;
 }
 
 export interface BuiltLayerInfo {
@@ -99,7 +128,7 @@ export interface BuiltLayerInfo {
   digest: string;
   diffId: string;
   size: number;
-  mediaType: string;
+  mediaType?: string;
   /** True when the layer came from the cache without reading its files. */
   cached: boolean;
   /** The layer's regular files and their digests, when `recordFiles` was set. */
@@ -118,12 +147,14 @@ export interface BuildResult {
   baseDigest: string;
   /** The base reference (registry bases only; a layout path is machine-specific). */
   baseName?: string;
-  /** Media type of the base manifest (its family is the image's). */
-  baseMediaType: string;
+  /** Media type of the base manifest. */
+  baseMediaType?: string;
   /** Signatures, provenance and SBOM attached to the pushed image. */
   attached?: Attachment[];
   /** Milliseconds per phase: resolving the base, making the layers, writing the image, attaching; and in total. */
-  durations: BuildDurations;
+  durations?: BuildDurations;
+  /** With `modelpack`: the image's own manifest digest and the artifact's (`digest` is then the index's). */
+  modelpack?: { imageDigest: string; artifactDigest: string; index: RawJson<unknown> };
 }
 
 export interface BuildDurations {
@@ -133,4 +164,3 @@ export interface BuildDurations {
   attach?: number;
   total: number;
 }
-

@@ -1,38 +1,51 @@
-import type { BuildDurations, BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
+import path from 'node:path';
+import type { BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
+import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './cache/content-key.js';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
-import type { BuildEvent } from './events.js';
-import type { Image, ResolvedImage } from './image/image.js';
-import { newLayerMediaType, type Layer } from './image/layer.js';
-import type { ConfigChanges } from './image/config-changes.js';
-import { applyChanges } from './image/config-changes.js';
+import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import type { DockerfileOptions } from './dockerfile/executor.js';
+import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
+import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
-import type { Platform } from './image/types.js';
-import type { CompressionOptions } from './layer/build-layer.js';
+import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
+import { validateCompression } from './compress/compressor.js';
+import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
-import { layerFromWalk, type WalkedCopy } from './layer/file-layer.js';
-import { checkCompression, epochFromEnv, type LayerSettings } from './layer/layer-options.js';
-import { walkCopy } from './layer/walk.js';
+import { walkCopy, type LayerEntry } from './layer/walk.js';
+import type { FileDigest } from './layer/tar-writer.js';
+import { fileStream } from './util/files.js';
+import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
-import { append, withBase, withConfig, withCreated, withFamily } from './mutate/mutate.js';
-import { parseConfigUpdate } from './mutate/config-update.js';
+import { noProgress, type Progress } from './progress.js';
 import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
-import { RegistryClient } from './registry/client.js';
-import { Remote } from './registry/remote.js';
+import { RegistryClient, type ClientOptions } from './registry/client.js';
+import { DockerArchiveSink } from './sink/docker-archive-sink.js';
+import { baseHasShell } from './model/base-shell.js';
+import { fileLayers } from './model/file-layers.js';
+import { parseModel, type ModelSpec } from './model/model-spec.js';
+import { planModel, type ModelPlan } from './model/plan.js';
+import { planModelPack, publishModelPack, type SharedLayer } from './model/publish.js';
+import { LayoutSink } from './sink/layout-sink.js';
+import { RegistrySink } from './sink/registry-sink.js';
+import { retryPolicy, type RetryPolicy } from './util/retrying.js';
+import { createLimiter } from './util/limit.js';
+import { skip } from './util/slice.js';
 import type { ImageSink } from './sink/sink.js';
-import { sinkFor } from './sink/write-image.js';
-import { SourceImage } from './source/source-image.js';
-import { sourceFor } from './source/open-image.js';
-import { retryPolicy } from './util/retrying.js';
+import { LayoutSource } from './source/layout-source.js';
+import { RegistrySource } from './source/registry-source.js';
+import type { ImageSource } from './source/source.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
 const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'RATE_LIMITED', 'DIGEST_MISMATCH', 'MANIFEST_INVALID']);
 
-/** The options, checked: everything build() needs to know before it touches the network or the disk. */
+/** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
+const STREAM_MIN_BYTES = 32 * 1024 * 1024;
+
 interface Plan {
   from: Target;
   to: Target;
@@ -43,9 +56,15 @@ interface Plan {
   tags: string[];
   epoch: number;
   compression: CompressionOptions;
-  recordFiles: boolean;
-  attesting: boolean;
+  model?: ModelSpec;
+  modelCompression: CompressionOptions;
   cacheRepo?: Reference;
+}
+
+function asList(value: string[] | Record<string, string> | undefined, parse: (s: string) => [string, string]): [string, string][] {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) return value.map(parse);
+  return Object.entries(value);
 }
 
 function epochFrom(options: BuildOptions): number {
@@ -55,31 +74,62 @@ function epochFrom(options: BuildOptions): number {
     }
     return options.sourceDateEpoch;
   }
-  return epochFromEnv(options.environment ?? process.env);
+  const text = (options.environment ?? process.env).SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return 0;
+  if (!/^\d+$/.test(text)) throw new StowageError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got "${text}"`);
+  return Number(text);
 }
 
 /** Validates every option before anything touches the network or the disk. */
 function plan(options: BuildOptions): Plan {
-  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  if (options.dockerfile) {
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
+  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
-  const from = parseTarget(options.from, 'base');
+  const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
   const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
   const copies = (options.copy ?? []).map((c) => {
     const spec = typeof c === 'string' ? parseCopy(c) : { ...c, dest: validateDestPath(c.dest, `${c.source}:${c.dest}`) };
     return chown && !spec.chown ? { ...spec, chown } : spec;
   });
-  const changes = parseConfigUpdate(options);
+  const command = (v: string | string[] | undefined, flag: string) =>
+    v === undefined ? undefined : Array.isArray(v) ? v : parseCommand(v, flag);
+  const entrypoint = command(options.entrypoint, '--entrypoint');
+  const cmd = command(options.cmd, '--cmd');
+  const env = asList(options.env, parseEnv);
+  const labelList = asList(options.labels, (s) => parseKeyValue(s, '--label'));
+  const expose = (options.expose ?? []).map((p) => normalizePort(String(p)));
+  const changes: ConfigChanges = {
+    ...(entrypoint ? { entrypoint } : {}),
+    ...(cmd ? { cmd } : {}),
+    ...(env.length ? { env } : {}),
+    ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(labelList.length ? { labels: Object.fromEntries(labelList) } : {}),
+    ...(expose.length ? { expose } : {}),
+  };
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
-  const compression = checkCompression(options.compressionLevel !== undefined ? { kind: options.compression ?? 'gzip', level: options.compressionLevel } : options.compression);
-  if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
-    throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
+  const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
+  const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
+  const modelKind = options.modelCompression ?? 'none';
+  if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  const modelCompression = validateCompression(modelKind, options.compressionLevel);
+  for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
+    if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
   }
-  const attesting = options.sign !== undefined || options.provenance === true || options.sbom === true;
-  if (attesting && to.kind !== 'registry') {
-    throw new StowageError('USAGE', `signatures, provenance and SBOMs are attached in a registry; ${to.input} is not one`);
+  if (options.modelcar && entrypoint?.length) {
+    throw new StowageError('USAGE', '--modelcar clears the Entrypoint (KServe runs "sh -c ..." as the container\'s args); drop --entrypoint');
   }
+  if (options.modelpack && to.kind !== 'registry') {
+    throw new StowageError('USAGE', `--modelpack publishes an OCI index of the image and the ModelPack artifact in a registry; ${to.input} is not one`);
+  }
+  if (options.modelpack && to.kind === 'registry' && to.ref.digest) {
+    throw new StowageError('USAGE', `--modelpack: destination ${to.input} names a digest; give a tag, which will name the index of the image and the artifact`);
+  }
+  if (options.modelcar) changes.entrypoint = [];
   return {
     from,
     to,
@@ -90,192 +140,382 @@ function plan(options: BuildOptions): Plan {
     tags,
     epoch: epochFrom(options),
     compression,
-    recordFiles: options.recordFiles === true || options.provenance === true || options.sbom === true,
-    attesting,
+    ...(model ? { model } : {}),
+    modelCompression,
     ...(options.cacheRepo !== undefined ? { cacheRepo: parseCacheRepo(options.cacheRepo) } : {}),
   };
 }
 
-/** The registry connection of a build: its options, and the build's own abort signal. */
-function remoteFor(options: BuildOptions, signal: AbortSignal, log: Logger): Remote {
-  const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
-  // The client takes unset options as unset: they pass through as they are.
-  return new Remote(
-    new RegistryClient({
-      insecure: options.insecure,
-      caFile: options.caFile,
-      log,
-      middleware: options.middleware,
-      credentials: options.credentials,
-      credentialSource: options.credentialSource,
-      env: options.environment,
-      retry,
-      upload: options.upload,
-      signal,
-    }),
-  );
-}
-
-/** A stopwatch per phase, reported as events and in the result. */
-function phases(emit: (e: BuildEvent) => void): { time<T>(phase: 'resolve' | 'layers' | 'write' | 'attach', work: () => Promise<T>): Promise<T>; durations: BuildDurations } {
-  const started = performance.now();
-  const durations: BuildDurations = { resolve: 0, layers: 0, write: 0, total: 0 };
-  return {
-    durations,
-    async time(phase, work) {
-      const t = performance.now();
-      const out = await work();
-      durations[phase] = Math.round(performance.now() - t);
-      durations.total = Math.round(performance.now() - started);
-      emit({ type: 'phase', phase, ms: durations[phase]! });
-      return out;
-    },
-  };
-}
-
-/** Each copy's layer, in order; every layer starts moving to the destination as soon as it is ready. */
-async function makeLayers(
-  walked: WalkedCopy[],
-  settings: LayerSettings,
-  hooks: { sink: ImageSink; base: ResolvedImage; shared: RegistryCache | undefined },
-  log: Logger,
-  emit: (e: BuildEvent) => void,
-): Promise<{ layers: Layer[]; infos: BuiltLayerInfo[]; toRecord: { key: string; record: LayerRecord; layer: Layer; check: boolean }[] }> {
-  const { sink, base, shared } = hooks;
-  const layers: Layer[] = [];
-  const infos: BuiltLayerInfo[] = [];
-  const toRecord: { key: string; record: LayerRecord; layer: Layer; check: boolean }[] = [];
-  const stream = sink.streamLayer ? (label: string) => sink.streamLayer!(base.base, log, label) : undefined;
-  for (const w of walked) {
-    const made = await layerFromWalk(w, settings, { ...(stream ? { stream } : {}), ...(shared ? { shared } : {}) });
-    const layer = made.layer;
-    // A layer streamed while built is already on its way; this then finds it started and does nothing.
-    sink.prefetch?.(layer, base.base, log);
-    layers.push(layer);
-    if (made.record) toRecord.push({ ...made.record, layer });
-    const d = layer.descriptor;
-    const info: BuiltLayerInfo = {
-      source: w.spec.source,
-      dest: w.spec.dest,
-      digest: d.digest,
-      diffId: layer.diffId,
-      size: d.size,
-      mediaType: d.mediaType,
-      cached: layer.cached === true,
-      ...(layer.files ? { files: [...layer.files] } : {}),
-    };
-    infos.push(info);
-    emit({ type: 'layer-ready', source: info.source, dest: info.dest, digest: info.digest, diffId: info.diffId, size: info.size, mediaType: info.mediaType, cached: info.cached });
-    log.info(`${made.shared ? 'shared' : info.cached ? 'cached' : 'built '} layer ${d.digest.slice(0, 19)} (${d.size} bytes) for ${w.spec.source} -> ${w.spec.dest}`);
+function layerMediaType(family: Family, compression: CompressionOptions, base = 'the base'): string {
+  if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
+  if (compression.kind === 'zstd') {
+    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
+    if (family === 'docker') {
+      throw new StowageError('USAGE', `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`);
+    }
+    return MediaType.OciLayerZstd;
   }
-  return { layers, infos, toRecord };
+  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
 }
 
-/** A layer built here goes into the shared cache (`check`: it came from the local cache and may be there already). */
-function recordShared(shared: RegistryCache, key: string, record: LayerRecord, layer: Layer, check: boolean): Promise<unknown> {
-  const body = { length: record.size, open: (start?: number) => layer.open(start) };
-  return check ? shared.ensure(key, record, body) : shared.record(key, record, body);
+function withoutFiles(record: LayerRecord): LayerRecord {
+  const { files: _files, ...rest } = record;
+  return rest;
 }
 
-/**
- * Builds an image from a base plus local files and writes it to the destination: a composition of the library's
- * steps (source → image → layers → transformations → sink → attachments), with every option checked first.
- */
+/** The per-file digests of a layer, in tar order, from a content hash pass. */
+function filesOf(entries: readonly LayerEntry[], contents: ReadonlyMap<string, string>): FileDigest[] {
+  return entries.filter((e) => e.type === 'file').map((e) => ({ path: `/${e.name}`, sha256: contents.get(e.name)!, size: e.size }));
+}
+
+function createdBy(spec: CopySpec): string {
+  // The basename, not the local path: history is part of the config digest, and paths differ between machines.
+  return `COPY ${path.basename(path.resolve(spec.source))} ${spec.dest}${spec.chown ? ` (chown ${spec.chown.uid}:${spec.chown.gid})` : ''} # stowage`;
+}
+
+function sourceFor(target: Target, client: RegistryClient): ImageSource {
+  if (target.kind === 'registry') return new RegistrySource(target.ref, client.registry(target.ref.registry));
+  if (target.kind === 'oci') return new LayoutSource(target.dir, target.tag);
+  throw new StowageError('USAGE', `cannot read a base image from ${target.input}`);
+}
+
+function sinkFor(
+  target: Target,
+  client: RegistryClient,
+  tags: string[],
+  concurrency: number | undefined,
+  policy: RetryPolicy,
+  progress: Progress | undefined,
+  cacheRepo: Reference | undefined,
+  untagged: boolean,
+): ImageSink {
+  if (target.kind === 'registry') {
+    const mountSources = cacheRepo && cacheRepo.registry === target.ref.registry ? [cacheRepo.repository] : [];
+    return new RegistrySink(target.ref, client.registry(target.ref.registry), {
+      tags,
+      ...(untagged ? { untagged } : {}),
+      ...(concurrency ? { concurrency } : {}),
+      ...(progress ? { progress } : {}),
+      ...(mountSources.length ? { mountSources } : {}),
+    });
+  }
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
+  return new DockerArchiveSink(target.file, target.repoTag, policy);
+}
+
+/** The image's per-file model layers by tar path of their file, for the ModelPack artifact to point at. */
+function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: CompressionOptions): Map<string, SharedLayer> {
+  const byLabel = new Map(layers.map((l) => [l.label, l.record]));
+  const shared = new Map<string, SharedLayer>();
+  for (const l of model.layers) {
+    if (!l.own) continue;
+    const name = l.files[0]!.entry.name;
+    const record = byLabel.get(`/${name}`);
+    if (!record) continue;
+    const format = compression.kind === 'gzip' ? 'tar+gzip' : 'tar';
+    shared.set(name, { digest: record.digest, size: record.size, diffId: record.diffId, format });
+  }
+  return shared;
+}
+
+/** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const log = options.log ?? silentLogger;
-  const emit = options.onEvent ?? (() => undefined);
   const p = plan(options);
+  if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
+    throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
+  }
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled before it started');
+  const attesting = options.sign !== undefined || options.provenance === true || options.sbom === true;
+  if (attesting && p.to.kind !== 'registry') {
+    throw new StowageError('USAGE', `signatures, provenance and SBOMs are attached in a registry; ${p.to.input} is not one`);
+  }
+  const recordFiles = options.recordFiles === true || options.provenance === true || options.sbom === true;
   // Signing code (and the sigstore libraries) load only when asked for; the key is read and decrypted now, so a
   // missing key or a wrong password fails before anything is pushed.
-  const attest = p.attesting ? await import('./sign/attest.js') : undefined;
+  const attest = attesting ? await import('./sign/attest.js') : undefined;
   const signing = options.sign && attest ? await attest.prepareSigning(options.sign, options.environment) : undefined;
+
   // Read the inputs' metadata first: a missing or special file fails before any network traffic.
-  const walked: WalkedCopy[] = [];
+  const walked: { spec: CopySpec; entries: LayerEntry[]; compression?: CompressionOptions }[] = [];
+  const chownSpec = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
+  const model: ModelPlan | undefined = p.model
+    ? await planModel(p.model, {
+        ...(options.modelFileLayerMin !== undefined ? { fileLayerMin: options.modelFileLayerMin } : {}),
+        ...(options.modelcar ? { readableByAll: true } : {}),
+        ...(chownSpec ? { owner: chownSpec } : {}),
+      })
+    : undefined;
+  // Per-file weight layers, uncompressed: hashed and sent by the model pipeline. Compressed ones, and the layer of
+  // the small files, are built like any `--copy` layer, in the model's order, before the copies.
+  const uncompressedFiles = p.modelCompression.kind === 'none';
+  const perFile = model ? model.layers.filter((l) => l.own && uncompressedFiles) : [];
+  if (model) {
+    for (const l of model.layers) {
+      if (l.own && uncompressedFiles) continue;
+      const dest = l.own ? `/${l.files[0]!.entry.name}` : p.model!.dest;
+      walked.push({ spec: { source: l.own ? l.files[0]!.entry.source! : p.model!.source, dest }, entries: l.entries, ...(l.own ? { compression: p.modelCompression } : {}) });
+    }
+  }
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
+  // A Dockerfile is parsed and checked (RUN, syntax) before anything is fetched.
+  const dockerfile = options.dockerfile ? await import('./dockerfile/executor.js') : undefined;
+  let executorOf: ((env: import('./dockerfile/executor.js').ExecutorEnv) => import('./dockerfile/executor.js').DockerfileExecutor) | undefined;
+  if (dockerfile && options.dockerfile) {
+    const df = options.dockerfile;
+    executorOf = (env) => new dockerfile.DockerfileExecutor(df, env);
+    await executorOf({ platform: p.platform, environment: options.environment ?? process.env } as never).prepare();
+  }
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
+  const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
   const onAbort = () => work.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const remote = remoteFor(options, work.signal, log);
-  const clock = phases(emit);
+  // The client takes unset options as unset: they pass through as they are.
+  const client = new RegistryClient({
+    insecure: options.insecure,
+    caFile: options.caFile,
+    log,
+    middleware: options.middleware,
+    credentials: options.credentials,
+    credentialSource: options.credentialSource,
+    env: options.environment,
+    retry,
+    upload: options.upload,
+    signal: work.signal,
+  });
+  const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const base: Image = new SourceImage(sourceFor(p.from, remote), p.platform, p.platformExplicit);
-    const sink = sinkFor(p.to, {
-      remote,
-      tags: p.tags,
-      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-      ...(options.progress ? { progress: options.progress } : {}),
-      policy: retryPolicy({ ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) }, work.signal),
-      onBlob: (b) => emit({ type: 'blob-pushed', ...b }),
-      // The shared cache's repository on the destination's registry: new layers found there are mounted from it.
-      ...(p.cacheRepo && p.to.kind === 'registry' && p.cacheRepo.registry === p.to.ref.registry ? { mountSources: [p.cacheRepo.repository] } : {}),
-    });
-    const shared = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, remote.client, log) : undefined;
-    log.info(`resolving base ${base.describe()}`);
-    const resolved = await clock.time('resolve', () => base.resolve());
-    log.info(`base ${resolved.manifest.digest} (${resolved.manifest.value.layers.length} layers, ${resolved.manifest.mediaType})`);
-    emit({ type: 'base-resolved', ...(resolved.name ? { name: resolved.name } : {}), digest: resolved.manifest.digest, mediaType: resolved.manifest.mediaType, layers: resolved.layers.length });
-    // Base layers start moving (HEAD, mount or copy) while ours are built.
-    for (const layer of resolved.layers) sink.prefetch?.(layer, resolved.base, log);
-
-    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
-    const family = sink.family ?? resolved.family;
-    cache = await LayerCache.open(options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment), options.now);
-    const settings: LayerSettings = {
-      cache,
-      mtime: p.epoch,
-      compression: p.compression,
-      mediaType: newLayerMediaType(family, p.compression.kind),
-      recordFiles: p.recordFiles,
-      signal: work.signal,
-      ...(options.progress ? { progress: options.progress } : {}),
-    };
-    const { layers, infos, toRecord } = await clock.time('layers', () => makeLayers(walked, settings, { sink, base: resolved, shared }, log, emit));
-
-    const image = withFamily(withBase(withCreated(withConfig(append(base, ...layers), (c) => applyChanges(c, p.changes)), p.epoch), base), family);
-    const built = await image.resolve();
-    const written = await clock.time('write', async () => {
-      const result = await sink.write(built, log);
-      // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
-      if (shared) await Promise.all(toRecord.map(({ key, record, layer, check }) => recordShared(shared, key, record, layer, check)));
-      return result;
-    });
-    emit({ type: 'image-written', digest: written.digest, destination: written.location });
-    const out: BuildResult = {
-      digest: written.digest,
-      destination: written.location,
-      manifest: built.manifest,
-      config: built.config,
-      layers: infos,
-      baseDigest: resolved.manifest.digest,
-      ...(resolved.name ? { baseName: resolved.name } : {}),
-      baseMediaType: resolved.manifest.mediaType,
-      durations: clock.durations,
-    };
-    if (attest && p.to.kind === 'registry') {
-      const repo = remote.client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
-      const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
-      try {
-        const attached = await clock.time('attach', () =>
-          attest.attestImage(repo, attest.buildSubject(out), {
-            ...(signing ? { sign: signing } : {}),
-            ...(options.provenance && facts ? { provenance: facts } : {}),
-            ...(options.sbom && facts ? { sbom: facts } : {}),
-            created: p.epoch,
-            ...(options.environment ? { environment: options.environment } : {}),
-            log,
-          }),
-        );
-        out.attached = attached.attached;
-        for (const a of attached.attached) emit({ type: 'attached', kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}) });
-      } catch (e) {
-        // The image is in place by now; only its attachments are missing.
-        throw withHint(e, `the image itself was pushed as ${written.location}; attach the signature with "stowage sign ${written.location}"`);
-      }
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
+    if (executorOf) {
+      cache = await LayerCache.open(cacheDir, options.now);
+      const executor = executorOf({
+        resolveImage: async (ref, platform) => {
+          const src = sourceFor(parseTarget(ref, 'base'), client);
+          log.info(`resolving ${src.describe()}`);
+          return src.resolve(platform, p.platformExplicit);
+        },
+        cache,
+        compression: p.compression,
+        epoch: p.epoch,
+        platform: p.platform,
+        log,
+        environment: options.environment ?? process.env,
+        ...(options.caFile ? { caFile: options.caFile } : {}),
+        signal: work.signal,
+        // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
+        ...(sink.family ? { family: sink.family } : {}),
+      });
+      await executor.prepare();
+      const df = await executor.run();
+      for (const w of df.warnings) log.warn(w);
+      const base = df.base;
+      if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+      for (const l of df.layers) sink.prefetch?.(newImageLayer(l), base, log);
+      const family = sink.family ?? familyOf(base.manifest.mediaType);
+      const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
+      const image = composeImageWith(base, df.layers, composed, p.epoch, family);
+      const result = await sink.write(image, log);
+      const out: BuildResult = {
+        digest: result.digest,
+        destination: result.location,
+        manifest: image.manifest,
+        config: image.config,
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached })),
+        baseDigest: base.manifest.digest,
+        ...(base.name ? { baseName: base.name } : {}),
+      };
+      await attachTo(out, result.location, image);
+      return out;
     }
+    const source = sourceFor(p.from, client);
+    const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
+    /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
+    const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
+    log.info(`resolving base ${source.describe()}`);
+    const base = await source.resolve(p.platform, p.platformExplicit);
+    log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    // Before anything is sent: KServe runs `sh -c` in a Modelcar image, so a shell-less base would only fail there.
+    if (options.modelcar && !(await baseHasShell(base, work.signal))) {
+      throw new StowageError('INVALID_INPUT', `--modelcar: base ${source.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
+    }
+    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
+    // Decided before anything moves: an image whose family cannot carry the layers is refused with nothing pushed.
+    const family = sink.family ?? familyOf(base.manifest.mediaType);
+    for (const c of [p.compression, p.modelCompression]) layerMediaType(family, c, source.describe());
+    // Base layers start moving (HEAD, mount or copy) while ours are built.
+    for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+
+    cache = await LayerCache.open(cacheDir, options.now);
+    // The model's per-file layers are hashed by their own workers while the layers below are built; each starts
+    // uploading the moment its digest is known.
+    const fileMediaType = layerMediaType(family, { kind: 'none' });
+    const perFileDone = fileLayers(perFile.map((l) => l.entries), {
+      mtime: p.epoch,
+      mediaType: fileMediaType,
+      cache,
+      // With a shared cache, a destination that lacks a file's layer mounts it from the cache repository.
+      ready: (layer) => sink.prefetch?.(newImageLayer(remote ? { ...layer, mountFrom: remote.origin } : layer), base, log),
+      ...(recordFiles ? { recordFiles: true } : {}),
+      ...(options.progress ? { progress: options.progress } : {}),
+      signal: work.signal,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    perFileDone.catch(() => undefined); // awaited below; a failure meanwhile aborts through the catch there
+    const layers: NewLayer[] = [];
+    const infos: BuiltLayerInfo[] = [];
+    for (const { spec, entries, compression: ownCompression } of walked) {
+      const compression = ownCompression ?? p.compression;
+      const mediaType = layerMediaType(family, compression);
+      const buildOptions: LayerBuildOptions = {
+        mtime: p.epoch,
+        compression,
+        mediaType,
+        keyContext: spec.dest,
+        ...(recordFiles ? { recordFiles: true } : {}),
+      };
+      const key = layerKey(entries, buildOptions);
+      const found = await cache.lookup(key);
+      // A cached record without file digests cannot serve a build that needs them.
+      let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
+      let hasBlob = record !== undefined && found!.hasBlob;
+      // A file changed within the last moment may change again unseen: its layer is built but not remembered.
+      const racy = cache.isRacy(entries.map((e) => e.changedAt));
+      // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
+      // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
+      // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
+      let fromRemote = false;
+      // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
+      // (one hash pass) and remembered, so the cache repository gets its entry after the push.
+      if (record && remote && !record.contentKey && !racy) {
+        const shared = compression.kind === 'none' ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, work.signal), buildOptions);
+        record = { ...record, contentKey: shared };
+        await cache.commit(key, undefined, record);
+      }
+      if (!record && remote && compression.kind !== 'none') {
+        const contents = await hashContents(entries, work.signal);
+        const shared = contentKey(entries, contents, buildOptions);
+        const hit = await remote.lookup(shared, mediaType);
+        if (hit) {
+          record = { ...hit, contentKey: shared, ...(recordFiles ? { files: filesOf(entries, contents) } : {}) };
+          fromRemote = true;
+          hasBlob = false;
+          // Remembered locally without its bytes: the next build on this machine skips the hashing too.
+          if (!racy) await cache.commit(key, undefined, record);
+        }
+      }
+      const cached = record !== undefined;
+      // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
+      // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
+      const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
+      // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
+      const hashOnly = remote !== undefined && compression.kind === 'none';
+      const stream = !record && big && !hashOnly ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
+      if (!record) {
+        // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
+        const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
+        const meter = (options.progress ?? noProgress).meter(spec.dest, tarBytes);
+        meter.state = 'building';
+        hasBlob = stream === undefined;
+        try {
+          // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
+          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup. An
+          // uncompressed layer's entry is keyed by its digest (nobody looks it up; it keeps the blob in the cache).
+          const shareKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
+          const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
+            signal: work.signal,
+            // An uncompressed layer with a shared cache is only hashed: bytes are made again (verified) if needed.
+            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
+            meter,
+            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: shareKey(r) }) } : {}),
+          });
+          if (hashOnly) hasBlob = false;
+          record = recordFiles ? made : withoutFiles(made);
+          meter.state = 'built';
+        } catch (e) {
+          stream?.abort();
+          throw e;
+        }
+      }
+      const built = record;
+      const file = cache.blobPath(built.digest);
+      // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
+      const open = hasBlob
+        ? async (start = 0) => fileStream(file, start)
+        : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
+      const layer: NewLayer = {
+        record: built,
+        createdBy: createdBy(spec),
+        label: spec.dest,
+        open: fromRemote && remote ? async (start = 0) => skip(await remote.openBlob(built), start) : open,
+        // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
+        ...(remote ? { mountFrom: remote.origin } : {}),
+      };
+      layers.push(layer);
+      if (remote && !fromRemote && built.contentKey) toRecord.push({ key: built.contentKey, layer, check: cached });
+      if (stream) stream.finish(newImageLayer(layer));
+      else sink.prefetch?.(newImageLayer(layer), base, log);
+      infos.push({
+        source: spec.source,
+        dest: spec.dest,
+        digest: built.digest,
+        diffId: built.diffId,
+        size: built.size,
+        cached,
+        ...(recordFiles && built.files ? { files: built.files } : {}),
+      });
+      log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
+    }
+    const fileResults = await perFileDone;
+    const fileInfos: BuiltLayerInfo[] = fileResults.map(({ layer, cached, files }, i) => {
+      const file = perFile[i]!.files[0]!;
+      log.info(`${cached ? 'cached' : 'hashed'} layer ${layer.record.digest.slice(0, 19)} (${layer.record.size} bytes) for ${file.entry.source} -> ${layer.label}`);
+      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, cached, ...(files ? { files } : {}) };
+    });
+    // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
+    layers.unshift(...fileResults.map((r) => r.layer));
+    // Their entries in the shared cache only keep the blobs there (nobody looks an uncompressed layer up).
+    if (remote) for (const { layer } of fileResults) toRecord.push({ key: uncompressedKey(layer.record), layer, check: true });
+    infos.unshift(...fileInfos);
+
+    const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
+    // The ModelPack artifact is planned (its small per-file blobs hashed) before the image goes up, so a failure
+    // there leaves nothing pushed.
+    const pack = model && options.modelpack
+      ? await planModelPack(model, sharedLayers(layers, model, p.modelCompression), { mtime: p.epoch, name: path.basename(path.resolve(p.model!.source)), signal: work.signal })
+      : undefined;
+    const result = await sink.write(image, log);
+    // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
+    if (remote) {
+      // A model may have hundreds of file layers: a few requests at a time, like uploads.
+      const limit = createLimiter(options.concurrency ?? 4);
+      await Promise.all(
+        toRecord.map(({ key, layer, check }) =>
+          limit(async (): Promise<unknown> => {
+            const body = { length: layer.record.size, open: layer.open };
+            return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
+          }),
+        ),
+      );
+    }
+    let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
+    if (pack && p.to.kind === 'registry') {
+      const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
+      published = await publishModelPack(repo, p.to.ref, image, pack, { tags: p.tags, log });
+    }
+    const out: BuildResult = {
+      digest: published?.digest ?? result.digest,
+      destination: published?.location ?? result.location,
+      manifest: image.manifest,
+      config: image.config,
+      layers: infos,
+      baseDigest: base.manifest.digest,
+      ...(base.name ? { baseName: base.name } : {}),
+      ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
+    };
+    await attachTo(out, result.location, image);
     return out;
   } catch (e) {
     work.abort();
@@ -284,6 +524,29 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await cache?.dispose();
-    remote.close();
+    client.close();
+  }
+
+  /** Signatures, provenance and SBOM for the pushed image, when asked for. */
+  async function attachTo(out: BuildResult, location: string, image: BuiltImage): Promise<void> {
+    if (attest && p.to.kind === 'registry') {
+      const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
+      const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
+      try {
+        // The image is what is signed and described, also when DEST names the model's index.
+        const attached = await attest.attestImage(repo, attest.buildSubject({ digest: image.manifest.digest, manifest: image.manifest }), {
+          ...(signing ? { sign: signing } : {}),
+          ...(options.provenance && facts ? { provenance: facts } : {}),
+          ...(options.sbom && facts ? { sbom: facts } : {}),
+          created: p.epoch,
+          ...(options.environment ? { environment: options.environment } : {}),
+          log,
+        });
+        out.attached = attached.attached;
+      } catch (e) {
+        // The image is in place by now; only its attachments are missing.
+        throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);
+      }
+    }
   }
 }

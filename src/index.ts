@@ -3,6 +3,9 @@
 
 // One call for the whole flow, as the CLI does it.
 export { build } from './build.js';
+export { copy } from './copy.js';
+export { tag } from './tag.js';
+export { inspect, digest, rawManifest, rawConfig } from './inspect.js';
 
 // Sources: images as lazy values.
 export { openImage, fromRegistry, fromLayout, fromDockerArchive } from './source/open-image.js';
@@ -43,6 +46,10 @@ export type { MemoryEntry, FileEntry, DirectoryEntry, SymlinkEntry, EntryContent
 export type { ConfigUpdate } from './mutate/config-update.js';
 export type { WriteOptions, SinkResult } from './sink/write-image.js';
 export type { Progress, Meter } from './progress.js';
+export type { CopyOptions, CopyResult } from './copy.js';
+export type { TagOptions, TagResult } from './tag.js';
+export type { InspectOptions, ImageInfo } from './inspect.js';
+export type { RegistryAccessOptions } from './registry/access.js';
 export type { ErrorCode } from './errors.js';
 export type { Reference } from './ref/reference.js';
 export type { CopySpec } from './layer/copy-spec.js';

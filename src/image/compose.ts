@@ -23,7 +23,8 @@ export interface BuiltImage {
   manifest: RawJson<Manifest>;
   config: RawJson<ImageConfig>;
   layers: Layer[];
-  base: MountSource;
+  /** The image it was built on (the copied image itself for a copy): where base layers are read and mounted from. */
+  base: BaseImage;
 }
 
 export interface NewLayer {
@@ -98,6 +99,10 @@ export interface Edits {
    * field, Docker-only ones (Healthcheck) included, as BuildKit's OCI images do. Only Docker → OCI exists.
    */
   family?: Family;
+  /** The config's `author` (Dockerfile MAINTAINER). */
+  author?: string;
+  /** The whole history, replacing the base's plus one entry per layer (a front end that writes its own). */
+  history?: HistoryEntry[];
 }
 
 /**
@@ -122,14 +127,15 @@ export function composeDocuments(
   const layers = edits.layers.map((l) => inFamily(l, family));
   const created = edits.created !== undefined ? rfc3339(edits.created) : undefined;
   let config = base.config;
-  if (layers.length || edits.config.length || created !== undefined || edits.platform) {
-    const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
-    for (const layer of layers) {
+  if (layers.length || edits.config.length || created !== undefined || edits.platform || edits.history || edits.author !== undefined) {
+    const history: HistoryEntry[] = edits.history ? [...edits.history] : [...(baseConfig.history ?? [])];
+    for (const layer of edits.history ? [] : layers) {
       history.push({ ...(created !== undefined ? { created } : {}), ...(layer.createdBy !== undefined ? { created_by: layer.createdBy } : {}), comment: 'stowage' });
     }
     // Assignment to a copy keeps the base's key order for keys it has, and appends the others in this order.
     const value: ImageConfig = { ...baseConfig };
     if (created !== undefined) value.created = created;
+    if (edits.author !== undefined) value.author = edits.author;
     if (edits.config.length) value.config = edits.config.reduce<ContainerConfig>((c, f) => f(c), structuredClone(baseConfig.config ?? {}));
     if (edits.platform) {
       value.architecture = edits.platform.architecture;
@@ -182,6 +188,32 @@ export function composeImage(base: BaseImage, layers: NewLayer[], changes: Confi
       config: [(c) => applyChanges(c, changes)],
       created,
       base: { ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest },
+      family,
+    },
+  );
+  return { family, manifest: docs.manifest, config: docs.config, layers: docs.layers, base };
+}
+
+/** What a front end (the Dockerfile one) decides itself: the whole container config and history, the author. */
+export interface ComposedConfig {
+  config: ContainerConfig;
+  history: HistoryEntry[];
+  author?: string;
+  /** Leave out base.name/base.digest annotations (a `FROM scratch` image has no base). */
+  noBase?: boolean;
+}
+
+/** composeImage with the config and history given whole. */
+export function composeImageWith(base: BaseImage, layers: NewLayer[], composed: ComposedConfig, created: number, family: Family = familyOf(base.manifest.mediaType)): BuiltImage {
+  const docs = composeDocuments(
+    { ...base, layers: baseLayersOf(base) },
+    {
+      layers: layers.map(newImageLayer),
+      config: [() => composed.config],
+      created,
+      history: composed.history,
+      ...(composed.author !== undefined ? { author: composed.author } : {}),
+      ...(composed.noBase ? {} : { base: { ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest } }),
       family,
     },
   );

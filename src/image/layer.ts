@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { StowageError } from '../errors.js';
 import type { FileDigest } from '../layer/tar-writer.js';
 import { MediaType, type Family } from './media-types.js';
 import type { Descriptor } from './types.js';
@@ -46,7 +47,12 @@ export function layerMediaTypeFor(family: Family, mediaType: string): string {
 }
 
 /** The media type of a layer stowage writes, for a manifest family and a compression. */
-export function newLayerMediaType(family: Family, compression: 'gzip' | 'none'): string {
+export function newLayerMediaType(family: Family, compression: 'gzip' | 'zstd' | 'none'): string {
+  if (compression === 'zstd') {
+    // Docker schema 2 has no zstd layer type (BuildKit refuses too).
+    if (family === 'docker') throw new StowageError('USAGE', 'zstd layers need an OCI image: Docker schema 2 has no zstd layer type (use gzip)');
+    return MediaType.OciLayerZstd;
+  }
   return layerMediaTypeFor(family, compression === 'none' ? MediaType.OciLayer : MediaType.OciLayerGzip);
 }
 

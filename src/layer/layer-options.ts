@@ -3,7 +3,7 @@ import { newLayerMediaType } from '../image/layer.js';
 import type { Family } from '../image/media-types.js';
 import { LayerCache, defaultCacheDir } from '../cache/layer-cache.js';
 import type { Progress } from '../progress.js';
-import type { CompressionOptions } from './build-layer.js';
+import { validateCompression, type CompressionKind, type CompressionOptions } from '../compress/compressor.js';
 
 /** How a layer is made, whatever its content: shared by files, in-memory entries and tars. */
 export interface LayerOptions {
@@ -14,8 +14,8 @@ export interface LayerOptions {
   cache?: LayerCache | string;
   /** Timestamp of every entry, seconds since the epoch. Default: env SOURCE_DATE_EPOCH, else 0. */
   mtime?: number;
-  /** `gzip` (default, deterministic), `none`, or gzip with a level 0-9. */
-  compression?: 'gzip' | 'none' | CompressionOptions;
+  /** `gzip` (default, deterministic), `zstd` (OCI only), `none`, or a kind with a level (gzip 0-9, zstd 1-22). */
+  compression?: CompressionKind | CompressionOptions;
   /**
    * Media-type family of the layer: `oci` (default) or `docker`. Appending a layer to an image of the other family
    * renames the media type (same bytes), so this matters only for layers used on their own.
@@ -49,12 +49,7 @@ export function epochFromEnv(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export function checkCompression(value: LayerOptions['compression']): CompressionOptions {
-  const c: CompressionOptions = typeof value === 'object' ? value : { kind: value ?? 'gzip' };
-  if (c.kind !== 'gzip' && c.kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(c.kind)}"`);
-  if (c.level !== undefined && (!Number.isInteger(c.level) || c.level < 0 || c.level > 9)) {
-    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${c.level}`);
-  }
-  return c;
+  return typeof value === 'object' ? validateCompression(value.kind, value.level) : validateCompression(value ?? 'gzip', undefined);
 }
 
 export async function layerSettings(options: LayerOptions): Promise<LayerSettings> {

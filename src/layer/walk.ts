@@ -56,7 +56,7 @@ function kindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(
  * same order. SRC itself is followed if it is a symlink (it is what the user named); links inside SRC are stored
  * as links and never followed, so nothing outside SRC is read.
  */
-export async function walkCopy(spec: CopySpec): Promise<LayerEntry[]> {
+export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEntry[]> {
   const src = path.resolve(spec.source);
   const owner = spec.chown ?? { uid: 0, gid: 0 };
   // COPY --chmod: every copied file and directory gets these bits (parent directories above DEST_PATH do not).
@@ -67,13 +67,13 @@ export async function walkCopy(spec: CopySpec): Promise<LayerEntry[]> {
   } catch (e) {
     const code = (e as { code?: string }).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : (e as Error).message;
-    throw new StowageError('INVALID_INPUT', `--copy source "${spec.source}" ${why}`, { cause: e });
+    throw new StowageError('INVALID_INPUT', `${flag} source "${spec.source}" ${why}`, { cause: e });
   }
   const entries: LayerEntry[] = [];
 
   if (top.isFile()) {
     const destFile = spec.dest.endsWith('/') ? `${spec.dest}${path.basename(src)}` : spec.dest;
-    if (destFile === '/') throw new StowageError('INVALID_INPUT', `--copy "${spec.source}:/": a file cannot replace the root directory`);
+    if (destFile === '/') throw new StowageError('INVALID_INPUT', `${flag} "${spec.source}:/": a file cannot replace the root directory`);
     entries.push(...parentEntries(destFile));
     entries.push({
       name: destFile.slice(1),
@@ -88,7 +88,7 @@ export async function walkCopy(spec: CopySpec): Promise<LayerEntry[]> {
     return entries;
   }
   if (!top.isDirectory()) {
-    throw new StowageError('INVALID_INPUT', `--copy source "${spec.source}" is a ${kindOf(top)}; only regular files, directories and symlinks can be copied`);
+    throw new StowageError('INVALID_INPUT', `${flag} source "${spec.source}" is a ${kindOf(top)}; only regular files, directories and symlinks can be copied`);
   }
 
   const destDir = spec.dest.replace(/\/+$/, '');
@@ -129,7 +129,7 @@ export async function walkCopy(spec: CopySpec): Promise<LayerEntry[]> {
       } else if (st.isSymbolicLink()) {
         entries.push({ name: inImage, type: 'symlink', mode: 0o777, ...owner, size: 0, linkname: await readlink(full) });
       } else {
-        throw new StowageError('INVALID_INPUT', `--copy source "${spec.source}" contains "${full}", a ${kindOf(st)}; only regular files, directories and symlinks can be copied`);
+        throw new StowageError('INVALID_INPUT', `${flag} source "${spec.source}" contains "${full}", a ${kindOf(st)}; only regular files, directories and symlinks can be copied`);
       }
     }
   };

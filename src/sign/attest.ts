@@ -16,7 +16,9 @@ import { attachLegacyCosignSignature } from './cosign-tag.js';
 import type { JsonValue } from './encoding.js';
 import { defaultIdentityProvider } from './identity.js';
 import { keylessBundleBuilder, type KeylessOptions } from './keyless.js';
-import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type SigningKey } from './keys.js';
+import { identityMatcher, type IdentityMatcher } from './certificate-identity.js';
+import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type PublicKeyInfo, type SigningKey } from './keys.js';
+import { readTrustedRoot, type TrustedRoot } from './trusted-root.js';
 import { SLSA_PROVENANCE_V1, provenanceStatement, type ProvenanceInput } from './provenance.js';
 import { attachReferrers, type ArtifactStore } from './referrers.js';
 import type { TagUpdatePolicy } from './tag-update.js';
@@ -255,13 +257,29 @@ export async function signImage(options: SignImageOptions): Promise<AttestResult
 
 export interface VerifyImageOptions extends RemoteOptions {
   reference: string;
-  /** Public key PEM file (`-----BEGIN PUBLIC KEY-----`, as `cosign generate-key-pair` writes cosign.pub). */
-  key: string;
+  /**
+   * Public key PEM file (`-----BEGIN PUBLIC KEY-----`, as `cosign generate-key-pair` writes cosign.pub). Give either
+   * this or the keyless policy ({@link certificateIdentity}/…RegExp and {@link certificateOidcIssuer}/…RegExp).
+   */
+  key?: string;
+  /** Keyless: the exact subject alternative name the Fulcio certificate must carry (cosign `--certificate-identity`). */
+  certificateIdentity?: string;
+  /** Keyless: a regular expression (unanchored, as cosign's) the subject alternative name must match. */
+  certificateIdentityRegExp?: string;
+  /** Keyless: the exact OIDC issuer of the certificate (`https://token.actions.githubusercontent.com`). */
+  certificateOidcIssuer?: string;
+  certificateOidcIssuerRegExp?: string;
+  /**
+   * Keyless: a Sigstore `trusted_root.json` (CAs, transparency logs, CT logs, TSAs) to verify against, offline.
+   * Required for keyless verification: the Sigstore TUF repository's `trusted_root.json` target, or `cosign
+   * trusted-root create` for a private instance.
+   */
+  trustedRoot?: string;
   /** Check the signature alone in bundles that carry Rekor entries or timestamps (cosign `--insecure-ignore-tlog`). */
   ignoreTransparencyLog?: boolean;
   /** Statement predicate to require; default the cosign image signature; null accepts any signed statement. */
   predicateType?: string | null;
-  /** Also accept cosign's legacy `.sig` signatures (default true). */
+  /** Also accept cosign's legacy `.sig` signatures (default true; key verification only). */
   legacy?: boolean;
   /** Environment for the registry keychain (default process.env). */
   environment?: NodeJS.ProcessEnv;
@@ -272,40 +290,80 @@ export interface VerifyImageResult {
   digest: string;
   /** `registry/repository@digest`. */
   reference: string;
-  key: { path: string; fingerprint: string };
+  /** Key verification: the key file and its fingerprint. */
+  key?: { path: string; fingerprint: string };
+  /** Keyless verification: the policy that was met (as a sentence) and the trusted root file. */
+  keyless?: { policy: string; trustedRoot: string };
   verified: VerifiedSignature[];
   /** Candidates that did not verify, with the reason. */
   rejected: Array<{ source: string; reason: string }>;
 }
 
 /**
- * `stowage verify REF --key PUB.pem`: resolve REF to a digest, find its signatures (referrers API or `sha256-<hex>`
- * tag, and the legacy `.sig` tag) and check them offline against the key and that digest. Resolves when at least one
- * verifies; otherwise throws StowageError('SIGNATURE') naming the image, the key and why each candidate failed.
+ * `stowage verify REF --key PUB.pem` (or `--certificate-identity ID --certificate-oidc-issuer URL --trusted-root
+ * FILE`): resolve REF to a digest, find its signatures (referrers API or `sha256-<hex>` tag, and the legacy `.sig`
+ * tag) and check them offline against the key, or the trusted root and identity policy, and that digest. Resolves
+ * when at least one verifies; otherwise throws StowageError('SIGNATURE') naming the image, the key or policy and why
+ * each candidate failed. Bad options fail before any registry traffic.
  */
 export async function verifyImage(options: VerifyImageOptions): Promise<VerifyImageResult> {
   const log = options.log ?? silentLogger;
   const ref = parseReference(options.reference);
-  const key = await readPublicKeyFile(options.key);
+  const keylessWanted = [
+    options.certificateIdentity,
+    options.certificateIdentityRegExp,
+    options.certificateOidcIssuer,
+    options.certificateOidcIssuerRegExp,
+    options.trustedRoot,
+  ].some((v) => v !== undefined);
+  if (options.key !== undefined && keylessWanted) {
+    throw new StowageError('USAGE', 'verify with a key or with a certificate identity (keyless), not both');
+  }
+  let key: PublicKeyInfo | undefined;
+  let keyless: { trustedRoot: TrustedRoot; identity: IdentityMatcher } | undefined;
+  if (options.key !== undefined) {
+    key = await readPublicKeyFile(options.key);
+  } else if (keylessWanted) {
+    const identity = identityMatcher({
+      ...(options.certificateIdentity !== undefined ? { identity: options.certificateIdentity } : {}),
+      ...(options.certificateIdentityRegExp !== undefined ? { identityRegExp: options.certificateIdentityRegExp } : {}),
+      ...(options.certificateOidcIssuer !== undefined ? { issuer: options.certificateOidcIssuer } : {}),
+      ...(options.certificateOidcIssuerRegExp !== undefined ? { issuerRegExp: options.certificateOidcIssuerRegExp } : {}),
+    });
+    if (options.trustedRoot === undefined) {
+      throw new StowageError(
+        'USAGE',
+        'keyless verification is offline and needs a Sigstore trusted root (--trusted-root trusted_root.json): ' +
+          'take trusted_root.json from the Sigstore TUF repository (cosign initialize keeps one under ~/.sigstore/root/), ' +
+          'or create one for a private instance with `cosign trusted-root create`',
+      );
+    }
+    keyless = { trustedRoot: await readTrustedRoot(options.trustedRoot), identity };
+  } else {
+    throw new StowageError('USAGE', 'verify needs a public key (--key PUB.pem) or a certificate identity and OIDC issuer (keyless)');
+  }
   const client = openRegistryClient(options, options.environment);
   try {
     const repo = openRepository(client, ref);
     const subject = await resolveSubject(repo, ref, log);
     const result = await checkImageSignatures(repositoryStore(repo), subject, {
-      key,
+      ...(key ? { key } : {}),
+      ...(keyless ? { keyless } : {}),
       ...(options.predicateType !== undefined ? { predicateType: options.predicateType } : {}),
       ...(options.ignoreTransparencyLog ? { ignoreTransparencyLog: true } : {}),
       ...(options.legacy !== undefined ? { legacy: options.legacy } : {}),
     });
     const shown = ref.digest === undefined ? `${formatReference(ref)} (${subject.digest})` : formatReference(ref);
     if (result.verified.length === 0) {
-      throw new StowageError('SIGNATURE', `no valid signature for ${shown} with key ${options.key}: ${describeRejections(result)}`);
+      const by = keyless ? `${keyless.identity.describe()} (trusted root ${keyless.trustedRoot.source})` : `key ${options.key}`;
+      throw new StowageError('SIGNATURE', `no valid signature for ${shown} with ${by}: ${describeRejections(result)}`);
     }
     for (const r of result.rejected) log.debug(`not verified: ${r.source}: ${r.reason}`);
     return {
       digest: subject.digest,
       reference: formatReference({ registry: ref.registry, repository: ref.repository, digest: subject.digest }),
-      key: { path: options.key, fingerprint: `sha256:${keyFingerprintHex(key.publicKey)}` },
+      ...(key ? { key: { path: options.key!, fingerprint: `sha256:${keyFingerprintHex(key.publicKey)}` } } : {}),
+      ...(keyless ? { keyless: { policy: keyless.identity.describe(), trustedRoot: keyless.trustedRoot.source } } : {}),
       verified: result.verified,
       rejected: result.rejected,
     };

@@ -22,6 +22,10 @@ export interface RegistrySinkOptions {
   /** Hears of each blob once it is in the registry: sent, already there, or mounted. */
   onBlob?: (blob: { digest: string; size: number; outcome: UploadOutcome; label: string }) => void;
   /**
+   * Put the manifest by digest only, no tag: something that refers to it (a model's index) takes the tag after.
+   */
+  untagged?: boolean;
+  /**
    * Other repositories on the destination's registry that new layers may be mounted from (a shared layer cache):
    * asked for in the same token request as the push, so the mounts need no second token.
    */
@@ -163,18 +167,21 @@ export class RegistrySink implements ImageSink {
     // Every blob is confirmed before the manifest goes up; the first failure stops the push.
     const blobs = image.layers.filter((l) => !isForeignLayer(l.descriptor.mediaType)).map((l) => this.#push(l, image.base, log));
     for (const outcome of await Promise.all(blobs)) count(outcome);
+    // An unchanged config (a copy) is in the source repository too: mount it like the layers.
+    const configMount = image.config.digest === image.base.config.digest ? this.#mountFrom : undefined;
     count(await repo.uploadBlob(
       { mediaType: image.config.mediaType, digest: image.config.digest, size: image.config.bytes.length },
       image.config.bytes,
+      configMount ? { mountFrom: configMount } : {},
     ));
 
-    const primary = this.ref.tag ?? image.manifest.digest;
+    const primary = this.options.untagged ? image.manifest.digest : this.ref.tag ?? image.manifest.digest;
     const put = await repo.putManifest(primary, image.manifest.bytes, image.manifest.mediaType);
     if (put.digest !== image.manifest.digest) {
       throw new StowageError('DIGEST_MISMATCH', `manifest digest changed on the way: ${put.digest} vs ${image.manifest.digest}`);
     }
     log.info(`pushed manifest ${formatReference({ ...this.ref, digest: image.manifest.digest })}`);
-    for (const tag of this.options.tags ?? []) {
+    for (const tag of this.options.untagged ? [] : this.options.tags ?? []) {
       if (tag === this.ref.tag) continue;
       try {
         await repo.putManifest(tag, image.manifest.bytes, image.manifest.mediaType);

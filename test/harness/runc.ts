@@ -29,6 +29,10 @@ export interface RunImageOptions {
   certDir?: string;
   /** Limit for the container run (default 60 s). */
   timeoutMs?: number;
+  /** Run as this uid:gid instead of the image's user (KServe runs a Modelcar's serving side as 1010). */
+  user?: { uid: number; gid: number };
+  /** Empty writable directories mounted over these paths (tmpfs, mode 1777), like a Kubernetes emptyDir. */
+  tmpfs?: string[];
 }
 
 const TAG = 'run';
@@ -57,8 +61,15 @@ export async function runImage(image: string, options: RunImageOptions = {}): Pr
 
     const imageConfig = (await readImageConfig(layout, tag)).config ?? {};
     const configFile = join(bundle, 'config.json');
-    const spec = JSON.parse(await readFile(configFile, 'utf8')) as { process: { terminal?: boolean; args?: string[] } };
+    const spec = JSON.parse(await readFile(configFile, 'utf8')) as {
+      process: { terminal?: boolean; args?: string[]; user?: { uid: number; gid: number; additionalGids?: number[] } };
+      mounts?: { destination: string; type: string; source: string; options: string[] }[];
+    };
     spec.process.terminal = false;
+    if (options.user) spec.process.user = { uid: options.user.uid, gid: options.user.gid };
+    for (const destination of options.tmpfs ?? []) {
+      (spec.mounts ??= []).push({ destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] });
+    }
     if (options.entrypoint !== undefined) {
       spec.process.args = [...options.entrypoint, ...(options.cmd ?? [])];
     } else if (options.cmd !== undefined) {

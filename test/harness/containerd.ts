@@ -1,0 +1,80 @@
+// A private containerd (root, state and socket in a temp dir, no CRI plugin) for pulling and running images the way
+// a Kubernetes node's runtime does: `ctr image pull --plain-http` from a loopback registry, `ctr run` on the native
+// snapshotter (no overlay mounts needed inside a test machine).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atExit } from './cleanup.js';
+import { run, runOk, type RunResult } from './exec.js';
+import { makeTempDir, removeTempDir } from './tmp.js';
+
+export interface ContainerdHandle {
+  socket: string;
+  /** Run `ctr` against this containerd, in namespace "stowage-test". */
+  ctr(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
+  /** Pull (and unpack on the native snapshotter) an image from a plain-HTTP registry. */
+  pull(ref: string): Promise<void>;
+  /** Run a pulled image once (removed afterwards) as its own user (ctr 1.6 has no --user): `args` replace Cmd. */
+  runImage(ref: string, args: string[]): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+const NAMESPACE = 'stowage-test';
+let counter = 0;
+
+export async function startContainerd(): Promise<ContainerdHandle> {
+  const dir = await makeTempDir('containerd');
+  const socket = join(dir, 'containerd.sock');
+  const config = [
+    'version = 2',
+    `root = "${join(dir, 'root')}"`,
+    `state = "${join(dir, 'state')}"`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
+    '[grpc]',
+    `  address = "${socket}"`,
+    '[ttrpc]',
+    `  address = "${join(dir, 'containerd.ttrpc.sock')}"`,
+    '[debug]',
+    `  address = "${join(dir, 'debug.sock')}"`,
+    '[metrics]',
+    '  address = ""',
+  ].join('\n');
+  await writeFile(join(dir, 'config.toml'), `${config}\n`);
+  let log = '';
+  const child: ChildProcess = spawn('containerd', ['--config', join(dir, 'config.toml'), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+  const forget = atExit(() => child.kill('SIGKILL'));
+  const ctr = (args: string[], options: { timeoutMs?: number } = {}) => run('ctr', ['-a', socket, '-n', NAMESPACE, ...args], { timeoutMs: options.timeoutMs ?? 120_000 });
+  // Ready when the socket answers: a condition polled every 20 ms, up to a generous minute (a busy machine).
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`containerd exited (${child.exitCode}): ${log}`);
+    if (existsSync(socket) && (await ctr(['version'], { timeoutMs: 10_000 })).code === 0) break;
+    if (i > 3000) throw new Error(`containerd did not answer on ${socket} within a minute: ${log}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const handle: ContainerdHandle = {
+    socket,
+    ctr,
+    async pull(ref) {
+      const r = await ctr(['image', 'pull', '--plain-http', '--snapshotter', 'native', ref]);
+      if (r.code !== 0) throw new Error(`ctr image pull ${ref} failed: ${r.stderr}`);
+    },
+    async runImage(ref, args) {
+      const id = `stowage-test-${process.pid}-${++counter}`;
+      return ctr(['run', '--rm', '--snapshotter', 'native', ref, id, ...args]);
+    },
+    async stop() {
+      forget();
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await removeTempDir(dir);
+    },
+  };
+  return handle;
+}
+
