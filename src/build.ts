@@ -8,6 +8,7 @@ import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type Built
 import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
+import { layerMediaType } from './layer/media-type.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { validateCompression } from './compress/compressor.js';
@@ -83,6 +84,9 @@ function epochFrom(options: BuildOptions): number {
 /** Validates every option before anything touches the network or the disk. */
 function plan(options: BuildOptions): Plan {
   if (options.dockerfile) {
+    if (options.platform === 'all') {
+      throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
+    }
     const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
     if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
   } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
@@ -146,17 +150,6 @@ function plan(options: BuildOptions): Plan {
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions, base = 'the base'): string {
-  if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
-  if (compression.kind === 'zstd') {
-    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
-    if (family === 'docker') {
-      throw new StowageError('USAGE', `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`);
-    }
-    return MediaType.OciLayerZstd;
-  }
-  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
-}
 
 function withoutFiles(record: LayerRecord): LayerRecord {
   const { files: _files, ...rest } = record;
