@@ -44,7 +44,7 @@ import type { ImageSource } from './source/source.js';
  * pass through what a user typed, or pass structured values.
  */
 export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. Not used with `dockerfile` (its FROM says). */
+  /** Base image: a registry reference, or `oci:DIR[:TAG]`. With `dockerfile`, '' (the Dockerfile's FROM says). */
   from: string;
   /**
    * Build from a Dockerfile instead of `from`/`copy`/config options: every instruction except RUN, multi-stage,
@@ -438,6 +438,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         signal: work.signal,
         // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
         ...(sink.family ? { family: sink.family } : {}),
+        ...(recordFiles ? { recordFiles: true } : {}),
       });
       await executor.prepare();
       const df = await executor.run();
@@ -454,7 +455,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         destination: result.location,
         manifest: image.manifest,
         config: image.config,
-        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached })),
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached, ...(recordFiles && l.record.files ? { files: l.record.files } : {}) })),
         baseDigest: base.manifest.digest,
         ...(base.name ? { baseName: base.name } : {}),
       };
