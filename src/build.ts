@@ -1,13 +1,17 @@
 import path from 'node:path';
-import { contentKey, contentsFromFiles, hashContents } from './cache/content-key.js';
+import type { BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
+import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './cache/content-key.js';
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
-import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
+import { layerMediaType } from './layer/media-type.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
+import { validateCompression } from './compress/compressor.js';
 import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
@@ -28,145 +32,14 @@ import { planModelPack, publishModelPack, type SharedLayer } from './model/publi
 import { LayoutSink } from './sink/layout-sink.js';
 import { RegistrySink } from './sink/registry-sink.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
+import { createLimiter } from './util/limit.js';
 import { skip } from './util/slice.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
 import { RegistrySource } from './source/registry-source.js';
 import type { ImageSource } from './source/source.js';
 
-/**
- * Everything `stowage build` does, as options. The CLI maps its flags onto these one to one; string forms are
- * accepted exactly as on the command line (`"SRC:DEST"`, `'["python3","predict.py"]'`, `"K=V"`), so a program can
- * pass through what a user typed, or pass structured values.
- */
-export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. */
-  from: string;
-  /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
-  to: string;
-  /** Each entry becomes its own layer, in order. */
-  copy?: (string | CopySpec)[];
-  /** Owner of every copied entry (`UID:GID`), default 0:0. */
-  chown?: string | { uid: number; gid: number };
-  /** Exec form as an array or JSON text; other text is the shell form. Setting it without `cmd` resets the base Cmd. */
-  entrypoint?: string | string[];
-  /** Exec form as an array or JSON text; other text is the shell form; `[]` clears. */
-  cmd?: string | string[];
-  /** `K=V` strings or a record; added to or replacing the base's. */
-  env?: string[] | Record<string, string>;
-  workdir?: string;
-  user?: string;
-  labels?: string[] | Record<string, string>;
-  expose?: (string | number)[];
-  /** `OS/ARCH[/VARIANT]` picked from a multi-platform base (default linux/amd64). */
-  platform?: string;
-  /** Extra tags for a registry destination, put after the manifest. */
-  tags?: string[];
-  /** Allow plain HTTP and unverified TLS to registries that are not loopback. */
-  insecure?: boolean;
-  /** PEM file of extra CA certificates. */
-  caFile?: string;
-  /** Timestamp for layer entries and `created`; default env SOURCE_DATE_EPOCH, else 0. */
-  sourceDateEpoch?: number;
-  /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
-  cacheDir?: string | false;
-  /**
-   * A registry repository (`host/repo`, no tag) that holds a layer cache shared between machines: layers are looked
-   * up by a key from their files' contents and the build options; hits are mounted (or found in the destination)
-   * instead of compressed and uploaded, misses are recorded there after the push. Failures of the cache never fail
-   * the build (one warning). Works alongside `cacheDir`.
-   */
-  cacheRepo?: string;
-  compression?: 'gzip' | 'none';
-  compressionLevel?: number;
-  /** Parallel blob uploads (default 4). */
-  concurrency?: number;
-  /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
-  environment?: NodeJS.ProcessEnv;
-  log?: Logger;
-  /**
-   * Credentials per registry host (`{ "ghcr.io": { username, password } }`), tried before docker's config.json,
-   * credential helpers and containers auth.json (crane's default keychain order).
-   */
-  credentials?: ClientOptions['credentials'];
-  /** Replaces the whole keychain. */
-  credentialSource?: ClientOptions['credentialSource'];
-  /** Extra HTTP middleware between retry and auth, outermost first (tests). */
-  middleware?: ClientOptions['middleware'];
-  /** Retries of registry requests (default 3, exponential backoff with jitter, Retry-After honoured). */
-  retries?: number;
-  /** Overrides of the retry timing (tests). */
-  retry?: ClientOptions['retry'];
-  /** Overrides of the upload shape: blobs over `monolithicMax` bytes go in resumable `chunkSize` PATCHes. */
-  upload?: ClientOptions['upload'];
-  /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
-  signal?: AbortSignal;
-  /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */
-  recordFiles?: boolean;
-  /**
-   * Sign the pushed image (registry destinations): a sigstore bundle attached as an OCI referrer (or the
-   * `sha256-<hex>` fallback tag), with a key (offline) or keyless. The key is loaded before anything is pushed.
-   */
-  sign?: SignOptions;
-  /** Attach SLSA provenance: base digest, each input file's digest, the build parameters (signed when signing). */
-  provenance?: boolean;
-  /** Attach a CycloneDX list of the added layers' files (signed when signing). */
-  sbom?: boolean;
-  /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
-  progress?: Progress;
-  /**
-   * A model directory (or file), `SRC[:DEST_DIR]` (DEST_DIR default `/models`): each regular file of at least
-   * `modelFileLayerMin` bytes becomes its own uncompressed layer (digest = diff_id), the other files one compressed
-   * layer. Model layers come before the `copy` layers.
-   */
-  model?: string | ModelSpec;
-  /** Files of at least this many bytes get a layer each (default 16 MiB). */
-  modelFileLayerMin?: number;
-  /** Compression of the per-file weight layers (default none: weights barely compress, and uncompressed is one pass). */
-  modelCompression?: 'none' | 'gzip';
-  /**
-   * KServe Modelcar shape: model files 0644 and directories 0755 whatever they are on disk, Entrypoint cleared (KServe
-   * runs `sh -c …` as the container's args); a base without /bin/sh is refused.
-   */
-  modelcar?: boolean;
-  /**
-   * Also publish the model as a CNCF ModelPack artifact reusing the image's weight blobs; DEST's tag then names an
-   * OCI index of the image and the artifact (registry destinations).
-   */
-  modelpack?: boolean;
-  /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
-  now?: () => number;
-}
-
-export interface BuiltLayerInfo {
-  source: string;
-  dest: string;
-  digest: string;
-  diffId: string;
-  size: number;
-  /** True when the layer came from the cache without reading its files. */
-  cached: boolean;
-  /** The layer's regular files and their digests, when `recordFiles` was set. */
-  files?: FileDigest[];
-}
-
-export interface BuildResult {
-  /** Manifest digest, `sha256:…`: what the CLI prints. */
-  digest: string;
-  /** Where the image went. */
-  destination: string;
-  manifest: RawJson<Manifest>;
-  config: RawJson<ImageConfig>;
-  layers: BuiltLayerInfo[];
-  /** The base manifest the image was built on (the platform's, when the base was an index). */
-  baseDigest: string;
-  /** The base reference (registry bases only; a layout path is machine-specific). */
-  baseName?: string;
-  /** Signatures, provenance and SBOM attached to the pushed image. */
-  attached?: Attachment[];
-  /** With `modelpack`: the image's own manifest digest and the artifact's (`digest` is then the index's). */
-  modelpack?: { imageDigest: string; artifactDigest: string; index: RawJson<unknown> };
-}
+export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
 const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'RATE_LIMITED', 'DIGEST_MISMATCH', 'MANIFEST_INVALID']);
@@ -210,9 +83,15 @@ function epochFrom(options: BuildOptions): number {
 
 /** Validates every option before anything touches the network or the disk. */
 function plan(options: BuildOptions): Plan {
-  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  if (options.dockerfile) {
+    if (options.platform === 'all') {
+      throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
+    }
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
+  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
-  const from = parseTarget(options.from, 'base');
+  const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
   const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
   const copies = (options.copy ?? []).map((c) => {
@@ -237,15 +116,11 @@ function plan(options: BuildOptions): Plan {
   };
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
-  const level = options.compressionLevel;
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
-    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${level}`);
-  }
-  const kind = options.compression ?? 'gzip';
-  if (kind !== 'gzip' && kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(kind)}"`);
+  const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
   if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  const modelCompression = validateCompression(modelKind, options.compressionLevel);
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
   }
@@ -268,17 +143,13 @@ function plan(options: BuildOptions): Plan {
     platformExplicit: options.platform !== undefined,
     tags,
     epoch: epochFrom(options),
-    compression: { kind, ...(level !== undefined ? { level } : {}) },
+    compression,
     ...(model ? { model } : {}),
-    modelCompression: { kind: modelKind, ...(level !== undefined ? { level } : {}) },
+    modelCompression,
     ...(options.cacheRepo !== undefined ? { cacheRepo: parseCacheRepo(options.cacheRepo) } : {}),
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions): string {
-  if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
-  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
-}
 
 function withoutFiles(record: LayerRecord): LayerRecord {
   const { files: _files, ...rest } = record;
@@ -380,6 +251,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
   }
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
+  // A Dockerfile is parsed and checked (RUN, syntax) before anything is fetched.
+  const dockerfile = options.dockerfile ? await import('./dockerfile/executor.js') : undefined;
+  let executorOf: ((env: import('./dockerfile/executor.js').ExecutorEnv) => import('./dockerfile/executor.js').DockerfileExecutor) | undefined;
+  if (dockerfile && options.dockerfile) {
+    const df = options.dockerfile;
+    executorOf = (env) => new dockerfile.DockerfileExecutor(df, env);
+    await executorOf({ platform: p.platform, environment: options.environment ?? process.env } as never).prepare();
+  }
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
@@ -402,8 +281,50 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const source = sourceFor(p.from, client);
     const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
+    if (executorOf) {
+      cache = await LayerCache.open(cacheDir, options.now);
+      const executor = executorOf({
+        resolveImage: async (ref, platform) => {
+          const src = sourceFor(parseTarget(ref, 'base'), client);
+          log.info(`resolving ${src.describe()}`);
+          return src.resolve(platform, p.platformExplicit);
+        },
+        cache,
+        compression: p.compression,
+        epoch: p.epoch,
+        platform: p.platform,
+        log,
+        environment: options.environment ?? process.env,
+        ...(options.caFile ? { caFile: options.caFile } : {}),
+        signal: work.signal,
+        // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
+        ...(sink.family ? { family: sink.family } : {}),
+        ...(recordFiles ? { recordFiles: true } : {}),
+      });
+      await executor.prepare();
+      const df = await executor.run();
+      for (const w of df.warnings) log.warn(w);
+      const base = df.base;
+      if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+      for (const l of df.layers) sink.prefetch?.(newImageLayer(l), base, log);
+      const family = sink.family ?? familyOf(base.manifest.mediaType);
+      const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
+      const image = composeImageWith(base, df.layers, composed, p.epoch, family);
+      const result = await sink.write(image, log);
+      const out: BuildResult = {
+        digest: result.digest,
+        destination: result.location,
+        manifest: image.manifest,
+        config: image.config,
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached, ...(recordFiles && l.record.files ? { files: l.record.files } : {}) })),
+        baseDigest: base.manifest.digest,
+        ...(base.name ? { baseName: base.name } : {}),
+      };
+      await attachTo(out, result.location, image);
+      return out;
+    }
+    const source = sourceFor(p.from, client);
     const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
     /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
     const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
@@ -414,11 +335,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (options.modelcar && !(await baseHasShell(base, work.signal))) {
       throw new StowageError('INVALID_INPUT', `--modelcar: base ${source.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
     }
+    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
+    // Decided before anything moves: an image whose family cannot carry the layers is refused with nothing pushed.
+    const family = sink.family ?? familyOf(base.manifest.mediaType);
+    for (const c of [p.compression, p.modelCompression]) layerMediaType(family, c, source.describe());
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
-    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
-    const family = sink.family ?? familyOf(base.manifest.mediaType);
     cache = await LayerCache.open(cacheDir, options.now);
     // The model's per-file layers are hashed by their own workers while the layers below are built; each starts
     // uploading the moment its digest is known.
@@ -427,7 +350,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       mtime: p.epoch,
       mediaType: fileMediaType,
       cache,
-      ready: (layer) => sink.prefetch?.(newImageLayer(layer), base, log),
+      // With a shared cache, a destination that lacks a file's layer mounts it from the cache repository.
+      ready: (layer) => sink.prefetch?.(newImageLayer(remote ? { ...layer, mountFrom: remote.origin } : layer), base, log),
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
@@ -457,6 +381,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
       // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
       let fromRemote = false;
+      // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
+      // (one hash pass) and remembered, so the cache repository gets its entry after the push.
+      if (record && remote && !record.contentKey && !racy) {
+        const shared = compression.kind === 'none' ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, work.signal), buildOptions);
+        record = { ...record, contentKey: shared };
+        await cache.commit(key, undefined, record);
+      }
       if (!record && remote && compression.kind !== 'none') {
         const contents = await hashContents(entries, work.signal);
         const shared = contentKey(entries, contents, buildOptions);
@@ -484,15 +415,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         hasBlob = stream === undefined;
         try {
           // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
-          const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
+          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup. An
+          // uncompressed layer's entry is keyed by its digest (nobody looks it up; it keeps the blob in the cache).
+          const shareKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
+          const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
             signal: work.signal,
-            // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
+            // An uncompressed layer with a shared cache is only hashed: bytes are made again (verified) if needed.
+            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
             meter,
-            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
+            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: shareKey(r) }) } : {}),
           });
-          if (hashOnly && big) hasBlob = false;
+          if (hashOnly) hasBlob = false;
           record = recordFiles ? made : withoutFiles(made);
           meter.state = 'built';
         } catch (e) {
@@ -505,7 +438,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
       const open = hasBlob
         ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
+        : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
       const layer: NewLayer = {
         record: built,
         createdBy: createdBy(spec),
@@ -525,7 +458,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         diffId: built.diffId,
         size: built.size,
         cached,
-        ...(built.files ? { files: built.files } : {}),
+        ...(recordFiles && built.files ? { files: built.files } : {}),
       });
       log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
@@ -537,6 +470,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     });
     // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
     layers.unshift(...fileResults.map((r) => r.layer));
+    // Their entries in the shared cache only keep the blobs there (nobody looks an uncompressed layer up).
+    if (remote) for (const { layer } of fileResults) toRecord.push({ key: uncompressedKey(layer.record), layer, check: true });
     infos.unshift(...fileInfos);
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
@@ -548,11 +483,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const result = await sink.write(image, log);
     // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
     if (remote) {
+      // A model may have hundreds of file layers: a few requests at a time, like uploads.
+      const limit = createLimiter(options.concurrency ?? 4);
       await Promise.all(
-        toRecord.map(({ key, layer, check }) => {
-          const body = { length: layer.record.size, open: layer.open };
-          return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
-        }),
+        toRecord.map(({ key, layer, check }) =>
+          limit(async (): Promise<unknown> => {
+            const body = { length: layer.record.size, open: layer.open };
+            return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
+          }),
+        ),
       );
     }
     let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
@@ -570,6 +509,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(base.name ? { baseName: base.name } : {}),
       ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
     };
+    await attachTo(out, result.location, image);
+    return out;
+  } catch (e) {
+    work.abort();
+    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
+    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await cache?.dispose();
+    client.close();
+  }
+
+  /** Signatures, provenance and SBOM for the pushed image, when asked for. */
+  async function attachTo(out: BuildResult, location: string, image: BuiltImage): Promise<void> {
     if (attest && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
       const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
@@ -586,17 +539,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         out.attached = attached.attached;
       } catch (e) {
         // The image is in place by now; only its attachments are missing.
-        throw withHint(e, `the image itself was pushed as ${result.location}; attach the signature with "stowage sign ${result.location}"`);
+        throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);
       }
     }
-    return out;
-  } catch (e) {
-    work.abort();
-    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
-    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    await cache?.dispose();
-    client.close();
   }
 }
