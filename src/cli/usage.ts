@@ -189,6 +189,8 @@ Options:
   --to-creds USER[:PASS]    credentials for the destination registry (password: STOWAGE_TO_PASSWORD)
   --retries N               retries of a failed request or blob transfer (default 3)
   --concurrency N           blobs moved at once (default 4)
+  --json                    print one JSON object instead: digest, mediaType, destination, images (digest,
+                            mediaType, platform), verbatim (false when the destination holds new manifest bytes)
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
   --quiet | --verbose       less or more progress on stderr

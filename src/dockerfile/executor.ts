@@ -10,6 +10,7 @@ import { MediaType } from '../image/media-types.js';
 import type { ContainerConfig, HistoryEntry, Platform } from '../image/types.js';
 import { buildLayer, layerKey, type LayerBuildOptions } from '../layer/build-layer.js';
 import type { LayerEntry } from '../layer/walk.js';
+import { layerMediaType } from '../layer/media-type.js';
 import type { Logger } from '../log.js';
 import type { BaseImage } from '../source/source.js';
 import { fileStream } from '../util/files.js';
@@ -23,6 +24,7 @@ import { loadIgnore } from './dockerignore.js';
 import { downloadUrl } from './fetch-url.js';
 import { expandWord, expandWords, LexError } from './lex.js';
 import { jsonForm, parseDockerfile, parseError, splitFlags, type Instruction } from './parser.js';
+import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import { resolveOwner } from './users.js';
 
@@ -58,6 +60,8 @@ export interface ExecutorEnv {
   signal?: AbortSignal;
   /** The manifest family the destination requires (an OCI layout: oci); default the base's. */
   family?: 'oci' | 'docker';
+  /** Record each new file's sha256 (provenance, SBOM). */
+  recordFiles?: boolean;
 }
 
 export interface DockerfileResult {
@@ -74,7 +78,6 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 const COMMENT = 'buildkit.dockerfile.v0';
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
-const RACY_MS = 100;
 
 interface Stage {
   index: number;
@@ -174,7 +177,7 @@ function nameValues(inst: Instruction, file: string, escape: string): [string, s
   }
   return ws.map((w) => {
     const eq = w.indexOf('=');
-    if (eq < 0) throw parseError(file, inst.startLine, `${inst.keyword} names can not be blank`);
+    if (eq < 0) throw parseError(file, inst.startLine, `Syntax error - can't find = in ${JSON.stringify(w)}. Must be of the form: name=value`);
     if (eq === 0) throw parseError(file, inst.startLine, `${inst.keyword} names can not be blank`);
     return [w.slice(0, eq), w.slice(eq + 1)];
   });
@@ -433,7 +436,7 @@ export class DockerfileExecutor {
     let p = this.rootFsCache.get(key);
     if (!p) {
       const blobs: LayerBlob[] = image.manifest.value.layers.map((d) => ({ digest: d.digest, open: () => image.openBlob(d) }));
-      p = RootFs.fromLayers(blobs, this.env.signal);
+      p = RootFs.fromLayers(blobs, this.env.signal, headerStore(this.env.cache.dir));
       this.rootFsCache.set(key, p);
     }
     return p;
@@ -443,7 +446,7 @@ export class DockerfileExecutor {
   private async fsOf(state: State): Promise<RootFs> {
     if (!state.fs) {
       const fs = state.scratch ? RootFs.empty() : (await this.rootFsOf(state.root)).clone();
-      for (const l of state.layers) fs.applyEntries(l.entries);
+      for (const l of state.layers) fs.applyEntries(l.entries, { digest: l.record.digest, open: () => l.open() });
       state.fs = fs;
     }
     return state.fs;
@@ -712,11 +715,12 @@ export class DockerfileExecutor {
           this.history(state, `WORKDIR ${resolved}`, true);
           return;
         }
-        // BuildKit makes the directory (and parents) 0755, owned by the current USER (looked up in the image).
+        // BuildKit makes the directory (and parents) 0755, owned by the current USER (looked up in the image), as a
+        // layer of its own; when the directory exists that layer is empty (BuildKit's well-known empty layer).
         const fs = await this.fsOf(state);
         const existing = fs.lookup(resolved, true);
         if (existing?.node.type === 'directory') {
-          this.history(state, `WORKDIR ${resolved}`, true);
+          await this.addLayer(state, [], `WORKDIR ${resolved}`, `WORKDIR ${resolved}`, resolved);
           return;
         }
         const owner = c.User ? await this.owner(state, inst, c.User) : { uid: 0, gid: 0 };
@@ -804,7 +808,6 @@ export class DockerfileExecutor {
     // The tree to read from: the context, or another stage's or image's files.
     let tree: FileTree = this.context;
     let fromFs: RootFs | undefined;
-    let fromLabel = '';
     if (f.from !== undefined) {
       const from = f.from as string;
       if (from.includes('$')) throw this.err(inst, 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround');
@@ -817,6 +820,12 @@ export class DockerfileExecutor {
         const later = this.stages.find((s) => s.name === from.toLowerCase());
         if (later) throw this.err(inst, `cannot copy from stage "${from}", it needs to be defined before current stage "${state.stage.name ?? state.stage.index}"`);
         if (/^\d+$/.test(from)) throw this.err(inst, `${inst.keyword} --from=${from}: there is no stage ${from} before this one`);
+        // BuildKit would try docker.io/library/NAME: a typo in a stage name becomes a pull from the internet and a
+        // confusing "not found". A bare name that is no stage is refused here; images are named with a tag or a host.
+        if (/^[a-z0-9][a-z0-9._-]*$/.test(from)) {
+          const names = this.stages.map((s) => s.name).filter(Boolean);
+          throw this.err(inst, `${inst.keyword} --from=${from}: no stage is named "${from}"${names.length ? ` (stages: ${names.join(', ')})` : ''}; to copy from an image, name it with a tag or registry, such as ${from}:latest`);
+        }
         let image: BaseImage;
         try {
           image = await this.image(from, state.platform);
@@ -825,7 +834,6 @@ export class DockerfileExecutor {
         }
         fromFs = await this.rootFsOf(image);
       }
-      fromLabel = `--from=${from} `;
       const fsRef = fromFs;
       tree = {
         lookup: async (p, follow) => fsRef.lookup(p, follow),
@@ -872,41 +880,39 @@ export class DockerfileExecutor {
       if (e instanceof StowageError && !e.message.startsWith(this.fileLabel)) throw this.err(inst, e.message);
       throw e;
     }
-    // Files that live in another image's layers are streamed out to the staging directory first.
+    // Files that live in another image's layers are streamed out to the staging directory, only when the layer
+    // is not in the cache already: their cache-key state is the layer digest and path, known without reading.
     const needing = planned.filter((p) => p.node);
-    if (needing.length && fromFs) {
-      const staged = await fromFs.stage(needing.map((p) => p.node!), this.staging, this.env.signal);
-      needing.forEach((p, i) => {
-        p.source = staged[i]!.source!;
-        p.state = staged[i]!.state!;
-      });
-    }
+    for (const p of needing) p.state = fromFs?.contentState(p.node!) ?? p.state;
     const entries: LayerEntry[] = planned.map(({ node: _node, ...e }) => e);
-    const flagText = [
-      ...(f.from !== undefined ? [`--from=${f.from as string}`] : []),
-      ...(f.chown !== undefined ? [`--chown=${f.chown as string}`] : []),
-      ...(f.chmod !== undefined ? [`--chmod=${f.chmod as string}`] : []),
-      ...(f.link ? ['--link'] : []),
-    ];
-    const createdBy = `${inst.keyword} ${flagText.map((t) => `${t} `).join('')}${shownSources.join(' ')} ${dest0} # buildkit`;
-    void fromLabel;
-    await this.addLayer(state, entries, createdBy, `${inst.keyword} ${shownSources.join(' ')}`, dest);
+    const prepare =
+      needing.length && fromFs
+        ? async () => {
+            const staged = await fromFs.stage(needing.map((p) => p.node!), this.staging, this.env.signal);
+            needing.forEach((p, i) => {
+              entries[planned.indexOf(p)]!.source = staged[i]!.source!;
+            });
+          }
+        : undefined;
+    // BuildKit's created_by: the instruction as written, then "# buildkit".
+    const createdBy = `${inst.original} # buildkit`;
+    await this.addLayer(state, entries, createdBy, `${inst.keyword} ${shownSources.join(' ')}`, dest, prepare);
   }
 
-  private async addLayer(state: State, entries: LayerEntry[], createdBy: string, source: string, dest: string): Promise<void> {
+  /** One new layer from entries; `prepare` brings their contents to the local disk when the layer must be built. */
+  private async addLayer(state: State, entries: LayerEntry[], createdBy: string, source: string, dest: string, prepare?: () => Promise<void>): Promise<void> {
     const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
     const compression = this.env.compression;
-    const mediaType =
-      compression.kind === 'none'
-        ? family === 'docker' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.OciLayer
-        : family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
-    const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}` };
+    const mediaType = layerMediaType(family, compression, state.scratch ? 'scratch' : `the stage's base ${state.root.manifest.digest}`);
+    const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}`, ...(this.env.recordFiles ? { recordFiles: true } : {}) };
     const key = layerKey(entries, options);
     const found = await this.env.cache.lookup(key);
-    let record: LayerRecord | undefined = found?.hasBlob ? found.record : undefined;
+    // A cached record without file digests cannot serve a build that needs them.
+    let record: LayerRecord | undefined = found?.hasBlob && !(this.env.recordFiles && !found.record.files) ? found.record : undefined;
     const cached = record !== undefined;
     if (!record) {
-      const racy = entries.some((e) => e.changedAt !== undefined && Date.now() - e.changedAt < RACY_MS);
+      await prepare?.();
+      const racy = this.env.cache.isRacy(entries.map((e) => e.changedAt));
       record = await buildLayer(entries, options, this.env.cache, racy ? undefined : key, this.env.signal ? { signal: this.env.signal } : {});
     }
     const file = this.env.cache.blobPath(record.digest);
@@ -921,7 +927,8 @@ export class DockerfileExecutor {
       dest,
     });
     this.history(state, createdBy, false);
-    state.fs?.applyEntries(entries);
+    const layer = state.layers.at(-1)!;
+    state.fs?.applyEntries(entries, { digest: record.digest, open: () => layer.open() });
     this.env.log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${source} -> ${dest}`);
   }
 }

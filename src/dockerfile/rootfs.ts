@@ -31,6 +31,23 @@ export interface FsNode {
   contentPath?: string;
 }
 
+/** One tar header of a layer, as kept in a HeaderStore. */
+export interface LayerHeader {
+  name: string;
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname?: string;
+}
+
+/** Where the header lists of layers are kept between builds, by layer digest. */
+export interface HeaderStore {
+  get(digest: string): Promise<LayerHeader[] | undefined>;
+  put(digest: string, headers: LayerHeader[]): Promise<void>;
+}
+
 export interface LayerBlob {
   digest: string;
   open(): Promise<Readable>;
@@ -55,15 +72,28 @@ export class RootFs {
     return new RootFs([]);
   }
 
-  /** Reads every layer's headers once (streamed; file bodies are skipped). */
-  static async fromLayers(layers: LayerBlob[], signal?: AbortSignal): Promise<RootFs> {
+  /**
+   * Reads every layer's headers once (streamed; file bodies are skipped). With a store, a layer's header list is
+   * kept under its digest (its content never changes), so a rebuild does not download or decompress it again.
+   */
+  static async fromLayers(layers: LayerBlob[], signal?: AbortSignal, store?: HeaderStore): Promise<RootFs> {
     const fs = new RootFs(layers);
     for (let i = 0; i < layers.length; i++) {
       const added = new Set<string>();
+      const known = await store?.get(layers[i]!.digest);
+      if (known) {
+        for (const h of known) fs.applyTarEntry(h.name, h, i, added);
+        continue;
+      }
+      const seen: LayerHeader[] = [];
       await fs.readLayer(i, async (name, header, body) => {
+        const h: LayerHeader = { name, type: header.type ?? 'file', mode: header.mode ?? 0, uid: header.uid ?? 0, gid: header.gid ?? 0, size: header.size ?? 0 };
+        if (header.linkname) h.linkname = header.linkname;
+        seen.push(h);
         fs.applyTarEntry(name, header, i, added);
         body.resume();
       }, signal);
+      await store?.put(layers[i]!.digest, seen);
     }
     return fs;
   }
@@ -183,8 +213,12 @@ export class RootFs {
     added.add(name);
   }
 
-  /** Records a layer we built (entries with local sources) on top of the tree. */
-  applyEntries(entries: readonly { name: string; type: EntryType; mode: number; uid: number; gid: number; size: number; linkname?: string; source?: string; state?: string }[]): void {
+  /**
+   * Records a layer we built on top of the tree. Its files keep their local source while it exists (this build);
+   * with the layer's blob given, their bytes can also be read back from it (a layer that came from the cache).
+   */
+  applyEntries(entries: readonly { name: string; type: EntryType; mode: number; uid: number; gid: number; size: number; linkname?: string; source?: string; state?: string }[], blob?: LayerBlob): void {
+    const index = blob ? this.layers.push(blob) - 1 : undefined;
     for (const e of entries) {
       const name = clean(e.name);
       if (name === '') continue;
@@ -195,6 +229,10 @@ export class RootFs {
       if (e.linkname !== undefined) node.linkname = e.linkname;
       if (e.source !== undefined) node.source = e.source;
       if (e.state !== undefined) node.state = e.state;
+      if (index !== undefined && e.type === 'file') {
+        node.layer = index;
+        node.contentPath = name;
+      }
       this.nodes.set(name, node);
       this.link(name);
     }
@@ -253,6 +291,12 @@ export class RootFs {
     return readFile(staged!.source!, 'utf8');
   }
 
+  /** What identifies a layer-held file's content for the layer cache key: the layer digest and the path in it. */
+  contentState(n: FsNode): string | undefined {
+    if (n.type !== 'file' || n.layer === undefined || n.state !== undefined) return n.state;
+    return `layer:${this.layers[n.layer]!.digest}:${n.contentPath}`;
+  }
+
   /**
    * Makes sure every given file node has its content on the local disk: nodes that live in a layer are written
    * to files under `staging`, streaming only the layers that hold them. Returns nodes with `source` set.
@@ -262,8 +306,7 @@ export class RootFs {
     const byLayer = new Map<number, Map<string, FsNode[]>>();
     for (const n of out) {
       if (n.type !== 'file' || n.source !== undefined || n.layer === undefined) continue;
-      const key = `layer:${this.layers[n.layer]!.digest}:${n.contentPath}`;
-      n.state = key;
+      n.state = this.contentState(n)!;
       let m = byLayer.get(n.layer);
       if (!m) byLayer.set(n.layer, (m = new Map()));
       const list = m.get(n.contentPath!) ?? [];

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 
 import type { BundleBuilder } from '@sigstore/sign';
 
-import type { BuildOptions, BuildResult } from '../build.js';
+import type { BuildOptions, BuildResult } from '../build-options.js';
+import type { Attachment, AttachmentKind, SignOptions } from './sign-types.js';
 import { StowageError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -11,7 +12,7 @@ import { parseTarget } from '../ref/target.js';
 import type { Repository } from '../registry/registry.js';
 import { bundleArtifact, sbomArtifact, statementArtifact, type Artifact } from './artifacts.js';
 import { keyBundleBuilder, signStatement } from './bundle.js';
-import { attachLegacyCosignSignature } from './cosign-tag.js';
+import { attachLegacyCosignSignature, type LegacyAttachResult } from './cosign-tag.js';
 import type { JsonValue } from './encoding.js';
 import { defaultIdentityProvider } from './identity.js';
 import { keylessBundleBuilder, type KeylessOptions } from './keyless.js';
@@ -39,35 +40,7 @@ import { checkImageSignatures, describeRejections, type VerifiedSignature } from
 
 export const DEFAULT_KEY_PASSWORD_ENV = 'COSIGN_PASSWORD';
 
-export type AttachmentKind = 'signature' | 'legacy-signature' | 'provenance' | 'sbom';
-
-export interface Attachment {
-  kind: AttachmentKind;
-  /** Manifest written: the referrer (artifact) manifest, or for `legacy-signature` the image at the `.sig` tag. */
-  digest: string;
-  /** Tag written: the `sha256-<hex>` referrers index (no referrers API), or the `sha256-<hex>.sig` tag. */
-  tag?: string;
-  /** A Sigstore bundle (signed) or a plain in-toto statement / CycloneDX document (unsigned). */
-  signed: boolean;
-}
-
-/** Keyless (Fulcio + Rekor) endpoints and identity; every field optional, public-good Sigstore by default. */
-export type KeylessSignOptions = KeylessOptions;
-
-export interface SignOptions {
-  /** Private key PEM file: PKCS#8 (plain or encrypted), SEC1 EC, PKCS#1 RSA, or a cosign key. */
-  key?: string;
-  /** Password of an encrypted key, as a value. Wins over {@link keyPasswordEnv}. */
-  keyPassword?: string;
-  /** Environment variable holding the key password; default COSIGN_PASSWORD (read only if the key is encrypted). */
-  keyPasswordEnv?: string;
-  /** Sign with a Fulcio certificate for the CI's OIDC identity and log to Rekor instead of a key (needs the network). */
-  keyless?: boolean | KeylessSignOptions;
-  /** Also write cosign's legacy `sha256-<hex>.sig` signature (key signing only). */
-  legacy?: boolean;
-  /** `org.opencontainers.image.created` of the attachments, seconds; default SOURCE_DATE_EPOCH, else now. */
-  created?: number;
-}
+export type { Attachment, AttachmentKind, KeylessSignOptions, SignOptions } from './sign-types.js';
 
 /** What a build consumed and produced, for provenance and the SBOM. */
 export interface BuildFacts {
@@ -235,20 +208,24 @@ export async function attestToStore(store: ArtifactStore, subject: Descriptor, n
       : sbomArtifact(sbom, created);
     artifacts.push({ artifact, kind: 'sbom', what: `${signing ? 'signed' : 'unsigned'} CycloneDX SBOM` });
   }
-  const results = await attachReferrers(store, subject, artifacts.map((a) => a.artifact), options.tagUpdate);
+  // The referrers tag and the .sig tag are separate lists: updated at the same time, each waiting out its own guard.
+  let legacyAttach: Promise<LegacyAttachResult> | undefined;
+  if (signing?.legacy) {
+    if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
+    const payload = simpleSigningPayload(name, subject.digest);
+    const signature = signSimpleSigning(payload, signing.key);
+    legacyAttach = attachLegacyCosignSignature(store, subject, payload, signature, options.tagUpdate ? { policy: options.tagUpdate } : {});
+  }
+  const [results, legacy] = await Promise.all([
+    attachReferrers(store, subject, artifacts.map((a) => a.artifact), options.tagUpdate),
+    legacyAttach,
+  ]);
   artifacts.forEach((a, i) => {
     const r = results[i]!;
     const signed = a.kind === 'signature' || signing !== undefined;
     note({ kind: a.kind, digest: r.digest, ...(r.fallbackTag ? { tag: r.fallbackTag } : {}), signed }, a.what);
   });
-  if (signing?.legacy) {
-    if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
-    const payload = simpleSigningPayload(name, subject.digest);
-    const legacy = await attachLegacyCosignSignature(store, subject, payload, signSimpleSigning(payload, signing.key), {
-      ...(options.tagUpdate ? { policy: options.tagUpdate } : {}),
-    });
-    note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
-  }
+  if (legacy) note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
 
   return {
     subject,
