@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { weightChunks } from '../bench/lib/weights.js';
 import { compressionFormat, compressor, validateCompression } from '../src/compress/compressor.js';
 import { ZSTD_FRAME_SIZE, createZstd } from '../src/compress/zstd.js';
-import { ZSTD_KNOWN_ANSWERS, assertReproducibleZstd, zstdKnownAnswerDigest } from '../src/compress/zstd-frame.js';
+import { ZSTD_KNOWN_ANSWERS, assertReproducibleZstd, zstdKnownAnswerDigest } from '../src/compress/zstd-check.js';
 import { xorshift } from '../src/util/xorshift.js';
 
 const MiB = 1 << 20;

@@ -171,8 +171,8 @@ export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
   // writing 1-2 bytes whenever 8 or 16 bits were ready: 240 vs 165 MiB/s of coding.)
   const lens = litLengths;
   const codes = litCodes;
-  const pairCode = new Int32Array(65536);
-  const pairLen = new Uint8Array(65536);
+  // Allocated once per thread: a worker that made 320 KiB of fresh tables per block let them pile up outside its
+  // small heap (peak RSS of a 500 MiB build went past 150 MiB).
   for (let a = 0; a < 256; a++) {
     const ca = codes[a]!;
     const la = lens[a]!;
@@ -217,6 +217,9 @@ export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
   }
   return out.subarray(0, pos);
 }
+
+const pairCode = new Int32Array(65536);
+const pairLen = new Uint8Array(65536);
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
