@@ -22,8 +22,6 @@ export interface FileLayerOptions {
   signal?: AbortSignal;
   /** Files hashed at once (default: the CPU count, at most 4). */
   workers?: number;
-  /** ms since the epoch (tests inject it): a file changed within RACY_MS of now is not remembered. */
-  now?: () => number;
 }
 
 export interface FileLayerResult {
@@ -31,9 +29,6 @@ export interface FileLayerResult {
   cached: boolean;
   files?: FileDigest[];
 }
-
-/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
-const RACY_MS = 100;
 
 /**
  * The model's per-file layers: uncompressed tars whose digest is their diff_id, so knowing one costs one read of
@@ -44,7 +39,6 @@ const RACY_MS = 100;
  */
 export async function fileLayers(layers: readonly (readonly LayerEntry[])[], options: FileLayerOptions): Promise<FileLayerResult[]> {
   const workers = options.workers ?? Math.min(4, Math.max(1, os.availableParallelism()));
-  const now = options.now ?? Date.now;
   return mapLimit(layers, workers, async (entries) => {
     const bytes = fileLayerBytes(entries, options.mtime);
     const file = bytes.entry;
@@ -70,7 +64,8 @@ export async function fileLayers(layers: readonly (readonly LayerEntry[])[], opt
         diffSize: bytes.size,
         ...(hashed.fileDigest ? { files: [{ path: label, sha256: hashed.fileDigest, size: file.size }] } : {}),
       };
-      const racy = file.changedAt !== undefined && now() - file.changedAt < RACY_MS;
+      // A file changed a moment ago may change again unseen within the same timestamp tick: not remembered.
+      const racy = options.cache.isRacy([file.changedAt]);
       await options.cache.commit(racy ? undefined : key, undefined, record);
     }
     const layer: NewLayer = {
