@@ -10,8 +10,8 @@
 // Prints a markdown table and writes bench/results/models.md (+ .json).
 //
 //   node bench/models.js [--shards N] [--shard-mib MiB] [--runs N] [--sweep GiB,GiB] [--only LIST] [--keep]
-import { existsSync, rmSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -79,6 +79,8 @@ if (only.has('containerify') && !cfyVersion) {
 const shardNames = Array.from({ length: SHARDS }, (_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(SHARDS).padStart(5, '0')}.safetensors`);
 async function writeModel(dir, names, bytes) {
   await mkdir(dir, { recursive: true });
+  // A kept directory from a run with other shard counts: only this run's files stay.
+  for (const f of await readdir(dir)) if (!names.includes(f) && f !== 'config.json' && f !== 'tokenizer.json') await rm(join(dir, f), { force: true });
   for (const [i, name] of names.entries()) {
     const file = join(dir, name);
     if ((await stat(file).catch(() => undefined))?.size !== bytes) await writeWeights(file, bytes, { seed: `models-bench-${i}` });
