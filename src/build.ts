@@ -8,8 +8,8 @@ import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { layerMediaType } from './layer/media-type.js';
-import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
-import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
+import { DEFAULT_PLATFORM, isPlatformList, parsePlatform } from './image/platform.js';
+import type { Index, Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { validateCompression } from './compress/compressor.js';
 import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
@@ -147,6 +147,11 @@ export interface BuildOptions {
   modelpack?: boolean;
   /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
   now?: () => number;
+  /**
+   * Write the image by digest only: no tag in a registry, no index.json entry in a layout. A multi-platform build
+   * writes its children so, then the index that names them under the tag.
+   */
+  untagged?: boolean;
 }
 
 export interface BuiltLayerInfo {
@@ -177,6 +182,14 @@ export interface BuildResult {
   attached?: Attachment[];
   /** With `modelpack`: the image's own manifest digest and the artifact's (`digest` is then the index's). */
   modelpack?: { imageDigest: string; artifactDigest: string; index: RawJson<unknown> };
+  /**
+   * With `platform: 'all'` or a list: the index written (`digest` is its digest), and one result per platform image
+   * in index order. `manifest`, `config`, `layers` and `baseDigest` are then the first image's; `baseIndexDigest`
+   * is the base index the images were built on.
+   */
+  index?: RawJson<Index>;
+  images?: (BuildResult & { platform: Platform })[];
+  baseIndexDigest?: string;
 }
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
@@ -330,7 +343,7 @@ function sinkFor(
       ...(mountSources.length ? { mountSources } : {}),
     });
   }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy, { untagged });
   return new DockerArchiveSink(target.file, target.repoTag, policy);
 }
 
@@ -351,6 +364,8 @@ function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: Compres
 
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  // `--platform all` or a list: the same build for each selected image of the base index, then an index of them.
+  if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
   const log = options.log ?? silentLogger;
   const p = plan(options);
   if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
@@ -419,7 +434,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true || options.untagged === true);
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
