@@ -14,7 +14,7 @@ import { parseTarget } from './ref/target.js';
 import { openClient, type RegistryAccessOptions } from './registry/access.js';
 import { LayoutSink } from './sink/layout-sink.js';
 import { openTree } from './source/image-tree.js';
-import type { SignOptions } from './sign/attest.js';
+import type { SignOptions } from './sign/sign-types.js';
 
 /** What a multi-platform build reads of the build options (the build's own type lives with build()). */
 export interface PlatformBuildOptions extends RegistryAccessOptions {
