@@ -323,6 +323,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         signal: work.signal,
         // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
         ...(sink.family ? { family: sink.family } : {}),
+        ...(recordFiles ? { recordFiles: true } : {}),
       });
       await executor.prepare();
       const df = await executor.run();
@@ -342,7 +343,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         destination: result.location,
         manifest: image.manifest,
         config: image.config,
-        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached })),
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached, ...(recordFiles && l.record.files ? { files: l.record.files } : {}) })),
         baseDigest: base.manifest.digest,
         ...(base.name ? { baseName: base.name } : {}),
         baseMediaType: base.manifest.mediaType,
