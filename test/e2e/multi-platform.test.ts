@@ -131,6 +131,12 @@ describe('build --platform all on an OCI index as buildx pushes it', () => {
 
   it('the same inputs give the same index digest; a platform list selecting the same children gives the same index', async () => {
     expect((await build(buildx.ref, `${registry.host}/app/salary:again`, ['--platform', 'all'])).digest).toBe(digest);
+    const json = await stowage([...salaryArgs(buildx.ref, `${registry.host}/app/salary:json`, ['--platform', 'all']), '--json', '--quiet']);
+    const report = JSON.parse(json.stdout) as Json;
+    expect(report.digest).toBe(digest);
+    expect(report.mediaType).toBe(MEDIA.ociIndex);
+    expect(report.base.digest).toBe(buildx.digest);
+    expect(report.images.map((i: Json) => [i.platform, i.base.digest])).toEqual([['linux/arm64/v8', buildx.arm64], ['linux/amd64', buildx.amd64]]);
     expect((await build(buildx.ref, `${registry.host}/app/salary:list`, ['--platform', 'linux/amd64,linux/arm64'])).digest).toBe(digest);
   }, 120_000);
 
