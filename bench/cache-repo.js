@@ -79,16 +79,11 @@ await writeFile(join(appDir, 'serve.py'), 'import json\nprint(json.load(open("/m
 const inputFiles = [...shards.map((s) => s.file), join(modelDir, 'config.json'), join(modelDir, 'tokenizer.json'), ...Array.from({ length: 20 }, (_, i) => join(appDir, `module${i}.py`)), join(appDir, 'serve.py')];
 log(`workload: ${SHARDS} bf16 shards of ${fmtMiB(shardBytes)} MiB + ${inputFiles.length - SHARDS} small files in ${dirs.inputs}`);
 
-// The two forms of the same inputs: one uncompressed layer per shard (what model packagers do: the digest is one hash
-// pass, no compression), and the gzip --copy form (the whole model directory in one gzip layer).
+// The two forms of the same inputs: `--model` (each weight file its own uncompressed layer: the digest is one hash
+// pass, no compression; the small model files one gzip layer) and the gzip --copy form (the whole model directory in
+// one gzip layer).
 const FORMS = {
-  'per-file, uncompressed': [
-    ...shards.flatMap((s) => ['--copy', `${s.file}:/models/${s.name}`]),
-    '--copy', `${join(modelDir, 'config.json')}:/models/config.json`,
-    '--copy', `${join(modelDir, 'tokenizer.json')}:/models/tokenizer.json`,
-    '--copy', `${appDir}:/app`,
-    '--compression', 'none',
-  ],
+  '--model (per-file, uncompressed)': ['--model', `${modelDir}:/models`, '--copy', `${appDir}:/app`],
   'gzip --copy': ['--copy', `${modelDir}:/models`, '--copy', `${appDir}:/app`],
 };
 const slug = (form) => (form.startsWith('gzip') ? 'gzip' : 'raw');
