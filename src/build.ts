@@ -3,9 +3,11 @@ import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './
 import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
-import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
+import { layerMediaType } from './layer/media-type.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { validateCompression } from './compress/compressor.js';
@@ -42,8 +44,13 @@ import type { ImageSource } from './source/source.js';
  * pass through what a user typed, or pass structured values.
  */
 export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. */
+  /** Base image: a registry reference, or `oci:DIR[:TAG]`. Not used with `dockerfile` (its FROM says). */
   from: string;
+  /**
+   * Build from a Dockerfile instead of `from`/`copy`/config options: every instruction except RUN, multi-stage,
+   * `--build-arg`, `--target`. The other options (destination, tags, cache, compression, signing) apply as usual.
+   */
+  dockerfile?: DockerfileOptions;
   /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
   to: string;
   /** Each entry becomes its own layer, in order. */
@@ -214,9 +221,15 @@ function epochFrom(options: BuildOptions): number {
 
 /** Validates every option before anything touches the network or the disk. */
 function plan(options: BuildOptions): Plan {
-  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  if (options.dockerfile) {
+    if (options.platform === 'all') {
+      throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
+    }
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
+  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
-  const from = parseTarget(options.from, 'base');
+  const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
   const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
   const copies = (options.copy ?? []).map((c) => {
@@ -275,17 +288,6 @@ function plan(options: BuildOptions): Plan {
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions, base = 'the base'): string {
-  if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
-  if (compression.kind === 'zstd') {
-    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
-    if (family === 'docker') {
-      throw new StowageError('USAGE', `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`);
-    }
-    return MediaType.OciLayerZstd;
-  }
-  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
-}
 
 function withoutFiles(record: LayerRecord): LayerRecord {
   const { files: _files, ...rest } = record;
@@ -387,6 +389,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
   }
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
+  // A Dockerfile is parsed and checked (RUN, syntax) before anything is fetched.
+  const dockerfile = options.dockerfile ? await import('./dockerfile/executor.js') : undefined;
+  let executorOf: ((env: import('./dockerfile/executor.js').ExecutorEnv) => import('./dockerfile/executor.js').DockerfileExecutor) | undefined;
+  if (dockerfile && options.dockerfile) {
+    const df = options.dockerfile;
+    executorOf = (env) => new dockerfile.DockerfileExecutor(df, env);
+    await executorOf({ platform: p.platform, environment: options.environment ?? process.env } as never).prepare();
+  }
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
@@ -409,8 +419,49 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const source = sourceFor(p.from, client);
     const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
+    if (executorOf) {
+      cache = await LayerCache.open(cacheDir, options.now);
+      const executor = executorOf({
+        resolveImage: async (ref, platform) => {
+          const src = sourceFor(parseTarget(ref, 'base'), client);
+          log.info(`resolving ${src.describe()}`);
+          return src.resolve(platform, p.platformExplicit);
+        },
+        cache,
+        compression: p.compression,
+        epoch: p.epoch,
+        platform: p.platform,
+        log,
+        environment: options.environment ?? process.env,
+        ...(options.caFile ? { caFile: options.caFile } : {}),
+        signal: work.signal,
+        // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
+        ...(sink.family ? { family: sink.family } : {}),
+      });
+      await executor.prepare();
+      const df = await executor.run();
+      for (const w of df.warnings) log.warn(w);
+      const base = df.base;
+      if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+      for (const l of df.layers) sink.prefetch?.(newImageLayer(l), base, log);
+      const family = sink.family ?? familyOf(base.manifest.mediaType);
+      const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
+      const image = composeImageWith(base, df.layers, composed, p.epoch, family);
+      const result = await sink.write(image, log);
+      const out: BuildResult = {
+        digest: result.digest,
+        destination: result.location,
+        manifest: image.manifest,
+        config: image.config,
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached })),
+        baseDigest: base.manifest.digest,
+        ...(base.name ? { baseName: base.name } : {}),
+      };
+      await attachTo(out, result.location, image);
+      return out;
+    }
+    const source = sourceFor(p.from, client);
     const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
     /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
     const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
@@ -595,6 +646,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(base.name ? { baseName: base.name } : {}),
       ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
     };
+    await attachTo(out, result.location, image);
+    return out;
+  } catch (e) {
+    work.abort();
+    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
+    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await cache?.dispose();
+    client.close();
+  }
+
+  /** Signatures, provenance and SBOM for the pushed image, when asked for. */
+  async function attachTo(out: BuildResult, location: string, image: BuiltImage): Promise<void> {
     if (attest && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
       const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
@@ -611,17 +676,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         out.attached = attached.attached;
       } catch (e) {
         // The image is in place by now; only its attachments are missing.
-        throw withHint(e, `the image itself was pushed as ${result.location}; attach the signature with "stowage sign ${result.location}"`);
+        throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);
       }
     }
-    return out;
-  } catch (e) {
-    work.abort();
-    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
-    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    await cache?.dispose();
-    client.close();
   }
 }

@@ -313,10 +313,18 @@ describe('failures and memory', () => {
         this.push(produced > 256 * MiB ? null : noise(MiB, produced));
       },
     });
-    const stream = createGzip({ threads: 2 });
+    // One thread deflates inline (and noise is stored without deflating): every step of this pipeline runs on this
+    // thread, in callbacks and microtasks. So once turns of the event loop go by with no more input taken, nothing
+    // is left that could take more: the stream has stopped, whatever the machine's speed (no sleep, no window).
+    const stream = createGzip({ threads: 1 });
     producer.pipe(stream); // nobody reads `stream`
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    // 4 blocks in flight, one filling, one held, and the stream buffers' high-water marks.
+    for (let quiet = 0, seen = -1; quiet < 3; ) {
+      await new Promise((resolve) => setImmediate(resolve));
+      quiet = produced === seen ? quiet + 1 : 0;
+      seen = produced;
+    }
+    expect(producer.readableFlowing).toBe(false); // paused by backpressure, not finished
+    // 2 blocks in flight, one filling, one held, and the stream buffers' high-water marks.
     expect(produced).toBeLessThan(16 * MiB);
     producer.destroy();
     stream.destroy();

@@ -18,6 +18,9 @@ const FLAGS = {
   ...COMMON_FLAGS,
   from: { type: 'string' },
   to: { type: 'string' },
+  file: { type: 'string', short: 'f' },
+  'build-arg': { type: 'string', multiple: true },
+  target: { type: 'string' },
   copy: { type: 'string', multiple: true },
   chown: { type: 'string' },
   entrypoint: { type: 'string' },
@@ -62,8 +65,9 @@ function parseSize(text: string, flag: string): number {
 
 export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; passwordFromStdin: boolean } {
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: argv, options: FLAGS, allowPositionals: false, strict: true }));
+    ({ values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true }));
   } catch (e) {
     throw new StowageError('USAGE', `${(e as Error).message.split('\n')[0]} (see stowage build --help)`);
   }
@@ -86,8 +90,23 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   const signing = signOptionsFromFlags({ ...values, legacy: values['legacy-signature'] });
   if (signing && !values.sign) throw new StowageError('USAGE', 'signing flags (--key, --keyless, ...) need --sign');
   if (values.sign && !signing) throw new StowageError('USAGE', '--sign needs --key FILE, or --keyless for Fulcio/Rekor signing');
+  if (positionals.length > 1) throw new StowageError('USAGE', `one build context at most, got ${positionals.join(' ')} (see stowage build --help)`);
+  // A Dockerfile build: -f, a CONTEXT, --build-arg or --target says so (the Dockerfile is CONTEXT/Dockerfile by default).
+  const dockerfileMode = values.file !== undefined || positionals.length === 1 || values['build-arg'] !== undefined || values.target !== undefined;
+  if (dockerfileMode && values.from !== undefined) throw new StowageError('USAGE', '--from and a Dockerfile build (-f, CONTEXT) cannot be used together: the Dockerfile\'s FROM names the base');
+  if (dockerfileMode && values.copy) throw new StowageError('USAGE', '--copy and a Dockerfile build (-f, CONTEXT) cannot be used together: use COPY in the Dockerfile');
   const options: BuildOptions = {
     from: values.from ?? '',
+    ...(dockerfileMode
+      ? {
+          dockerfile: {
+            ...(values.file !== undefined ? { file: values.file } : {}),
+            ...(positionals.length === 1 ? { context: positionals[0]! } : {}),
+            ...(values['build-arg'] ? { buildArgs: values['build-arg'] } : {}),
+            ...(values.target !== undefined ? { target: values.target } : {}),
+          },
+        }
+      : {}),
     to: values.to ?? '',
     ...(values.copy ? { copy: values.copy } : {}),
     ...(values.chown !== undefined ? { chown: values.chown } : {}),
@@ -117,7 +136,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
-  if (!options.from) throw new StowageError('USAGE', '--from BASE is required (see stowage build --help)');
+  if (!options.from && !dockerfileMode) throw new StowageError('USAGE', '--from BASE (or -f Dockerfile / a build CONTEXT) is required (see stowage build --help)');
   if (!options.to) throw new StowageError('USAGE', '--to DEST is required (see stowage build --help)');
   return {
     options,

@@ -15,9 +15,10 @@ const FLAGS = {
   'to-creds': { type: 'string' },
   retries: { type: 'string' },
   concurrency: { type: 'string' },
+  json: { type: 'boolean' },
 } as const;
 
-export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boolean; quiet: boolean; verbose: boolean } {
+export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boolean; quiet: boolean; verbose: boolean; json: boolean } {
   let values;
   let positionals: string[];
   try {
@@ -25,7 +26,7 @@ export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boo
   } catch (e) {
     throw new StowageError('USAGE', `${(e as Error).message.split('\n')[0]} (see stowage copy --help)`);
   }
-  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false };
+  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, json: false };
   if (positionals.length !== 2) throw new StowageError('USAGE', `expected SRC and DEST, got ${positionals.length} argument(s) (see stowage copy --help)`);
   const [from, to] = positionals as [string, string];
   const concurrency = values.concurrency;
@@ -50,10 +51,11 @@ export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boo
     help: false,
     quiet: values.quiet ?? false,
     verbose: values.verbose ?? false,
+    json: values.json ?? false,
   };
 }
 
-/** stdout: the digest the destination now names (an index's or a manifest's), one line. */
+/** stdout: the digest the destination now names (an index's or a manifest's), one line; or with --json the result. */
 export async function copyCommand(argv: string[], makeLog: (o: { quiet: boolean; verbose: boolean }) => Logger, signal: AbortSignal): Promise<number> {
   const parsed = parseCopyArgs(argv);
   if (parsed.help) {
@@ -69,6 +71,7 @@ export async function copyCommand(argv: string[], makeLog: (o: { quiet: boolean;
     tty?.stop();
   }
   log.info(`copied to ${result.destination}${result.verbatim ? '' : ' (new manifest bytes: see --help)'}`);
-  process.stdout.write(`${result.digest}\n`);
+  // --json: one JSON object (digest, mediaType, destination, images with platforms, verbatim) instead of the line.
+  process.stdout.write(parsed.json ? `${JSON.stringify(result)}\n` : `${result.digest}\n`);
   return 0;
 }

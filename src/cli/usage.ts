@@ -35,10 +35,16 @@ export const BUILD_USAGE = `Usage:
                 [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE]
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
 
+  stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform P] [CONTEXT]
+
   BASE   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
   DEST   [host[:port]/]repo[:tag]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
 
 Options:
+  -f, --file DOCKERFILE     build from a Dockerfile (default CONTEXT/Dockerfile): every instruction but RUN
+  CONTEXT                   the directory COPY/ADD read from (default .); .dockerignore applies
+  --build-arg K[=V]         a Dockerfile ARG value (K alone: from the environment)
+  --target STAGE            the Dockerfile stage to build (default the last)
   --from BASE               base image (Docker defaults: docker.io, library/, latest)
   --to DEST                 where the image goes
   --copy SRC:DEST_PATH      a file or directory placed at the absolute DEST_PATH; each --copy is one layer
@@ -183,6 +189,8 @@ Options:
   --to-creds USER[:PASS]    credentials for the destination registry (password: STOWAGE_TO_PASSWORD)
   --retries N               retries of a failed request or blob transfer (default 3)
   --concurrency N           blobs moved at once (default 4)
+  --json                    print one JSON object instead: digest, mediaType, destination, images (digest,
+                            mediaType, platform), verbatim (false when the destination holds new manifest bytes)
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
   --quiet | --verbose       less or more progress on stderr

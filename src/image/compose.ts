@@ -7,7 +7,7 @@ import type { LayerRecord } from '../cache/layer-cache.js';
 import type { BaseImage } from '../source/source.js';
 import { applyChanges, type ConfigChanges } from './config-changes.js';
 import { familyOf, MediaType, ociMediaType, type Family } from './media-types.js';
-import type { Descriptor, HistoryEntry, ImageConfig, Manifest, RawJson } from './types.js';
+import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Manifest, RawJson } from './types.js';
 
 /** A layer of the new image: the base's (opened from the base source) or one we built (opened from the cache). */
 export interface ImageLayer {
@@ -101,18 +101,40 @@ export function composeImage(
   created: number,
   family: Family = familyOf(base.manifest.mediaType),
 ): BuiltImage {
+  const baseConfig = base.config.value;
+  const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
+  for (const layer of layers) history.push({ created: rfc3339(created), created_by: layer.createdBy, comment: 'stowage' });
+  return composeImageWith(base, layers, { config: applyChanges(baseConfig.config, changes), history }, created, family);
+}
+
+/** What a front end (the Dockerfile one) decides itself: the whole container config and history, the author. */
+export interface ComposedConfig {
+  config: ContainerConfig;
+  history: HistoryEntry[];
+  author?: string;
+  /** Leave out base.name/base.digest annotations (a `FROM scratch` image has no base). */
+  noBase?: boolean;
+}
+
+/** composeImage with the config and history given whole. */
+export function composeImageWith(
+  base: BaseImage,
+  layers: NewLayer[],
+  composed: ComposedConfig,
+  created: number,
+  family: Family = familyOf(base.manifest.mediaType),
+): BuiltImage {
   const baseFamily = familyOf(base.manifest.mediaType);
   if (family !== baseFamily && family !== 'oci') throw new Error(`composeImage: cannot write a ${baseFamily} base as ${family}`);
   const relabel = (d: Descriptor, what: string): Descriptor => (family === baseFamily ? d : ociDescriptor(d, what));
   const baseConfig = base.config.value;
-  const history: HistoryEntry[] = [...(baseConfig.history ?? [])];
-  for (const layer of layers) history.push({ created: rfc3339(created), created_by: layer.createdBy, comment: 'stowage' });
   const config: ImageConfig = {
     ...baseConfig,
     created: rfc3339(created),
-    config: applyChanges(baseConfig.config, changes),
+    ...(composed.author !== undefined ? { author: composed.author } : {}),
+    config: composed.config,
     rootfs: { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, ...layers.map((l) => l.record.diffId)] },
-    history,
+    history: composed.history,
   };
   const configBytes = Buffer.from(JSON.stringify(config));
   const configDesc: Descriptor = relabel(
@@ -130,7 +152,7 @@ export function composeImage(
     config: configDesc,
     layers: all.map((l) => l.descriptor),
   };
-  if (family === 'oci') {
+  if (family === 'oci' && !composed.noBase) {
     const annotations: Record<string, string> = {};
     if (base.name) annotations[BASE_NAME] = base.name;
     annotations[BASE_DIGEST] = base.manifest.digest;

@@ -6,6 +6,7 @@ import { StowageError } from '../errors.js';
 import { attestationSubject, isAttestation } from '../image/attestation.js';
 import { MediaType } from '../image/media-types.js';
 import { formatPlatform, normalizePlatform, platformMatches, type PlatformSelection } from '../image/platform.js';
+import { selectImages } from '../image/select.js';
 import type { Descriptor, Index, Manifest, Platform, RawJson } from '../image/types.js';
 import { manifestKind, validateIndex, validateManifest } from '../image/validate.js';
 import { formatReference, manifestReference } from '../ref/reference.js';
@@ -163,21 +164,7 @@ export async function readTree(reader: TreeReader, select: PlatformSelection): P
   if (select === 'all') {
     chosen = entries;
   } else {
-    const candidates = entries.filter((d) => d.platform && !isAttestation(d));
-    const missing: Platform[] = [];
-    const picked = new Set<Descriptor>();
-    for (const want of select) {
-      const match = candidates.find((d) => platformMatches(want, d.platform));
-      if (match) picked.add(match);
-      else missing.push(want);
-    }
-    if (missing.length) {
-      const available = candidates.map((d) => formatPlatform(normalizePlatform(d.platform!)));
-      throw new StowageError(
-        'PLATFORM_NOT_FOUND',
-        `${label} has no image for ${missing.map(formatPlatform).join(', ')}; available: ${available.length ? available.join(', ') : '(none)'}`,
-      );
-    }
+    const picked = new Set(selectImages(index.value, select, label));
     const digests = new Set([...picked].map((d) => d.digest));
     chosen = entries.filter((d) => picked.has(d) || (isAttestation(d) && digests.has(attestationSubject(d) ?? '')));
   }
@@ -197,7 +184,8 @@ export async function readTree(reader: TreeReader, select: PlatformSelection): P
   }
   const value: Index = { ...index.value, manifests: chosen };
   const bytes = Buffer.from(JSON.stringify(value));
-  return { top: { bytes, value, digest: digestBytes(bytes), mediaType: index.mediaType || MediaType.OciIndex }, kind: 'index', verbatim: false, images };
+  const digest = digestBytes(bytes);
+  return { top: { bytes, value, digest, mediaType: index.mediaType || MediaType.OciIndex }, kind: 'index', verbatim: digest === index.digest, images };
 }
 
 async function readImage(reader: TreeReader, descriptor: Descriptor, manifest: RawJson<Manifest>): Promise<TreeImage> {

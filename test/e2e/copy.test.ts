@@ -9,6 +9,7 @@ import { pushBaseImages, pushDockerList, type BaseImages, type DockerList } from
 import { pushBuildxIndex, type BuildxIndex } from '../harness/buildx-index.js';
 import { DIGEST_LINE, stowage } from '../harness/cli.js';
 import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
+import { startFaultProxy } from '../harness/fault-proxy.js';
 import { runOk } from '../harness/exec.js';
 import { MEDIA, readJsonBlob, resolveTag } from '../harness/layout.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
@@ -118,8 +119,15 @@ describe('stowage copy between two registries', () => {
     // the same children in the source's order: the list names them, the index orders them
     expect(index.json).toEqual(source.json);
     expect(index.json.manifests.map((d: Json) => d.digest)).toEqual([buildx.arm64, buildx.attestation, buildx.amd64]);
-    // only amd64: the arm64 attestation goes with its image
-    await ok(['copy', buildx.ref, `${b.host}/copy/list:amd`, '--platform', 'linux/amd64']);
+    // --json: the result as one object
+    const r = await stowage(['copy', buildx.ref, `${b.host}/copy/list:json`, '--platform', 'linux/amd64,linux/arm64', '--json', '--quiet']);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as Json;
+    expect(result.digest).toBe(digest);
+    expect(result.mediaType).toBe(MEDIA.ociIndex);
+    expect(result.destination).toBe(`${b.host}/copy/list@${digest}`);
+    expect(result.images.map((i: Json) => i.platform.architecture)).toEqual(['arm64', 'unknown', 'amd64']);
+    expect(result.verbatim).toBe(true); // every child kept: the new index is the source's own bytes
   });
 
   it('a platform the source lacks fails naming those present, and nothing is tagged', async () => {
@@ -265,4 +273,52 @@ describe('stowage tag, inspect, digest', () => {
     const text = await readFile(join(dir, 'index.json'), 'utf8');
     expect(text).toContain(bases.digests.oci);
   });
+});
+
+describe('stowage copy: faults and credentials', () => {
+  it('a source blob download cut once, then corrupted once: each is fetched again, verified, and the copy is exact', async () => {
+    const proxy = await startFaultProxy({ upstream: a.url });
+    try {
+      const manifest = (await inspectRaw(`docker://${bases.ociRef}`)).json;
+      const layer = manifest.layers[0].digest as string;
+      const cut = proxy.add({ method: 'GET', path: new RegExp(`/blobs/${layer}$`), action: { kind: 'resetAfterResponseBytes', bytes: 1000 } });
+      const corrupt = proxy.add({ method: 'GET', path: new RegExp(`/blobs/${layer}$`), action: { kind: 'corrupt', offset: 500 } });
+      const digest = await ok(['copy', bases.ociRef.replace(a.host, proxy.host), `${b.host}/faults/oci:1`]);
+      expect(proxy.hits(cut)).toHaveLength(1);
+      expect(proxy.hits(corrupt)).toHaveLength(1);
+      expect(digest).toBe(bases.digests.oci);
+      const run = await runImage(`docker://${b.host}/faults/oci:1`, { cmd: ['/bin/sh', '-c', 'echo intact'] });
+      expect(run.stdout).toBe('intact\n');
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+
+  it('a source blob corrupted every time: one clear line, and the destination tag never appears', async () => {
+    const proxy = await startFaultProxy({ upstream: a.url });
+    try {
+      const layer = (await inspectRaw(`docker://${bases.ociRef}`)).json.layers[0].digest as string;
+      proxy.add({ method: 'GET', path: new RegExp(`/blobs/${layer}$`), action: { kind: 'corrupt' }, times: Infinity });
+      const line = await fails(['copy', bases.ociRef.replace(a.host, proxy.host), `${b.host}/faults/broken:1`, '--retries', '1']);
+      expect(line).toMatch(new RegExp(`${layer}.*content hashes to`));
+      const tags = await fetch(`${b.url}/v2/faults/broken/tags/list`);
+      expect(tags.status).toBe(404);
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+
+  it('a destination with htpasswd auth takes --to-creds; a wrong password is one AUTH line', async () => {
+    const secure = await startRegistry({ htpasswd: { alice: 'wonderland' } });
+    try {
+      const digest = await ok(['copy', bases.ociRef, `${secure.host}/auth/oci:1`, '--to-creds', 'alice:wonderland']);
+      expect(digest).toBe(bases.digests.oci);
+      expect((await inspectRaw(`docker://${secure.host}/auth/oci:1`, { creds: 'alice:wonderland' })).digest).toBe(digest);
+      const line = await fails(['copy', bases.ociRef, `${secure.host}/auth/oci:2`, '--to-creds', 'alice:wrong']);
+      expect(line).toMatch(/401|denied|unauthori[sz]ed|credentials/i);
+      expect(line).not.toContain('wrong');
+    } finally {
+      await secure.stop();
+    }
+  }, 120_000);
 });

@@ -89,3 +89,45 @@ export async function pushBuildxIndex(registry: { host: string }, repo = 'base/b
   const top = await pushManifest(registry.host, repo, 'multi', MEDIA.ociIndex, index);
   return { ref: `${registry.host}/${repo}:multi`, digest: top.digest, amd64: amd64.digest, arm64: arm64.digest, attestation: attestation.digest };
 }
+
+export interface DockerArmList {
+  /** "127.0.0.1:PORT/base/docker-arm:list" */
+  ref: string;
+  digest: string;
+  amd64: string;
+  armv7: string;
+}
+
+/**
+ * A Docker manifest list of linux/amd64 and linux/arm/v7 (the same busybox layer; the arm/v7 config says so), as
+ * Docker Hub serves many official images. The amd64 image is the base pushed by skopeo as Docker schema 2; the
+ * arm/v7 config, manifest and the list are PUT by hand.
+ */
+export async function pushDockerArmList(registry: { host: string }, repo = 'base/docker-arm'): Promise<DockerArmList> {
+  const layout = await baseLayout();
+  const amd64Ref = `${registry.host}/${repo}:amd64`;
+  await skopeoCopy(`oci:${layout}:${BASE_TAGS.amd64}`, `docker://${amd64Ref}`, { format: 'v2s2' });
+  const amd64 = await inspectRaw(`docker://${amd64Ref}`);
+  const amd64Config = JSON.parse((await inspectConfigRaw(registry.host, repo, amd64.json.config.digest)).toString('utf8')) as Record<string, unknown>;
+  const armConfig = Buffer.from(JSON.stringify({ ...amd64Config, architecture: 'arm', variant: 'v7' }));
+  const config = await pushBlob(registry.host, repo, armConfig);
+  const arm = await pushManifest(registry.host, repo, undefined, MEDIA.dockerManifest, {
+    ...amd64.json,
+    config: { mediaType: MEDIA.dockerConfig, digest: config.digest, size: config.size },
+  });
+  const list = await pushManifest(registry.host, repo, 'list', MEDIA.dockerList, {
+    schemaVersion: 2,
+    mediaType: MEDIA.dockerList,
+    manifests: [
+      { mediaType: MEDIA.dockerManifest, digest: amd64.digest, size: Buffer.byteLength(amd64.text), platform: { architecture: 'amd64', os: 'linux' } },
+      { ...arm, platform: { architecture: 'arm', os: 'linux', variant: 'v7' } },
+    ],
+  });
+  return { ref: `${registry.host}/${repo}:list`, digest: list.digest, amd64: amd64.digest, armv7: arm.digest };
+}
+
+async function inspectConfigRaw(registry: string, repo: string, digest: string): Promise<Buffer> {
+  const res = await fetch(`http://${registry}/v2/${repo}/blobs/${digest}`);
+  if (res.status !== 200) throw new Error(`GET config ${digest}: ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
