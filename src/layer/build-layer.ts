@@ -83,20 +83,35 @@ export async function buildLayer(
   key: string | undefined,
   extras: LayerBuildExtras = {},
 ): Promise<LayerRecord> {
+  const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
+  return buildFromTar(tarStream(entries, options.mtime, files), options, cache, key, extras, files);
+}
+
+/**
+ * The same single pass from any uncompressed tar stream (an existing tar file, a tar a program writes): hash
+ * (diff_id) → compress → hash + count → the cache. `files`, when given, is filled by the tar's producer.
+ */
+export async function buildFromTar(
+  tar: Readable,
+  options: Pick<LayerBuildOptions, 'compression' | 'mediaType'>,
+  cache: LayerCache,
+  key: string | undefined,
+  extras: LayerBuildExtras = {},
+  files?: FileDigest[],
+): Promise<LayerRecord> {
   const { signal, copyTo, meter } = extras;
   const keep = extras.keepBlob ?? true;
   const tmp = keep ? cache.tempPath() : undefined;
   const diff = new HashingStream('sha256', meter ? (n) => (meter.read += n) : undefined);
   const blob = new HashingStream('sha256', meter ? (n) => (meter.written += n) : undefined);
   const compress = compressor(options.compression);
-  const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
   try {
     const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
     // A second reader of the compressed bytes (a streamed upload). Plain pipe: it sets the pace while it keeps up,
     // and if it fails it is unpiped and the build still completes.
     if (copyTo) blob.pipe(copyTo);
     const end = tmp !== undefined ? createWriteStream(tmp, { mode: 0o600 }) : discard();
-    await pipeline(tarStream(entries, options.mtime, files), ...(stages as [Transform]), end, signal ? { signal } : {});
+    await pipeline(tar, ...(stages as [Transform]), end, signal ? { signal } : {});
   } catch (e) {
     if (tmp !== undefined) await rm(tmp, { force: true });
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });

@@ -35,14 +35,15 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
     return begin >= start ? part : part.subarray(start - begin);
   };
   for (const entry of entries) {
-    const { source: _source, state: _state, changedAt: _changedAt, ...fields } = entry;
-    const header = from(encodeHeader({ ...fields, mtime }));
+    const { source: _source, state: _state, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
+    const header = from(encodeHeader({ ...fields, mtime: own ?? mtime }));
     if (header) yield header;
     if (entry.type !== 'file') continue;
     // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.
     const hash = files ? createHash('sha256') : undefined;
     if (entry.size > 0) {
       if (at.offset + entry.size <= start) at.offset += entry.size;
+      else if (entry.content) yield* contentChunks(entry.content, entry.name, entry.size, at, hash, Math.max(0, start - at.offset));
       else yield* fileChunks(entry.source!, entry.size, at, hash, Math.max(0, start - at.offset));
     }
     if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });
@@ -91,6 +92,27 @@ async function* fileChunks(file: string, size: number, at: { offset: number }, h
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Content given by a program (an in-memory layer): exactly `size` bytes, or the layer fails. Bytes before `skip`
+ * (a resumed read) are counted and dropped: a program's stream cannot seek.
+ */
+async function* contentChunks(content: () => AsyncIterable<Uint8Array>, name: string, size: number, at: { offset: number }, hash: Hash | undefined, skip: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  at.offset += skip;
+  for await (const piece of content()) {
+    let chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    const begin = seen;
+    seen += chunk.length;
+    if (seen > size) throw new StowageError('INVALID_INPUT', `content of /${name} is longer than its declared size of ${size} bytes`);
+    hash?.update(chunk);
+    if (seen <= skip) continue;
+    if (begin < skip) chunk = chunk.subarray(skip - begin);
+    at.offset += chunk.length;
+    if (chunk.length) yield chunk;
+  }
+  if (seen !== size) throw new StowageError('INVALID_INPUT', `content of /${name} is ${seen} bytes, but its declared size is ${size}`);
 }
 
 /** The tar bytes from byte `start` (default 0); a later start reads only the files from that point on. */

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 
 import type { BundleBuilder } from '@sigstore/sign';
 
-import type { BuildOptions, BuildResult } from '../build.js';
+import type { BuildOptions, BuildResult } from '../build-options.js';
+import type { Attachment, AttachmentKind, SignOptions } from './sign-types.js';
 import { StowageError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -39,35 +40,7 @@ import { checkImageSignatures, describeRejections, type VerifiedSignature } from
 
 export const DEFAULT_KEY_PASSWORD_ENV = 'COSIGN_PASSWORD';
 
-export type AttachmentKind = 'signature' | 'legacy-signature' | 'provenance' | 'sbom';
-
-export interface Attachment {
-  kind: AttachmentKind;
-  /** Manifest written: the referrer (artifact) manifest, or for `legacy-signature` the image at the `.sig` tag. */
-  digest: string;
-  /** Tag written: the `sha256-<hex>` referrers index (no referrers API), or the `sha256-<hex>.sig` tag. */
-  tag?: string;
-  /** A Sigstore bundle (signed) or a plain in-toto statement / CycloneDX document (unsigned). */
-  signed: boolean;
-}
-
-/** Keyless (Fulcio + Rekor) endpoints and identity; every field optional, public-good Sigstore by default. */
-export type KeylessSignOptions = KeylessOptions;
-
-export interface SignOptions {
-  /** Private key PEM file: PKCS#8 (plain or encrypted), SEC1 EC, PKCS#1 RSA, or a cosign key. */
-  key?: string;
-  /** Password of an encrypted key, as a value. Wins over {@link keyPasswordEnv}. */
-  keyPassword?: string;
-  /** Environment variable holding the key password; default COSIGN_PASSWORD (read only if the key is encrypted). */
-  keyPasswordEnv?: string;
-  /** Sign with a Fulcio certificate for the CI's OIDC identity and log to Rekor instead of a key (needs the network). */
-  keyless?: boolean | KeylessSignOptions;
-  /** Also write cosign's legacy `sha256-<hex>.sig` signature (key signing only). */
-  legacy?: boolean;
-  /** `org.opencontainers.image.created` of the attachments, seconds; default SOURCE_DATE_EPOCH, else now. */
-  created?: number;
-}
+export type { Attachment, AttachmentKind, KeylessSignOptions, SignOptions } from './sign-types.js';
 
 /** What a build consumed and produced, for provenance and the SBOM. */
 export interface BuildFacts {
