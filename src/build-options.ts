@@ -15,7 +15,7 @@ import type { Attachment, SignOptions } from './sign/sign-types.js';
  * pass through what a user typed, or pass structured values.
  */
 export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. Not used with `dockerfile` (its FROM says). */
+  /** Base image: a registry reference, or `oci:DIR[:TAG]`. With `dockerfile`, '' (the Dockerfile's FROM says). */
   from: string;
   /**
    * Build from a Dockerfile instead of `from`/`copy`/config options: every instruction except RUN, multi-stage,

@@ -30,7 +30,9 @@ import { parseModel, type ModelSpec } from './model/model-spec.js';
 import { planModel, type ModelPlan } from './model/plan.js';
 import { planModelPack, publishModelPack, type SharedLayer } from './model/publish.js';
 import { LayoutSink } from './sink/layout-sink.js';
-import { RegistrySink } from './sink/registry-sink.js';
+import { RegistrySink, type RegistrySinkOptions } from './sink/registry-sink.js';
+import type { BuildEvent } from './events.js';
+import type { BuildDurations } from './build-options.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
 import { createLimiter } from './util/limit.js';
 import type { ImageSink } from './sink/sink.js';
@@ -162,6 +164,7 @@ function sinkFor(
   progress: Progress | undefined,
   cacheRepo: Reference | undefined,
   untagged: boolean,
+  onBlob?: RegistrySinkOptions['onBlob'],
 ): ImageSink {
   if (target.kind === 'registry') {
     const mountSources = cacheRepo && cacheRepo.registry === target.ref.registry ? [cacheRepo.repository] : [];
@@ -171,6 +174,7 @@ function sinkFor(
       ...(concurrency ? { concurrency } : {}),
       ...(progress ? { progress } : {}),
       ...(mountSources.length ? { mountSources } : {}),
+      ...(onBlob ? { onBlob } : {}),
     });
   }
   if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
@@ -192,9 +196,28 @@ function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: Compres
   return shared;
 }
 
+/** Milliseconds per phase since the previous lap, reported as events and kept for the result. */
+function stopwatch(emit: (e: BuildEvent) => void): { lap(phase: 'resolve' | 'layers' | 'write' | 'attach'): void; durations: BuildDurations } {
+  const started = performance.now();
+  let last = started;
+  const durations: BuildDurations = { resolve: 0, layers: 0, write: 0, total: 0 };
+  return {
+    durations,
+    lap(phase) {
+      const now = performance.now();
+      durations[phase] = Math.round(now - last);
+      durations.total = Math.round(now - started);
+      last = now;
+      emit({ type: 'phase', phase, ms: durations[phase]! });
+    },
+  };
+}
+
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const log = options.log ?? silentLogger;
+  const emit = options.onEvent ?? (() => undefined);
+  const clock = stopwatch(emit);
   const p = plan(options);
   if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
     throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
@@ -262,7 +285,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true, (b) => emit({ type: 'blob-pushed', ...b }));
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
@@ -281,6 +304,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         signal: work.signal,
         // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
         ...(sink.family ? { family: sink.family } : {}),
+        ...(recordFiles ? { recordFiles: true } : {}),
       });
       await executor.prepare();
       const df = await executor.run();
@@ -291,15 +315,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const family = sink.family ?? familyOf(base.manifest.mediaType);
       const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
       const image = composeImageWith(base, df.layers, composed, p.epoch, family);
+      clock.lap('layers');
       const result = await sink.write(image, log);
+      clock.lap('write');
+      emit({ type: 'image-written', digest: result.digest, destination: result.location });
       const out: BuildResult = {
         digest: result.digest,
         destination: result.location,
         manifest: image.manifest,
         config: image.config,
-        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached })),
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached, ...(recordFiles && l.record.files ? { files: l.record.files } : {}) })),
         baseDigest: base.manifest.digest,
         ...(base.name ? { baseName: base.name } : {}),
+        baseMediaType: base.manifest.mediaType,
+        durations: clock.durations,
       };
       await attachTo(out, result.location, image);
       return out;
@@ -311,6 +340,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    clock.lap('resolve');
+    emit({ type: 'base-resolved', ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest, mediaType: base.manifest.mediaType, layers: base.manifest.value.layers.length });
     // Before anything is sent: KServe runs `sh -c` in a Modelcar image, so a shell-less base would only fail there.
     if (options.modelcar && !(await baseHasShell(base, work.signal))) {
       throw new StowageError('INVALID_INPUT', `--modelcar: base ${source.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
@@ -367,17 +398,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         digest: built.digest,
         diffId: built.diffId,
         size: built.size,
+        mediaType: built.mediaType,
         cached,
         ...(recordFiles && built.files ? { files: built.files } : {}),
       });
+      emit({ type: 'layer-ready', source: spec.source, dest: spec.dest, digest: built.digest, diffId: built.diffId, size: built.size, mediaType: built.mediaType, cached });
       log.info(`${shared ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
     const fileResults = await perFileDone;
     const fileInfos: BuiltLayerInfo[] = fileResults.map(({ layer, cached, files }, i) => {
       const file = perFile[i]!.files[0]!;
       log.info(`${cached ? 'cached' : 'hashed'} layer ${layer.record.digest.slice(0, 19)} (${layer.record.size} bytes) for ${file.entry.source} -> ${layer.label}`);
-      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, cached, ...(files ? { files } : {}) };
+      emit({ type: 'layer-ready', source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, mediaType: layer.record.mediaType, cached });
+      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, mediaType: layer.record.mediaType, cached, ...(files ? { files } : {}) };
     });
+    clock.lap('layers');
     // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
     layers.unshift(...fileResults.map((r) => r.layer));
     // Their entries in the shared cache only keep the blobs there (nobody looks an uncompressed layer up).
@@ -404,6 +439,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ),
       );
     }
+    clock.lap('write');
+    emit({ type: 'image-written', digest: result.digest, destination: result.location });
     let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
     if (pack && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
@@ -418,6 +455,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       baseDigest: base.manifest.digest,
       ...(base.name ? { baseName: base.name } : {}),
       ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
+      baseMediaType: base.manifest.mediaType,
+      durations: clock.durations,
     };
     await attachTo(out, result.location, image);
     return out;
@@ -447,6 +486,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           log,
         });
         out.attached = attached.attached;
+        clock.lap('attach');
+        for (const a of attached.attached) emit({ type: 'attached', kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}) });
       } catch (e) {
         // The image is in place by now; only its attachments are missing.
         throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);

@@ -32,7 +32,7 @@ Options:
 export const BUILD_USAGE = `Usage:
   stowage build --from BASE --to DEST [--copy SRC:DEST_PATH]... [--entrypoint E] [--cmd C]
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
-                [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE]
+                [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
 
   stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform P] [CONTEXT]
@@ -72,6 +72,9 @@ Options:
   --to-creds USER[:PASS]    credentials for the destination registry; without :PASS the password is read
                             from STOWAGE_FROM_PASSWORD / STOWAGE_TO_PASSWORD
   --digest-file FILE        also write the manifest digest to FILE
+  --json                    print one JSON object instead of the digest line: digest, destination, mediaType,
+                            base, layers (source, dest, digest, diffId, size, mediaType, cached), attachments,
+                            durations per phase (ms)
   --compression KIND        gzip (default), zstd (OCI bases only) or none
   --compression-level N     gzip 0-9 (default 6), zstd 1-22 (default 3)
   --cache-dir DIR           layer cache (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)

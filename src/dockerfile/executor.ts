@@ -60,6 +60,8 @@ export interface ExecutorEnv {
   signal?: AbortSignal;
   /** The manifest family the destination requires (an OCI layout: oci); default the base's. */
   family?: 'oci' | 'docker';
+  /** Record each new file's sha256 (provenance, SBOM). */
+  recordFiles?: boolean;
 }
 
 export interface DockerfileResult {
@@ -902,10 +904,11 @@ export class DockerfileExecutor {
     const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
     const compression = this.env.compression;
     const mediaType = layerMediaType(family, compression, state.scratch ? 'scratch' : `the stage's base ${state.root.manifest.digest}`);
-    const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}` };
+    const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}`, ...(this.env.recordFiles ? { recordFiles: true } : {}) };
     const key = layerKey(entries, options);
     const found = await this.env.cache.lookup(key);
-    let record: LayerRecord | undefined = found?.hasBlob ? found.record : undefined;
+    // A cached record without file digests cannot serve a build that needs them.
+    let record: LayerRecord | undefined = found?.hasBlob && !(this.env.recordFiles && !found.record.files) ? found.record : undefined;
     const cached = record !== undefined;
     if (!record) {
       await prepare?.();

@@ -8,6 +8,7 @@ import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build as build_ } from '../../src/build.js';
 import { baseLayout, pushBaseImages, type BaseImages } from '../harness/base-images.js';
 import { DIGEST_LINE, FIXTURES, stowage } from '../harness/cli.js';
 import { runOk } from '../harness/exec.js';
@@ -310,6 +311,23 @@ describe('platforms, build args, reproducibility', () => {
     const tree = (await imageTree(out, 'two')).tree;
     expect(tree.get('app/f.txt')?.sha256).toBe(createHash('sha256').update('chained\n').digest('hex'));
     expect(tree.get('app/busybox')?.type).toBe('file');
+  });
+
+  it('the library takes a Dockerfile too, and records each new file for provenance and SBOMs', async () => {
+    const dir = await context(`FROM ${bases.ociRef}\nCOPY model.json /app/\nCOPY <<EOF /app/VERSION\n1\nEOF\n`, { 'model.json': '{"coef":2}\n' });
+    const result = await build_({
+      from: '',
+      dockerfile: { context: dir },
+      to: `${registry.host}/df/library:1`,
+      cacheDir: join(work, 'lib-cache'),
+      recordFiles: true,
+    });
+    expect(result.layers.map((l) => l.files?.map((f) => [f.path, f.sha256]))).toEqual([
+      [['/app/model.json', `sha256:${createHash('sha256').update('{"coef":2}\n').digest('hex')}`]],
+      [['/app/VERSION', `sha256:${createHash('sha256').update('1\n').digest('hex')}`]],
+    ]);
+    const pushed = await inspectImage(`docker://${registry.host}/df/library:1`);
+    expect(pushed.Digest).toBe(result.digest);
   });
 
   it('--platform all is refused with a way out (multi-platform Dockerfile builds are not there yet)', async () => {
