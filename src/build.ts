@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
-import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './cache/content-key.js';
-import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
+import { uncompressedKey } from './cache/content-key.js';
+import { defaultCacheDir, LayerCache } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
 import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
@@ -12,14 +12,14 @@ import { layerMediaType } from './layer/media-type.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { validateCompression } from './compress/compressor.js';
-import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
+import type { CompressionOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
+import { layerFromWalk } from './layer/file-layer.js';
+import type { LayerSettings } from './layer/layer-options.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
-import type { FileDigest } from './layer/tar-writer.js';
-import { fileStream } from './util/files.js';
 import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
-import { noProgress, type Progress } from './progress.js';
+import type { Progress } from './progress.js';
 import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
 import { RegistryClient, type ClientOptions } from './registry/client.js';
@@ -35,7 +35,6 @@ import type { BuildEvent } from './events.js';
 import type { BuildDurations } from './build-options.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
 import { createLimiter } from './util/limit.js';
-import { skip } from './util/slice.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
 import { RegistrySource } from './source/registry-source.js';
@@ -45,9 +44,6 @@ export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from '
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
 const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'RATE_LIMITED', 'DIGEST_MISMATCH', 'MANIFEST_INVALID']);
-
-/** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
-const STREAM_MIN_BYTES = 32 * 1024 * 1024;
 
 interface Plan {
   from: Target;
@@ -152,21 +148,6 @@ function plan(options: BuildOptions): Plan {
   };
 }
 
-
-function withoutFiles(record: LayerRecord): LayerRecord {
-  const { files: _files, ...rest } = record;
-  return rest;
-}
-
-/** The per-file digests of a layer, in tar order, from a content hash pass. */
-function filesOf(entries: readonly LayerEntry[], contents: ReadonlyMap<string, string>): FileDigest[] {
-  return entries.filter((e) => e.type === 'file').map((e) => ({ path: `/${e.name}`, sha256: contents.get(e.name)!, size: e.size }));
-}
-
-function createdBy(spec: CopySpec): string {
-  // The basename, not the local path: history is part of the config digest, and paths differ between machines.
-  return `COPY ${path.basename(path.resolve(spec.source))} ${spec.dest}${spec.chown ? ` (chown ${spec.chown.uid}:${spec.chown.gid})` : ''} # stowage`;
-}
 
 function sourceFor(target: Target, client: RegistryClient): ImageSource {
   if (target.kind === 'registry') return new RegistrySource(target.ref, client.registry(target.ref.registry));
@@ -392,95 +373,25 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const infos: BuiltLayerInfo[] = [];
     for (const { spec, entries, compression: ownCompression } of walked) {
       const compression = ownCompression ?? p.compression;
-      const mediaType = layerMediaType(family, compression);
-      const buildOptions: LayerBuildOptions = {
+      const settings: LayerSettings = {
+        cache,
         mtime: p.epoch,
         compression,
-        mediaType,
-        keyContext: spec.dest,
-        ...(recordFiles ? { recordFiles: true } : {}),
+        mediaType: layerMediaType(family, compression),
+        recordFiles,
+        signal: work.signal,
+        ...(options.progress ? { progress: options.progress } : {}),
       };
-      const key = layerKey(entries, buildOptions);
-      const found = await cache.lookup(key);
-      // A cached record without file digests cannot serve a build that needs them.
-      let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
-      let hasBlob = record !== undefined && found!.hasBlob;
-      // A file changed within the last moment may change again unseen: its layer is built but not remembered.
-      const racy = cache.isRacy(entries.map((e) => e.changedAt));
-      // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
-      // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
-      // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
-      let fromRemote = false;
-      // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
-      // (one hash pass) and remembered, so the cache repository gets its entry after the push.
-      if (record && remote && !record.contentKey && !racy) {
-        const shared = compression.kind === 'none' ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, work.signal), buildOptions);
-        record = { ...record, contentKey: shared };
-        await cache.commit(key, undefined, record);
-      }
-      if (!record && remote && compression.kind !== 'none') {
-        const contents = await hashContents(entries, work.signal);
-        const shared = contentKey(entries, contents, buildOptions);
-        const hit = await remote.lookup(shared, mediaType);
-        if (hit) {
-          record = { ...hit, contentKey: shared, ...(recordFiles ? { files: filesOf(entries, contents) } : {}) };
-          fromRemote = true;
-          hasBlob = false;
-          // Remembered locally without its bytes: the next build on this machine skips the hashing too.
-          if (!racy) await cache.commit(key, undefined, record);
-        }
-      }
-      const cached = record !== undefined;
-      // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
-      // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
-      const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-      // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
-      const hashOnly = remote !== undefined && compression.kind === 'none';
-      const stream = !record && big && !hashOnly ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
-      if (!record) {
-        // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
-        const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
-        const meter = (options.progress ?? noProgress).meter(spec.dest, tarBytes);
-        meter.state = 'building';
-        hasBlob = stream === undefined;
-        try {
-          // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup. An
-          // uncompressed layer's entry is keyed by its digest (nobody looks it up; it keeps the blob in the cache).
-          const shareKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
-          const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
-            signal: work.signal,
-            // An uncompressed layer with a shared cache is only hashed: bytes are made again (verified) if needed.
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
-            meter,
-            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: shareKey(r) }) } : {}),
-          });
-          if (hashOnly) hasBlob = false;
-          record = recordFiles ? made : withoutFiles(made);
-          meter.state = 'built';
-        } catch (e) {
-          stream?.abort();
-          throw e;
-        }
-      }
-      const built = record;
-      const file = cache.blobPath(built.digest);
-      // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
-      const open = hasBlob
-        ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
-      const layer: NewLayer = {
-        record: built,
-        createdBy: createdBy(spec),
-        label: spec.dest,
-        open: fromRemote && remote ? async (start = 0) => skip(await remote.openBlob(built), start) : open,
-        // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
-        ...(remote ? { mountFrom: remote.origin } : {}),
-      };
-      layers.push(layer);
-      if (remote && !fromRemote && built.contentKey) toRecord.push({ key: built.contentKey, layer, check: cached });
-      if (stream) stream.finish(newImageLayer(layer));
-      else sink.prefetch?.(newImageLayer(layer), base, log);
+      const { layer, made, shared, record } = await layerFromWalk({ spec, entries }, settings, {
+        stream: async (label) => sink.streamLayer?.(base, log, label),
+        ...(remote ? { shared: remote } : {}),
+      });
+      layers.push(made);
+      if (record) toRecord.push({ key: record.key, layer: made, check: record.check });
+      // A layer streamed while built is already on its way; this then finds it started and does nothing.
+      sink.prefetch?.(layer, base, log);
+      const built = made.record;
+      const cached = layer.cached === true;
       infos.push({
         source: spec.source,
         dest: spec.dest,
@@ -492,7 +403,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ...(recordFiles && built.files ? { files: built.files } : {}),
       });
       emit({ type: 'layer-ready', source: spec.source, dest: spec.dest, digest: built.digest, diffId: built.diffId, size: built.size, mediaType: built.mediaType, cached });
-      log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
+      log.info(`${shared ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
     const fileResults = await perFileDone;
     const fileInfos: BuiltLayerInfo[] = fileResults.map(({ layer, cached, files }, i) => {
