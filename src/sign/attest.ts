@@ -97,12 +97,16 @@ export interface AttestResult {
  * registry traffic, so a wrong password or a missing key fails before anything is pushed.
  */
 export class Signing {
+  // Internal (left out of the published declarations, tsconfig stripInternal): sigstore's types must not reach a
+  // consumer's type check, whose @sigstore/sign declarations name packages without types (issue 14 §3).
+  /** @internal */
   readonly builder: BundleBuilder;
   readonly key: SigningKey | undefined;
   readonly legacy: boolean;
   readonly created: number | undefined;
   readonly description: string;
 
+  /** @internal */
   constructor(init: { builder: BundleBuilder; key?: SigningKey; legacy: boolean; created?: number; description: string }) {
     this.builder = init.builder;
     this.key = init.key;
