@@ -1,21 +1,25 @@
 import path from 'node:path';
-import { contentKey, contentsFromFiles, hashContents } from './cache/content-key.js';
-import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
+import type { BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
+import { uncompressedKey } from './cache/content-key.js';
+import { defaultCacheDir, LayerCache } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
-import { baseLayersOf, composeImage, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
+import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
-import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
+import { layerMediaType } from './layer/media-type.js';
+import { DEFAULT_PLATFORM, isPlatformList, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
-import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
+import { validateCompression } from './compress/compressor.js';
+import type { CompressionOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
+import { layerFromWalk } from './layer/file-layer.js';
+import type { LayerSettings } from './layer/layer-options.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
-import type { FileDigest } from './layer/tar-writer.js';
-import { fileStream } from './util/files.js';
 import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
-import { noProgress, type Progress } from './progress.js';
+import type { Progress } from './progress.js';
 import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
 import { RegistryClient, type ClientOptions } from './registry/client.js';
@@ -26,153 +30,20 @@ import { parseModel, type ModelSpec } from './model/model-spec.js';
 import { planModel, type ModelPlan } from './model/plan.js';
 import { planModelPack, publishModelPack, type SharedLayer } from './model/publish.js';
 import { LayoutSink } from './sink/layout-sink.js';
-import { RegistrySink } from './sink/registry-sink.js';
+import { RegistrySink, type RegistrySinkOptions } from './sink/registry-sink.js';
+import type { BuildEvent } from './events.js';
+import type { BuildDurations } from './build-options.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
-import { skip } from './util/slice.js';
+import { createLimiter } from './util/limit.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
 import { RegistrySource } from './source/registry-source.js';
 import type { ImageSource } from './source/source.js';
 
-/**
- * Everything `stowage build` does, as options. The CLI maps its flags onto these one to one; string forms are
- * accepted exactly as on the command line (`"SRC:DEST"`, `'["python3","predict.py"]'`, `"K=V"`), so a program can
- * pass through what a user typed, or pass structured values.
- */
-export interface BuildOptions {
-  /** Base image: a registry reference, or `oci:DIR[:TAG]`. */
-  from: string;
-  /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
-  to: string;
-  /** Each entry becomes its own layer, in order. */
-  copy?: (string | CopySpec)[];
-  /** Owner of every copied entry (`UID:GID`), default 0:0. */
-  chown?: string | { uid: number; gid: number };
-  /** Exec form as an array or JSON text; other text is the shell form. Setting it without `cmd` resets the base Cmd. */
-  entrypoint?: string | string[];
-  /** Exec form as an array or JSON text; other text is the shell form; `[]` clears. */
-  cmd?: string | string[];
-  /** `K=V` strings or a record; added to or replacing the base's. */
-  env?: string[] | Record<string, string>;
-  workdir?: string;
-  user?: string;
-  labels?: string[] | Record<string, string>;
-  expose?: (string | number)[];
-  /** `OS/ARCH[/VARIANT]` picked from a multi-platform base (default linux/amd64). */
-  platform?: string;
-  /** Extra tags for a registry destination, put after the manifest. */
-  tags?: string[];
-  /** Allow plain HTTP and unverified TLS to registries that are not loopback. */
-  insecure?: boolean;
-  /** PEM file of extra CA certificates. */
-  caFile?: string;
-  /** Timestamp for layer entries and `created`; default env SOURCE_DATE_EPOCH, else 0. */
-  sourceDateEpoch?: number;
-  /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
-  cacheDir?: string | false;
-  /**
-   * A registry repository (`host/repo`, no tag) that holds a layer cache shared between machines: layers are looked
-   * up by a key from their files' contents and the build options; hits are mounted (or found in the destination)
-   * instead of compressed and uploaded, misses are recorded there after the push. Failures of the cache never fail
-   * the build (one warning). Works alongside `cacheDir`.
-   */
-  cacheRepo?: string;
-  compression?: 'gzip' | 'none';
-  compressionLevel?: number;
-  /** Parallel blob uploads (default 4). */
-  concurrency?: number;
-  /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
-  environment?: NodeJS.ProcessEnv;
-  log?: Logger;
-  /**
-   * Credentials per registry host (`{ "ghcr.io": { username, password } }`), tried before docker's config.json,
-   * credential helpers and containers auth.json (crane's default keychain order).
-   */
-  credentials?: ClientOptions['credentials'];
-  /** Replaces the whole keychain. */
-  credentialSource?: ClientOptions['credentialSource'];
-  /** Extra HTTP middleware between retry and auth, outermost first (tests). */
-  middleware?: ClientOptions['middleware'];
-  /** Retries of registry requests (default 3, exponential backoff with jitter, Retry-After honoured). */
-  retries?: number;
-  /** Overrides of the retry timing (tests). */
-  retry?: ClientOptions['retry'];
-  /** Overrides of the upload shape: blobs over `monolithicMax` bytes go in resumable `chunkSize` PATCHes. */
-  upload?: ClientOptions['upload'];
-  /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
-  signal?: AbortSignal;
-  /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */
-  recordFiles?: boolean;
-  /**
-   * Sign the pushed image (registry destinations): a sigstore bundle attached as an OCI referrer (or the
-   * `sha256-<hex>` fallback tag), with a key (offline) or keyless. The key is loaded before anything is pushed.
-   */
-  sign?: SignOptions;
-  /** Attach SLSA provenance: base digest, each input file's digest, the build parameters (signed when signing). */
-  provenance?: boolean;
-  /** Attach a CycloneDX list of the added layers' files (signed when signing). */
-  sbom?: boolean;
-  /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
-  progress?: Progress;
-  /**
-   * A model directory (or file), `SRC[:DEST_DIR]` (DEST_DIR default `/models`): each regular file of at least
-   * `modelFileLayerMin` bytes becomes its own uncompressed layer (digest = diff_id), the other files one compressed
-   * layer. Model layers come before the `copy` layers.
-   */
-  model?: string | ModelSpec;
-  /** Files of at least this many bytes get a layer each (default 16 MiB). */
-  modelFileLayerMin?: number;
-  /** Compression of the per-file weight layers (default none: weights barely compress, and uncompressed is one pass). */
-  modelCompression?: 'none' | 'gzip';
-  /**
-   * KServe Modelcar shape: model files 0644 and directories 0755 whatever they are on disk, Entrypoint cleared (KServe
-   * runs `sh -c …` as the container's args); a base without /bin/sh is refused.
-   */
-  modelcar?: boolean;
-  /**
-   * Also publish the model as a CNCF ModelPack artifact reusing the image's weight blobs; DEST's tag then names an
-   * OCI index of the image and the artifact (registry destinations).
-   */
-  modelpack?: boolean;
-  /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
-  now?: () => number;
-}
-
-export interface BuiltLayerInfo {
-  source: string;
-  dest: string;
-  digest: string;
-  diffId: string;
-  size: number;
-  /** True when the layer came from the cache without reading its files. */
-  cached: boolean;
-  /** The layer's regular files and their digests, when `recordFiles` was set. */
-  files?: FileDigest[];
-}
-
-export interface BuildResult {
-  /** Manifest digest, `sha256:…`: what the CLI prints. */
-  digest: string;
-  /** Where the image went. */
-  destination: string;
-  manifest: RawJson<Manifest>;
-  config: RawJson<ImageConfig>;
-  layers: BuiltLayerInfo[];
-  /** The base manifest the image was built on (the platform's, when the base was an index). */
-  baseDigest: string;
-  /** The base reference (registry bases only; a layout path is machine-specific). */
-  baseName?: string;
-  /** Signatures, provenance and SBOM attached to the pushed image. */
-  attached?: Attachment[];
-  /** With `modelpack`: the image's own manifest digest and the artifact's (`digest` is then the index's). */
-  modelpack?: { imageDigest: string; artifactDigest: string; index: RawJson<unknown> };
-}
+export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
 const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'RATE_LIMITED', 'DIGEST_MISMATCH', 'MANIFEST_INVALID']);
-
-/** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
-const STREAM_MIN_BYTES = 32 * 1024 * 1024;
 
 interface Plan {
   from: Target;
@@ -210,9 +81,15 @@ function epochFrom(options: BuildOptions): number {
 
 /** Validates every option before anything touches the network or the disk. */
 function plan(options: BuildOptions): Plan {
-  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  if (options.dockerfile) {
+    if (options.platform === 'all') {
+      throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
+    }
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
+  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
-  const from = parseTarget(options.from, 'base');
+  const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
   const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
   const copies = (options.copy ?? []).map((c) => {
@@ -237,15 +114,11 @@ function plan(options: BuildOptions): Plan {
   };
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
-  const level = options.compressionLevel;
-  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
-    throw new StowageError('USAGE', `compression level must be an integer 0-9, got ${level}`);
-  }
-  const kind = options.compression ?? 'gzip';
-  if (kind !== 'gzip' && kind !== 'none') throw new StowageError('USAGE', `compression must be gzip or none, got "${String(kind)}"`);
+  const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
   if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  const modelCompression = validateCompression(modelKind, options.compressionLevel);
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
   }
@@ -268,32 +141,13 @@ function plan(options: BuildOptions): Plan {
     platformExplicit: options.platform !== undefined,
     tags,
     epoch: epochFrom(options),
-    compression: { kind, ...(level !== undefined ? { level } : {}) },
+    compression,
     ...(model ? { model } : {}),
-    modelCompression: { kind: modelKind, ...(level !== undefined ? { level } : {}) },
+    modelCompression,
     ...(options.cacheRepo !== undefined ? { cacheRepo: parseCacheRepo(options.cacheRepo) } : {}),
   };
 }
 
-function layerMediaType(family: Family, compression: CompressionOptions): string {
-  if (compression.kind === 'none') return family === 'docker' ? MediaType.DockerLayer : MediaType.OciLayer;
-  return family === 'docker' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
-}
-
-function withoutFiles(record: LayerRecord): LayerRecord {
-  const { files: _files, ...rest } = record;
-  return rest;
-}
-
-/** The per-file digests of a layer, in tar order, from a content hash pass. */
-function filesOf(entries: readonly LayerEntry[], contents: ReadonlyMap<string, string>): FileDigest[] {
-  return entries.filter((e) => e.type === 'file').map((e) => ({ path: `/${e.name}`, sha256: contents.get(e.name)!, size: e.size }));
-}
-
-function createdBy(spec: CopySpec): string {
-  // The basename, not the local path: history is part of the config digest, and paths differ between machines.
-  return `COPY ${path.basename(path.resolve(spec.source))} ${spec.dest}${spec.chown ? ` (chown ${spec.chown.uid}:${spec.chown.gid})` : ''} # stowage`;
-}
 
 function sourceFor(target: Target, client: RegistryClient): ImageSource {
   if (target.kind === 'registry') return new RegistrySource(target.ref, client.registry(target.ref.registry));
@@ -310,6 +164,7 @@ function sinkFor(
   progress: Progress | undefined,
   cacheRepo: Reference | undefined,
   untagged: boolean,
+  onBlob?: RegistrySinkOptions['onBlob'],
 ): ImageSink {
   if (target.kind === 'registry') {
     const mountSources = cacheRepo && cacheRepo.registry === target.ref.registry ? [cacheRepo.repository] : [];
@@ -319,9 +174,10 @@ function sinkFor(
       ...(concurrency ? { concurrency } : {}),
       ...(progress ? { progress } : {}),
       ...(mountSources.length ? { mountSources } : {}),
+      ...(onBlob ? { onBlob } : {}),
     });
   }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy, { untagged });
   return new DockerArchiveSink(target.file, target.repoTag, policy);
 }
 
@@ -340,9 +196,30 @@ function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: Compres
   return shared;
 }
 
+/** Milliseconds per phase since the previous lap, reported as events and kept for the result. */
+function stopwatch(emit: (e: BuildEvent) => void): { lap(phase: 'resolve' | 'layers' | 'write' | 'attach'): void; durations: BuildDurations } {
+  const started = performance.now();
+  let last = started;
+  const durations: BuildDurations = { resolve: 0, layers: 0, write: 0, total: 0 };
+  return {
+    durations,
+    lap(phase) {
+      const now = performance.now();
+      durations[phase] = Math.round(now - last);
+      durations.total = Math.round(now - started);
+      last = now;
+      emit({ type: 'phase', phase, ms: durations[phase]! });
+    },
+  };
+}
+
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  // `--platform all` or a list: the same build for each selected image of the base index, then an index of them.
+  if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
   const log = options.log ?? silentLogger;
+  const emit = options.onEvent ?? (() => undefined);
+  const clock = stopwatch(emit);
   const p = plan(options);
   if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
     throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
@@ -380,6 +257,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
   }
   for (const spec of p.copies) walked.push({ spec, entries: await walkCopy(spec) });
+  // A Dockerfile is parsed and checked (RUN, syntax) before anything is fetched.
+  const dockerfile = options.dockerfile ? await import('./dockerfile/executor.js') : undefined;
+  let executorOf: ((env: import('./dockerfile/executor.js').ExecutorEnv) => import('./dockerfile/executor.js').DockerfileExecutor) | undefined;
+  if (dockerfile && options.dockerfile) {
+    const df = options.dockerfile;
+    executorOf = (env) => new dockerfile.DockerfileExecutor(df, env);
+    await executorOf({ platform: p.platform, environment: options.environment ?? process.env } as never).prepare();
+  }
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
@@ -402,23 +287,74 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true || options.untagged === true, (b) => emit({ type: 'blob-pushed', ...b }));
+    if (executorOf) {
+      cache = await LayerCache.open(cacheDir, options.now);
+      const executor = executorOf({
+        resolveImage: async (ref, platform) => {
+          const src = sourceFor(parseTarget(ref, 'base'), client);
+          log.info(`resolving ${src.describe()}`);
+          return src.resolve(platform, p.platformExplicit);
+        },
+        cache,
+        compression: p.compression,
+        epoch: p.epoch,
+        platform: p.platform,
+        log,
+        environment: options.environment ?? process.env,
+        ...(options.caFile ? { caFile: options.caFile } : {}),
+        signal: work.signal,
+        // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
+        ...(sink.family ? { family: sink.family } : {}),
+        ...(recordFiles ? { recordFiles: true } : {}),
+      });
+      await executor.prepare();
+      const df = await executor.run();
+      for (const w of df.warnings) log.warn(w);
+      const base = df.base;
+      if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+      for (const l of df.layers) sink.prefetch?.(newImageLayer(l), base, log);
+      const family = sink.family ?? familyOf(base.manifest.mediaType);
+      const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
+      const image = composeImageWith(base, df.layers, composed, p.epoch, family);
+      clock.lap('layers');
+      const result = await sink.write(image, log);
+      clock.lap('write');
+      emit({ type: 'image-written', digest: result.digest, destination: result.location });
+      const out: BuildResult = {
+        digest: result.digest,
+        destination: result.location,
+        manifest: image.manifest,
+        config: image.config,
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached, ...(recordFiles && l.record.files ? { files: l.record.files } : {}) })),
+        baseDigest: base.manifest.digest,
+        ...(base.name ? { baseName: base.name } : {}),
+        baseMediaType: base.manifest.mediaType,
+        durations: clock.durations,
+      };
+      await attachTo(out, result.location, image);
+      return out;
+    }
     const source = sourceFor(p.from, client);
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
     const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
     /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
     const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    clock.lap('resolve');
+    emit({ type: 'base-resolved', ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest, mediaType: base.manifest.mediaType, layers: base.manifest.value.layers.length });
     // Before anything is sent: KServe runs `sh -c` in a Modelcar image, so a shell-less base would only fail there.
     if (options.modelcar && !(await baseHasShell(base, work.signal))) {
       throw new StowageError('INVALID_INPUT', `--modelcar: base ${source.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
     }
+    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
+    // Decided before anything moves: an image whose family cannot carry the layers is refused with nothing pushed.
+    const family = sink.family ?? familyOf(base.manifest.mediaType);
+    for (const c of [p.compression, p.modelCompression]) layerMediaType(family, c, source.describe());
     // Base layers start moving (HEAD, mount or copy) while ours are built.
     for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
 
-    // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
-    const family = sink.family ?? familyOf(base.manifest.mediaType);
     cache = await LayerCache.open(cacheDir, options.now);
     // The model's per-file layers are hashed by their own workers while the layers below are built; each starts
     // uploading the moment its digest is known.
@@ -427,7 +363,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       mtime: p.epoch,
       mediaType: fileMediaType,
       cache,
-      ready: (layer) => sink.prefetch?.(newImageLayer(layer), base, log),
+      // With a shared cache, a destination that lacks a file's layer mounts it from the cache repository.
+      ready: (layer) => sink.prefetch?.(newImageLayer(remote ? { ...layer, mountFrom: remote.origin } : layer), base, log),
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
@@ -437,105 +374,50 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const infos: BuiltLayerInfo[] = [];
     for (const { spec, entries, compression: ownCompression } of walked) {
       const compression = ownCompression ?? p.compression;
-      const mediaType = layerMediaType(family, compression);
-      const buildOptions: LayerBuildOptions = {
+      const settings: LayerSettings = {
+        cache,
         mtime: p.epoch,
         compression,
-        mediaType,
-        keyContext: spec.dest,
-        ...(recordFiles ? { recordFiles: true } : {}),
+        mediaType: layerMediaType(family, compression),
+        recordFiles,
+        signal: work.signal,
+        ...(options.progress ? { progress: options.progress } : {}),
       };
-      const key = layerKey(entries, buildOptions);
-      const found = await cache.lookup(key);
-      // A cached record without file digests cannot serve a build that needs them.
-      let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
-      let hasBlob = record !== undefined && found!.hasBlob;
-      // A file changed within the last moment may change again unseen: its layer is built but not remembered.
-      const racy = cache.isRacy(entries.map((e) => e.changedAt));
-      // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
-      // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
-      // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
-      let fromRemote = false;
-      if (!record && remote && compression.kind !== 'none') {
-        const contents = await hashContents(entries, work.signal);
-        const shared = contentKey(entries, contents, buildOptions);
-        const hit = await remote.lookup(shared, mediaType);
-        if (hit) {
-          record = { ...hit, contentKey: shared, ...(recordFiles ? { files: filesOf(entries, contents) } : {}) };
-          fromRemote = true;
-          hasBlob = false;
-          // Remembered locally without its bytes: the next build on this machine skips the hashing too.
-          if (!racy) await cache.commit(key, undefined, record);
-        }
-      }
-      const cached = record !== undefined;
-      // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
-      // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
-      const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-      // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
-      const hashOnly = remote !== undefined && compression.kind === 'none';
-      const stream = !record && big && !hashOnly ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
-      if (!record) {
-        // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
-        const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
-        const meter = (options.progress ?? noProgress).meter(spec.dest, tarBytes);
-        meter.state = 'building';
-        hasBlob = stream === undefined;
-        try {
-          // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
-          const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
-            signal: work.signal,
-            // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
-            meter,
-            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
-          });
-          if (hashOnly && big) hasBlob = false;
-          record = recordFiles ? made : withoutFiles(made);
-          meter.state = 'built';
-        } catch (e) {
-          stream?.abort();
-          throw e;
-        }
-      }
-      const built = record;
-      const file = cache.blobPath(built.digest);
-      // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
-      const open = hasBlob
-        ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
-      const layer: NewLayer = {
-        record: built,
-        createdBy: createdBy(spec),
-        label: spec.dest,
-        open: fromRemote && remote ? async (start = 0) => skip(await remote.openBlob(built), start) : open,
-        // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
-        ...(remote ? { mountFrom: remote.origin } : {}),
-      };
-      layers.push(layer);
-      if (remote && !fromRemote && built.contentKey) toRecord.push({ key: built.contentKey, layer, check: cached });
-      if (stream) stream.finish(newImageLayer(layer));
-      else sink.prefetch?.(newImageLayer(layer), base, log);
+      const { layer, made, shared, record } = await layerFromWalk({ spec, entries }, settings, {
+        stream: async (label) => sink.streamLayer?.(base, log, label),
+        ...(remote ? { shared: remote } : {}),
+      });
+      layers.push(made);
+      if (record) toRecord.push({ key: record.key, layer: made, check: record.check });
+      // A layer streamed while built is already on its way; this then finds it started and does nothing.
+      sink.prefetch?.(layer, base, log);
+      const built = made.record;
+      const cached = layer.cached === true;
       infos.push({
         source: spec.source,
         dest: spec.dest,
         digest: built.digest,
         diffId: built.diffId,
         size: built.size,
+        mediaType: built.mediaType,
         cached,
-        ...(built.files ? { files: built.files } : {}),
+        ...(recordFiles && built.files ? { files: built.files } : {}),
       });
-      log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
+      emit({ type: 'layer-ready', source: spec.source, dest: spec.dest, digest: built.digest, diffId: built.diffId, size: built.size, mediaType: built.mediaType, cached });
+      log.info(`${shared ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
     const fileResults = await perFileDone;
     const fileInfos: BuiltLayerInfo[] = fileResults.map(({ layer, cached, files }, i) => {
       const file = perFile[i]!.files[0]!;
       log.info(`${cached ? 'cached' : 'hashed'} layer ${layer.record.digest.slice(0, 19)} (${layer.record.size} bytes) for ${file.entry.source} -> ${layer.label}`);
-      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, cached, ...(files ? { files } : {}) };
+      emit({ type: 'layer-ready', source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, mediaType: layer.record.mediaType, cached });
+      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, mediaType: layer.record.mediaType, cached, ...(files ? { files } : {}) };
     });
+    clock.lap('layers');
     // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
     layers.unshift(...fileResults.map((r) => r.layer));
+    // Their entries in the shared cache only keep the blobs there (nobody looks an uncompressed layer up).
+    if (remote) for (const { layer } of fileResults) toRecord.push({ key: uncompressedKey(layer.record), layer, check: true });
     infos.unshift(...fileInfos);
 
     const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
@@ -547,13 +429,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const result = await sink.write(image, log);
     // After the push: on the destination's registry the blobs are mounted into the cache repository, not sent again.
     if (remote) {
+      // A model may have hundreds of file layers: a few requests at a time, like uploads.
+      const limit = createLimiter(options.concurrency ?? 4);
       await Promise.all(
-        toRecord.map(({ key, layer, check }) => {
-          const body = { length: layer.record.size, open: layer.open };
-          return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
-        }),
+        toRecord.map(({ key, layer, check }) =>
+          limit(async (): Promise<unknown> => {
+            const body = { length: layer.record.size, open: layer.open };
+            return check ? remote.ensure(key, layer.record, body) : remote.record(key, layer.record, body);
+          }),
+        ),
       );
     }
+    clock.lap('write');
+    emit({ type: 'image-written', digest: result.digest, destination: result.location });
     let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
     if (pack && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
@@ -568,7 +456,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       baseDigest: base.manifest.digest,
       ...(base.name ? { baseName: base.name } : {}),
       ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
+      baseMediaType: base.manifest.mediaType,
+      durations: clock.durations,
     };
+    await attachTo(out, result.location, image);
+    return out;
+  } catch (e) {
+    work.abort();
+    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
+    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await cache?.dispose();
+    client.close();
+  }
+
+  /** Signatures, provenance and SBOM for the pushed image, when asked for. */
+  async function attachTo(out: BuildResult, location: string, image: BuiltImage): Promise<void> {
     if (attest && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
       const facts = options.provenance || options.sbom ? attest.buildFacts(out, attest.buildParameters(options)) : undefined;
@@ -583,19 +487,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           log,
         });
         out.attached = attached.attached;
+        clock.lap('attach');
+        for (const a of attached.attached) emit({ type: 'attached', kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}) });
       } catch (e) {
         // The image is in place by now; only its attachments are missing.
-        throw withHint(e, `the image itself was pushed as ${result.location}; attach the signature with "stowage sign ${result.location}"`);
+        throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);
       }
     }
-    return out;
-  } catch (e) {
-    work.abort();
-    // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
-    throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    await cache?.dispose();
-    client.close();
   }
 }

@@ -1,18 +1,63 @@
 // The public API of stowage. Values and types are listed apart; nothing internal is exported.
+// Data flows one way: reference → source (an Image) → layers → transformations → sink → attachments.
+
+// One call for the whole flow, as the CLI does it.
 export { build } from './build.js';
+export { copy } from './copy.js';
+export { tag } from './tag.js';
+export { inspect, digest, rawManifest, rawConfig } from './inspect.js';
+
+// Sources: images as lazy values.
+export { openImage, fromRegistry, fromLayout, fromDockerArchive } from './source/open-image.js';
+export { manifestOf, configOf, layersOf, digestOf } from './image/image.js';
+export { Remote } from './registry/remote.js';
+
+// Layers: from files, from entries held in memory, from an existing tar.
+export { fileLayer } from './layer/file-layer.js';
+export { memoryLayer } from './layer/memory-layer.js';
+export { tarLayer } from './layer/tar-layer.js';
+export { openLayerCache } from './cache/open.js';
+
+// Transformations: each returns a new image.
+export { append, withConfig, withCreated, withAnnotations, withPlatform, withBase } from './mutate/mutate.js';
+
+// Sinks.
+export { write, push, writeLayout, writeDockerArchive } from './sink/write-image.js';
+
+// Errors, references, platforms, logging.
 export { StowageError, isStowageError } from './errors.js';
 export { parseReference, formatReference } from './ref/reference.js';
 export { parsePlatform, formatPlatform } from './image/platform.js';
 export { MediaType } from './image/media-types.js';
 export { stderrLogger, silentLogger } from './log.js';
+
+// Signing, provenance, SBOM: a separate step on a pushed image.
 export { Signing, attestBuild, buildFacts, buildParameters, prepareSigning, signImage, verifyImage } from './sign/attest.js';
 
-export type { BuildOptions, BuildResult, BuiltLayerInfo } from './build.js';
+export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
+export type { BuildEvent } from './events.js';
+export type { Image, ResolvedImage } from './image/image.js';
+export type { Layer } from './image/layer.js';
+export type { LayerCache } from './cache/layer-cache.js';
+export type { OpenImageOptions } from './source/open-image.js';
+export type { RemoteOptions } from './registry/remote.js';
+export type { LayerOptions } from './layer/layer-options.js';
+export type { MemoryEntry, FileEntry, DirectoryEntry, SymlinkEntry, EntryContent } from './layer/memory-layer.js';
+export type { ConfigUpdate } from './mutate/config-update.js';
+export type { WriteOptions, SinkResult } from './sink/write-image.js';
+export type { Progress, Meter } from './progress.js';
+export type { CopyOptions, CopyResult } from './copy.js';
+export type { TagOptions, TagResult } from './tag.js';
+export type { InspectOptions, ImageInfo } from './inspect.js';
+export type { RegistryAccessOptions } from './registry/access.js';
 export type { ErrorCode } from './errors.js';
 export type { Reference } from './ref/reference.js';
 export type { CopySpec } from './layer/copy-spec.js';
+export type { FileDigest } from './layer/tar-writer.js';
 export type { Logger } from './log.js';
-export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, Platform } from './image/types.js';
+export type { Credential, CredentialSource } from './auth/credentials.js';
+export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, Platform, RawJson, HistoryEntry } from './image/types.js';
+export type { Family } from './image/media-types.js';
 export type {
   Attachment,
   AttachmentKind,

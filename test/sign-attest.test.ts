@@ -183,7 +183,7 @@ describe('signImage / verifyImage on a registry with the referrers API', () => {
     expect(result.verified).toHaveLength(2);
     expect(result.rejected).toHaveLength(2);
     expect(result.rejected[0]!.reason).toMatch(/^wrong key/);
-    expect(result.key.fingerprint).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(result.key?.fingerprint).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(fake.requests.filter((r) => r.startsWith('GET /v2/team/app/referrers/') && r.includes('page='))).toHaveLength(1);
   });
 

@@ -74,13 +74,36 @@ describe('stowage verify flags', () => {
   });
 
   it.each([
-    [['app'], '--key PUB.pem is required (see stowage verify --help)'],
+    [['app'], '--key PUB.pem is required, or --certificate-identity and --certificate-oidc-issuer for keyless signatures (see stowage verify --help)'],
+    [['app', '--key', 'k.pub', '--certificate-identity', 'id'], '--key and the keyless flags (--certificate-identity, --certificate-oidc-issuer, --trusted-root) cannot be used together'],
+    [['app', '--certificate-identity', 'id', '--trusted-root', 'r.json'], 'keyless verification needs the expected certificate OIDC issuer: --certificate-oidc-issuer VALUE or --certificate-oidc-issuer-regexp PATTERN'],
+    [['app', '--certificate-oidc-issuer', 'https://i', '--trusted-root', 'r.json'], 'keyless verification needs the expected certificate identity: --certificate-identity VALUE or --certificate-identity-regexp PATTERN'],
+    [['app', '--certificate-identity', 'id', '--certificate-identity-regexp', 'x', '--certificate-oidc-issuer', 'https://i'], 'give --certificate-identity or --certificate-identity-regexp, not both'],
+    [['app', '--certificate-identity', '', '--certificate-oidc-issuer', 'https://i', '--trusted-root', 'r.json'], '--certificate-identity must not be empty'],
+    [['app', '--certificate-identity-regexp', '(', '--certificate-oidc-issuer', 'https://i', '--trusted-root', 'r.json'], /^--certificate-identity-regexp "\(" is not a valid regular expression: /],
+    [['app', '--certificate-identity', 'id', '--certificate-oidc-issuer', 'https://i'], '--trusted-root FILE is required for keyless verification (see stowage verify --help for where to get one)'],
     [['--key', 'k.pub'], 'expected one image reference, got 0 (see stowage verify --help)'],
     [['app', '--key'], /^Option '--key <value>' argument missing/],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parseVerifyArgs(argv)).toThrow(
       expect.objectContaining({ code: 'USAGE', message: typeof message === 'string' ? message : expect.stringMatching(message) }),
     );
+  });
+
+  it('maps the keyless flags (cosign\'s names) onto VerifyImageOptions', () => {
+    const argv = ['app', '--certificate-identity-regexp', '^https://github\\.com/', '--certificate-oidc-issuer', 'https://i', '--trusted-root', 'r.json'];
+    expect(parseVerifyArgs(argv).options).toEqual({
+      reference: 'app',
+      certificateIdentityRegExp: '^https://github\\.com/',
+      certificateOidcIssuer: 'https://i',
+      trustedRoot: 'r.json',
+    });
+    expect(parseVerifyArgs(['app', '--certificate-identity', 'me@example.com', '--certificate-oidc-issuer-regexp', 'example', '--trusted-root', 'r.json']).options).toEqual({
+      reference: 'app',
+      certificateIdentity: 'me@example.com',
+      certificateOidcIssuerRegExp: 'example',
+      trustedRoot: 'r.json',
+    });
   });
 
   it('describes what verified', () => {
@@ -95,6 +118,10 @@ describe('stowage verify flags', () => {
         ],
       }),
     ).toBe('2 signatures (sigstore bundle sha256:1, legacy sha256-1.sig)');
+    const signer = { identity: 'https://github.com/o/r/.github/workflows/w.yml@refs/heads/main', issuer: 'https://token.actions.githubusercontent.com' };
+    expect(describeVerified({ verified: [{ kind: 'bundle', referrer: 'sha256:1', predicateType: 'p', statement: {} as never, signer }] })).toBe(
+      `1 signature (sigstore bundle sha256:1 by ${signer.identity} (issuer ${signer.issuer}))`,
+    );
   });
 
   it('documents the output contracts', () => {

@@ -3,7 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError, messageOf } from '../errors.js';
-import type { Credential } from './credentials.js';
+import type { Credential } from './credential.js';
 import { redact } from './redact.js';
 
 /**

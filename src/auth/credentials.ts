@@ -1,19 +1,9 @@
 import { StowageError } from '../errors.js';
+import type { Credential } from './credential.js';
 import { containersAuthPaths, dockerConfigPath, lookupConfigFile } from './docker-config.js';
 import { normalizeRegistry } from './registry-name.js';
 
-/**
- * What a registry login yields. At most one form is used: `registryToken` is sent as Bearer directly;
- * `identityToken` is an OAuth2 refresh token (docker config `identitytoken`, helper user `<token>`);
- * otherwise `username` + `password` go to the token server (Basic or OAuth2 password grant) or to a
- * Basic-auth registry.
- */
-export interface Credential {
-  username?: string;
-  password?: string;
-  identityToken?: string;
-  registryToken?: string;
-}
+export type { Credential } from './credential.js';
 
 /**
  * Finds the credential for a registry, named `host[:port]` as in the reference (`docker.io`,

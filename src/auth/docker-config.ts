@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StowageError, messageOf } from '../errors.js';
 import { helperGet } from './cred-helper.js';
-import type { Credential } from './credentials.js';
+import type { Credential } from './credential.js';
 import { helperServerUrl, normalizeRegistry } from './registry-name.js';
 
 /**

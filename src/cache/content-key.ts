@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { GZIP_FORMAT } from '../compress/gzip.js';
+import { compressionFormat } from '../compress/compressor.js';
 import { StowageError } from '../errors.js';
 import type { LayerBuildOptions } from '../layer/build-layer.js';
+import type { LayerRecord } from './layer-cache.js';
 import type { FileDigest } from '../layer/tar-writer.js';
 import type { LayerEntry } from '../layer/walk.js';
 
@@ -31,7 +32,7 @@ export function contentKey(entries: readonly LayerEntry[], contents: ReadonlyMap
     JSON.stringify({
       stowage: 'layer',
       tar: LAYER_FORMAT,
-      gz: GZIP_FORMAT,
+      gz: compressionFormat(options.compression.kind),
       c: options.compression,
       mt: options.mediaType,
       mtime: options.mtime,
@@ -48,6 +49,15 @@ export function contentKey(entries: readonly LayerEntry[], contents: ReadonlyMap
     hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${content}`);
   }
   return hash.digest('hex');
+}
+
+/**
+ * The shared-cache key of an uncompressed layer. Its digest is one hash pass over its files, so no build looks it
+ * up (the destination is asked for the digest, or mounts it from the cache repository); its entry exists only so
+ * that the cache repository holds, and its garbage collection keeps, the blob. Keyed by what the layer is.
+ */
+export function uncompressedKey(record: Pick<LayerRecord, 'digest' | 'mediaType'>): string {
+  return createHash('sha256').update(JSON.stringify({ stowage: 'uncompressed-layer', digest: record.digest, mt: record.mediaType })).digest('hex');
 }
 
 /** The content digests a layer build recorded in its own pass (`recordFiles`), keyed like `contentKey` wants. */

@@ -1,8 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { build, type BuildOptions } from '../build.js';
+import { build, type BuildOptions, type BuildResult } from '../build.js';
+import { COMPRESSION_KINDS, type CompressionKind } from '../compress/compressor.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
+import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
 import { parseTarget } from '../ref/target.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
@@ -17,6 +19,9 @@ const FLAGS = {
   ...COMMON_FLAGS,
   from: { type: 'string' },
   to: { type: 'string' },
+  file: { type: 'string', short: 'f' },
+  'build-arg': { type: 'string', multiple: true },
+  target: { type: 'string' },
   copy: { type: 'string', multiple: true },
   chown: { type: 'string' },
   entrypoint: { type: 'string' },
@@ -31,6 +36,7 @@ const FLAGS = {
   'from-creds': { type: 'string' },
   'to-creds': { type: 'string' },
   'digest-file': { type: 'string' },
+  json: { type: 'boolean' },
   compression: { type: 'string' },
   'compression-level': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -59,18 +65,21 @@ function parseSize(text: string, flag: string): number {
   return n;
 }
 
-export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; passwordFromStdin: boolean } {
+export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; json: boolean; passwordFromStdin: boolean } {
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: argv, options: FLAGS, allowPositionals: false, strict: true }));
+    ({ values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true }));
   } catch (e) {
     throw new StowageError('USAGE', `${(e as Error).message.split('\n')[0]} (see stowage build --help)`);
   }
-  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, passwordFromStdin: false };
+  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, json: false, passwordFromStdin: false };
   const level = values['compression-level'];
-  if (level !== undefined && !/^\d$/.test(level)) throw new StowageError('USAGE', `--compression-level "${level}": expected a digit 0-9`);
-  if (values.compression !== undefined && values.compression !== 'gzip' && values.compression !== 'none') {
-    throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip or none`);
+  if (level !== undefined && !/^\d{1,3}$/.test(level)) {
+    throw new StowageError('USAGE', `--compression-level "${level}": expected an integer (gzip 0-9, zstd 1-22)`);
+  }
+  if (values.compression !== undefined && !(COMPRESSION_KINDS as readonly string[]).includes(values.compression)) {
+    throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip, zstd or none`);
   }
   const modelCompression = values['model-compression'];
   if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip') {
@@ -83,8 +92,23 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   const signing = signOptionsFromFlags({ ...values, legacy: values['legacy-signature'] });
   if (signing && !values.sign) throw new StowageError('USAGE', 'signing flags (--key, --keyless, ...) need --sign');
   if (values.sign && !signing) throw new StowageError('USAGE', '--sign needs --key FILE, or --keyless for Fulcio/Rekor signing');
+  if (positionals.length > 1) throw new StowageError('USAGE', `one build context at most, got ${positionals.join(' ')} (see stowage build --help)`);
+  // A Dockerfile build: -f, a CONTEXT, --build-arg or --target says so (the Dockerfile is CONTEXT/Dockerfile by default).
+  const dockerfileMode = values.file !== undefined || positionals.length === 1 || values['build-arg'] !== undefined || values.target !== undefined;
+  if (dockerfileMode && values.from !== undefined) throw new StowageError('USAGE', '--from and a Dockerfile build (-f, CONTEXT) cannot be used together: the Dockerfile\'s FROM names the base');
+  if (dockerfileMode && values.copy) throw new StowageError('USAGE', '--copy and a Dockerfile build (-f, CONTEXT) cannot be used together: use COPY in the Dockerfile');
   const options: BuildOptions = {
     from: values.from ?? '',
+    ...(dockerfileMode
+      ? {
+          dockerfile: {
+            ...(values.file !== undefined ? { file: values.file } : {}),
+            ...(positionals.length === 1 ? { context: positionals[0]! } : {}),
+            ...(values['build-arg'] ? { buildArgs: values['build-arg'] } : {}),
+            ...(values.target !== undefined ? { target: values.target } : {}),
+          },
+        }
+      : {}),
     to: values.to ?? '',
     ...(values.copy ? { copy: values.copy } : {}),
     ...(values.chown !== undefined ? { chown: values.chown } : {}),
@@ -100,7 +124,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.insecure ? { insecure: true } : {}),
     ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
     ...(credentials ? { credentials } : {}),
-    ...(values.compression ? { compression: values.compression as 'gzip' | 'none' } : {}),
+    ...(values.compression ? { compression: values.compression as CompressionKind } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
     ...(retries !== undefined ? { retries: Number(retries) } : {}),
     ...(signing ? { sign: signing.sign } : {}),
@@ -114,7 +138,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
-  if (!options.from) throw new StowageError('USAGE', '--from BASE is required (see stowage build --help)');
+  if (!options.from && !dockerfileMode) throw new StowageError('USAGE', '--from BASE (or -f Dockerfile / a build CONTEXT) is required (see stowage build --help)');
   if (!options.to) throw new StowageError('USAGE', '--to DEST is required (see stowage build --help)');
   return {
     options,
@@ -123,6 +147,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     help: false,
     quiet: values.quiet ?? false,
     verbose: values.verbose ?? false,
+    json: values.json ?? false,
   };
 }
 
@@ -166,6 +191,30 @@ export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean
     tty?.stop();
   }
   if (parsed.digestFile) await writeFile(parsed.digestFile, `${result.digest}\n`);
-  process.stdout.write(`${result.digest}\n`);
+  // stdout is one line: the digest, or with --json one JSON object saying everything a script would ask for.
+  process.stdout.write(parsed.json ? `${JSON.stringify(buildReport(result))}\n` : `${result.digest}\n`);
   return 0;
+}
+
+/**
+ * `build --json`: the digest, where it went, the manifest media type, the base, each new layer (source, dest,
+ * digest, diffId, size, mediaType, cached), what was attached, and milliseconds per phase.
+ */
+export function buildReport(result: BuildResult): Record<string, unknown> {
+  return {
+    digest: result.digest,
+    destination: result.destination,
+    // With --platform all (or a list) the digest is the index's; each platform's image is listed under `images`.
+    mediaType: result.index ? result.index.mediaType : result.manifest.mediaType,
+    base: result.index
+      ? { ...(result.baseName ? { name: result.baseName } : {}), digest: result.baseIndexDigest }
+      : { ...(result.baseName ? { name: result.baseName } : {}), digest: result.baseDigest, ...(result.baseMediaType ? { mediaType: result.baseMediaType } : {}) },
+    ...(result.images
+      ? { images: result.images.map((i) => ({ platform: formatPlatform(i.platform), digest: i.digest, mediaType: i.manifest.mediaType, base: { digest: i.baseDigest } })) }
+      : {}),
+    layers: result.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.digest, diffId: l.diffId, size: l.size, ...(l.mediaType ? { mediaType: l.mediaType } : {}), cached: l.cached })),
+    attachments: (result.attached ?? []).map((a) => ({ kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}), signed: a.signed })),
+    ...(result.modelpack ? { modelpack: { imageDigest: result.modelpack.imageDigest, artifactDigest: result.modelpack.artifactDigest } } : {}),
+    ...(result.durations ? { durations: result.durations } : {}),
+  };
 }

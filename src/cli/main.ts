@@ -52,6 +52,14 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./sign-command.js')).signCommand(rest, makeLog, cancelOnSignals());
     case 'verify':
       return (await import('./verify-command.js')).verifyCommand(rest, makeLog, cancelOnSignals());
+    case 'copy':
+      return (await import('./copy-command.js')).copyCommand(rest, makeLog, cancelOnSignals());
+    case 'tag':
+      return (await import('./tag-command.js')).tagCommand(rest, makeLog, cancelOnSignals());
+    case 'inspect':
+      return (await import('./inspect-command.js')).inspectCommand(rest, makeLog, cancelOnSignals());
+    case 'digest':
+      return (await import('./inspect-command.js')).digestCommand(rest, makeLog, cancelOnSignals());
     case 'login':
       return (await import('./login-command.js')).loginCommand(rest, makeLog, cancelOnSignals());
     case '--version':

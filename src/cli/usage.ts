@@ -4,6 +4,10 @@ Usage:
   stowage build --from BASE --to DEST [options]   build an image from a base plus local files
   stowage sign REF --key FILE | --keyless         sign a pushed image (Sigstore bundle referrer)
   stowage verify REF --key PUB.pem                check an image's signatures offline
+  stowage copy SRC DEST [--platform P|all]        copy an image or a whole index (registry, oci:, docker-archive:)
+  stowage tag REF TAG...                          add tags to a pushed image (no blob moves)
+  stowage inspect REF [--platform P] [--config|--raw]   show an image or index (JSON, or exact bytes)
+  stowage digest REF                              print the manifest digest
   stowage login HOST -u USER --password-stdin      store registry credentials like docker login
   stowage --help | --version
 
@@ -28,13 +32,19 @@ Options:
 export const BUILD_USAGE = `Usage:
   stowage build --from BASE --to DEST [--copy SRC:DEST_PATH]... [--entrypoint E] [--cmd C]
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
-                [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE]
+                [--platform OS/ARCH[/VARIANT] | all | P1,P2,...] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
+
+  stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform P] [CONTEXT]
 
   BASE   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
   DEST   [host[:port]/]repo[:tag]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
 
 Options:
+  -f, --file DOCKERFILE     build from a Dockerfile (default CONTEXT/Dockerfile): every instruction but RUN
+  CONTEXT                   the directory COPY/ADD read from (default .); .dockerignore applies
+  --build-arg K[=V]         a Dockerfile ARG value (K alone: from the environment)
+  --target STAGE            the Dockerfile stage to build (default the last)
   --from BASE               base image (Docker defaults: docker.io, library/, latest)
   --to DEST                 where the image goes
   --copy SRC:DEST_PATH      a file or directory placed at the absolute DEST_PATH; each --copy is one layer
@@ -55,6 +65,8 @@ Options:
   --label K=V               image label (repeatable)
   --expose PORT[/PROTO]     exposed port, tcp by default (repeatable)
   --platform OS/ARCH[/V]    platform to pick from a multi-platform base (default linux/amd64)
+  --platform all | P1,P2    build every platform of the base index (or those listed): the same new layers and
+                            config changes on each image, and an index in the base's media type; prints its digest
   --tag TAG                 also tag the pushed manifest TAG (repeatable)
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
@@ -62,8 +74,11 @@ Options:
   --to-creds USER[:PASS]    credentials for the destination registry; without :PASS the password is read
                             from STOWAGE_FROM_PASSWORD / STOWAGE_TO_PASSWORD
   --digest-file FILE        also write the manifest digest to FILE
-  --compression gzip|none   layer compression (default gzip)
-  --compression-level N     gzip level 0-9
+  --json                    print one JSON object instead of the digest line: digest, destination, mediaType,
+                            base, layers (source, dest, digest, diffId, size, mediaType, cached), attachments,
+                            durations per phase (ms)
+  --compression KIND        gzip (default), zstd (OCI bases only) or none
+  --compression-level N     gzip 0-9 (default 6), zstd 1-22 (default 3)
   --cache-dir DIR           layer cache (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
   --no-cache                build in a private temp directory, removed afterwards
   --cache-repo REPO         also share layers through a registry repository (host/name): keyed by file
@@ -121,22 +136,101 @@ The created annotation comes from SOURCE_DATE_EPOCH when set, else the current t
 
 export const VERIFY_USAGE = `Usage:
   stowage verify REF --key PUB.pem [--insecure] [--ca-file FILE] [--insecure-ignore-tlog]
+  stowage verify REF --certificate-identity ID | --certificate-identity-regexp RE
+                     --certificate-oidc-issuer URL | --certificate-oidc-issuer-regexp RE
+                     --trusted-root trusted_root.json [--insecure] [--ca-file FILE]
 
   REF    [host[:port]/]repo[:tag|@sha256:...]; a tag is resolved to its digest, and that digest is checked
 
 Finds the image's signatures (referrers API, else the sha256-<hex> referrers tag, and cosign's legacy
-sha256-<hex>.sig tag) and verifies them offline: the signature against the public key, and the signed statement
-against the image digest. Exits 0 only if at least one signature verifies; otherwise prints why each one failed
-(another key, another image digest, modified bytes) and exits 1.
+sha256-<hex>.sig tag) and verifies them offline: the signature against the public key, or for keyless signatures
+the Fulcio certificate, transparency log entry and signing time against a Sigstore trusted root and the
+certificate's identity and OIDC issuer against the ones given; then the signed statement against the image digest.
+Exits 0 only if at least one signature verifies; otherwise prints why each one failed (another key or identity,
+an untrusted certificate, another image digest, modified bytes) and exits 1.
 
 Options:
   --key PUB.pem             public key PEM (-----BEGIN PUBLIC KEY-----), e.g. cosign.pub
-  --insecure-ignore-tlog    accept bundles carrying Rekor entries or timestamps by checking the signature alone
-                            (they cannot be checked offline)
+  --certificate-identity ID the exact identity (subject alternative name) of the keyless signer, e.g.
+                            https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main
+  --certificate-identity-regexp RE
+                            the identity must match this regular expression (unanchored, as cosign's)
+  --certificate-oidc-issuer URL
+                            the exact OIDC issuer, e.g. https://token.actions.githubusercontent.com
+  --certificate-oidc-issuer-regexp RE
+  --trusted-root FILE       Sigstore trusted_root.json (Fulcio CAs, Rekor keys, CT logs, TSAs) to verify against:
+                            the Sigstore TUF repository's trusted_root.json (cosign initialize keeps one under
+                            ~/.sigstore/root/), or \`cosign trusted-root create\` for a private instance
+  --insecure-ignore-tlog    accept bundles without a transparency log entry, or (with --key) carrying Rekor
+                            entries or timestamps that cannot be checked offline, by checking the signature alone
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
   --quiet | --verbose       less or more on stderr
 
 stdout carries one line: the verified manifest digest (sha256:...), to pin a deployment to.
-stderr: "verified REPO@DIGEST with key PUB.pem (sha256:<key fingerprint>): ...".
+stderr: "verified REPO@DIGEST with key PUB.pem (sha256:<key fingerprint>): ..." or, keyless,
+"verified REPO@DIGEST: 1 signature by IDENTITY (issuer URL) ...".
+`;
+
+export const COPY_USAGE = `Usage:
+  stowage copy SRC DEST [--platform all|OS/ARCH[/VARIANT][,...]] [--tag TAG]... [--insecure] [--ca-file FILE]
+               [--from-creds USER[:PASS]] [--to-creds USER[:PASS]] [--retries N] [--concurrency N]
+
+  SRC    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
+  DEST   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
+
+Copies blobs and manifests as they are: a registry or oci: destination gets the same bytes and digests as the
+source (an oci: layout relabels Docker schema 2 types to OCI, as skopeo does, which gives new manifest digests).
+Blobs stream from registry to registry, verified on the way, several at once; on the same registry they are
+mounted, and blobs the destination already has are skipped. Tags are set only after everything is in place.
+
+Options:
+  --platform all            the whole index with every image in it, byte for byte (default, as crane copy)
+  --platform OS/ARCH[/V]    one platform's image alone (its manifest, not the index)
+  --platform P1,P2,...      a new index of those platforms (same media type and annotations; new digest)
+  --tag TAG                 also tag the copy TAG (repeatable; registry destinations)
+  --from-creds USER[:PASS]  credentials for the source registry (else docker config / helpers / auth.json);
+                            without :PASS the password is read from STOWAGE_FROM_PASSWORD
+  --to-creds USER[:PASS]    credentials for the destination registry (password: STOWAGE_TO_PASSWORD)
+  --retries N               retries of a failed request or blob transfer (default 3)
+  --concurrency N           blobs moved at once (default 4)
+  --json                    print one JSON object instead: digest, mediaType, destination, images (digest,
+                            mediaType, platform), verbatim (false when the destination holds new manifest bytes)
+  --insecure                allow plain HTTP and unverified TLS for non-loopback registries
+  --ca-file FILE            trust the PEM CA certificates in FILE
+  --quiet | --verbose       less or more progress on stderr
+
+stdout carries one line: the digest the destination now names (the index's, or the image manifest's).
+A docker-archive: holds one image: copying an index there needs --platform.
+`;
+
+export const TAG_USAGE = `Usage:
+  stowage tag REF TAG... [--creds USER[:PASS]] [--insecure] [--ca-file FILE] [--retries N]
+
+  REF    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
+
+Puts the manifest (or index) REF names under each TAG in the same repository (or layout), byte for byte: the
+digest stays the same and no blob moves. stdout: that digest, one line.
+`;
+
+export const INSPECT_USAGE = `Usage:
+  stowage inspect REF [--platform OS/ARCH[/VARIANT]] [--raw | --config] [--creds USER[:PASS]] [--insecure]
+
+  REF    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
+
+Prints JSON: digest, mediaType and size; for an index its entries (platform, digest, attestations marked); for
+an image its config (platform, Entrypoint, Cmd, Env, WorkingDir, User, Labels, ExposedPorts) and layers.
+
+Options:
+  --platform P              from an index, the image for platform P
+  --raw                     the manifest (or index) bytes exactly as the registry serves them
+  --config                  the config blob exactly as stored (an index needs --platform)
+  --creds USER[:PASS]       credentials (without :PASS the password is read from STOWAGE_PASSWORD)
+`;
+
+export const DIGEST_USAGE = `Usage:
+  stowage digest REF [--platform OS/ARCH[/VARIANT]] [--creds USER[:PASS]] [--insecure] [--ca-file FILE]
+
+Prints the digest of the manifest (or index) REF names, computed from the bytes served, on one line.
+With --platform, the digest of that platform's image in an index.
 `;

@@ -4,7 +4,7 @@
  * then fails the stream.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { deflateBlock } from './block-codec.js';
+import { encodeBlock } from './block-codec.js';
 import type { BlockJob } from './block-codec.js';
 
 export interface JobMessage {
@@ -25,7 +25,7 @@ if (port && workerData === WORKER_MARK) {
     let reply: ResultMessage;
     let transfer: ArrayBuffer[] = [];
     try {
-      let out = deflateBlock(job);
+      let out = encodeBlock(job);
       // The buffer moves whole; only one that starts with the output and belongs to no pool may move.
       if (out.byteOffset !== 0) out = new Uint8Array(out);
       reply = { id, out, spare: job.data };

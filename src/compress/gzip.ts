@@ -42,11 +42,20 @@
  * with a sync flush (an empty stored block, 00 00 ff ff); only the last block has BFINAL; then CRC-32 and ISIZE.
  * Empty input gives the 20-byte member for an empty final block.
  *
- * Adaptive (default on). Per block, from its content only (adaptive.ts): if the Huffman cost of a fixed 64 KiB sample
- * exceeds 7 bits a byte the block is written as stored blocks (5 bytes per 64 KiB) without deflating, and a block
- * that deflate made bigger than stored is stored too. Random data costs a histogram and a copy per MiB, on the
- * stream's own thread: 256 MiB of random input took 0.2-0.35 s of CPU beyond reading it and hashing the output, at
- * 600-850 MiB/s; with adaptive off, 6.3 s (node:zlib) or 13 s (pako).
+ * Adaptive (default on). Per block, from its content only (adaptive.ts), one of three codings:
+ *   - stored (random or already-compressed data: over 7.5 bits a byte in a fixed 64 KiB sample): a histogram and a
+ *     copy per MiB on the stream's own thread; 256 MiB of random input took 0.2-0.35 s of CPU beyond reading it and
+ *     hashing the output; deflating it, 6.3 s (node:zlib) or 13 s (pako);
+ *   - Huffman-only (model weights: 4-byte repeats in the sample under 1/32): one dynamic-Huffman block of literals
+ *     per MiB, by our own coder (huffman-block.ts) on a worker. This is what made gzip of weights fast. On 32 MiB of
+ *     N(0, 0.02) weights (bench/compress.js, CPU seconds, a busy 2-core machine): deflate -6 30-33 MiB/s a core
+ *     saving 21.76% (bf16) / 7.89% (fp16); zlib's Z_HUFFMAN_ONLY 94-105 MiB/s, 21.80% / 7.92%; our coder
+ *     103-139 MiB/s, 22.03% / 8.18%. Candidates not taken: a native Huffman-only (node:zlib) is no faster and its
+ *     bytes would need the engine check below (pako's Huffman-only runs at 32 MiB/s); a WebAssembly deflate still
+ *     searches for matches that weights do not have; zstd (22.0% at ~380 MiB/s) is offered as its own layer type;
+ *   - deflate (everything else: text, programs, tar headers), as before.
+ *   A block that coding made bigger than stored is stored. GZIP_FORMAT names the rule: stowage-gzip/1 stored blocks
+ *   over 7 bits and deflated the rest; /2 adds the Huffman-only coding and stores only over 7.5 bits.
  *
  * Memory. At most 2 × threads blocks in flight (plus the one being filled and one held back until it is known not
  * to be the last); input is not taken while they are full or the reader is behind. Block buffers are reused and
@@ -54,18 +63,15 @@
  * even starts); 4 GiB of Python-like text at level 6 through 2 workers, 115 MiB, flat from the first GiB on (each
  * worker isolate costs ~15 MiB of that).
  */
-import os from 'node:os';
-import { Transform } from 'node:stream';
-import type { TransformCallback } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { StowageError } from '../errors.js';
+import { gzipBlockCoding } from './block-codec.js';
+import type { DeflateJob, HuffmanJob } from './block-codec.js';
+import { BlockStream } from './block-stream.js';
+import type { BlockFormat } from './block-stream.js';
 import { chooseEngine } from './deflate-engine.js';
 import type { EngineName } from './deflate-engine.js';
-import { BLOCK_SIZE, DICTIONARY_SIZE, crc32, gzipHeader, gzipTrailer } from './gzip-format.js';
-import { storeWithoutDeflating } from './block-codec.js';
-import { giveBlock, takeBlock } from '../util/block-pool.js';
-import { noteBufferBytes } from '../util/memory.js';
-import { WorkerPool, inlineDeflater } from './pool.js';
-import type { BlockDeflater } from './pool.js';
+import { BLOCK_SIZE, DICTIONARY_SIZE, crc32, gzipHeader, gzipTrailer, storedBlocks } from './gzip-format.js';
 
 export interface GzipOptions {
   /** 0-9; default 6 (zlib's default; see above). 0 writes stored blocks only. */
@@ -82,11 +88,11 @@ export const DEFAULT_GZIP_LEVEL = 6;
  * Names this output format (block size, dictionary, framing, adaptive rule, the deflate of pako 3.0.3). Changes
  * whenever any output byte could; a cache key over compressed layers should include it.
  */
-export const GZIP_FORMAT = 'stowage-gzip/1';
+export const GZIP_FORMAT = 'stowage-gzip/2';
 
 /** One gzip member whose bytes depend only on the input and on `level` and `adaptive`. */
 export function createGzip(options: GzipOptions = {}): Transform {
-  return new GzipStream(settings(options), {});
+  return createGzipTuned(options, {});
 }
 
 /**
@@ -99,218 +105,60 @@ export interface GzipTuning {
 }
 
 export function createGzipTuned(options: GzipOptions, tuning: GzipTuning): Transform {
-  return new GzipStream(settings(options), tuning);
+  const level = gzipLevel(options.level);
+  const format = new GzipFormat(level, options.adaptive ?? true, tuning.engine);
+  return new BlockStream(format, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(tuning.workerUrl ? { workerUrl: tuning.workerUrl } : {}) });
 }
 
-interface Settings {
-  level: number;
-  threads: number;
-  adaptive: boolean;
-}
-
-function settings(options: GzipOptions): Settings {
-  const level = options.level ?? DEFAULT_GZIP_LEVEL;
-  if (!Number.isInteger(level) || level < 0 || level > 9) {
-    throw new StowageError('USAGE', `gzip level ${String(level)}: expected an integer from 0 to 9`);
+/** The level, validated: 0-9, default 6. */
+export function gzipLevel(level: number | undefined): number {
+  const value = level ?? DEFAULT_GZIP_LEVEL;
+  if (!Number.isInteger(value) || value < 0 || value > 9) {
+    throw new StowageError('USAGE', `gzip level ${String(value)}: expected an integer from 0 to 9`);
   }
-  const threads = options.threads ?? Math.min(os.availableParallelism(), 8);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-    throw new StowageError('USAGE', `gzip threads ${String(threads)}: expected an integer from 1 to 256`);
-  }
-  return { level, threads, adaptive: options.adaptive ?? true };
+  return value;
 }
 
-interface Slot {
-  out: Uint8Array | undefined;
-  final: boolean;
-}
-
-interface PendingWrite {
-  chunk: Uint8Array;
-  offset: number;
-  callback: TransformCallback;
-}
-
-class GzipStream extends Transform {
-  readonly #settings: Settings;
-  readonly #tuning: GzipTuning;
-  /** Blocks dispatched and not yet pushed, in input order. */
-  readonly #slots: Slot[] = [];
-  readonly #maxInFlight: number;
+/** One gzip member: header, deflate blocks (each with the previous block's tail as dictionary), CRC-32 and size. */
+class GzipFormat implements BlockFormat {
+  readonly blockSize = BLOCK_SIZE;
+  readonly #level: number;
+  readonly #adaptive: boolean;
   #engine: EngineName | undefined;
-  #deflater: BlockDeflater | undefined;
-  /** The block being filled. */
-  #block: Uint8Array | undefined;
-  #fill = 0;
-  /** A full block, held until more input shows it is not the last. */
-  #held: Uint8Array | undefined;
   /** The last 32 KiB of the previous block: the next block's dictionary. */
   #tail: Uint8Array | null = null;
   #crc = 0;
   #size = 0;
-  #pending: PendingWrite | undefined;
-  #flushed: TransformCallback | undefined;
-  #headerPushed = false;
-  #drainQueued = false;
-  /**
-   * The reader wants more: cleared when push() says the buffer is full, set again by _read. (Checking
-   * readableLength instead deadlocks: Readable calls _read before it removes the chunk it is handing out, so the
-   * buffer still looks full inside _read, nothing is pushed, and `reading` stays set for good.)
-   */
-  #wanted = true;
 
-  constructor(settings: Settings, tuning: GzipTuning) {
-    super();
-    this.#settings = settings;
-    this.#tuning = tuning;
-    this.#maxInFlight = 2 * settings.threads;
+  constructor(level: number, adaptive: boolean, engine: EngineName | undefined) {
+    this.#level = level;
+    this.#adaptive = adaptive;
+    this.#engine = engine;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  update(chunk: Uint8Array): void {
     this.#crc = crc32(chunk, this.#crc);
     this.#size += chunk.length;
-    this.#pending = { chunk, offset: 0, callback };
-    this.#pump();
   }
 
-  override _flush(callback: TransformCallback): void {
-    const last = this.#held ?? (this.#block ?? new Uint8Array(0)).subarray(0, this.#fill);
-    this.#held = undefined;
-    this.#block = undefined;
-    this.#fill = 0;
-    this.#flushed = callback;
-    this.#dispatch(last, true);
+  header(): Uint8Array {
+    return gzipHeader();
   }
 
-  override _read(size: number): void {
-    this.#wanted = true;
-    super._read(size);
-    this.#pump();
+  trailer(): Uint8Array {
+    return gzipTrailer(this.#crc, this.#size);
   }
 
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    const deflater = this.#deflater;
-    this.#deflater = undefined;
-    this.#slots.length = 0;
-    this.#pending = undefined;
-    if (!deflater) return callback(err);
-    deflater.close().then(
-      () => callback(err),
-      () => callback(err),
-    );
-  }
-
-  /**
-   * Moves the pending write into blocks as far as the limit on blocks in flight and the reader allow; `#drain` and
-   * `_read` call it again. Never re-entered: nothing it calls pushes or settles synchronously.
-   */
-  #pump(): void {
-    const pending = this.#pending;
-    if (!pending || this.destroyed) return;
-    const { chunk } = pending;
-    while (pending.offset < chunk.length) {
-      if (this.#held) {
-        if (this.#slots.length >= this.#maxInFlight || !this.#wanted) return;
-        const held = this.#held;
-        this.#held = undefined;
-        this.#dispatch(held, false);
-      }
-      // A chunk that is exactly one block, arriving on a block boundary (the tar writer aligns its reads so most do),
-      // becomes the block itself: no copy. Only a buffer of its own, so a worker may take it by transfer.
-      if (this.#fill === 0 && pending.offset === 0 && chunk.length === BLOCK_SIZE && chunk.byteOffset === 0 && chunk.buffer.byteLength === BLOCK_SIZE) {
-        this.#held = chunk;
-        pending.offset = BLOCK_SIZE;
-        continue;
-      }
-      this.#block ??= takeBlock();
-      const n = Math.min(BLOCK_SIZE - this.#fill, chunk.length - pending.offset);
-      this.#block.set(chunk.subarray(pending.offset, pending.offset + n), this.#fill);
-      this.#fill += n;
-      pending.offset += n;
-      if (this.#fill === BLOCK_SIZE) {
-        this.#held = this.#block;
-        this.#block = undefined;
-        this.#fill = 0;
-      }
-    }
-    this.#pending = undefined;
-    pending.callback();
-  }
-
-  #dispatch(data: Uint8Array, final: boolean): void {
+  plan(data: Uint8Array, final: boolean): { out: Uint8Array } | { job: DeflateJob | HuffmanJob } {
     const dictionary = this.#tail;
     // A copy: a worker takes `data` away by transfer.
     if (!final) this.#tail = new Uint8Array(data.subarray(data.length - DICTIONARY_SIZE));
-    const { level, adaptive, threads } = this.#settings;
-    const slot: Slot = { out: undefined, final };
-    this.#slots.push(slot);
-
-    const stored = storeWithoutDeflating({ data, final, level, adaptive }); // cheap: weights never leave this thread
-    if (stored) {
-      slot.out = stored;
-      noteBufferBytes(stored.length);
-      this.#recycle(data);
-      this.#queueDrain();
-      return;
-    }
-    this.#engine ??= this.#tuning.engine ?? chooseEngine(level);
-    const job = { data, dictionary, final, level, adaptive, engine: this.#engine };
-    // A single-block input is not worth starting threads for.
-    this.#deflater ??=
-      threads === 1 || final ? inlineDeflater : new WorkerPool({ size: threads, workerUrl: this.#tuning.workerUrl });
-    this.#deflater.deflate(job).then(
-      ({ out, spare }) => {
-        if (this.destroyed) return;
-        // node:zlib's output sits at the start of a chunk sized for the worst case: keep only the bytes.
-        slot.out = out.byteLength * 2 < out.buffer.byteLength ? new Uint8Array(out) : out;
-        this.#recycle(spare);
-        this.#drain();
-      },
-      (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
-    );
-  }
-
-  /** A block whose bytes are copied out or deflated: this stream was its last holder, so it goes back to the pool. */
-  #recycle(buffer: Uint8Array): void {
-    giveBlock(buffer);
-  }
-
-  #queueDrain(): void {
-    if (this.#drainQueued) return;
-    this.#drainQueued = true;
-    queueMicrotask(() => {
-      this.#drainQueued = false;
-      this.#drain();
-    });
-  }
-
-  /** Pushes finished blocks in input order (after the last one, the trailer), then takes more input. */
-  #drain(): void {
-    if (this.destroyed) return;
-    while (this.#slots.length > 0 && this.#slots[0]!.out) {
-      const slot = this.#slots.shift()!;
-      if (!this.#headerPushed) {
-        this.#headerPushed = true;
-        this.push(gzipHeader());
-      }
-      if (!this.push(slot.out)) this.#wanted = false;
-      if (slot.final) {
-        this.push(gzipTrailer(this.#crc, this.#size));
-        this.#finish();
-        return;
-      }
-    }
-    this.#pump();
-  }
-
-  #finish(): void {
-    const deflater = this.#deflater;
-    const callback = this.#flushed;
-    this.#deflater = undefined;
-    this.#flushed = undefined;
-    (deflater ? deflater.close() : Promise.resolve()).then(
-      () => callback?.(),
-      (err: unknown) => callback?.(err instanceof Error ? err : new Error(String(err))),
-    );
+    const level = this.#level;
+    const adaptive = this.#adaptive;
+    const coding = gzipBlockCoding(data, level, adaptive);
+    if (coding === 'store') return { out: storedBlocks(data, final) }; // cheap: random bytes never leave this thread
+    if (coding === 'huffman') return { job: { codec: 'huffman', data, final } };
+    this.#engine ??= chooseEngine(level);
+    return { job: { codec: 'deflate', data, dictionary, final, level, adaptive, engine: this.#engine } };
   }
 }

@@ -1,11 +1,11 @@
 /**
- * Where blocks get deflated: in the calling thread, or in a bounded pool of worker threads started on demand. The
+ * Where blocks get compressed: in the calling thread, or in a bounded pool of worker threads started on demand. The
  * pool takes any number of blocks at once; ordering and the limit on blocks in flight belong to the caller.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { deflateBlock } from './block-codec.js';
+import { encodeBlock } from './block-codec.js';
 import type { BlockJob } from './block-codec.js';
 import { WORKER_MARK } from './deflate-worker.js';
 import type { JobMessage, ResultMessage } from './deflate-worker.js';
@@ -27,7 +27,7 @@ export interface BlockDeflater {
 export const inlineDeflater: BlockDeflater = {
   deflate: (job) => {
     try {
-      return Promise.resolve({ out: deflateBlock(job), spare: job.data });
+      return Promise.resolve({ out: encodeBlock(job), spare: job.data });
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
@@ -71,7 +71,7 @@ export class WorkerPool implements BlockDeflater {
 
   deflate(job: BlockJob): Promise<DeflatedBlock> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#closed) return Promise.reject(new Error('gzip: the deflate worker pool is closed'));
+    if (this.#closed) return Promise.reject(new Error('the compression worker pool is closed'));
     return new Promise((resolve, reject) => {
       this.#queue.push({ job, resolve, reject });
       this.#schedule();
@@ -80,7 +80,7 @@ export class WorkerPool implements BlockDeflater {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#rejectAll(new Error('gzip: the deflate worker pool was closed'));
+    this.#rejectAll(new Error('the compression worker pool was closed'));
     const workers = [...this.#workers];
     this.#workers.clear();
     this.#idle.length = 0;
@@ -92,9 +92,12 @@ export class WorkerPool implements BlockDeflater {
       const worker = this.#idle.pop() ?? (this.#workers.size < this.#size ? this.#start() : undefined);
       if (!worker) return;
       const task = this.#queue.shift()!;
-      const { data, dictionary } = task.job;
-      const job = { ...task.job, data: owned(data), dictionary: dictionary && owned(dictionary) };
-      const transfer = [job.data.buffer, ...(job.dictionary ? [job.dictionary.buffer] : [])] as ArrayBuffer[];
+      const job: BlockJob =
+        task.job.codec === 'deflate'
+          ? { ...task.job, data: owned(task.job.data), dictionary: task.job.dictionary && owned(task.job.dictionary) }
+          : { ...task.job, data: owned(task.job.data) };
+      const dictionary = job.codec === 'deflate' ? job.dictionary : null;
+      const transfer = [job.data.buffer, ...(dictionary ? [dictionary.buffer] : [])] as ArrayBuffer[];
       this.#busy.set(worker, task);
       worker.ref();
       const message: JobMessage = { id: this.#nextId++, job };
@@ -113,15 +116,15 @@ export class WorkerPool implements BlockDeflater {
       this.#idle.push(worker);
       if ('error' in message) {
         const cause = Object.assign(new Error(message.error.message), { stack: message.error.stack });
-        task.reject(new Error(`gzip: a deflate worker failed: ${message.error.message}`, { cause }));
+        task.reject(new Error(`a compression worker failed: ${message.error.message}`, { cause }));
       } else {
         task.resolve({ out: message.out, spare: message.spare });
       }
       this.#schedule();
     });
-    worker.on('error', (err) => this.#fail(new Error(`gzip: a deflate worker failed: ${err.message}`, { cause: err })));
+    worker.on('error', (err) => this.#fail(new Error(`a compression worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      if (!this.#closed) this.#fail(new Error(`gzip: a deflate worker exited unexpectedly (exit code ${code})`));
+      if (!this.#closed) this.#fail(new Error(`a compression worker exited unexpectedly (exit code ${code})`));
     });
     this.#workers.add(worker);
     return worker;

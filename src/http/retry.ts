@@ -13,6 +13,8 @@ export interface RetryOptions {
   /** For tests. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
+  /** The time in ms since the epoch, for Retry-After HTTP-dates (default Date.now; tests). */
+  now?: () => number;
 }
 
 /** Statuses worth another try (ggcr defaultRetryStatusCodes, regclient backoffSet). */
@@ -93,6 +95,7 @@ export class Backoff {
 export function retryMiddleware(options: RetryOptions = {}): Middleware {
   const backoff = new Backoff(options);
   const wait = options.sleep ?? sleep;
+  const now = options.now ?? Date.now;
   return (next) => async (req: HttpRequest): Promise<HttpResponse> => {
     if (!isIdempotent(req) || backoff.retries <= 0) return next(req);
     const what = `${req.method} ${req.url.host}${req.url.pathname}`;
@@ -109,7 +112,7 @@ export function retryMiddleware(options: RetryOptions = {}): Middleware {
         if (res) return res;
         throw error;
       }
-      const ms = backoff.delay(attempt, res ? parseRetryAfter(res.header('retry-after')) : undefined, what);
+      const ms = backoff.delay(attempt, res ? parseRetryAfter(res.header('retry-after'), now()) : undefined, what);
       options.log?.info(`retrying ${what} in ${(ms / 1000).toFixed(1)} s (${res ? `answered ${res.status}` : messageOf(error)}; attempt ${attempt + 1} of ${backoff.retries + 1})`);
       if (res) await res.discard();
       await wait(ms, req.signal);

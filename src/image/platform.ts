@@ -37,3 +37,28 @@ export function platformMatches(want: Platform, have: Platform | undefined): boo
 }
 
 export const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
+
+/** Which children of an index to take: every one, or those matching a list (in the order the user gave). */
+export type PlatformSelection = 'all' | Platform[];
+
+/** Parses `all` or `OS/ARCH[/VARIANT][,OS/ARCH[/VARIANT]]...` (ko's and buildx's spelling of a platform list). */
+export function parsePlatformSelection(text: string): PlatformSelection {
+  if (text.trim() === 'all') return 'all';
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) {
+    throw new StowageError('INVALID_REFERENCE', `invalid platform list "${text}": expected all, or OS/ARCH[/VARIANT] separated by commas`);
+  }
+  const list = parts.map(parsePlatform);
+  const seen = new Set<string>();
+  for (const p of list) {
+    const key = formatPlatform(p);
+    if (seen.has(key)) throw new StowageError('INVALID_REFERENCE', `invalid platform list "${text}": ${key} is named twice`);
+    seen.add(key);
+  }
+  return list;
+}
+
+/** `all`, or a comma-separated list: a build writes an index rather than one image. */
+export function isPlatformList(text: string | undefined): boolean {
+  return text !== undefined && (text.trim() === 'all' || text.includes(','));
+}

@@ -2,20 +2,18 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { Writable, type Readable, type Transform } from 'node:stream';
-import { createGzip, GZIP_FORMAT } from '../compress/gzip.js';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { compressionFormat, compressor as compressorFor } from '../compress/compressor.js';
+import type { CompressionOptions } from '../compress/compressor.js';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import type { Meter } from '../progress.js';
 import { HashingStream, VerifyingStream } from '../digest.js';
-import { chain } from '../util/slice.js';
+import { chain, skip } from '../util/slice.js';
 import { StowageError } from '../errors.js';
 import { tarStream, type FileDigest } from './tar-writer.js';
 import type { LayerEntry } from './walk.js';
 
-export interface CompressionOptions {
-  kind: 'gzip' | 'none';
-  level?: number;
-}
+export type { CompressionOptions };
 
 export interface LayerBuildOptions {
   /** Seconds since the epoch for every entry (SOURCE_DATE_EPOCH, else 0). */
@@ -30,15 +28,14 @@ export interface LayerBuildOptions {
 }
 
 function compressor(options: CompressionOptions): Transform | undefined {
-  if (options.kind === 'none') return undefined;
-  // Deterministic parallel gzip: same bytes on any machine and thread count; model weights are stored, not deflated.
-  return createGzip(options.level !== undefined ? { level: options.level } : {});
+  // Deterministic parallel gzip or zstd: same bytes on any machine and thread count.
+  return compressorFor(options);
 }
 
 /** The cache key: everything that determines the layer bytes, plus local file state (size, mode, times, inode). */
 export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOptions): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ v: 1, gz: GZIP_FORMAT, ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
+  hash.update(JSON.stringify({ v: 1, gz: compressionFormat(options.compression.kind), ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
   for (const e of entries) {
     hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${e.state ?? ''}`);
   }
@@ -58,10 +55,16 @@ export interface LayerBuildExtras {
 }
 
 /**
- * The layer's bytes, made again from its files and checked against the digest recorded when it was first built
- * (for a cached layer whose blob was not kept). Content that changed since fails the digest check.
+ * The layer's bytes from byte `start`, made again from its files and checked against the digest recorded when it was
+ * first built (for a cached layer whose blob was not kept). Content that changed since fails the digest check.
+ * An uncompressed layer resumed part-way (a chunked upload) starts reading at that point, so sending it in chunks
+ * reads each file once; those bytes are checked by the registry, which verifies the digest when the upload ends.
  */
-export function rebuiltLayer(entries: readonly LayerEntry[], options: LayerBuildOptions, record: LayerRecord): Readable {
+export function rebuiltLayer(entries: readonly LayerEntry[], options: LayerBuildOptions, record: LayerRecord, start = 0): Readable {
+  if (start > 0 && options.compression.kind === 'none') {
+    return chain([tarStream(entries, options.mtime, undefined, start), new LengthCheck(record.size - start, `layer ${record.digest} rebuilt from its files`)]);
+  }
+  if (start > 0) return skip(rebuiltLayer(entries, options, record), start);
   const streams: (Readable | Transform)[] = [tarStream(entries, options.mtime)];
   const compress = compressor(options.compression);
   if (compress) streams.push(compress);
@@ -80,20 +83,35 @@ export async function buildLayer(
   key: string | undefined,
   extras: LayerBuildExtras = {},
 ): Promise<LayerRecord> {
+  const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
+  return buildFromTar(tarStream(entries, options.mtime, files), options, cache, key, extras, files);
+}
+
+/**
+ * The same single pass from any uncompressed tar stream (an existing tar file, a tar a program writes): hash
+ * (diff_id) → compress → hash + count → the cache. `files`, when given, is filled by the tar's producer.
+ */
+export async function buildFromTar(
+  tar: Readable,
+  options: Pick<LayerBuildOptions, 'compression' | 'mediaType'>,
+  cache: LayerCache,
+  key: string | undefined,
+  extras: LayerBuildExtras = {},
+  files?: FileDigest[],
+): Promise<LayerRecord> {
   const { signal, copyTo, meter } = extras;
   const keep = extras.keepBlob ?? true;
   const tmp = keep ? cache.tempPath() : undefined;
   const diff = new HashingStream('sha256', meter ? (n) => (meter.read += n) : undefined);
   const blob = new HashingStream('sha256', meter ? (n) => (meter.written += n) : undefined);
   const compress = compressor(options.compression);
-  const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
   try {
     const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
     // A second reader of the compressed bytes (a streamed upload). Plain pipe: it sets the pace while it keeps up,
     // and if it fails it is unpiped and the build still completes.
     if (copyTo) blob.pipe(copyTo);
     const end = tmp !== undefined ? createWriteStream(tmp, { mode: 0o600 }) : discard();
-    await pipeline(tarStream(entries, options.mtime, files), ...(stages as [Transform]), end, signal ? { signal } : {});
+    await pipeline(tar, ...(stages as [Transform]), end, signal ? { signal } : {});
   } catch (e) {
     if (tmp !== undefined) await rm(tmp, { force: true });
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });
@@ -119,4 +137,23 @@ function discard(): Writable {
       cb();
     },
   });
+}
+
+/** Fails the stream when it does not carry exactly `expected` bytes (a file changed size since it was built). */
+class LengthCheck extends Transform {
+  #left: number;
+  readonly #what: string;
+  constructor(expected: number, what: string) {
+    super();
+    this.#left = expected;
+    this.#what = what;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, data?: Buffer) => void): void {
+    this.#left -= chunk.length;
+    if (this.#left < 0) cb(new StowageError('DIGEST_MISMATCH', `${this.#what} is longer than recorded; rerun the build`));
+    else cb(null, chunk);
+  }
+  override _flush(cb: (e?: Error | null) => void): void {
+    cb(this.#left === 0 ? null : new StowageError('DIGEST_MISMATCH', `${this.#what} is shorter than recorded; rerun the build`));
+  }
 }

@@ -9,6 +9,8 @@ export interface CopySpec {
   dest: string;
   /** Owner of the copied entries (default 0:0). */
   chown?: { uid: number; gid: number };
+  /** Permission bits for every copied file and directory (Docker's `COPY --chmod`); default: each file's own. */
+  chmod?: number;
 }
 
 /**

@@ -22,29 +22,43 @@ export interface FileDigest {
   size: number;
 }
 
-export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): AsyncGenerator<Buffer> {
+export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): AsyncGenerator<Buffer> {
+  if (start > 0 && files) throw new Error('tarChunks: file digests need the whole stream');
   // Bytes of the tar stream so far: file reads end on READ_CHUNK boundaries of the stream, so that most chunks are
   // exactly one gzip block (1 MiB) and the compressor can take them as they are, without copying.
   const at = { offset: 0 };
+  // From `start` on: every part's length is known from the walk, so parts before it are stepped over unread.
+  const from = (part: Buffer): Buffer | undefined => {
+    const begin = at.offset;
+    at.offset += part.length;
+    if (at.offset <= start) return undefined;
+    return begin >= start ? part : part.subarray(start - begin);
+  };
   for (const entry of entries) {
-    const { source: _source, state: _state, changedAt: _changedAt, ...fields } = entry;
-    const header = encodeHeader({ ...fields, mtime });
-    at.offset += header.length;
-    yield header;
+    const { source: _source, state: _state, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
+    const header = from(encodeHeader({ ...fields, mtime: own ?? mtime }));
+    if (header) yield header;
     if (entry.type !== 'file') continue;
     // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.
     const hash = files ? createHash('sha256') : undefined;
-    if (entry.size > 0) yield* fileChunks(entry.source!, entry.size, at, hash);
+    if (entry.size > 0) {
+      if (at.offset + entry.size <= start) at.offset += entry.size;
+      else if (entry.content) yield* contentChunks(entry.content, entry.name, entry.size, at, hash, Math.max(0, start - at.offset));
+      else yield* fileChunks(entry.source!, entry.size, at, hash, Math.max(0, start - at.offset));
+    }
     if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });
     if (entry.size === 0) continue;
     const pad = paddingFor(entry.size);
-    at.offset += pad.length;
-    if (pad.length) yield pad;
+    if (pad.length) {
+      const rest = from(pad);
+      if (rest) yield rest;
+    }
   }
-  yield END_OF_ARCHIVE;
+  const end = from(END_OF_ARCHIVE);
+  if (end) yield end;
 }
 
-async function* fileChunks(file: string, size: number, at: { offset: number }, hash?: Hash): AsyncGenerator<Buffer> {
+async function* fileChunks(file: string, size: number, at: { offset: number }, hash?: Hash, skipBytes = 0): AsyncGenerator<Buffer> {
   let handle;
   try {
     handle = await open(file, 'r');
@@ -54,7 +68,8 @@ async function* fileChunks(file: string, size: number, at: { offset: number }, h
     throw new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
   }
   try {
-    let position = 0;
+    let position = skipBytes;
+    at.offset += skipBytes;
     while (position < size) {
       const want = Math.min(READ_CHUNK - (at.offset % READ_CHUNK), size - position);
       // Whole aligned chunks come from the block pool (the gzip stream gives them back); others are allocated.
@@ -79,6 +94,28 @@ async function* fileChunks(file: string, size: number, at: { offset: number }, h
   }
 }
 
-export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): Readable {
-  return Readable.from(tarChunks(entries, mtime, files), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
+/**
+ * Content given by a program (an in-memory layer): exactly `size` bytes, or the layer fails. Bytes before `skip`
+ * (a resumed read) are counted and dropped: a program's stream cannot seek.
+ */
+async function* contentChunks(content: () => AsyncIterable<Uint8Array>, name: string, size: number, at: { offset: number }, hash: Hash | undefined, skip: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  at.offset += skip;
+  for await (const piece of content()) {
+    let chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    const begin = seen;
+    seen += chunk.length;
+    if (seen > size) throw new StowageError('INVALID_INPUT', `content of /${name} is longer than its declared size of ${size} bytes`);
+    hash?.update(chunk);
+    if (seen <= skip) continue;
+    if (begin < skip) chunk = chunk.subarray(skip - begin);
+    at.offset += chunk.length;
+    if (chunk.length) yield chunk;
+  }
+  if (seen !== size) throw new StowageError('INVALID_INPUT', `content of /${name} is ${seen} bytes, but its declared size is ${size}`);
+}
+
+/** The tar bytes from byte `start` (default 0); a later start reads only the files from that point on. */
+export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): Readable {
+  return Readable.from(tarChunks(entries, mtime, files, start), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
 }

@@ -13,6 +13,10 @@ export interface LayerEntry extends Omit<TarEntryHeader, 'mtime'> {
   state?: string;
   /** Last status change (ctime), ms since the epoch: a file changed just now may change again unseen. */
   changedAt?: number;
+  /** The entry's own mtime (in-memory entries); default the layer's. */
+  mtime?: number;
+  /** Bytes given by a program instead of a file (in-memory entries); yields exactly `size` bytes. */
+  content?: () => AsyncIterable<Uint8Array>;
 }
 
 /**
@@ -21,7 +25,7 @@ export interface LayerEntry extends Omit<TarEntryHeader, 'mtime'> {
  */
 const STICKY = new Set(['tmp/', 'var/tmp/']);
 
-function parentEntries(dest: string): LayerEntry[] {
+export function parentEntries(dest: string): LayerEntry[] {
   const parts = dest.split('/').filter(Boolean);
   const out: LayerEntry[] = [];
   for (let i = 1; i < parts.length; i++) {
@@ -55,6 +59,8 @@ function kindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(
 export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEntry[]> {
   const src = path.resolve(spec.source);
   const owner = spec.chown ?? { uid: 0, gid: 0 };
+  // COPY --chmod: every copied file and directory gets these bits (parent directories above DEST_PATH do not).
+  const modeOf = (st: { mode: bigint }) => (spec.chmod !== undefined ? spec.chmod : Number(st.mode) & 0o7777);
   let top;
   try {
     top = await stat(src, { bigint: true });
@@ -72,7 +78,7 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
     entries.push({
       name: destFile.slice(1),
       type: 'file',
-      mode: Number(top.mode) & 0o7777,
+      mode: modeOf(top),
       ...owner,
       size: Number(top.size),
       source: src,
@@ -90,7 +96,7 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
     // Every directory down to destDir itself; destDir takes SRC's mode and the copy's owner, as Docker's COPY does.
     const dirs = parentEntries(`${destDir}/x`);
     const own = dirs.pop()!;
-    entries.push(...dirs, { ...own, mode: Number(top.mode) & 0o7777, ...owner });
+    entries.push(...dirs, { ...own, mode: modeOf(top), ...owner });
   }
 
   const walk = async (dir: string, prefix: string): Promise<void> => {
@@ -105,7 +111,7 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
       const full = path.join(dir, name);
       const st = await lstat(full, { bigint: true });
       const inImage = `${prefix}${name}`;
-      const mode = Number(st.mode) & 0o7777;
+      const mode = modeOf(st);
       if (st.isDirectory()) {
         entries.push({ name: `${inImage}/`, type: 'directory', mode, ...owner, size: 0 });
         await walk(full, `${inImage}/`);

@@ -5,8 +5,25 @@ import type { Descriptor } from '../image/types.js';
 import { isRefetchable, retrying } from '../util/retrying.js';
 import type { Readable } from 'node:stream';
 import { StreamCursor } from '../util/slice.js';
-import type { Repository } from './registry.js';
+import type { HttpRequest } from '../http/types.js';
+import type { Logger } from '../log.js';
+import type { RetryPolicy } from '../util/retrying.js';
+import type { HostSettings } from './host-settings.js';
 import { registryError } from './response-error.js';
+
+/**
+ * What an upload needs of a repository. `Repository` is one; naming the role here keeps this file from importing
+ * registry.ts, which imports the upload.
+ */
+export interface UploadTarget {
+  readonly name: string;
+  readonly label: string;
+  readonly log: Logger;
+  readonly registry: { readonly endpoint: string; readonly policy: RetryPolicy & { settings(endpoint: string): HostSettings } };
+  url(path: string): Promise<URL>;
+  send(req: Omit<HttpRequest, 'scopes'>): Promise<HttpResponse>;
+  headBlob(digest: string): Promise<number | undefined>;
+}
 
 export type UploadOutcome = 'exists' | 'mounted' | 'uploaded';
 
@@ -51,7 +68,7 @@ export class UploadSession {
  * cancelled and the blob restarted, at most `retries` times, with backoff.
  */
 export async function uploadBlob(
-  repo: Repository,
+  repo: UploadTarget,
   descriptor: Descriptor,
   body: StreamBody | Buffer,
   options: { mountFrom?: string },
@@ -86,7 +103,7 @@ export async function uploadBlob(
   }, recoverable);
 }
 
-async function tryMount(repo: Repository, descriptor: Descriptor, from: string): Promise<true | UploadSession | undefined> {
+async function tryMount(repo: UploadTarget, descriptor: Descriptor, from: string): Promise<true | UploadSession | undefined> {
   const url = await repo.url('blobs/uploads/');
   url.searchParams.set('mount', descriptor.digest);
   // Always send `from`: Quay fails a mount without it (comment in ggcr pkg/v1/remote/write.go).
@@ -104,7 +121,7 @@ async function tryMount(repo: Repository, descriptor: Descriptor, from: string):
   return undefined;
 }
 
-export async function openSession(repo: Repository, what: string): Promise<UploadSession> {
+export async function openSession(repo: UploadTarget, what: string): Promise<UploadSession> {
   const res = await repo.send({ method: 'POST', url: await repo.url('blobs/uploads/'), headers: {} });
   if (res.status !== 202) throw await registryError(res, `${what}: POST upload session`);
   await res.discard();
@@ -128,7 +145,7 @@ async function finish(res: HttpResponse, descriptor: Descriptor, what: string): 
   }
 }
 
-async function putWhole(repo: Repository, session: UploadSession, descriptor: Descriptor, body: StreamBody | Buffer, what: string): Promise<void> {
+async function putWhole(repo: UploadTarget, session: UploadSession, descriptor: Descriptor, body: StreamBody | Buffer, what: string): Promise<void> {
   const res = await repo.send({
     method: 'PUT',
     url: withDigest(session.location, descriptor.digest),
@@ -139,7 +156,7 @@ async function putWhole(repo: Repository, session: UploadSession, descriptor: De
   await finish(res, descriptor, what);
 }
 
-async function putChunks(repo: Repository, session: UploadSession, descriptor: Descriptor, body: StreamBody, chunkSize: number, what: string): Promise<void> {
+async function putChunks(repo: UploadTarget, session: UploadSession, descriptor: Descriptor, body: StreamBody, chunkSize: number, what: string): Promise<void> {
   const policy = repo.registry.policy;
   const size = descriptor.size;
   let offset = 0;
@@ -196,13 +213,13 @@ async function putChunks(repo: Repository, session: UploadSession, descriptor: D
 }
 
 /** Closes a session whose bytes are all sent: PUT with the digest and an empty body (spec: chunked upload, last step). */
-export async function finishUpload(repo: Repository, session: UploadSession, descriptor: Descriptor, what: string): Promise<void> {
+export async function finishUpload(repo: UploadTarget, session: UploadSession, descriptor: Descriptor, what: string): Promise<void> {
   const res = await repo.send({ method: 'PUT', url: withDigest(session.location, descriptor.digest), headers: {}, idempotent: false });
   await finish(res, descriptor, what);
 }
 
 /** GET on the session: the registry's confirmed offset (spec: 204 + Range + Location). */
-async function status(repo: Repository, session: UploadSession, what: string): Promise<number> {
+async function status(repo: UploadTarget, session: UploadSession, what: string): Promise<number> {
   const res = await repo.send({ method: 'GET', url: session.location, headers: {} });
   if (res.status !== 204 && res.status !== 200) {
     const err = await registryError(res, `${what}: the upload session cannot be resumed`);
@@ -214,7 +231,7 @@ async function status(repo: Repository, session: UploadSession, what: string): P
   return end === undefined ? 0 : end + 1;
 }
 
-async function cancel(repo: Repository, session: UploadSession): Promise<void> {
+async function cancel(repo: UploadTarget, session: UploadSession): Promise<void> {
   try {
     const res = await repo.send({ method: 'DELETE', url: session.location, headers: {}, idempotent: false });
     await res.discard();

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 
 import type { BundleBuilder } from '@sigstore/sign';
 
-import type { BuildOptions, BuildResult } from '../build.js';
+import type { BuildOptions, BuildResult } from '../build-options.js';
+import type { Attachment, AttachmentKind, SignOptions } from './sign-types.js';
 import { StowageError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -11,11 +12,14 @@ import { parseTarget } from '../ref/target.js';
 import type { Repository } from '../registry/registry.js';
 import { bundleArtifact, sbomArtifact, statementArtifact, type Artifact } from './artifacts.js';
 import { keyBundleBuilder, signStatement } from './bundle.js';
-import { attachLegacyCosignSignature } from './cosign-tag.js';
+import { attachLegacyCosignSignature, type LegacyAttachResult } from './cosign-tag.js';
 import type { JsonValue } from './encoding.js';
 import { defaultIdentityProvider } from './identity.js';
 import { keylessBundleBuilder, type KeylessOptions } from './keyless.js';
-import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type SigningKey } from './keys.js';
+import { identityMatcher, type IdentityMatcher } from './certificate-identity.js';
+import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type PublicKeyInfo, type SigningKey } from './keys.js';
+import { readTrustedRoot } from './trusted-root-file.js';
+import type { TrustedRoot } from './trusted-root.js';
 import { SLSA_PROVENANCE_V1, provenanceStatement, type ProvenanceInput } from './provenance.js';
 import { attachReferrers, type ArtifactStore } from './referrers.js';
 import type { TagUpdatePolicy } from './tag-update.js';
@@ -37,35 +41,7 @@ import { checkImageSignatures, describeRejections, type VerifiedSignature } from
 
 export const DEFAULT_KEY_PASSWORD_ENV = 'COSIGN_PASSWORD';
 
-export type AttachmentKind = 'signature' | 'legacy-signature' | 'provenance' | 'sbom';
-
-export interface Attachment {
-  kind: AttachmentKind;
-  /** Manifest written: the referrer (artifact) manifest, or for `legacy-signature` the image at the `.sig` tag. */
-  digest: string;
-  /** Tag written: the `sha256-<hex>` referrers index (no referrers API), or the `sha256-<hex>.sig` tag. */
-  tag?: string;
-  /** A Sigstore bundle (signed) or a plain in-toto statement / CycloneDX document (unsigned). */
-  signed: boolean;
-}
-
-/** Keyless (Fulcio + Rekor) endpoints and identity; every field optional, public-good Sigstore by default. */
-export type KeylessSignOptions = KeylessOptions;
-
-export interface SignOptions {
-  /** Private key PEM file: PKCS#8 (plain or encrypted), SEC1 EC, PKCS#1 RSA, or a cosign key. */
-  key?: string;
-  /** Password of an encrypted key, as a value. Wins over {@link keyPasswordEnv}. */
-  keyPassword?: string;
-  /** Environment variable holding the key password; default COSIGN_PASSWORD (read only if the key is encrypted). */
-  keyPasswordEnv?: string;
-  /** Sign with a Fulcio certificate for the CI's OIDC identity and log to Rekor instead of a key (needs the network). */
-  keyless?: boolean | KeylessSignOptions;
-  /** Also write cosign's legacy `sha256-<hex>.sig` signature (key signing only). */
-  legacy?: boolean;
-  /** `org.opencontainers.image.created` of the attachments, seconds; default SOURCE_DATE_EPOCH, else now. */
-  created?: number;
-}
+export type { Attachment, AttachmentKind, KeylessSignOptions, SignOptions } from './sign-types.js';
 
 /** What a build consumed and produced, for provenance and the SBOM. */
 export interface BuildFacts {
@@ -121,12 +97,16 @@ export interface AttestResult {
  * registry traffic, so a wrong password or a missing key fails before anything is pushed.
  */
 export class Signing {
+  // Internal (left out of the published declarations, tsconfig stripInternal): sigstore's types must not reach a
+  // consumer's type check, whose @sigstore/sign declarations name packages without types (issue 14 §3).
+  /** @internal */
   readonly builder: BundleBuilder;
   readonly key: SigningKey | undefined;
   readonly legacy: boolean;
   readonly created: number | undefined;
   readonly description: string;
 
+  /** @internal */
   constructor(init: { builder: BundleBuilder; key?: SigningKey; legacy: boolean; created?: number; description: string }) {
     this.builder = init.builder;
     this.key = init.key;
@@ -233,20 +213,24 @@ export async function attestToStore(store: ArtifactStore, subject: Descriptor, n
       : sbomArtifact(sbom, created);
     artifacts.push({ artifact, kind: 'sbom', what: `${signing ? 'signed' : 'unsigned'} CycloneDX SBOM` });
   }
-  const results = await attachReferrers(store, subject, artifacts.map((a) => a.artifact), options.tagUpdate);
+  // The referrers tag and the .sig tag are separate lists: updated at the same time, each waiting out its own guard.
+  let legacyAttach: Promise<LegacyAttachResult> | undefined;
+  if (signing?.legacy) {
+    if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
+    const payload = simpleSigningPayload(name, subject.digest);
+    const signature = signSimpleSigning(payload, signing.key);
+    legacyAttach = attachLegacyCosignSignature(store, subject, payload, signature, options.tagUpdate ? { policy: options.tagUpdate } : {});
+  }
+  const [results, legacy] = await Promise.all([
+    attachReferrers(store, subject, artifacts.map((a) => a.artifact), options.tagUpdate),
+    legacyAttach,
+  ]);
   artifacts.forEach((a, i) => {
     const r = results[i]!;
     const signed = a.kind === 'signature' || signing !== undefined;
     note({ kind: a.kind, digest: r.digest, ...(r.fallbackTag ? { tag: r.fallbackTag } : {}), signed }, a.what);
   });
-  if (signing?.legacy) {
-    if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
-    const payload = simpleSigningPayload(name, subject.digest);
-    const legacy = await attachLegacyCosignSignature(store, subject, payload, signSimpleSigning(payload, signing.key), {
-      ...(options.tagUpdate ? { policy: options.tagUpdate } : {}),
-    });
-    note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
-  }
+  if (legacy) note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
 
   return {
     subject,
@@ -282,13 +266,29 @@ export async function signImage(options: SignImageOptions): Promise<AttestResult
 
 export interface VerifyImageOptions extends RemoteOptions {
   reference: string;
-  /** Public key PEM file (`-----BEGIN PUBLIC KEY-----`, as `cosign generate-key-pair` writes cosign.pub). */
-  key: string;
+  /**
+   * Public key PEM file (`-----BEGIN PUBLIC KEY-----`, as `cosign generate-key-pair` writes cosign.pub). Give either
+   * this or the keyless policy ({@link certificateIdentity}/…RegExp and {@link certificateOidcIssuer}/…RegExp).
+   */
+  key?: string;
+  /** Keyless: the exact subject alternative name the Fulcio certificate must carry (cosign `--certificate-identity`). */
+  certificateIdentity?: string;
+  /** Keyless: a regular expression (unanchored, as cosign's) the subject alternative name must match. */
+  certificateIdentityRegExp?: string;
+  /** Keyless: the exact OIDC issuer of the certificate (`https://token.actions.githubusercontent.com`). */
+  certificateOidcIssuer?: string;
+  certificateOidcIssuerRegExp?: string;
+  /**
+   * Keyless: a Sigstore `trusted_root.json` (CAs, transparency logs, CT logs, TSAs) to verify against, offline.
+   * Required for keyless verification: the Sigstore TUF repository's `trusted_root.json` target, or `cosign
+   * trusted-root create` for a private instance.
+   */
+  trustedRoot?: string;
   /** Check the signature alone in bundles that carry Rekor entries or timestamps (cosign `--insecure-ignore-tlog`). */
   ignoreTransparencyLog?: boolean;
   /** Statement predicate to require; default the cosign image signature; null accepts any signed statement. */
   predicateType?: string | null;
-  /** Also accept cosign's legacy `.sig` signatures (default true). */
+  /** Also accept cosign's legacy `.sig` signatures (default true; key verification only). */
   legacy?: boolean;
   /** Environment for the registry keychain (default process.env). */
   environment?: NodeJS.ProcessEnv;
@@ -299,40 +299,80 @@ export interface VerifyImageResult {
   digest: string;
   /** `registry/repository@digest`. */
   reference: string;
-  key: { path: string; fingerprint: string };
+  /** Key verification: the key file and its fingerprint. */
+  key?: { path: string; fingerprint: string };
+  /** Keyless verification: the policy that was met (as a sentence) and the trusted root file. */
+  keyless?: { policy: string; trustedRoot: string };
   verified: VerifiedSignature[];
   /** Candidates that did not verify, with the reason. */
   rejected: Array<{ source: string; reason: string }>;
 }
 
 /**
- * `stowage verify REF --key PUB.pem`: resolve REF to a digest, find its signatures (referrers API or `sha256-<hex>`
- * tag, and the legacy `.sig` tag) and check them offline against the key and that digest. Resolves when at least one
- * verifies; otherwise throws StowageError('SIGNATURE') naming the image, the key and why each candidate failed.
+ * `stowage verify REF --key PUB.pem` (or `--certificate-identity ID --certificate-oidc-issuer URL --trusted-root
+ * FILE`): resolve REF to a digest, find its signatures (referrers API or `sha256-<hex>` tag, and the legacy `.sig`
+ * tag) and check them offline against the key, or the trusted root and identity policy, and that digest. Resolves
+ * when at least one verifies; otherwise throws StowageError('SIGNATURE') naming the image, the key or policy and why
+ * each candidate failed. Bad options fail before any registry traffic.
  */
 export async function verifyImage(options: VerifyImageOptions): Promise<VerifyImageResult> {
   const log = options.log ?? silentLogger;
   const ref = parseReference(options.reference);
-  const key = await readPublicKeyFile(options.key);
+  const keylessWanted = [
+    options.certificateIdentity,
+    options.certificateIdentityRegExp,
+    options.certificateOidcIssuer,
+    options.certificateOidcIssuerRegExp,
+    options.trustedRoot,
+  ].some((v) => v !== undefined);
+  if (options.key !== undefined && keylessWanted) {
+    throw new StowageError('USAGE', 'verify with a key or with a certificate identity (keyless), not both');
+  }
+  let key: PublicKeyInfo | undefined;
+  let keyless: { trustedRoot: TrustedRoot; identity: IdentityMatcher } | undefined;
+  if (options.key !== undefined) {
+    key = await readPublicKeyFile(options.key);
+  } else if (keylessWanted) {
+    const identity = identityMatcher({
+      ...(options.certificateIdentity !== undefined ? { identity: options.certificateIdentity } : {}),
+      ...(options.certificateIdentityRegExp !== undefined ? { identityRegExp: options.certificateIdentityRegExp } : {}),
+      ...(options.certificateOidcIssuer !== undefined ? { issuer: options.certificateOidcIssuer } : {}),
+      ...(options.certificateOidcIssuerRegExp !== undefined ? { issuerRegExp: options.certificateOidcIssuerRegExp } : {}),
+    });
+    if (options.trustedRoot === undefined) {
+      throw new StowageError(
+        'USAGE',
+        'keyless verification is offline and needs a Sigstore trusted root (--trusted-root trusted_root.json): ' +
+          'take trusted_root.json from the Sigstore TUF repository (cosign initialize keeps one under ~/.sigstore/root/), ' +
+          'or create one for a private instance with `cosign trusted-root create`',
+      );
+    }
+    keyless = { trustedRoot: await readTrustedRoot(options.trustedRoot), identity };
+  } else {
+    throw new StowageError('USAGE', 'verify needs a public key (--key PUB.pem) or a certificate identity and OIDC issuer (keyless)');
+  }
   const client = openRegistryClient(options, options.environment);
   try {
     const repo = openRepository(client, ref);
     const subject = await resolveSubject(repo, ref, log);
     const result = await checkImageSignatures(repositoryStore(repo), subject, {
-      key,
+      ...(key ? { key } : {}),
+      ...(keyless ? { keyless } : {}),
       ...(options.predicateType !== undefined ? { predicateType: options.predicateType } : {}),
       ...(options.ignoreTransparencyLog ? { ignoreTransparencyLog: true } : {}),
       ...(options.legacy !== undefined ? { legacy: options.legacy } : {}),
     });
     const shown = ref.digest === undefined ? `${formatReference(ref)} (${subject.digest})` : formatReference(ref);
     if (result.verified.length === 0) {
-      throw new StowageError('SIGNATURE', `no valid signature for ${shown} with key ${options.key}: ${describeRejections(result)}`);
+      const by = keyless ? `${keyless.identity.describe()} (trusted root ${keyless.trustedRoot.source})` : `key ${options.key}`;
+      throw new StowageError('SIGNATURE', `no valid signature for ${shown} with ${by}: ${describeRejections(result)}`);
     }
     for (const r of result.rejected) log.debug(`not verified: ${r.source}: ${r.reason}`);
     return {
       digest: subject.digest,
       reference: formatReference({ registry: ref.registry, repository: ref.repository, digest: subject.digest }),
-      key: { path: options.key, fingerprint: `sha256:${keyFingerprintHex(key.publicKey)}` },
+      ...(key ? { key: { path: options.key!, fingerprint: `sha256:${keyFingerprintHex(key.publicKey)}` } } : {}),
+      ...(keyless ? { keyless: { policy: keyless.identity.describe(), trustedRoot: keyless.trustedRoot.source } } : {}),
       verified: result.verified,
       rejected: result.rejected,
     };

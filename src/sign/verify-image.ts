@@ -7,7 +7,7 @@ import type { PublicKeyInfo } from './keys.js';
 import { listReferrers, type ArtifactStore } from './referrers.js';
 import { verifySimpleSigning } from './simple-signing.js';
 import { COSIGN_SIGN_PREDICATE_TYPE, type Statement } from './statement.js';
-import { verifyBundle } from './verify.js';
+import { verifyBundle, type VerifyBundleOptions } from './verify.js';
 
 /**
  * `stowage verify REF --key PUB.pem`: find an image's signatures where cosign puts them and check each one.
@@ -21,7 +21,10 @@ import { verifyBundle } from './verify.js';
 const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
 
 export interface VerifySignaturesOptions {
-  key: PublicKeyInfo;
+  /** Key-signed signatures. Exactly one of `key` and `keyless`. */
+  key?: PublicKeyInfo;
+  /** Keyless (Fulcio certificate) bundles: the trusted root and who the certificate must name. */
+  keyless?: VerifyBundleOptions['keyless'];
   /** Predicate a bundle's statement must have; default the cosign image-signature predicate; null accepts any. */
   predicateType?: string | null;
   /** Accept bundles whose Rekor entries/timestamps cannot be checked offline, checking the signature alone. */
@@ -31,7 +34,7 @@ export interface VerifySignaturesOptions {
 }
 
 export type VerifiedSignature =
-  | { kind: 'bundle'; referrer: string; predicateType: string; statement: Statement }
+  | { kind: 'bundle'; referrer: string; predicateType: string; statement: Statement; signer?: { identity: string; issuer: string } }
   | { kind: 'simple-signing'; tag: string; layer: string };
 
 export interface ImageVerification {
@@ -47,7 +50,8 @@ export async function verifyImageSignatures(
 ): Promise<ImageVerification> {
   const result = await checkImageSignatures(store, subject, options);
   if (result.verified.length === 0) {
-    throw new StowageError('SIGNATURE', `no valid signature for ${subject.digest} with the given key: ${describeRejections(result)}`);
+    const by = options.keyless ? options.keyless.identity.describe() : 'the given key';
+    throw new StowageError('SIGNATURE', `no valid signature for ${subject.digest} with ${by}: ${describeRejections(result)}`);
   }
   return result;
 }
@@ -92,27 +96,37 @@ export async function checkImageSignatures(
         throw new StowageError('SIGNATURE', `tampered bundle: blob ${layer.digest} does not hash to its digest`);
       }
       const ok = verifyBundle(blob, {
-        key: options.key,
+        ...(options.key ? { key: options.key } : {}),
+        ...(options.keyless ? { keyless: options.keyless } : {}),
         digest: subject.digest,
         ...(predicateType === undefined ? {} : { predicateType }),
         ...(options.ignoreTransparencyLog ? { ignoreTransparencyLog: true } : {}),
       });
-      result.verified.push({ kind: 'bundle', referrer: ref.digest, predicateType: ok.predicateType, statement: ok.statement });
+      result.verified.push({
+        kind: 'bundle',
+        referrer: ref.digest,
+        predicateType: ok.predicateType,
+        statement: ok.statement,
+        ...(ok.signer ? { signer: ok.signer } : {}),
+      });
     } catch (e) {
       if (!isStowageError(e)) throw e;
       result.rejected.push({ source: `referrer ${ref.digest}`, reason: e.message });
     }
   }
 
-  // Simple-signing payloads are image signatures only: no place for a provenance or SBOM predicate.
+  // Simple-signing payloads are image signatures only: no place for a provenance or SBOM predicate. They are
+  // checked with a key only (stowage writes them for key signing; a keyless one would carry its certificate in
+  // layer annotations, which is not read here).
   const signaturesWanted = predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE_TYPE;
-  if ((options.legacy ?? true) && signaturesWanted) {
+  if ((options.legacy ?? true) && signaturesWanted && options.key !== undefined) {
+    const key = options.key;
     const signatures = await readLegacyCosignSignatures(store, subject.digest);
     for (const sig of signatures) {
       const source = `${sha256Tag(subject.digest)}.sig layer ${sig.descriptor.digest}`;
       try {
         verifySimpleSigning(sig.payload, sig.signature, {
-          key: options.key,
+          key,
           digest: subject.digest,
           layerDigest: sig.descriptor.digest,
         });

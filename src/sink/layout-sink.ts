@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 import type { BuiltImage } from '../image/compose.js';
 import { isForeignLayer } from '../image/media-types.js';
-import type { Descriptor, Index } from '../image/types.js';
+import type { Descriptor, Index, RawJson } from '../image/types.js';
 import type { Logger } from '../log.js';
 import { layoutBlobPath } from '../source/layout-source.js';
 import { streamToFileAtomic, writeFileAtomic } from '../util/files.js';
@@ -21,11 +21,14 @@ export class LayoutSink implements ImageSink {
   readonly dir: string;
   readonly tag: string | undefined;
   readonly #policy: RetryPolicy;
+  /** Blobs only, no index.json entry: something that refers to the image (a multi-platform index) is recorded instead. */
+  readonly #untagged: boolean;
 
-  constructor(dir: string, tag: string | undefined, policy: RetryPolicy = retryPolicy()) {
+  constructor(dir: string, tag: string | undefined, policy: RetryPolicy = retryPolicy(), options: { untagged?: boolean } = {}) {
     this.dir = dir;
     this.tag = tag;
     this.#policy = policy;
+    this.#untagged = options.untagged ?? false;
   }
 
   describe(): string {
@@ -53,9 +56,9 @@ export class LayoutSink implements ImageSink {
     }
   }
 
-  async write(image: BuiltImage, log: Logger): Promise<SinkResult> {
+  /** Every blob of `image` (layers, config, manifest) in the layout; base layers come over the network. */
+  async #writeBlobs(image: BuiltImage, log: Logger): Promise<void> {
     await mkdir(path.join(this.dir, 'blobs', 'sha256'), { recursive: true });
-    const index = await this.#readIndex();
     await mapLimit(image.layers, 4, async (layer) => {
       const d = layer.descriptor;
       if (isForeignLayer(d.mediaType) || (await this.#hasBlob(d.digest, d.size))) return;
@@ -65,15 +68,22 @@ export class LayoutSink implements ImageSink {
       );
       log.info(`wrote ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
     });
-    for (const doc of [image.config, image.manifest]) {
-      if (!(await this.#hasBlob(doc.digest, doc.bytes.length))) {
-        await streamToFileAtomic(layoutBlobPath(this.dir, doc.digest), Readable.from([doc.bytes]));
-      }
+    for (const doc of [image.config, image.manifest]) await this.#writeDocument(doc);
+  }
+
+  async #writeDocument(doc: { digest: string; bytes: Buffer }): Promise<void> {
+    if (!(await this.#hasBlob(doc.digest, doc.bytes.length))) {
+      await streamToFileAtomic(layoutBlobPath(this.dir, doc.digest), Readable.from([doc.bytes]));
     }
+  }
+
+  /** Points index.json at `doc` (under the tag, replacing what the tag named before). */
+  async #record(doc: { digest: string; bytes: Buffer; mediaType: string }, log: Logger): Promise<SinkResult> {
+    const index = await this.#readIndex();
     const entry: Descriptor = {
-      mediaType: image.manifest.mediaType,
-      digest: image.manifest.digest,
-      size: image.manifest.bytes.length,
+      mediaType: doc.mediaType,
+      digest: doc.digest,
+      size: doc.bytes.length,
       ...(this.tag ? { annotations: { [REF_NAME]: this.tag } } : {}),
     };
     const kept = index.manifests.filter((d) =>
@@ -82,7 +92,25 @@ export class LayoutSink implements ImageSink {
     index.manifests = [...kept, entry];
     await writeFileAtomic(path.join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     await writeFileAtomic(path.join(this.dir, 'index.json'), JSON.stringify(index));
-    log.info(`wrote ${this.describe()}@${image.manifest.digest}`);
-    return { digest: image.manifest.digest, location: `${this.describe()}@${image.manifest.digest}` };
+    log.info(`wrote ${this.describe()}@${doc.digest}`);
+    return { digest: doc.digest, location: `${this.describe()}@${doc.digest}` };
+  }
+
+  async write(image: BuiltImage, log: Logger): Promise<SinkResult> {
+    await this.#readIndex(); // an index.json that is not one fails before any blob is written
+    await this.#writeBlobs(image, log);
+    if (this.#untagged) return { digest: image.manifest.digest, location: `oci:${this.dir}@${image.manifest.digest}` };
+    return this.#record(image.manifest, log);
+  }
+
+  /**
+   * A multi-platform image: every child's blobs, the index blob, and index.json pointing at the index (skopeo and
+   * containerd pick a platform from it). The children must already be in OCI types, as `index` must be.
+   */
+  async writeIndex(index: RawJson<Index>, images: BuiltImage[], log: Logger): Promise<SinkResult> {
+    await this.#readIndex();
+    for (const image of images) await this.#writeBlobs(image, log);
+    await this.#writeDocument(index);
+    return this.#record(index, log);
   }
 }

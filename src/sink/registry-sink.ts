@@ -1,6 +1,6 @@
 import { StowageError, messageOf, withHint } from '../errors.js';
 import { StreamingUpload } from '../registry/stream-upload.js';
-import type { BuiltImage, ImageLayer } from '../image/compose.js';
+import type { BuiltImage, ImageLayer, MountSource } from '../image/compose.js';
 import { isForeignLayer } from '../image/media-types.js';
 import type { Logger } from '../log.js';
 import { formatReference, type Reference } from '../ref/reference.js';
@@ -9,7 +9,6 @@ import type { UploadOutcome } from '../registry/upload.js';
 import { noProgress, type Progress } from '../progress.js';
 import { createLimiter } from '../util/limit.js';
 import { counted } from '../util/slice.js';
-import type { BaseImage } from '../source/source.js';
 import type { Repository } from '../registry/registry.js';
 import type { ImageSink, LayerStream, SinkResult } from './sink.js';
 
@@ -20,6 +19,8 @@ export interface RegistrySinkOptions {
   concurrency?: number;
   /** Live per-layer counters (the CLI draws them on a terminal). */
   progress?: Progress;
+  /** Hears of each blob once it is in the registry: sent, already there, or mounted. */
+  onBlob?: (blob: { digest: string; size: number; outcome: UploadOutcome; label: string }) => void;
   /**
    * Put the manifest by digest only, no tag: something that refers to it (a model's index) takes the tag after.
    */
@@ -59,7 +60,7 @@ export class RegistrySink implements ImageSink {
   /** Uploads started early, by digest; each already has a rejection handler (it is re-thrown by write). */
   readonly #started = new Map<string, Promise<UploadOutcome>>();
 
-  #target(base: BaseImage): Repository {
+  #target(base: MountSource): Repository {
     if (!this.#repo) {
       const origin = base.origin;
       this.#mountFrom = origin && origin.registry === this.ref.registry && origin.repository !== this.ref.repository ? origin.repository : undefined;
@@ -74,7 +75,7 @@ export class RegistrySink implements ImageSink {
     return from && from.registry === this.ref.registry && from.repository !== this.ref.repository ? from.repository : undefined;
   }
 
-  #push(layer: ImageLayer, base: BaseImage, log: Logger): Promise<UploadOutcome> {
+  #push(layer: ImageLayer, base: MountSource, log: Logger): Promise<UploadOutcome> {
     const d = layer.descriptor;
     let started = this.#started.get(d.digest);
     if (!started) {
@@ -97,6 +98,7 @@ export class RegistrySink implements ImageSink {
           mountFrom ? { mountFrom } : {},
         );
         meter.state = outcome === 'uploaded' ? 'done' : outcome;
+        this.options.onBlob?.({ digest: d.digest, size: d.size, outcome, label: layer.label });
         log.info(`${outcome === 'exists' ? 'exists ' : outcome === 'mounted' ? 'mounted' : 'pushed '} ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
         return outcome;
       });
@@ -106,7 +108,7 @@ export class RegistrySink implements ImageSink {
     return started;
   }
 
-  async streamLayer(base: BaseImage, log: Logger, label: string): Promise<LayerStream | undefined> {
+  async streamLayer(base: MountSource, log: Logger, label: string): Promise<LayerStream | undefined> {
     const repo = this.#target(base);
     // Registries that only take one whole PUT (GHCR's PATCH cap, ECR, Artifact Registry) get no stream.
     if (!Number.isFinite(this.registry.policy.settings(this.registry.endpoint).monolithicMax)) return undefined;
@@ -126,6 +128,7 @@ export class RegistrySink implements ImageSink {
         const done = upload.commit(d).then(
           () => {
             meter.state = 'done';
+            this.options.onBlob?.({ digest: d.digest, size: d.size, outcome: 'uploaded', label: layer.label });
             log.info(`pushed  new layer ${d.digest.slice(0, 19)} (${d.size} bytes, streamed while built)`);
             return 'uploaded' as UploadOutcome;
           },
@@ -142,7 +145,7 @@ export class RegistrySink implements ImageSink {
     };
   }
 
-  prefetch(layer: ImageLayer, base: BaseImage, log: Logger): void {
+  prefetch(layer: ImageLayer, base: MountSource, log: Logger): void {
     if (!isForeignLayer(layer.descriptor.mediaType)) void this.#push(layer, base, log);
   }
 
@@ -164,9 +167,12 @@ export class RegistrySink implements ImageSink {
     // Every blob is confirmed before the manifest goes up; the first failure stops the push.
     const blobs = image.layers.filter((l) => !isForeignLayer(l.descriptor.mediaType)).map((l) => this.#push(l, image.base, log));
     for (const outcome of await Promise.all(blobs)) count(outcome);
+    // An unchanged config (a copy) is in the source repository too: mount it like the layers.
+    const configMount = image.config.digest === image.base.config.digest ? this.#mountFrom : undefined;
     count(await repo.uploadBlob(
       { mediaType: image.config.mediaType, digest: image.config.digest, size: image.config.bytes.length },
       image.config.bytes,
+      configMount ? { mountFrom: configMount } : {},
     ));
 
     const primary = this.options.untagged ? image.manifest.digest : this.ref.tag ?? image.manifest.digest;

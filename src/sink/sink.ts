@@ -1,7 +1,6 @@
-import type { BuiltImage, ImageLayer } from '../image/compose.js';
+import type { BuiltImage, ImageLayer, MountSource } from '../image/compose.js';
 import type { Family } from '../image/media-types.js';
-import type { Writable } from 'node:stream';
-import type { BaseImage } from '../source/source.js';
+import type { LayerStream } from '../layer/layer-stream.js';
 
 import type { Logger } from '../log.js';
 
@@ -23,20 +22,14 @@ export interface ImageSink {
    * Optional: start sending a layer before the image is complete (the registry sink pushes base layers and each
    * new layer while the next one is still being built). `write` waits for what was started and sends the rest.
    */
-  prefetch?(layer: ImageLayer, base: BaseImage, log: Logger): void;
+  prefetch?(layer: ImageLayer, base: MountSource, log: Logger): void;
   /**
    * Optional: a place to send a layer's compressed bytes while it is being built (a streamed upload), for big
    * layers. `finish` hands over the finished layer (its upload completes, or falls back to an ordinary one);
    * `abort` drops it. Undefined when the destination cannot take a stream.
    */
-  streamLayer?(base: BaseImage, log: Logger, label: string): Promise<LayerStream | undefined>;
+  streamLayer?(base: MountSource, log: Logger, label: string): Promise<LayerStream | undefined>;
   write(image: BuiltImage, log: Logger): Promise<SinkResult>;
 }
 
-/** The receiving end of a layer being streamed to its destination while it is built. */
-export interface LayerStream {
-  /** Pipe the compressed bytes in; it may be unpiped (destroyed) if the upload fails. */
-  writable: Writable;
-  finish(layer: ImageLayer): void;
-  abort(): void;
-}
+export type { LayerStream } from '../layer/layer-stream.js';

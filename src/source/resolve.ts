@@ -1,5 +1,6 @@
 import { digestBytes, verifyBytes } from '../digest.js';
 import { StowageError } from '../errors.js';
+import { isAttestation } from '../image/attestation.js';
 import { formatPlatform, normalizePlatform, platformMatches } from '../image/platform.js';
 import { manifestKind, validateConfig, validateIndex, validateManifest } from '../image/validate.js';
 import type { ImageConfig, Index, Manifest, Platform, RawJson } from '../image/types.js';
@@ -75,9 +76,4 @@ export async function resolveImage(
     config: { bytes: configBytes, value: config, digest: digestBytes(configBytes), mediaType: configDesc.mediaType },
     ...(index ? { index } : {}),
   };
-}
-
-/** BuildKit attestation manifests sit in indexes with platform unknown/unknown. */
-function isAttestation(d: { annotations?: Record<string, string> }): boolean {
-  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';
 }

@@ -81,6 +81,8 @@ async function cacheTags(repo: string): Promise<string[]> {
 }
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** The OCI empty descriptor's blob, `{}`: the config of every cache entry. */
+const EMPTY_CONFIG = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
 
 /** The cache entry of each of `result`'s new layers, found by the layer digest it records. */
 async function entriesOf(repo: string): Promise<Map<string, { tag: string; manifest: Record<string, unknown> & { layers: { digest: string; size: number }[] } }>> {
@@ -233,7 +235,7 @@ describe('--cache-repo', () => {
       expect(result.layers.map((l) => l.cached)).toEqual([false, false]);
       expect(log.warnings).toHaveLength(1);
       expect(log.warnings[0]).toMatch(new RegExp(`^cache repository ${locked.host}/cache not used: registry ${locked.host} requires a user name and password .*; building without it$`));
-      expect(log.warnings[0]).not.toContain('secret-pass');
+      expect(log.warnings.join('\n')).not.toContain('secret-pass');
       expect((await inspectImage(`docker://${registry.host}/ci/locked-a:1`)).Digest).toBe(reference.digest);
 
       // With the credentials (looked up by host, as for any registry) the cache on that other registry works: a
@@ -243,7 +245,7 @@ describe('--cache-repo', () => {
       expect((await fetch(`${locked.url}/v2/cache/tags/list`, { headers: { authorization: `Basic ${Buffer.from('ci:secret-pass').toString('base64')}` } })).status).toBe(200);
       const log3 = recorder();
       const third = await build(options('ci/locked-c:1', { cacheRepo: `${locked.host}/cache`, ...withCreds, log: log3 }));
-      expect(log3.warnings).toEqual([]);
+      expect(log3.warnings).toEqual([`cache repository ${locked.host}/cache is on another registry than ${registry.host}: layers found there are copied, not mounted`]);
       expect(third.layers.map((l) => l.cached)).toEqual([true, true]);
       expect(third.digest).toBe(reference.digest);
       expect((await inspectImage(`docker://${registry.host}/ci/locked-c:1`)).Digest).toBe(reference.digest);
@@ -276,13 +278,78 @@ describe('--cache-repo', () => {
     const second = await build(options('ci/raw-b:1', { cacheRepo, compression: 'none' }));
     const requests = accessLog(registry).slice(mark);
     expect(second.digest).toBe(first.digest);
-    // No entry was read (no manifest GET in the cache repository), no layer bytes sent: both mounted.
-    expect(requests.filter((r) => r.method === 'GET' && r.path.startsWith('/v2/ci/cache-raw/manifests/'))).toEqual([]);
+    // No entry was looked up while building (the only manifest reads in the cache repository come after the image
+    // is pushed, checking that its entries exist), no layer bytes sent: both mounted.
+    const pushed = requests.findIndex((r) => r.method === 'PUT' && r.path === '/v2/ci/raw-b/manifests/1');
+    expect(pushed).toBeGreaterThan(0);
+    expect(requests.slice(0, pushed).filter((r) => r.path.startsWith('/v2/ci/cache-raw/manifests/'))).toEqual([]);
     const config = JSON.parse(second.manifest.bytes.toString()).config.digest as string;
     expect(blobUploads(requests).filter((r) => r.method === 'PUT').map((r) => r.query.get('digest'))).toEqual([config]);
     for (const layer of second.layers) {
       expect(requests.some((r) => r.method === 'POST' && r.query.get('mount') === layer.digest && r.status === 201)).toBe(true);
     }
+  });
+
+  it('a model (--model): its per-file uncompressed layers are hashed, then mounted from the cache by a fresh runner; nothing uploaded', async () => {
+    const repo = 'ci/cache-model';
+    const cacheRepo = `${registry.host}/${repo}`;
+    const modelDir = join(work, 'model');
+    await mkdir(modelDir, { recursive: true });
+    await writeWeights(join(modelDir, 'model-00001-of-00002.safetensors'), 2 * 1024 * 1024, { seed: 'm1' });
+    await writeWeights(join(modelDir, 'model-00002-of-00002.safetensors'), 2 * 1024 * 1024, { seed: 'm2' });
+    await writeFile(join(modelDir, 'config.json'), '{"hidden_size": 8}\n');
+    const modelOptions = { model: `${modelDir}:/models`, modelFileLayerMin: 1024 * 1024 };
+    const first = await build(options('ci/model-a:1', { cacheRepo, ...modelOptions }));
+    // Entries for both weight files and the other layers.
+    expect(await cacheTags(repo)).toHaveLength(first.layers.length);
+    const mark = accessLog(registry).length;
+    const log = recorder();
+    const second = await build(options('ci/model-b:1', { cacheRepo, ...modelOptions, log }));
+    const requests = accessLog(registry).slice(mark);
+    expect(log.warnings).toEqual([]);
+    expect(second.digest).toBe(first.digest);
+    const config = JSON.parse(second.manifest.bytes.toString()).config.digest as string;
+    expect(blobUploads(requests).filter((r) => r.method === 'PUT').map((r) => r.query.get('digest'))).toEqual([config]);
+    expect(blobUploads(requests).filter((r) => r.method === 'PATCH')).toEqual([]);
+    for (const layer of second.layers) {
+      expect(requests.some((r) => r.method === 'POST' && r.query.get('mount') === layer.digest && r.status === 201), layer.dest).toBe(true);
+    }
+  });
+
+  it('works alongside the local cache: layers a runner had cached before --cache-repo was used are shared after its next build', async () => {
+    const repo = 'ci/cache-local';
+    const cacheRepo = `${registry.host}/${repo}`;
+    const cacheDir = join(work, 'warm-runner');
+    const plain = await build(options('ci/local-a:1', { cacheDir })); // local cache only
+    expect(plain.layers.map((l) => l.cached)).toEqual([false, false]);
+    expect(await cacheTags(repo)).toEqual([]);
+    // Local hits; the entries the cache repository lacks are written after the push (blobs mounted, not re-sent).
+    const mark = accessLog(registry).length;
+    const log = recorder();
+    const shared = await build(options('ci/local-b:1', { cacheDir, cacheRepo, log }));
+    expect(log.warnings).toEqual([]);
+    expect(shared.layers.map((l) => l.cached)).toEqual([true, true]);
+    expect([...(await entriesOf(repo)).keys()].sort()).toEqual(plain.layers.map((l) => l.digest).sort());
+    const intoCache = blobUploads(accessLog(registry).slice(mark)).filter((r) => r.path.startsWith(`/v2/${repo}/`) && r.method !== 'POST');
+    expect(intoCache.map((r) => r.query.get('digest'))).toEqual([EMPTY_CONFIG]); // the entries' empty config, 2 bytes
+    // Another runner now hits in the cache repository.
+    const fresh = await build(options('ci/local-c:1', { cacheRepo }));
+    expect(fresh.layers.map((l) => l.cached)).toEqual([true, true]);
+    expect(fresh.digest).toBe(plain.digest);
+  });
+
+  it('a hit serves an OCI layout destination too: the blob is downloaded from the cache repository and verified, not compressed', async () => {
+    const cacheRepo = `${registry.host}/ci/cache-layout`;
+    await build(options('ci/layout-a:1', { cacheRepo }));
+    const out = join(work, 'layout-out');
+    const log = recorder();
+    const result = await build(options('', { cacheRepo, to: `oci:${out}:app`, log }));
+    expect(log.warnings).toEqual([]);
+    expect(result.layers.map((l) => l.cached)).toEqual([true, true]);
+    expect(result.digest).toBe(reference.digest);
+    expect((await inspectImage(`oci:${out}:app`)).Digest).toBe(reference.digest);
+    const ran = await runImage(`oci:${out}:app`);
+    expect(ran.stdout).toBe('prediction: x=1\n');
   });
 
   it('refuses a tag or digest in --cache-repo', async () => {

@@ -19,6 +19,7 @@ import { startFaultProxy, type FaultProxy, type FaultRule, type RecordedRequest 
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { settleFiles } from '../harness/settle.js';
 import { startTokenServer, type TokenServer } from '../harness/token-server.js';
 
 const RUNS = Math.max(1, Number(process.env.STOWAGE_FAULT_RUNS ?? 3));
@@ -230,12 +231,21 @@ const SCENARIOS: Scenario[] = [
     size: 300 * KiB,
     destRules: () => [{ method: 'PATCH', path: /\/blobs\/uploads\//, nth: 2, action: { kind: 'resetAfterRequestBytes', bytes: 10_000 } }],
     check: (o) => {
-      // registry:2.8 invalidates a session that received part of a chunk: 404 BLOB_UPLOAD_INVALID on GET
-      expect(statuses(o.dest.filter(isSessionGet))).toEqual([404]);
-      expect(o.dest.filter(isSessionPost)).toHaveLength(3);
-      const restart = o.dest.filter(isPatch)[2]!;
-      expect(restart.headers['content-range']).toBe(`0-${64 * KiB - 1}`);
-      return 'session invalidated (GET 404); restarted from byte 0';
+      // registry:2.8 invalidates a session that received part of a chunk: 404 BLOB_UPLOAD_INVALID on GET. Whether
+      // the cut bytes reached it before the cut is up to the scheduler (the proxy cannot see into the registry),
+      // so the other answer is checked too: the session is intact and the upload resumes where it was.
+      const gets = statuses(o.dest.filter(isSessionGet));
+      expect(gets).toHaveLength(1);
+      const next = o.dest.filter(isPatch)[2]!;
+      if (gets[0] === 404) {
+        expect(o.dest.filter(isSessionPost)).toHaveLength(3);
+        expect(next.headers['content-range']).toBe(`0-${64 * KiB - 1}`);
+        return 'session invalidated (GET 404); restarted from byte 0';
+      }
+      expect(gets[0]).toBe(204);
+      expect(o.dest.filter(isSessionPost)).toHaveLength(2);
+      expect(next.headers['content-range']).toBe(`${64 * KiB}-${128 * KiB - 1}`);
+      return 'the cut bytes never reached the registry (GET 204); resumed at byte 65536';
     },
   },
   {
@@ -592,10 +602,13 @@ const SCENARIOS: Scenario[] = [
   },
   {
     id: 'sigint-build',
-    fault: 'Ctrl-C (SIGINT) while a 24 MiB layer is being compressed; then a re-run',
+    fault: 'Ctrl-C (SIGINT) while a 34 MiB layer is being built (its streamed upload held, so the build waits mid-layer); then a re-run',
     expect: 'image',
     via: 'cli',
-    size: 24 * 1024 * KiB,
+    // Over the 32 MiB streaming threshold and, random bytes, twice what the socket and stream buffers hold: with the
+    // PATCH held, the build cannot finish whatever the machine's speed, so the Ctrl-C lands mid-layer every time.
+    size: 34 * 1024 * KiB,
+    destRules: () => [{ name: 'hold-stream', method: 'PATCH', path: /\/blobs\/uploads\//, action: { kind: 'stall', phase: 'request', afterBytes: 256 * KiB } }],
     custom: (ctx) => interruptThenRerun(ctx, 'build'),
     check: () => 'exit 130, no temp files; re-run completed',
   },
@@ -743,7 +756,10 @@ function checkOrdering(records: RecordedRequest[], repo: string, manifest: { con
   expect(also).toBeGreaterThan(primary);
 }
 
-/** The cache holds only whole files: no temp leftovers, every blob hashes to its name, every record's blob exists. */
+/**
+ * The cache holds only whole files: no temp leftovers, every blob hashes to its name, every record's blob that is
+ * there has the recorded size (a big layer streamed to the registry is recorded without its blob, by design).
+ */
 async function checkCache(dir: string): Promise<void> {
   expect(await readdir(join(dir, 'tmp'))).toEqual([]);
   const blobs = join(dir, 'blobs', 'sha256');
@@ -754,7 +770,8 @@ async function checkCache(dir: string): Promise<void> {
   }
   for (const name of await readdir(join(dir, 'layers'))) {
     const record = JSON.parse(await readFile(join(dir, 'layers', name), 'utf8')) as { digest: string; size: number };
-    expect((await stat(join(blobs, record.digest.slice(7)))).size).toBe(record.size);
+    const blob = await stat(join(blobs, record.digest.slice(7))).catch(() => undefined);
+    if (blob) expect(blob.size).toBe(record.size);
   }
 }
 
@@ -867,15 +884,12 @@ async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 20_
 
 async function interruptThenRerun(ctx: RunCtx, when: 'upload' | 'build'): Promise<RunOut> {
   const started = Date.now();
-  const extra = when === 'build' ? ['--compression-level', '9'] : [];
-  const first = spawnCli(cliArgs(ctx, extra));
-  if (when === 'upload') {
-    await ctx.site.proxy.waitFor((r) => r.fault === 'stall-forever');
-    await new Promise((r) => setTimeout(r, 200));
-  } else {
-    const tmp = join(ctx.cacheDir, 'tmp');
-    await until(async () => (await readdir(tmp).catch(() => [])).length > 0, 'a layer temp file');
-  }
+  // The re-run must find the layer the interrupted run built: its files must not be racy for that run.
+  if (when === 'upload') await settleFiles([ctx.src]);
+  const first = spawnCli(cliArgs(ctx));
+  // Events, not timing: the layer's upload (or the streamed upload of the layer being built) is held by the proxy.
+  const held = await ctx.site.proxy.waitFor((r) => r.fault === (when === 'upload' ? 'stall-forever' : 'hold-stream'));
+  await until(async () => held.outcome === 'stalled', 'the held upload to stall');
   first.child.kill('SIGINT');
   const r = await first.done;
   expect(r.code, r.stderr).toBe(130);
@@ -887,7 +901,7 @@ async function interruptThenRerun(ctx: RunCtx, when: 'upload' | 'build'): Promis
   await checkCache(ctx.cacheDir);
   // The re-run, with the fault gone.
   ctx.site.proxy.reset();
-  const again = await stowage(cliArgs(ctx, extra));
+  const again = await stowage(cliArgs(ctx));
   return cliOut(again, Date.now() - started, ctx);
 }
 
@@ -901,6 +915,8 @@ async function twoAtOnce(ctx: RunCtx): Promise<RunOut> {
     return dir;
   };
   const [a, b] = [await own('a'), await own('b')];
+  // The last build below must hit the cache: the files must not be racy (changed within 100 ms) for these two.
+  await settleFiles([ctx.src, a, b]);
   const args = (dir: string, tag: string) => ['build', '--from', ctx.from, '--to', `${ctx.site.proxy.host}/${ctx.repo}:${tag}`, '--copy', `${ctx.src}:/data`, '--copy', `${dir}:/who`, '--cache-dir', ctx.cacheDir];
   const [ra, rb] = await Promise.all([spawnCli(args(a, 'a')).done, spawnCli(args(b, 'b')).done]);
   for (const [r, tag, name] of [[ra, 'a', 'a'], [rb, 'b', 'b']] as const) {
@@ -925,7 +941,7 @@ async function twoAtOnce(ctx: RunCtx): Promise<RunOut> {
 
 describe(`registry faults (${RUNS} runs each)`, () => {
   for (const s of SCENARIOS) {
-    it(`${s.id}: ${s.fault} → ${s.expect === 'image' ? 'correct image' : 'clear error, nothing tagged'}`, { timeout: 60_000 + RUNS * 20_000 }, async () => {
+    it(`${s.id}: ${s.fault} → ${s.expect === 'image' ? 'correct image' : 'clear error, nothing tagged'}`, { timeout: 120_000 + RUNS * 60_000 }, async () => {
       await runScenario(s);
     });
   }

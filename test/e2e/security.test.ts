@@ -4,6 +4,7 @@
 // error, even when a registry echoes them back; temporary and cache files 0600/0700 and removed on failure.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { watch as fsWatch } from 'node:fs';
 import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -319,29 +320,46 @@ async function walkModes(root: string): Promise<Mode[]> {
   return out;
 }
 
-/** The CLI with umask 000, so the modes seen are the ones stowage asked for; polls `watch` for entries while it runs. */
-async function cliWithUmask0(args: string[], env: NodeJS.ProcessEnv, watch: string, onTick?: (c: ReturnType<typeof spawn>) => void): Promise<{ r: RunResult; seen: Mode[] }> {
-  const child = spawn('sh', ['-c', 'umask 000; exec "$0" "$@"', process.execPath, CLI, ...args], {
-    env: { ...process.env, SOURCE_DATE_EPOCH: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const seen = new Map<string, Mode>();
-  let running = true;
-  const done = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 137))));
-  void done.then(() => (running = false));
-  while (running) {
-    for (const m of await walkModes(watch).catch(() => [] as Mode[])) if (m.path !== watch) seen.set(m.path, m);
-    onTick?.(child);
-    await new Promise((r) => setTimeout(r, 3));
+/**
+ * The CLI with umask 000, so the modes seen are the ones stowage asked for. While it runs, `watch` is walked
+ * repeatedly and every entry's mode recorded (`seen`: a sample, since short-lived files may come and go between two
+ * walks), and `events`, an existing directory, is watched with inotify, which reports every entry created in it
+ * (`created`: complete, whatever the machine's speed).
+ */
+async function cliWithUmask0(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  watch: string,
+  onTick?: (c: ReturnType<typeof spawn>) => void,
+  events?: string,
+): Promise<{ r: RunResult; seen: Mode[]; created: string[] }> {
+  const created: string[] = [];
+  const watcher = events ? fsWatch(events, (type, name) => void (type === 'rename' && name && created.push(String(name)))) : undefined;
+  try {
+    const child = spawn('sh', ['-c', 'umask 000; exec "$0" "$@"', process.execPath, CLI, ...args], {
+      env: { ...process.env, SOURCE_DATE_EPOCH: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const seen = new Map<string, Mode>();
+    let running = true;
+    const done = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 137))));
+    void done.then(() => (running = false));
+    while (running) {
+      for (const m of await walkModes(watch).catch(() => [] as Mode[])) if (m.path !== watch) seen.set(m.path, m);
+      onTick?.(child);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const code = await done;
+    const r = { stdout, stderr, code };
+    outputs.push({ what: `umask0 ${args.slice(0, 3).join(' ')}`, text: `${stdout}\n${stderr}` });
+    return { r, seen: [...seen.values()], created };
+  } finally {
+    watcher?.close();
   }
-  const code = await done;
-  const r = { stdout, stderr, code };
-  outputs.push({ what: `umask0 ${args.slice(0, 3).join(' ')}`, text: `${stdout}\n${stderr}` });
-  return { r, seen: [...seen.values()] };
 }
 
 describe('temporary and cache files: 0600/0700, removed on failure', () => {
@@ -373,19 +391,32 @@ describe('temporary and cache files: 0600/0700, removed on failure', () => {
       cacheDir,
     );
     expect(r.code, r.stderr).toBe(0);
-    const temps = seen.filter((m) => m.path.includes('/tmp/') && !m.dir);
-    expect(temps.length, 'temp files were seen while the layer was written').toBeGreaterThan(0);
+    // A second build into the cache stowage just made, of a new input, with inotify on its tmp/: every temp file it
+    // creates is reported, however briefly it lives; each one a walk caught has mode 0600, and each one that became
+    // a blob or a record (a rename keeps the mode) is checked below with the rest.
+    const fresh = join(work, 'fresh-input');
+    await mkdir(fresh);
+    await writeFile(join(fresh, 'more.bin'), randomBytes(1024 * 1024));
+    const second = await cliWithUmask0(
+      ['build', '--from', base, '--to', `${proxy.host}/sec/modes:2`, '--copy', `${fresh}:/more`, '--cache-dir', cacheDir],
+      {},
+      cacheDir,
+      undefined,
+      join(cacheDir, 'tmp'),
+    );
+    expect(second.r.code, second.r.stderr).toBe(0);
+    expect(second.created.length, 'temp files were created while the layer was written').toBeGreaterThan(0);
     const final = await walkModes(cacheDir);
-    for (const m of [...seen, ...final]) expect(`${m.path} ${m.mode.toString(8)}`).toBe(`${m.path} ${m.dir ? '700' : '600'}`);
+    for (const m of [...seen, ...second.seen, ...final]) expect(`${m.path} ${m.mode.toString(8)}`).toBe(`${m.path} ${m.dir ? '700' : '600'}`);
     expect(await readdir(join(cacheDir, 'tmp'))).toEqual([]);
   });
 
   it('--no-cache: a private 0700 temp directory, removed after success, after a failed push and after Ctrl-C', async () => {
     const tmp = join(work, 'private-tmp');
     await mkdir(tmp);
-    const ok = await cliWithUmask0(['build', '--from', base, '--to', `${proxy.host}/sec/nocache-ok:1`, '--copy', `${big}:/models`, '--no-cache', '--compression-level', '9'], { TMPDIR: tmp }, tmp);
+    const ok = await cliWithUmask0(['build', '--from', base, '--to', `${proxy.host}/sec/nocache-ok:1`, '--copy', `${big}:/models`, '--no-cache', '--compression-level', '9'], { TMPDIR: tmp }, tmp, undefined, tmp);
     expect(ok.r.code, ok.r.stderr).toBe(0);
-    expect(ok.seen.length).toBeGreaterThan(0);
+    expect(ok.created.length, 'a private directory was made in TMPDIR').toBeGreaterThan(0);
     for (const m of ok.seen) expect(`${m.path} ${m.mode.toString(8)}`).toBe(`${m.path} ${m.dir ? '700' : '600'}`);
     expect(await readdir(tmp)).toEqual([]);
 
@@ -396,23 +427,28 @@ describe('temporary and cache files: 0600/0700, removed on failure', () => {
     oneError(failed.r, /503/);
     expect(await readdir(tmp)).toEqual([]);
 
+    // Ctrl-C while the layer's upload is held by the proxy: by then the layer sits in the private cache (it is
+    // built before it is sent), so there is something on disk to clean up, whatever the machine's speed.
+    const hold = proxy.add({ name: 'hold-upload', method: 'PUT', path: /\/blobs\/uploads\//, when: (q) => Number(q.headers['content-length'] ?? 0) > 1024 * 1024, action: { kind: 'stall', phase: 'request', afterBytes: 64 * 1024 } });
     let signalled = false;
+    let held: Mode[] = [];
     const interrupted = await cliWithUmask0(
-      ['build', '--from', base, '--to', `${proxy.host}/sec/nocache-interrupted:1`, '--copy', `${big}:/models`, '--no-cache', '--compression-level', '9'],
+      ['build', '--from', base, '--to', `${proxy.host}/sec/nocache-interrupted:1`, '--copy', `${big}:/models`, '--no-cache'],
       { TMPDIR: tmp },
       tmp,
       (child) => {
-        void readdir(tmp).then(async (names) => {
-          if (signalled || names.length === 0) return;
-          const inner = await readdir(join(tmp, names[0]!, 'tmp')).catch(() => []);
-          if (inner.length && !signalled) {
-            signalled = true;
-            child.kill('SIGINT');
-          }
+        const request = proxy.hits(hold)[0];
+        if (signalled || request?.outcome !== 'stalled') return;
+        signalled = true;
+        void walkModes(tmp).then((modes) => {
+          held = modes;
+          child.kill('SIGINT');
         });
       },
     );
+    proxy.reset();
     expect(signalled).toBe(true);
+    expect(held.filter((m) => !m.dir && /\/blobs\/sha256\/[0-9a-f]{64}$/.test(m.path)), 'the built layer was in the private cache').toHaveLength(1);
     expect(interrupted.r.code, interrupted.r.stderr).toBe(130);
     expect(await readdir(tmp)).toEqual([]);
   });

@@ -34,7 +34,7 @@ export interface RegistryHandle {
   stop(): Promise<void>;
 }
 
-const READY_TIMEOUT_MS = 15_000;
+const READY_TIMEOUT_MS = 60_000; // a guard against a hang, not a speed requirement: a loaded machine starts slowly
 const PORT_ATTEMPTS = 5;
 const LOG_CAP = 4 * 1024 * 1024;
 

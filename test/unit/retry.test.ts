@@ -1,7 +1,7 @@
 // src/http/retry.ts: Retry-After parsing, backoff with jitter and caps, which requests may be repeated, and the
 // retry middleware against a scripted transport (no network, no real waiting).
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { StowageError, isStowageError } from '../../src/errors.js';
 import { Backoff, RETRY_STATUSES, isIdempotent, isTransient, parseRetryAfter, retryMiddleware, sleep } from '../../src/http/retry.js';
 import type { HttpRequest, HttpResponse, StreamBody, Transport } from '../../src/http/types.js';
@@ -208,11 +208,10 @@ describe('retryMiddleware', () => {
   });
 
   it('honours Retry-After in seconds and as an HTTP-date', async () => {
-    const h = harness([{ status: 429, headers: { 'Retry-After': '2' } }, { status: 503, headers: { 'retry-after': new Date(Date.now() + 10_000).toUTCString() } }, { status: 200 }], { maxDelayMs: 60_000 });
+    // The clock is injected: the HTTP-date is exactly 10 s after it, however long the test takes to get there.
+    const h = harness([{ status: 429, headers: { 'Retry-After': '2' } }, { status: 503, headers: { 'retry-after': new Date(NOW + 10_000).toUTCString() } }, { status: 200 }], { maxDelayMs: 60_000, now: () => NOW });
     await h.t(req('GET'));
-    expect(h.waits[0]).toBe(2000);
-    expect(h.waits[1]).toBeGreaterThan(8000);
-    expect(h.waits[1]).toBeLessThanOrEqual(10_000);
+    expect(h.waits).toEqual([2000, 10_000]);
   });
 
   it('a Retry-After longer than maxDelayMs fails at once with RATE_LIMITED', async () => {
@@ -264,24 +263,43 @@ describe('retryMiddleware', () => {
     expect(h.calls[1]!.body).toBe(body);
   });
 
-  it('a cancel during the wait stops at once with CANCELLED (real sleep)', async () => {
-    const controller = new AbortController();
-    const s = scripted([{ status: 503 }, { status: 200 }]);
-    const t = retryMiddleware({ baseDelayMs: 60_000, random: () => 0.5 })(s.transport);
-    const started = Date.now();
-    const pending = t(req('GET', { signal: controller.signal }));
-    setTimeout(() => controller.abort(), 20);
-    await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' });
-    expect(Date.now() - started).toBeLessThan(5000);
-    expect(s.calls).toHaveLength(1);
+  it('a cancel during the wait stops at once with CANCELLED (the real sleep, on fake timers)', async () => {
+    vi.useFakeTimers();
+    try {
+      const controller = new AbortController();
+      const s = scripted([{ status: 503 }, { status: 200 }]);
+      const t = retryMiddleware({ baseDelayMs: 60_000, random: () => 0.5 })(s.transport);
+      const pending = t(req('GET', { signal: controller.signal }));
+      const outcome = pending.then(() => 'resolved', (e: unknown) => e);
+      // Run until the middleware is waiting on its (fake) 30-60 s timer, well short of it; then cancel.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(vi.getTimerCount()).toBe(1);
+      expect(s.calls).toHaveLength(1);
+      controller.abort();
+      // No timer advances after the cancel: the rejection cannot come from the wait running out.
+      await expect(outcome).resolves.toMatchObject({ code: 'CANCELLED' });
+      expect(vi.getTimerCount()).toBe(0);
+      expect(s.calls).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
 describe('sleep', () => {
   it('waits, and rejects with CANCELLED when aborted before or during the wait', async () => {
-    const t0 = Date.now();
-    await sleep(30);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    vi.useFakeTimers();
+    try {
+      let done = false;
+      const waiting = sleep(30).then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(29);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await waiting;
+      expect(done).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
     const aborted = AbortSignal.abort();
     await expect(sleep(10_000, aborted)).rejects.toMatchObject({ code: 'CANCELLED' });
     const c = new AbortController();

@@ -4,12 +4,12 @@ import { createHash } from 'node:crypto';
 import { chmod, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contentKey, hashContents } from '../src/cache/content-key.js';
-import { entryManifest, parseEntry, CACHE_ARTIFACT_TYPE } from '../src/cache/registry-cache.js';
-import type { LayerRecord } from '../src/cache/layer-cache.js';
-import type { LayerBuildOptions } from '../src/layer/build-layer.js';
-import { walkCopy } from '../src/layer/walk.js';
-import { makeTempDir, removeTempDir } from './harness/tmp.js';
+import { contentKey, hashContents } from '../../src/cache/content-key.js';
+import { entryManifest, parseEntry, CACHE_ARTIFACT_TYPE } from '../../src/cache/registry-cache.js';
+import type { LayerRecord } from '../../src/cache/layer-cache.js';
+import type { LayerBuildOptions } from '../../src/layer/build-layer.js';
+import { walkCopy } from '../../src/layer/walk.js';
+import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
 let work: string;
 beforeAll(async () => {

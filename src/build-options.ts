@@ -1,0 +1,179 @@
+import type { BuildEvent } from './events.js';
+import type { DockerfileOptions } from './dockerfile/executor.js';
+import type { CopySpec } from './layer/copy-spec.js';
+import type { FileDigest } from './layer/tar-writer.js';
+import type { ImageConfig, Index, Manifest, Platform, RawJson } from './image/types.js';
+import type { Logger } from './log.js';
+import type { ModelSpec } from './model/model-spec.js';
+import type { Progress } from './progress.js';
+import type { ClientOptions } from './registry/client.js';
+import type { Attachment, SignOptions } from './sign/sign-types.js';
+
+/**
+ * Everything `stowage build` does, as options. The CLI maps its flags onto these one to one; string forms are
+ * accepted exactly as on the command line (`"SRC:DEST"`, `'["python3","predict.py"]'`, `"K=V"`), so a program can
+ * pass through what a user typed, or pass structured values.
+ */
+export interface BuildOptions {
+  /** Base image: a registry reference, or `oci:DIR[:TAG]`. With `dockerfile`, '' (the Dockerfile's FROM says). */
+  from: string;
+  /**
+   * Build from a Dockerfile instead of `from`/`copy`/config options: every instruction except RUN, multi-stage,
+   * `--build-arg`, `--target`. The other options (destination, tags, cache, compression, signing) apply as usual.
+   */
+  dockerfile?: DockerfileOptions;
+  /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
+  to: string;
+  /** Each entry becomes its own layer, in order. */
+  copy?: (string | CopySpec)[];
+  /** Owner of every copied entry (`UID:GID`), default 0:0. */
+  chown?: string | { uid: number; gid: number };
+  /** Exec form as an array or JSON text; other text is the shell form. Setting it without `cmd` resets the base Cmd. */
+  entrypoint?: string | string[];
+  /** Exec form as an array or JSON text; other text is the shell form; `[]` clears. */
+  cmd?: string | string[];
+  /** `K=V` strings or a record; added to or replacing the base's. */
+  env?: string[] | Record<string, string>;
+  workdir?: string;
+  user?: string;
+  labels?: string[] | Record<string, string>;
+  expose?: (string | number)[];
+  /** `OS/ARCH[/VARIANT]` picked from a multi-platform base (default linux/amd64). */
+  platform?: string;
+  /** Extra tags for a registry destination, put after the manifest. */
+  tags?: string[];
+  /** Allow plain HTTP and unverified TLS to registries that are not loopback. */
+  insecure?: boolean;
+  /** PEM file of extra CA certificates. */
+  caFile?: string;
+  /** Timestamp for layer entries and `created`; default env SOURCE_DATE_EPOCH, else 0. */
+  sourceDateEpoch?: number;
+  /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
+  cacheDir?: string | false;
+  /**
+   * A registry repository (`host/repo`, no tag) that holds a layer cache shared between machines: layers are looked
+   * up by a key from their files' contents and the build options; hits are mounted (or found in the destination)
+   * instead of compressed and uploaded, misses are recorded there after the push. Failures of the cache never fail
+   * the build (one warning). Works alongside `cacheDir`.
+   */
+  cacheRepo?: string;
+  /** Layer compression: gzip (default), zstd (OCI images only) or none. */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** gzip 0-9 (default 6), zstd 1-22 (default 3). */
+  compressionLevel?: number;
+  /** Parallel blob uploads (default 4). */
+  concurrency?: number;
+  /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
+  environment?: NodeJS.ProcessEnv;
+  log?: Logger;
+  /**
+   * Credentials per registry host (`{ "ghcr.io": { username, password } }`), tried before docker's config.json,
+   * credential helpers and containers auth.json (crane's default keychain order).
+   */
+  credentials?: ClientOptions['credentials'];
+  /** Replaces the whole keychain. */
+  credentialSource?: ClientOptions['credentialSource'];
+  /** Extra HTTP middleware between retry and auth, outermost first (tests). */
+  middleware?: ClientOptions['middleware'];
+  /** Retries of registry requests (default 3, exponential backoff with jitter, Retry-After honoured). */
+  retries?: number;
+  /** Overrides of the retry timing (tests). */
+  retry?: ClientOptions['retry'];
+  /** Overrides of the upload shape: blobs over `monolithicMax` bytes go in resumable `chunkSize` PATCHes. */
+  upload?: ClientOptions['upload'];
+  /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
+  signal?: AbortSignal;
+  /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */
+  recordFiles?: boolean;
+  /**
+   * Sign the pushed image (registry destinations): a sigstore bundle attached as an OCI referrer (or the
+   * `sha256-<hex>` fallback tag), with a key (offline) or keyless. The key is loaded before anything is pushed.
+   */
+  sign?: SignOptions;
+  /** Attach SLSA provenance: base digest, each input file's digest, the build parameters (signed when signing). */
+  provenance?: boolean;
+  /** Attach a CycloneDX list of the added layers' files (signed when signing). */
+  sbom?: boolean;
+  /** Live per-layer counters (bytes read, compressed, sent); the CLI draws them on a terminal. */
+  progress?: Progress;
+  /**
+   * A model directory (or file), `SRC[:DEST_DIR]` (DEST_DIR default `/models`): each regular file of at least
+   * `modelFileLayerMin` bytes becomes its own uncompressed layer (digest = diff_id), the other files one compressed
+   * layer. Model layers come before the `copy` layers.
+   */
+  model?: string | ModelSpec;
+  /** Files of at least this many bytes get a layer each (default 16 MiB). */
+  modelFileLayerMin?: number;
+  /** Compression of the per-file weight layers (default none: weights barely compress, and uncompressed is one pass). */
+  modelCompression?: 'none' | 'gzip';
+  /**
+   * KServe Modelcar shape: model files 0644 and directories 0755 whatever they are on disk, Entrypoint cleared (KServe
+   * runs `sh -c …` as the container's args); a base without /bin/sh is refused.
+   */
+  modelcar?: boolean;
+  /**
+   * Also publish the model as a CNCF ModelPack artifact reusing the image's weight blobs; DEST's tag then names an
+   * OCI index of the image and the artifact (registry destinations).
+   */
+  modelpack?: boolean;
+  /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
+  now?: () => number;
+  /** Each step as it completes, as typed events (base resolved, layer ready, blob sent, image written, attached). */
+  onEvent?: (event: BuildEvent) => void;
+  /**
+   * Write the image by digest only: no tag in a registry, no index.json entry in a layout. A multi-platform build
+   * writes its images so, then the index that names them under the tag.
+   */
+  untagged?: boolean;
+}
+
+export interface BuiltLayerInfo {
+  source: string;
+  dest: string;
+  digest: string;
+  diffId: string;
+  size: number;
+  mediaType?: string;
+  /** True when the layer came from the cache without reading its files. */
+  cached: boolean;
+  /** The layer's regular files and their digests, when `recordFiles` was set. */
+  files?: FileDigest[];
+}
+
+export interface BuildResult {
+  /** Manifest digest, `sha256:…`: what the CLI prints. */
+  digest: string;
+  /** Where the image went. */
+  destination: string;
+  manifest: RawJson<Manifest>;
+  config: RawJson<ImageConfig>;
+  layers: BuiltLayerInfo[];
+  /** The base manifest the image was built on (the platform's, when the base was an index). */
+  baseDigest: string;
+  /** The base reference (registry bases only; a layout path is machine-specific). */
+  baseName?: string;
+  /** Media type of the base manifest. */
+  baseMediaType?: string;
+  /** Signatures, provenance and SBOM attached to the pushed image. */
+  attached?: Attachment[];
+  /** Milliseconds per phase: resolving the base, making the layers, writing the image, attaching; and in total. */
+  durations?: BuildDurations;
+  /** With `modelpack`: the image's own manifest digest and the artifact's (`digest` is then the index's). */
+  modelpack?: { imageDigest: string; artifactDigest: string; index: RawJson<unknown> };
+  /**
+   * With `platform: 'all'` or a list: the index written (`digest` is its digest), and one result per platform image
+   * in index order. `manifest`, `config`, `layers` and `baseDigest` are then the first image's; `baseIndexDigest`
+   * is the base index the images were built on.
+   */
+  index?: RawJson<Index>;
+  images?: (BuildResult & { platform: Platform })[];
+  baseIndexDigest?: string;
+}
+
+export interface BuildDurations {
+  resolve: number;
+  layers: number;
+  write: number;
+  attach?: number;
+  total: number;
+}

@@ -1,0 +1,122 @@
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { StowageError } from '../errors.js';
+
+/**
+ * `.dockerignore` with moby's semantics (patternmatcher and its ignorefile reader): Go filepath.Match patterns
+ * plus `**`, `!` exceptions, the last matching line wins, and a match on any parent directory covers everything
+ * under it (a later `!` can re-include a path below).
+ */
+
+interface Pattern {
+  text: string;
+  exclusion: boolean;
+  re: RegExp;
+}
+
+/** Reads the lines of an ignore file as ignorefile.ReadAll does. */
+export function parseIgnoreFile(text: string, file: string): string[] {
+  const out: string[] = [];
+  text.replace(/^\uFEFF/, '').split('\n').forEach((rawLine, n) => {
+    let line = rawLine.replace(/\r$/, '');
+    if (line.startsWith('#')) return;
+    line = line.trim();
+    if (line === '') return;
+    let invert = false;
+    if (line.startsWith('!')) {
+      invert = true;
+      line = line.slice(1).trim();
+      if (line === '') throw new StowageError('INVALID_INPUT', `${file}:${n + 1}: illegal exclusion pattern: "!"`);
+    }
+    if (line !== '') {
+      line = path.posix.normalize(line);
+      if (line.length > 1 && line.endsWith('/')) line = line.slice(0, -1);
+      if (line.startsWith('/') && line.length > 1) line = line.slice(1);
+    }
+    if (line === '.' || line === '') return;
+    out.push(invert ? `!${line}` : line);
+  });
+  return out;
+}
+
+/** A pattern as a regular expression over slash-separated relative paths (patternmatcher's compile). */
+function compile(pattern: string): RegExp {
+  let re = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') {
+      if (pattern[i + 1] === '*') {
+        i++;
+        // `**/` matches any number of directories, including none; a trailing `**` matches everything below.
+        if (pattern[i + 1] === '/') {
+          i++;
+          re += '(?:.*/)?';
+        } else re += '.*';
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '\\') {
+      i++;
+      if (i < pattern.length) re += pattern[i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    } else if (c === '[') {
+      const close = pattern.indexOf(']', i + 1);
+      if (close < 0) throw new StowageError('INVALID_INPUT', `.dockerignore pattern "${pattern}": syntax error in pattern`);
+      let body = pattern.slice(i + 1, close);
+      if (body.startsWith('^')) body = `^${body.slice(1)}`;
+      re += `[${body}]`;
+      i = close;
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`${re}$`);
+}
+
+export class IgnoreMatcher {
+  private readonly patterns: Pattern[];
+  readonly hasExclusions: boolean;
+
+  constructor(lines: string[]) {
+    this.patterns = lines.map((line) => {
+      const exclusion = line.startsWith('!');
+      const text = exclusion ? line.slice(1) : line;
+      return { text, exclusion, re: compile(text) };
+    });
+    this.hasExclusions = this.patterns.some((p) => p.exclusion);
+  }
+
+  get empty(): boolean {
+    return this.patterns.length === 0;
+  }
+
+  /**
+   * Whether a context path (relative, slash-separated) is excluded. Each pattern is tried against the path and
+   * every parent of it (MatchesOrParentMatches); the last pattern that matches decides.
+   */
+  ignores(rel: string): boolean {
+    const parts = rel.split('/');
+    const prefixes: string[] = [];
+    for (let i = 1; i <= parts.length; i++) prefixes.push(parts.slice(0, i).join('/'));
+    let matched = false;
+    for (const p of this.patterns) {
+      if (p.exclusion !== matched) continue; // cannot change the outcome
+      if (prefixes.some((prefix) => p.re.test(prefix))) matched = !p.exclusion;
+    }
+    return matched;
+  }
+}
+
+/**
+ * The ignore file that applies: `<Dockerfile>.dockerignore` next to the Dockerfile wins over the context's
+ * `.dockerignore` (BuildKit dockerui). Absent files mean nothing is ignored.
+ */
+export async function loadIgnore(contextDir: string, dockerfile: string): Promise<IgnoreMatcher> {
+  for (const file of [`${dockerfile}.dockerignore`, path.join(contextDir, '.dockerignore')]) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') continue;
+      throw new StowageError('INVALID_INPUT', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+    }
+    return new IgnoreMatcher(parseIgnoreFile(text, file));
+  }
+  return new IgnoreMatcher([]);
+}

@@ -1,0 +1,934 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
+import { StowageError } from '../errors.js';
+import type { NewLayer } from '../image/compose.js';
+import { normalizePlatform, formatPlatform, parsePlatform } from '../image/platform.js';
+import { MediaType } from '../image/media-types.js';
+import type { ContainerConfig, HistoryEntry, Platform } from '../image/types.js';
+import { buildLayer, layerKey, type LayerBuildOptions } from '../layer/build-layer.js';
+import type { LayerEntry } from '../layer/walk.js';
+import { layerMediaType } from '../layer/media-type.js';
+import type { Logger } from '../log.js';
+import type { BaseImage } from '../source/source.js';
+import { fileStream } from '../util/files.js';
+import { rfc3339 } from '../util/time.js';
+import { digestBytes } from '../digest.js';
+import { unpackArchive } from './archive.js';
+import { parseChmod } from './chmod.js';
+import { ContextTree, type FileTree } from './context.js';
+import { planCopy, type PlannedEntry, type ReadySource } from './copy.js';
+import { loadIgnore } from './dockerignore.js';
+import { downloadUrl } from './fetch-url.js';
+import { expandWord, expandWords, LexError } from './lex.js';
+import { jsonForm, parseDockerfile, parseError, splitFlags, type Instruction } from './parser.js';
+import { headerStore } from './header-store.js';
+import { RootFs, type LayerBlob } from './rootfs.js';
+import { resolveOwner } from './users.js';
+
+/**
+ * Runs a Dockerfile without a container: every instruction except RUN, stage by stage, with BuildKit's semantics
+ * (dockerfile2llb/convert.go). A stage is a base image plus the layers its COPY/ADD/WORKDIR made; COPY --from reads
+ * files out of another stage's or image's layers. The result is the target stage as a base image plus new layers,
+ * a container config and a history, ready to be composed and written by the ordinary build path.
+ */
+
+export interface DockerfileOptions {
+  /** Path of the Dockerfile; default CONTEXT/Dockerfile. */
+  file?: string;
+  /** The build context directory; default '.'. */
+  context?: string;
+  /** `--build-arg K=V` (or `K`, taken from the environment). */
+  buildArgs?: string[] | Record<string, string>;
+  /** `--target STAGE`; default the last stage. */
+  target?: string;
+}
+
+/** What the executor needs from the build around it. */
+export interface ExecutorEnv {
+  /** Resolves an image reference (registry or oci:) for a platform. */
+  resolveImage(ref: string, platform: Platform): Promise<BaseImage>;
+  cache: LayerCache;
+  compression: LayerBuildOptions['compression'];
+  epoch: number;
+  platform: Platform;
+  log: Logger;
+  environment: NodeJS.ProcessEnv;
+  caFile?: string;
+  signal?: AbortSignal;
+  /** The manifest family the destination requires (an OCI layout: oci); default the base's. */
+  family?: 'oci' | 'docker';
+  /** Record each new file's sha256 (provenance, SBOM). */
+  recordFiles?: boolean;
+}
+
+export interface DockerfileResult {
+  base: BaseImage;
+  scratch: boolean;
+  layers: (NewLayer & { entries: LayerEntry[]; cached: boolean; source: string; dest: string })[];
+  config: ContainerConfig;
+  history: HistoryEntry[];
+  author?: string;
+  warnings: string[];
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+const COMMENT = 'buildkit.dockerfile.v0';
+const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
+
+interface Stage {
+  index: number;
+  name?: string;
+  from: Instruction;
+  body: Instruction[];
+}
+
+interface State {
+  stage: Stage;
+  root: BaseImage;
+  scratch: boolean;
+  layers: DockerfileResult['layers'];
+  history: HistoryEntry[];
+  config: ContainerConfig;
+  author?: string;
+  args: Map<string, string>;
+  declared: Set<string>;
+  cmdSet: boolean;
+  platform: Platform;
+  fs?: RootFs;
+  file: string;
+}
+
+function go(platform: Platform): Record<string, string> {
+  return { os: platform.os, arch: platform.architecture, variant: platform.variant ?? '' };
+}
+
+function hostPlatform(): Platform {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
+  return normalizePlatform({ os: 'linux', architecture: arch });
+}
+
+function platformArgs(target: Platform): Map<string, string> {
+  const build = hostPlatform();
+  const t = go(target);
+  const b = go(build);
+  return new Map([
+    ['BUILDPLATFORM', formatPlatform(build)],
+    ['BUILDOS', b.os!],
+    ['BUILDOSVERSION', ''],
+    ['BUILDARCH', b.arch!],
+    ['BUILDVARIANT', b.variant!],
+    ['TARGETPLATFORM', formatPlatform(target)],
+    ['TARGETOS', t.os!],
+    ['TARGETOSVERSION', ''],
+    ['TARGETARCH', t.arch!],
+    ['TARGETVARIANT', t.variant!],
+  ]);
+}
+
+/** Quote-aware split into words, quotes kept (BuildKit parseWords), for ENV/LABEL/ARG. */
+function words(text: string, escape: string): string[] {
+  const out: string[] = [];
+  let word = '';
+  let quote = '';
+  let has = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === escape && i + 1 < text.length && quote !== "'") {
+      word += c + text[++i];
+      has = true;
+      continue;
+    }
+    if (quote) {
+      word += c;
+      if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      quote = c;
+      word += c;
+      has = true;
+    } else if (/\s/.test(c)) {
+      if (has) out.push(word);
+      word = '';
+      has = false;
+    } else {
+      word += c;
+      has = true;
+    }
+  }
+  if (has) out.push(word);
+  return out;
+}
+
+/** `ENV k v` (legacy) or `ENV k=v k2="v 2"`: pairs with raw (unexpanded) values. */
+function nameValues(inst: Instruction, file: string, escape: string): [string, string][] {
+  const ws = words(inst.rest, escape);
+  if (ws.length === 0) throw parseError(file, inst.startLine, `${inst.keyword} requires at least one argument`);
+  if (!ws[0]!.includes('=')) {
+    // Legacy form: the first word is the name, the rest of the line its value.
+    const m = /^(\S+)\s+([\s\S]*)$/.exec(inst.rest);
+    if (!m) throw parseError(file, inst.startLine, `${inst.keyword} names can not be blank`);
+    if (inst.keyword === 'LABEL') throw parseError(file, inst.startLine, 'LABEL requires key=value pairs');
+    return [[m[1]!, m[2]!]];
+  }
+  return ws.map((w) => {
+    const eq = w.indexOf('=');
+    if (eq < 0) throw parseError(file, inst.startLine, `Syntax error - can't find = in ${JSON.stringify(w)}. Must be of the form: name=value`);
+    if (eq === 0) throw parseError(file, inst.startLine, `${inst.keyword} names can not be blank`);
+    return [w.slice(0, eq), w.slice(eq + 1)];
+  });
+}
+
+function flagsOf(inst: Instruction, file: string, allowed: Record<string, 'string' | 'bool' | 'list'>): Record<string, string | string[] | boolean> {
+  const out: Record<string, string | string[] | boolean> = {};
+  for (const f of inst.flags) {
+    const kind = allowed[f.name];
+    if (!kind) throw parseError(file, inst.startLine, `unknown flag: --${f.name}`);
+    if (kind === 'bool') {
+      if (f.value !== undefined && f.value !== 'true' && f.value !== 'false') throw parseError(file, inst.startLine, `expecting boolean value for flag ${f.name}, not: ${f.value}`);
+      out[f.name] = f.value !== 'false';
+    } else if (kind === 'list') {
+      if (f.value === undefined) throw parseError(file, inst.startLine, `missing a value on flag: --${f.name}`);
+      out[f.name] = [...((out[f.name] as string[] | undefined) ?? []), f.value];
+    } else {
+      if (f.value === undefined) throw parseError(file, inst.startLine, `missing a value on flag: --${f.name}`);
+      if (out[f.name] !== undefined) throw parseError(file, inst.startLine, `duplicate flag specified: --${f.name}`);
+      out[f.name] = f.value;
+    }
+  }
+  return out;
+}
+
+function runError(file: string, inst: Instruction, via?: string): StowageError {
+  const what = via ? `the base image's ONBUILD trigger "${via}" runs a command (RUN)` : 'RUN is not supported';
+  return new StowageError(
+    'INVALID_INPUT',
+    `${file}:${inst.startLine}: ${what}: stowage assembles images without running containers; start FROM an image that already has what RUN installs`,
+  );
+}
+
+const SIGNALS = new Set([
+  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE', 'POLL', 'PROF', 'PWR',
+  'QUIT', 'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH',
+  'XCPU', 'XFSZ',
+]);
+
+function validSignal(s: string): boolean {
+  if (/^\d+$/.test(s)) return Number(s) > 0 && Number(s) < 65;
+  const name = s.toUpperCase().replace(/^SIG/, '');
+  if (/^RTMIN(\+\d+)?$|^RTMAX(-\d+)?$/.test(name)) return true;
+  return SIGNALS.has(name);
+}
+
+/** Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds. */
+function duration(text: string): number | undefined {
+  if (text === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+  const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  let consumed = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index !== consumed) return undefined;
+    total += Number(m[1]) * unit[m[2]!]!;
+    consumed += m[0].length;
+  }
+  return consumed === text.length && consumed > 0 ? Math.round(total) : undefined;
+}
+
+function goQuote(list: string[]): string {
+  return `[${list.map((s) => JSON.stringify(s)).join(' ')}]`;
+}
+
+function scratchImage(platform: Platform): BaseImage {
+  const config = { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: {}, rootfs: { type: 'layers' as const, diff_ids: [] } };
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const manifest = { schemaVersion: 2 as const, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: digestBytes(configBytes), size: configBytes.length }, layers: [] };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return {
+    manifest: { bytes: manifestBytes, value: manifest, digest: digestBytes(manifestBytes), mediaType: MediaType.OciManifest },
+    config: { bytes: configBytes, value: config, digest: manifest.config.digest, mediaType: MediaType.OciConfig },
+    openBlob: async () => {
+      throw new StowageError('NOT_FOUND', 'scratch has no blobs');
+    },
+  };
+}
+
+export class DockerfileExecutor {
+  private readonly file: string;
+  private readonly fileLabel: string;
+  private readonly contextDir: string;
+  private escape: '\\' | '`' = '\\';
+  private readonly buildArgs = new Map<string, string>();
+  private readonly meta = new Map<string, string>();
+  private readonly states = new Map<number, State>();
+  private stages: Stage[] = [];
+  private readonly images = new Map<string, Promise<{ image: BaseImage; fs?: Promise<RootFs> }>>();
+  private readonly rootFsCache = new Map<string, Promise<RootFs>>();
+  private staging = '';
+  private context!: ContextTree;
+  private readonly warnings: string[] = [];
+
+  constructor(
+    private readonly options: DockerfileOptions,
+    private readonly env: ExecutorEnv,
+  ) {
+    this.contextDir = path.resolve(options.context ?? '.');
+    this.file = path.resolve(options.file ?? path.join(this.contextDir, 'Dockerfile'));
+    this.fileLabel = options.file ?? path.join(options.context ?? '.', 'Dockerfile');
+    const list = Array.isArray(options.buildArgs)
+      ? options.buildArgs.map((a): [string, string | undefined] => {
+          const eq = a.indexOf('=');
+          return eq < 0 ? [a, env.environment[a]] : [a.slice(0, eq), a.slice(eq + 1)];
+        })
+      : Object.entries(options.buildArgs ?? {});
+    for (const [k, v] of list) {
+      if (!k) throw new StowageError('USAGE', `--build-arg "${k}": expected KEY=VALUE`);
+      if (v !== undefined) this.buildArgs.set(k, v);
+    }
+  }
+
+  private err(inst: Instruction | number, message: string): StowageError {
+    return parseError(this.fileLabel, typeof inst === 'number' ? inst : inst.startLine, message);
+  }
+
+  private expand(inst: Instruction, text: string, vars: ReadonlyMap<string, string>): string {
+    try {
+      return expandWord(text, vars, this.escape);
+    } catch (e) {
+      if (e instanceof LexError) throw this.err(inst, `${inst.keyword}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** Parses and checks the whole Dockerfile; nothing is fetched. Throws on RUN in a stage the target needs. */
+  async prepare(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new StowageError('INVALID_INPUT', `cannot read Dockerfile ${this.fileLabel}: ${code === 'ENOENT' ? 'it does not exist' : (e as Error).message}`, { cause: e });
+    }
+    const parsed = parseDockerfile(text, this.fileLabel);
+    this.escape = parsed.directives.escape;
+    this.warnings.push(...parsed.warnings);
+    const platform = this.env.platform;
+    const predefined = platformArgs(platform);
+    for (const [k, v] of predefined) this.meta.set(k, v);
+    let current: Stage | undefined;
+    for (const inst of parsed.instructions) {
+      if (inst.keyword === 'FROM') {
+        current = { index: this.stages.length, from: inst, body: [] };
+        const m = /^(\S+)(?:\s+[Aa][Ss]\s+(\S+))?\s*$/.exec(inst.rest);
+        if (!m) throw this.err(inst, 'FROM requires either one or three arguments');
+        if (m[2] !== undefined) {
+          const name = m[2].toLowerCase();
+          if (!STAGE_NAME.test(name)) throw this.err(inst, `invalid name for build stage: "${m[2]}", name can't start with a number or contain symbols`);
+          if (this.stages.some((s) => s.name === name)) throw this.err(inst, `duplicate stage name "${name}"`);
+          current.name = name;
+        }
+        this.stages.push(current);
+      } else if (!current) {
+        if (inst.keyword !== 'ARG') throw this.err(inst, `${inst.keyword} cannot come before the first FROM; only ARG can`);
+        for (const w of words(inst.rest, this.escape)) {
+          const eq = w.indexOf('=');
+          const name = eq < 0 ? w : w.slice(0, eq);
+          const fromArg = this.buildArgs.get(name);
+          if (fromArg !== undefined) this.meta.set(name, fromArg);
+          else if (eq >= 0) this.meta.set(name, this.expand(inst, w.slice(eq + 1), this.meta));
+          else if (!predefined.has(name)) this.meta.delete(name);
+        }
+      } else current.body.push(inst);
+    }
+    if (this.stages.length === 0) throw new StowageError('INVALID_INPUT', `${this.fileLabel}: the Dockerfile has no FROM instruction`);
+    const target = this.targetStage();
+    for (const stage of this.needed(target)) {
+      for (const inst of stage.body) if (inst.keyword === 'RUN') throw runError(this.fileLabel, inst);
+    }
+  }
+
+  private targetStage(): Stage {
+    const t = this.options.target;
+    if (t === undefined) return this.stages.at(-1)!;
+    const found = this.stages.find((s) => s.name === t.toLowerCase());
+    if (!found) {
+      const names = this.stages.map((s) => s.name).filter(Boolean);
+      throw new StowageError('USAGE', `target stage "${t}" could not be found${names.length ? ` (stages: ${names.join(', ')})` : ''}`);
+    }
+    return found;
+  }
+
+  private stageByRef(ref: string, before: number): Stage | undefined {
+    const lower = ref.toLowerCase();
+    const named = this.stages.find((s) => s.name === lower);
+    if (named) return named.index < before ? named : undefined;
+    if (/^\d+$/.test(ref) && Number(ref) < before) return this.stages[Number(ref)];
+    return undefined;
+  }
+
+  /** The stages the target depends on, in order (FROM stage and COPY --from), the target last. */
+  private needed(target: Stage): Stage[] {
+    const seen = new Set<number>();
+    const visit = (s: Stage) => {
+      if (seen.has(s.index)) return;
+      seen.add(s.index);
+      const base = this.baseName(s);
+      const parent = this.stageByRef(base, s.index);
+      if (parent) visit(parent);
+      for (const inst of s.body) {
+        if (inst.keyword !== 'COPY' && inst.keyword !== 'ADD') continue;
+        const from = inst.flags.find((f) => f.name === 'from')?.value;
+        if (from === undefined) continue;
+        const dep = this.stageByRef(from, s.index);
+        if (dep) visit(dep);
+      }
+    };
+    visit(target);
+    return this.stages.filter((s) => seen.has(s.index));
+  }
+
+  private baseName(stage: Stage): string {
+    const m = /^(\S+)/.exec(stage.from.rest)!;
+    const name = this.expand(stage.from, m[1]!, this.meta);
+    if (name === '') throw this.err(stage.from, `base name (${m[1]}) should not be blank`);
+    return name;
+  }
+
+  /** Runs the target stage (and what it needs) and returns its image parts. */
+  async run(): Promise<DockerfileResult> {
+    this.context = new ContextTree(this.contextDir, await loadIgnore(this.contextDir, this.file));
+    this.staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-dockerfile-'));
+    try {
+      const target = this.targetStage();
+      for (const stage of this.needed(target)) await this.runStage(stage);
+      const s = this.states.get(target.index)!;
+      return {
+        base: s.root,
+        scratch: s.scratch,
+        layers: s.layers,
+        config: s.config,
+        history: s.history,
+        ...(s.author !== undefined ? { author: s.author } : {}),
+        warnings: this.warnings,
+      };
+    } finally {
+      // Staged files are only read while layers are built; every layer is in the cache by now.
+      await rm(this.staging, { recursive: true, force: true });
+    }
+  }
+
+  private async image(ref: string, platform: Platform): Promise<BaseImage> {
+    const key = `${ref}\0${formatPlatform(platform)}`;
+    let p = this.images.get(key);
+    if (!p) {
+      p = this.env.resolveImage(ref, platform).then((image) => ({ image }));
+      this.images.set(key, p);
+    }
+    return (await p).image;
+  }
+
+  private rootFsOf(image: BaseImage): Promise<RootFs> {
+    const key = image.manifest.digest;
+    let p = this.rootFsCache.get(key);
+    if (!p) {
+      const blobs: LayerBlob[] = image.manifest.value.layers.map((d) => ({ digest: d.digest, open: () => image.openBlob(d) }));
+      p = RootFs.fromLayers(blobs, this.env.signal, headerStore(this.env.cache.dir));
+      this.rootFsCache.set(key, p);
+    }
+    return p;
+  }
+
+  /** The stage's file tree, read from its base's layers on first use, then kept up to date. */
+  private async fsOf(state: State): Promise<RootFs> {
+    if (!state.fs) {
+      const fs = state.scratch ? RootFs.empty() : (await this.rootFsOf(state.root)).clone();
+      for (const l of state.layers) fs.applyEntries(l.entries, { digest: l.record.digest, open: () => l.open() });
+      state.fs = fs;
+    }
+    return state.fs;
+  }
+
+  private varsOf(state: State): Map<string, string> {
+    const vars = new Map(state.args);
+    for (const e of state.config.Env ?? []) {
+      const eq = e.indexOf('=');
+      vars.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
+    }
+    return vars;
+  }
+
+  private history(state: State, createdBy: string, emptyLayer: boolean): void {
+    state.history.push({ created: rfc3339(this.env.epoch), created_by: createdBy, comment: COMMENT, ...(emptyLayer ? { empty_layer: true } : {}) });
+  }
+
+  private async runStage(stage: Stage): Promise<void> {
+    const inst = stage.from;
+    const flags = flagsOf(inst, this.fileLabel, { platform: 'string' });
+    const platform = flags.platform !== undefined ? parsePlatform(this.expand(inst, flags.platform as string, this.meta)) : this.env.platform;
+    const baseName = this.baseName(stage);
+    const parent = this.stageByRef(baseName, stage.index);
+    let state: State;
+    if (parent) {
+      const p = this.states.get(parent.index)!;
+      state = {
+        ...p,
+        stage,
+        layers: [...p.layers],
+        history: [...p.history],
+        config: structuredClone(p.config),
+        args: new Map(p.args),
+        declared: new Set(p.declared),
+        cmdSet: false,
+        ...(p.fs ? { fs: p.fs.clone() } : {}),
+      };
+    } else {
+      const scratch = baseName === 'scratch';
+      const root = scratch ? scratchImage(platform) : await this.image(baseName, platform);
+      if (!scratch) this.env.log.info(`stage ${stage.name ?? stage.index}: base ${baseName} ${root.manifest.digest}`);
+      state = {
+        stage,
+        root,
+        scratch,
+        layers: [],
+        history: [...(root.config.value.history ?? [])],
+        config: structuredClone(root.config.value.config ?? {}),
+        args: new Map(),
+        declared: new Set(),
+        cmdSet: false,
+        platform,
+        file: this.fileLabel,
+      };
+      if (root.config.value.author !== undefined) state.author = root.config.value.author;
+    }
+    // BuildKit gives every Linux stage a PATH when its image has none (FROM scratch included).
+    if (!(state.config.Env ?? []).some((e) => e.startsWith('PATH='))) state.config.Env = [...(state.config.Env ?? []), `PATH=${DEFAULT_PATH}`];
+    this.states.set(stage.index, state);
+
+    // The base's ONBUILD triggers run first, then are cleared (BuildKit initOnBuildTriggers).
+    const triggers = (state.config.OnBuild as string[] | null | undefined) ?? [];
+    delete state.config.OnBuild;
+    for (const trigger of triggers) {
+      const parsed = parseDockerfile(trigger, `${this.fileLabel} (ONBUILD of ${baseName})`);
+      for (const t of parsed.instructions) {
+        if (t.keyword === 'RUN') throw runError(this.fileLabel, inst, trigger);
+        await this.dispatch(state, { ...t, startLine: inst.startLine, endLine: inst.endLine });
+      }
+    }
+    for (const i of stage.body) await this.dispatch(state, i);
+  }
+
+  private async dispatch(state: State, inst: Instruction): Promise<void> {
+    if (this.env.signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled');
+    const vars = this.varsOf(state);
+    const c = state.config;
+    switch (inst.keyword) {
+      case 'RUN':
+        throw runError(this.fileLabel, inst);
+      case 'ARG': {
+        flagsOf(inst, this.fileLabel, {});
+        const parts: string[] = [];
+        const ws = words(inst.rest, this.escape);
+        if (ws.length === 0) throw this.err(inst, 'ARG requires at least one argument');
+        for (const w of ws) {
+          const eq = w.indexOf('=');
+          const name = eq < 0 ? w : w.slice(0, eq);
+          let value: string | undefined = eq >= 0 ? this.expand(inst, w.slice(eq + 1), this.varsOf(state)) : undefined;
+          if (this.buildArgs.has(name)) value = this.buildArgs.get(name);
+          else if (value === undefined && this.meta.has(name)) value = this.meta.get(name);
+          state.declared.add(name);
+          if (value !== undefined) state.args.set(name, value);
+          parts.push(value !== undefined ? `${name}=${value}` : name);
+        }
+        this.history(state, `ARG ${parts.join(' ')}`, true);
+        return;
+      }
+      case 'ENV': {
+        flagsOf(inst, this.fileLabel, {});
+        const pairs = nameValues(inst, this.fileLabel, this.escape).map(([k, v]) => [this.expand(inst, k, vars), this.expand(inst, v, vars)] as const);
+        const env = [...(c.Env ?? [])];
+        for (const [k, v] of pairs) {
+          const at = env.findIndex((e) => e === k || e.startsWith(`${k}=`));
+          if (at >= 0) env[at] = `${k}=${v}`;
+          else env.push(`${k}=${v}`);
+        }
+        c.Env = env;
+        this.history(state, `ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`, true);
+        return;
+      }
+      case 'LABEL': {
+        flagsOf(inst, this.fileLabel, {});
+        const pairs = nameValues(inst, this.fileLabel, this.escape).map(([k, v]) => [this.expand(inst, k, vars), this.expand(inst, v, vars)] as const);
+        c.Labels = { ...(c.Labels ?? {}) };
+        for (const [k, v] of pairs) c.Labels[k] = v;
+        this.history(state, `LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`, true);
+        return;
+      }
+      case 'MAINTAINER':
+        flagsOf(inst, this.fileLabel, {});
+        if (inst.rest === '') throw this.err(inst, 'MAINTAINER requires exactly one argument');
+        state.author = inst.rest;
+        this.history(state, `MAINTAINER ${inst.rest}`, true);
+        return;
+      case 'EXPOSE': {
+        flagsOf(inst, this.fileLabel, {});
+        if (inst.rest === '') throw this.err(inst, 'EXPOSE requires at least one argument');
+        let ports: string[];
+        try {
+          ports = expandWords(inst.rest, vars, this.escape);
+        } catch (e) {
+          throw this.err(inst, `EXPOSE: ${(e as Error).message}`);
+        }
+        const exposed = { ...(c.ExposedPorts ?? {}) };
+        const added: string[] = [];
+        for (const p of ports) {
+          const m = /^(?:(?:[0-9.]+|\[[0-9a-fA-F:.]+\]):)?(\d+)(?:-(\d+))?(?:\/([A-Za-z]+))?$/.exec(p);
+          if (!m) throw this.err(inst, `EXPOSE: invalid port "${p}": expected PORT, PORT/PROTO or START-END[/PROTO]`);
+          const proto = (m[3] ?? 'tcp').toLowerCase();
+          if (!['tcp', 'udp', 'sctp'].includes(proto)) throw this.err(inst, `EXPOSE: invalid proto "${m[3]}" in "${p}"`);
+          const start = Number(m[1]);
+          const end = m[2] !== undefined ? Number(m[2]) : start;
+          if (start < 1 || end > 65535 || end < start) throw this.err(inst, `EXPOSE: invalid port range "${p}"`);
+          for (let n = start; n <= end; n++) {
+            exposed[`${n}/${proto}`] = {};
+            added.push(`${n}/${proto}`);
+          }
+        }
+        c.ExposedPorts = exposed;
+        this.history(state, `EXPOSE map[${added.sort().map((p) => `${p}:{}`).join(' ')}]`, true);
+        return;
+      }
+      case 'VOLUME': {
+        flagsOf(inst, this.fileLabel, {});
+        const json = jsonForm(inst.rest);
+        if (json instanceof Error) throw this.err(inst, `VOLUME: ${json.message}`);
+        const list = (json ?? inst.rest.split(/\s+/).filter(Boolean)).map((v) => this.expand(inst, v, vars));
+        if (list.length === 0) throw this.err(inst, 'VOLUME requires at least one argument');
+        c.Volumes = { ...(c.Volumes ?? {}) };
+        for (const v of list) {
+          if (v.trim() === '') throw this.err(inst, 'VOLUME specified can not be an empty string');
+          c.Volumes[v] = {};
+        }
+        this.history(state, `VOLUME [${list.join(' ')}]`, true);
+        return;
+      }
+      case 'USER': {
+        flagsOf(inst, this.fileLabel, {});
+        const user = this.expand(inst, inst.rest, vars);
+        if (user === '') throw this.err(inst, 'USER requires exactly one argument');
+        c.User = user;
+        this.history(state, `USER ${user}`, true);
+        return;
+      }
+      case 'STOPSIGNAL': {
+        flagsOf(inst, this.fileLabel, {});
+        const sig = this.expand(inst, inst.rest, vars);
+        if (!validSignal(sig)) throw this.err(inst, `STOPSIGNAL: invalid signal "${sig}"`);
+        c.StopSignal = sig;
+        this.history(state, `STOPSIGNAL ${sig}`, true);
+        return;
+      }
+      case 'SHELL': {
+        flagsOf(inst, this.fileLabel, {});
+        const json = jsonForm(inst.rest);
+        if (json === undefined || json instanceof Error || json.length === 0) throw this.err(inst, 'SHELL requires the arguments to be in JSON form');
+        c.Shell = json;
+        this.history(state, `SHELL [${json.join(' ')}]`, true);
+        return;
+      }
+      case 'CMD':
+      case 'ENTRYPOINT': {
+        flagsOf(inst, this.fileLabel, {});
+        const json = jsonForm(inst.rest);
+        if (json instanceof Error) throw this.err(inst, `${inst.keyword}: ${json.message}`);
+        const shell = (c.Shell as string[] | undefined) ?? DEFAULT_SHELL;
+        const args = json ?? (inst.rest === '' ? [] : [...shell, inst.rest]);
+        if (inst.keyword === 'CMD') {
+          c.Cmd = args;
+          // BuildKit marks CMD as escaped whatever its form (dispatchCmd), a Windows-only field elsewhere.
+          c.ArgsEscaped = true;
+          state.cmdSet = true;
+          this.history(state, `CMD ${goQuote(args)}`, true);
+        } else {
+          if (args.length === 0) c.Entrypoint = null;
+          else c.Entrypoint = args;
+          // An ENTRYPOINT drops a CMD inherited from the base or parent stage (not one set in this stage).
+          if (!state.cmdSet) c.Cmd = null;
+          this.history(state, `ENTRYPOINT ${goQuote(args)}`, true);
+        }
+        return;
+      }
+      case 'HEALTHCHECK': {
+        const f = flagsOf(inst, this.fileLabel, { interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string' });
+        const m = /^(\S+)\s*([\s\S]*)$/.exec(inst.rest);
+        if (!m) throw this.err(inst, 'HEALTHCHECK requires an argument');
+        const kind = m[1]!.toUpperCase();
+        if (kind === 'NONE') {
+          if (m[2] !== '' || inst.flags.length) throw this.err(inst, 'HEALTHCHECK NONE takes no arguments');
+          c.Healthcheck = { Test: ['NONE'] };
+          this.history(state, 'HEALTHCHECK &{["NONE"] "0s" "0s" "0s" "0s" \'\\x00\'}', true);
+          return;
+        }
+        if (kind !== 'CMD') throw this.err(inst, `Unknown type "${m[1]}" in HEALTHCHECK (try CMD)`);
+        const json = jsonForm(m[2]!);
+        if (json instanceof Error) throw this.err(inst, `HEALTHCHECK: ${json.message}`);
+        if (m[2] === '') throw this.err(inst, 'Missing command after HEALTHCHECK CMD');
+        const test = json ? ['CMD', ...json] : ['CMD-SHELL', m[2]!];
+        const dur = (name: string): number => {
+          const v = f[name] as string | undefined;
+          if (v === undefined) return 0;
+          const d = duration(v);
+          if (d === undefined) throw this.err(inst, `HEALTHCHECK: invalid --${name} "${v}": expected a duration such as 30s`);
+          if (d !== 0 && d < 1e6) throw this.err(inst, `HEALTHCHECK: Interval "${name}" cannot be less than 1ms`);
+          return d;
+        };
+        const retries = f.retries !== undefined ? Number(f.retries) : 0;
+        if (!Number.isInteger(retries) || retries < 0) throw this.err(inst, `HEALTHCHECK: --retries "${String(f.retries)}" must be a non-negative integer`);
+        // Go's HealthConfig fields are omitempty: unset (zero) values are not written.
+        const hc: NonNullable<ContainerConfig['Healthcheck']> & { StartInterval?: number } = { Test: test };
+        const fields: [keyof typeof hc, number][] = [['Interval', dur('interval')], ['Timeout', dur('timeout')], ['StartPeriod', dur('start-period')], ['StartInterval', dur('start-interval')], ['Retries', retries]];
+        for (const [k, v] of fields) if (v) (hc as Record<string, unknown>)[k] = v;
+        c.Healthcheck = hc;
+        this.history(state, `HEALTHCHECK &{${goQuote(test)} ${['interval', 'timeout', 'start-period', 'start-interval'].map((n) => `"${(f[n] as string | undefined) ?? '0s'}"`).join(' ')} '\\x${retries.toString(16).padStart(2, '0')}'}`, true);
+        return;
+      }
+      case 'ONBUILD': {
+        flagsOf(inst, this.fileLabel, {});
+        const inner = /^(\S+)/.exec(inst.rest)?.[1]?.toUpperCase();
+        if (!inner) throw this.err(inst, 'ONBUILD requires at least one argument');
+        if (inner === 'ONBUILD') throw this.err(inst, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+        if (inner === 'FROM' || inner === 'MAINTAINER') throw this.err(inst, `${inner} isn't allowed as an ONBUILD trigger`);
+        c.OnBuild = [...((c.OnBuild as string[] | null | undefined) ?? []), inst.rest];
+        this.history(state, `ONBUILD ${inst.rest}`, true);
+        return;
+      }
+      case 'WORKDIR': {
+        flagsOf(inst, this.fileLabel, {});
+        const wd = this.expand(inst, inst.rest, vars);
+        if (wd === '') throw this.err(inst, 'WORKDIR requires exactly one argument');
+        const resolved = path.posix.resolve(c.WorkingDir || '/', wd);
+        c.WorkingDir = resolved;
+        if (resolved === '/') {
+          this.history(state, `WORKDIR ${resolved}`, true);
+          return;
+        }
+        // BuildKit makes the directory (and parents) 0755, owned by the current USER (looked up in the image), as a
+        // layer of its own; when the directory exists that layer is empty (BuildKit's well-known empty layer).
+        const fs = await this.fsOf(state);
+        const existing = fs.lookup(resolved, true);
+        if (existing?.node.type === 'directory') {
+          await this.addLayer(state, [], `WORKDIR ${resolved}`, `WORKDIR ${resolved}`, resolved);
+          return;
+        }
+        const owner = c.User ? await this.owner(state, inst, c.User) : { uid: 0, gid: 0 };
+        const real = fs.resolve(resolved, true);
+        const entries: LayerEntry[] = [];
+        const parts = real.split('/').filter(Boolean);
+        for (let i = 1; i <= parts.length; i++) {
+          const p = parts.slice(0, i).join('/');
+          const have = fs.lookup(p, false);
+          if (have?.node.type === 'directory') entries.push({ name: `${p}/`, type: 'directory', mode: have.node.mode, uid: have.node.uid, gid: have.node.gid, size: 0 });
+          else entries.push({ name: `${p}/`, type: 'directory', mode: 0o755, ...owner, size: 0 });
+        }
+        await this.addLayer(state, entries, `WORKDIR ${resolved}`, `WORKDIR ${resolved}`, resolved);
+        return;
+      }
+      case 'COPY':
+      case 'ADD':
+        await this.copy(state, inst, vars);
+        return;
+      default:
+        throw this.err(inst, `unknown instruction: ${inst.keyword}`);
+    }
+  }
+
+  private async owner(state: State, inst: Instruction, spec: string): Promise<{ uid: number; gid: number }> {
+    const fs = await this.fsOf(state);
+    const r = await resolveOwner(spec, (p) => fs.readText(p, this.staging, this.env.signal));
+    if (r instanceof Error) throw this.err(inst, `${inst.keyword}: ${r.message}`);
+    return r;
+  }
+
+  private async copy(state: State, inst: Instruction, vars: Map<string, string>): Promise<void> {
+    const isAdd = inst.keyword === 'ADD';
+    const spec: Record<string, 'string' | 'bool' | 'list'> = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'list' };
+    if (isAdd) Object.assign(spec, { checksum: 'string', 'keep-git-dir': 'bool', unpack: 'bool' });
+    const f = flagsOf(inst, this.fileLabel, spec);
+    const json = jsonForm(inst.rest);
+    if (json instanceof Error) throw this.err(inst, `${inst.keyword}: ${json.message}`);
+    const rawArgs = json ?? inst.rest.split(/[ \t]+/).filter(Boolean);
+    if (rawArgs.length < 2) throw this.err(inst, `${inst.keyword} requires at least two arguments, but only one was provided. Destination could not be determined`);
+    const heredocs = new Map(inst.heredocs.map((h) => [h.name, h]));
+    const destRaw = rawArgs.at(-1)!;
+    const dest0 = this.expand(inst, destRaw, vars);
+    if (!json && /^\d*<<-?/.test(destRaw)) throw this.err(inst, `${inst.keyword}: a heredoc cannot be the destination`);
+    const workdir = state.config.WorkingDir || '/';
+    let dest = path.posix.isAbsolute(dest0) ? dest0 : path.posix.join(workdir, dest0);
+    if (dest0 === '.' || dest0 === '' || dest0.endsWith('/')) dest = dest.endsWith('/') ? dest : `${dest}/`;
+
+    const ready: ReadySource[] = [];
+    const sources: (string | ReadySource)[] = [];
+    const shownSources: string[] = [];
+    for (const raw of rawArgs.slice(0, -1)) {
+      const h = !json ? /^\d*<<-?\s*(["']?)(.+?)\1$/.exec(raw) : null;
+      if (h && heredocs.has(h[2]!)) {
+        const doc = heredocs.get(h[2]!)!;
+        const content = doc.expand ? this.expand(inst, doc.content, vars) : doc.content;
+        const file = path.join(this.staging, `h${createHash('sha256').update(content).digest('hex')}`);
+        await writeFile(file, content, { mode: 0o600 });
+        const node = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(content), source: file, state: `heredoc:${createHash('sha256').update(content).digest('hex')}` };
+        const r: ReadySource = { name: doc.name, node };
+        ready.push(r);
+        sources.push(r);
+        shownSources.push(raw);
+        continue;
+      }
+      const src = this.expand(inst, raw, vars);
+      shownSources.push(src);
+      if (/^https?:\/\//i.test(src)) {
+        if (!isAdd) throw this.err(inst, `COPY: source can't be a URL (${src}); use ADD`);
+        const checksum = f.checksum !== undefined ? this.expand(inst, f.checksum as string, vars) : undefined;
+        if (checksum === undefined) this.env.log.warn?.(`${this.fileLabel}:${inst.startLine}: ADD ${src} without --checksum: the build is not reproducible if the file changes`);
+        const got = await downloadUrl(src, this.staging, { ...(checksum ? { checksum } : {}), ...(this.env.caFile ? { caFile: this.env.caFile } : {}), ...(this.env.signal ? { signal: this.env.signal } : {}) }).catch((e: unknown) => {
+          throw this.err(inst, `ADD ${src}: ${(e as Error).message}`);
+        });
+        const r: ReadySource = { name: got.name, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };
+        sources.push(r);
+        continue;
+      }
+      if (/^git@|\.git(#|$)/.test(src)) throw this.err(inst, `${inst.keyword}: git sources are not supported by stowage (${src}); copy a checkout from the context instead`);
+      sources.push(src);
+    }
+    if (!isAdd && f.checksum !== undefined) throw this.err(inst, 'COPY does not support --checksum');
+    if (isAdd && f.checksum !== undefined && sources.some((s) => typeof s === 'string')) throw this.err(inst, 'ADD: --checksum is only supported with HTTP(S) sources');
+
+    // The tree to read from: the context, or another stage's or image's files.
+    let tree: FileTree = this.context;
+    let fromFs: RootFs | undefined;
+    if (f.from !== undefined) {
+      const from = f.from as string;
+      if (from.includes('$')) throw this.err(inst, 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround');
+      const stage = this.stageByRef(from, state.stage.index);
+      if (stage) {
+        const s = this.states.get(stage.index);
+        if (!s) throw this.err(inst, `cannot copy from stage "${from}": it was not built`);
+        fromFs = await this.fsOf(s);
+      } else {
+        const later = this.stages.find((s) => s.name === from.toLowerCase());
+        if (later) throw this.err(inst, `cannot copy from stage "${from}", it needs to be defined before current stage "${state.stage.name ?? state.stage.index}"`);
+        if (/^\d+$/.test(from)) throw this.err(inst, `${inst.keyword} --from=${from}: there is no stage ${from} before this one`);
+        // BuildKit would try docker.io/library/NAME: a typo in a stage name becomes a pull from the internet and a
+        // confusing "not found". A bare name that is no stage is refused here; images are named with a tag or a host.
+        if (/^[a-z0-9][a-z0-9._-]*$/.test(from)) {
+          const names = this.stages.map((s) => s.name).filter(Boolean);
+          throw this.err(inst, `${inst.keyword} --from=${from}: no stage is named "${from}"${names.length ? ` (stages: ${names.join(', ')})` : ''}; to copy from an image, name it with a tag or registry, such as ${from}:latest`);
+        }
+        let image: BaseImage;
+        try {
+          image = await this.image(from, state.platform);
+        } catch (e) {
+          throw this.err(inst, `${inst.keyword} --from=${from}: not a stage of this Dockerfile, and as an image: ${(e as Error).message}`);
+        }
+        fromFs = await this.rootFsOf(image);
+      }
+      const fsRef = fromFs;
+      tree = {
+        lookup: async (p, follow) => fsRef.lookup(p, follow),
+        children: async (dir) => fsRef.children(dir),
+      };
+    }
+
+    // ADD unpacks local archives (recognised by content) into DEST.
+    if (isAdd && f.from === undefined && f.unpack !== false) {
+      for (let i = 0; i < sources.length; i++) {
+        const s = sources[i]!;
+        if (typeof s !== 'string' || /[*?[]/.test(s)) continue;
+        const found = await this.context.lookup(s, true);
+        if (!found || found.node.type !== 'file' || !found.node.source) continue;
+        const members = await unpackArchive(found.node.source, this.staging, found.node.state ?? s, this.env.signal);
+        if (members) sources[i] = { name: path.posix.basename(s), node: found.node, members };
+      }
+    }
+
+    const destFs = await this.fsOf(state);
+    const owner = f.chown !== undefined ? await this.owner(state, inst, this.expand(inst, f.chown as string, vars)) : undefined;
+    let chmod;
+    if (f.chmod !== undefined) {
+      const parsed = parseChmod(this.expand(inst, f.chmod as string, vars));
+      if (parsed instanceof Error) throw this.err(inst, `${inst.keyword}: ${parsed.message}`);
+      chmod = parsed.apply;
+    }
+    let planned: PlannedEntry[];
+    try {
+      planned = await planCopy({
+        tree,
+        sources,
+        dest,
+        ...(owner ? { owner } : {}),
+        ...(chmod ? { chmod } : {}),
+        destFs,
+        link: f.link === true,
+        excludes: (f.exclude as string[] | undefined)?.map((e) => this.expand(inst, e, vars)) ?? [],
+        parents: f.parents === true,
+        keepOwner: f.from !== undefined,
+        what: inst.keyword,
+      });
+    } catch (e) {
+      if (e instanceof StowageError && !e.message.startsWith(this.fileLabel)) throw this.err(inst, e.message);
+      throw e;
+    }
+    // Files that live in another image's layers are streamed out to the staging directory, only when the layer
+    // is not in the cache already: their cache-key state is the layer digest and path, known without reading.
+    const needing = planned.filter((p) => p.node);
+    for (const p of needing) p.state = fromFs?.contentState(p.node!) ?? p.state;
+    const entries: LayerEntry[] = planned.map(({ node: _node, ...e }) => e);
+    const prepare =
+      needing.length && fromFs
+        ? async () => {
+            const staged = await fromFs.stage(needing.map((p) => p.node!), this.staging, this.env.signal);
+            needing.forEach((p, i) => {
+              entries[planned.indexOf(p)]!.source = staged[i]!.source!;
+            });
+          }
+        : undefined;
+    // BuildKit's created_by: the instruction as written, then "# buildkit".
+    const createdBy = `${inst.original} # buildkit`;
+    await this.addLayer(state, entries, createdBy, `${inst.keyword} ${shownSources.join(' ')}`, dest, prepare);
+  }
+
+  /** One new layer from entries; `prepare` brings their contents to the local disk when the layer must be built. */
+  private async addLayer(state: State, entries: LayerEntry[], createdBy: string, source: string, dest: string, prepare?: () => Promise<void>): Promise<void> {
+    const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
+    const compression = this.env.compression;
+    const mediaType = layerMediaType(family, compression, state.scratch ? 'scratch' : `the stage's base ${state.root.manifest.digest}`);
+    const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}`, ...(this.env.recordFiles ? { recordFiles: true } : {}) };
+    const key = layerKey(entries, options);
+    const found = await this.env.cache.lookup(key);
+    // A cached record without file digests cannot serve a build that needs them.
+    let record: LayerRecord | undefined = found?.hasBlob && !(this.env.recordFiles && !found.record.files) ? found.record : undefined;
+    const cached = record !== undefined;
+    if (!record) {
+      await prepare?.();
+      const racy = this.env.cache.isRacy(entries.map((e) => e.changedAt));
+      record = await buildLayer(entries, options, this.env.cache, racy ? undefined : key, this.env.signal ? { signal: this.env.signal } : {});
+    }
+    const file = this.env.cache.blobPath(record.digest);
+    state.layers.push({
+      record,
+      createdBy,
+      label: dest,
+      open: async (start = 0) => fileStream(file, start),
+      entries,
+      cached,
+      source,
+      dest,
+    });
+    this.history(state, createdBy, false);
+    const layer = state.layers.at(-1)!;
+    state.fs?.applyEntries(entries, { digest: record.digest, open: () => layer.open() });
+    this.env.log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${source} -> ${dest}`);
+  }
+}

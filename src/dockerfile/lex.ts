@@ -1,0 +1,284 @@
+/**
+ * Variable substitution and word splitting as BuildKit's shell lexer does it (frontend/dockerfile/shell/lex.go):
+ * `$v ${v} ${v:-w} ${v-w} ${v:+w} ${v+w} ${v:?m} ${v?m} ${v#p} ${v##p} ${v%p} ${v%%p} ${v/p/r} ${v//p/r}`;
+ * single quotes are literal, double quotes allow `$` and escape only `"`, `$` and the escape character, the escape
+ * character outside quotes makes the next character literal, and quotes are removed. Unset variables expand to "".
+ */
+
+export type Vars = ReadonlyMap<string, string>;
+
+export class LexError extends Error {}
+
+class Scanner {
+  i = 0;
+  constructor(readonly s: string) {}
+  peek(): string | undefined {
+    return this.s[this.i];
+  }
+  next(): string | undefined {
+    return this.s[this.i++];
+  }
+}
+
+/** Collects words: unquoted blanks (and, for ProcessWords, blanks inside unquoted variable values) split them. */
+class Words {
+  words: string[] = [];
+  cur = '';
+  has = false;
+  addChar(c: string): void {
+    if (/\s/.test(c)) this.flush();
+    else this.addRaw(c);
+  }
+  addRaw(c: string): void {
+    this.cur += c;
+    this.has = true;
+  }
+  addString(s: string): void {
+    for (const c of s) this.addChar(c);
+  }
+  addRawString(s: string): void {
+    this.cur += s;
+    this.has = true;
+  }
+  flush(): void {
+    if (this.has) this.words.push(this.cur);
+    this.cur = '';
+    this.has = false;
+  }
+  result(): string[] {
+    this.flush();
+    return this.words;
+  }
+}
+
+/** A shell glob (`*`, `?`, `[...]`, escapes) as a regular-expression source. */
+export function globSource(pattern: string, escape = '\\'): string {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === escape && i + 1 < pattern.length) out += escapeRegex(pattern[++i]!);
+    else if (c === '*') out += '[\\s\\S]*';
+    else if (c === '?') out += '[\\s\\S]';
+    else if (c === '[') {
+      const close = pattern.indexOf(']', i + 2);
+      if (close < 0) out += '\\[';
+      else {
+        let body = pattern.slice(i + 1, close);
+        if (body.startsWith('!') || body.startsWith('^')) body = `^${body.slice(1)}`;
+        out += `[${body.replace(/\\/g, '\\\\')}]`;
+        i = close;
+      }
+    } else out += escapeRegex(c);
+  }
+  return out;
+}
+
+function escapeRegex(c: string): string {
+  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+class Lexer {
+  private sc: Scanner;
+  constructor(
+    text: string,
+    private readonly vars: Vars,
+    private readonly escape: string,
+  ) {
+    this.sc = new Scanner(text);
+  }
+
+  /** Reads until `stop` (exclusive, consumed) or the end; returns the text and its words. */
+  process(stop: string | undefined): { text: string; words: string[] } {
+    let text = '';
+    const words = new Words();
+    const sc = this.sc;
+    for (;;) {
+      const c = sc.peek();
+      if (c === undefined) {
+        if (stop !== undefined) throw new LexError(`syntax error: missing '${stop}'`);
+        break;
+      }
+      if (stop !== undefined && c === stop) {
+        sc.next();
+        break;
+      }
+      if (c === "'") {
+        const s = this.singleQuote();
+        text += s;
+        words.addRawString(s);
+      } else if (c === '"') {
+        const s = this.doubleQuote();
+        text += s;
+        words.addRawString(s);
+      } else if (c === '$') {
+        const s = this.dollar();
+        text += s;
+        words.addString(s);
+      } else {
+        sc.next();
+        if (c === this.escape) {
+          const n = sc.next();
+          if (n === undefined) break; // an escape at the end is dropped
+          text += n;
+          words.addRaw(n);
+        } else {
+          text += c;
+          words.addChar(c);
+        }
+      }
+    }
+    return { text, words: words.result() };
+  }
+
+  private singleQuote(): string {
+    const sc = this.sc;
+    sc.next();
+    let out = '';
+    for (;;) {
+      const c = sc.next();
+      if (c === undefined) throw new LexError('unexpected end of statement while looking for matching single-quote');
+      if (c === "'") return out;
+      out += c;
+    }
+  }
+
+  private doubleQuote(): string {
+    const sc = this.sc;
+    sc.next();
+    let out = '';
+    for (;;) {
+      const c = sc.peek();
+      if (c === undefined) throw new LexError('unexpected end of statement while looking for matching double-quote');
+      if (c === '"') {
+        sc.next();
+        return out;
+      }
+      if (c === '$') {
+        out += this.dollar();
+        continue;
+      }
+      sc.next();
+      if (c === this.escape) {
+        const n = sc.peek();
+        if (n === undefined) continue;
+        if (n === '"' || n === '$' || n === this.escape) {
+          out += n;
+          sc.next();
+          continue;
+        }
+      }
+      out += c;
+    }
+  }
+
+  private name(): string {
+    const sc = this.sc;
+    const first = sc.peek();
+    // Positional and special parameters are one character ($1, ${1}); Dockerfiles never set them.
+    if (first !== undefined && /[0-9]/.test(first)) return sc.next()!;
+    let out = '';
+    while (sc.peek() !== undefined && /[A-Za-z0-9_]/.test(sc.peek()!)) out += sc.next();
+    return out;
+  }
+
+  private dollar(): string {
+    const sc = this.sc;
+    sc.next(); // $
+    if (sc.peek() !== '{') {
+      const name = this.name();
+      if (name === '') return '$';
+      return this.vars.get(name) ?? '';
+    }
+    sc.next(); // {
+    const name = this.name();
+    if (name === '') throw new LexError(`bad substitution: \${${sc.s.slice(sc.i, sc.s.indexOf('}', sc.i) < 0 ? undefined : sc.s.indexOf('}', sc.i))}}`);
+    const op = sc.peek();
+    if (op === '}') {
+      sc.next();
+      return this.vars.get(name) ?? '';
+    }
+    if (op === undefined) throw new LexError("syntax error: missing '}'");
+    const value = this.vars.get(name);
+    const set = value !== undefined;
+    if (op === ':' || op === '-' || op === '+' || op === '?') {
+      sc.next();
+      let colon = false;
+      let mod = op;
+      if (op === ':') {
+        colon = true;
+        const m = sc.next();
+        if (m !== '-' && m !== '+' && m !== '?') throw new LexError(`unsupported modifier (${m ?? ''}) in substitution`);
+        mod = m;
+      }
+      const word = this.process('}').text;
+      const present = colon ? set && value !== '' : set;
+      if (mod === '-') return present ? value! : word;
+      if (mod === '+') return present ? word : '';
+      if (!present) throw new LexError(word !== '' ? `${name}: ${word}` : `${name}: is not allowed to be ${colon ? 'empty' : 'unset'}`);
+      return value!;
+    }
+    if (op === '#' || op === '%') {
+      sc.next();
+      const longest = sc.peek() === op;
+      if (longest) sc.next();
+      const pattern = this.process('}').text;
+      return trimPattern(value ?? '', pattern, op === '#', longest);
+    }
+    if (op === '/') {
+      sc.next();
+      const all = sc.peek() === '/';
+      if (all) sc.next();
+      const pattern = this.untilUnescaped('/');
+      const replacement = this.process('}').text;
+      if (pattern === '') return value ?? '';
+      const re = new RegExp(globSource(pattern), all ? 'g' : '');
+      return (value ?? '').replace(re, () => replacement);
+    }
+    throw new LexError(`unsupported modifier (${op}) in substitution`);
+  }
+
+  /** For `${v/p/r}`: the pattern ends at the next `/` (or at `}`, with an empty replacement). */
+  private untilUnescaped(stop: string): string {
+    const sc = this.sc;
+    let out = '';
+    for (;;) {
+      const c = sc.peek();
+      if (c === undefined) throw new LexError("syntax error: missing '}'");
+      if (c === stop) {
+        sc.next();
+        return out;
+      }
+      if (c === '}') return out;
+      if (c === '$') {
+        out += this.dollar();
+        continue;
+      }
+      sc.next();
+      out += c;
+    }
+  }
+}
+
+function trimPattern(value: string, pattern: string, prefix: boolean, longest: boolean): string {
+  const src = globSource(pattern);
+  // Shortest or longest match anchored at the start (#) or end (%), as the shell does.
+  const candidates: number[] = [];
+  for (let n = 0; n <= value.length; n++) candidates.push(n);
+  if (longest) candidates.reverse();
+  const re = new RegExp(`^(?:${src})$`);
+  for (const n of candidates) {
+    const part = prefix ? value.slice(0, n) : value.slice(value.length - n);
+    if (re.test(part)) return prefix ? value.slice(n) : value.slice(0, value.length - n);
+  }
+  return value;
+}
+
+/** One word, expanded and unquoted (BuildKit ProcessWord). */
+export function expandWord(text: string, vars: Vars, escape = '\\'): string {
+  return new Lexer(text, vars, escape).process(undefined).text;
+}
+
+/** Words, expanded and unquoted; unquoted blanks, also those from variable values, split them (ProcessWords). */
+export function expandWords(text: string, vars: Vars, escape = '\\'): string[] {
+  return new Lexer(text, vars, escape).process(undefined).words;
+}

@@ -1,0 +1,334 @@
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract } from 'tar-stream';
+import { StowageError } from '../errors.js';
+import { decompressed } from '../layer/decompress.js';
+import type { EntryType } from '../layer/tar-header.js';
+
+/**
+ * The merged file tree of an image or a stage, read from its layers' tar headers (content is not kept): each
+ * layer applied in order, whiteouts (`.wh.NAME`) and opaque directories (`.wh..wh..opq`) honoured, as a runtime
+ * unpacks them. Contents are fetched on demand, by streaming again only the layers that hold wanted files.
+ */
+
+export interface FsNode {
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname?: string;
+  /** Content already on the local disk (context files, staged copies). */
+  source?: string;
+  /** Cache-key state of that content. */
+  state?: string;
+  changedAt?: number;
+  /** Content inside a layer: its index and the tar path holding the bytes (a hard link's target). */
+  layer?: number;
+  contentPath?: string;
+}
+
+/** One tar header of a layer, as kept in a HeaderStore. */
+export interface LayerHeader {
+  name: string;
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname?: string;
+}
+
+/** Where the header lists of layers are kept between builds, by layer digest. */
+export interface HeaderStore {
+  get(digest: string): Promise<LayerHeader[] | undefined>;
+  put(digest: string, headers: LayerHeader[]): Promise<void>;
+}
+
+export interface LayerBlob {
+  digest: string;
+  open(): Promise<Readable>;
+}
+
+function clean(name: string): string {
+  return path.posix.normalize(`/${name}`).slice(1).replace(/\/$/, '');
+}
+
+const MAX_LINKS = 255;
+
+export class RootFs {
+  private readonly nodes = new Map<string, FsNode>();
+  private readonly kids = new Map<string, Set<string>>();
+
+  private constructor(private readonly layers: LayerBlob[]) {
+    this.nodes.set('', { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0 });
+  }
+
+  /** An empty tree (`FROM scratch`). */
+  static empty(): RootFs {
+    return new RootFs([]);
+  }
+
+  /**
+   * Reads every layer's headers once (streamed; file bodies are skipped). With a store, a layer's header list is
+   * kept under its digest (its content never changes), so a rebuild does not download or decompress it again.
+   */
+  static async fromLayers(layers: LayerBlob[], signal?: AbortSignal, store?: HeaderStore): Promise<RootFs> {
+    const fs = new RootFs(layers);
+    for (let i = 0; i < layers.length; i++) {
+      const added = new Set<string>();
+      const known = await store?.get(layers[i]!.digest);
+      if (known) {
+        for (const h of known) fs.applyTarEntry(h.name, h, i, added);
+        continue;
+      }
+      const seen: LayerHeader[] = [];
+      await fs.readLayer(i, async (name, header, body) => {
+        const h: LayerHeader = { name, type: header.type ?? 'file', mode: header.mode ?? 0, uid: header.uid ?? 0, gid: header.gid ?? 0, size: header.size ?? 0 };
+        if (header.linkname) h.linkname = header.linkname;
+        seen.push(h);
+        fs.applyTarEntry(name, header, i, added);
+        body.resume();
+      }, signal);
+      await store?.put(layers[i]!.digest, seen);
+    }
+    return fs;
+  }
+
+  /** A copy that further layers can be applied to without changing this one (a child stage). */
+  clone(): RootFs {
+    const fs = new RootFs([...this.layers]);
+    for (const [k, v] of this.nodes) fs.nodes.set(k, v);
+    for (const [k, v] of this.kids) fs.kids.set(k, new Set(v));
+    return fs;
+  }
+
+  private async readLayer(
+    index: number,
+    onEntry: (name: string, header: { type?: string | null; mode?: number; uid?: number; gid?: number; size?: number; linkname?: string | null }, body: Readable) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const blob = this.layers[index]!;
+    const raw = await blob.open();
+    try {
+      const { stream } = await decompressed(raw);
+      const ex = extract();
+      const feeding = pipeline(stream, ex, signal ? { signal } : {});
+      for await (const entry of ex) {
+        await onEntry(entry.header.name, entry.header, entry as unknown as Readable);
+      }
+      await feeding;
+    } catch (e) {
+      if (e instanceof StowageError) throw e;
+      throw new StowageError('INVALID_INPUT', `cannot read layer ${blob.digest}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  private link(name: string): void {
+    if (name === '') return;
+    const parent = path.posix.dirname(name);
+    const p = parent === '.' ? '' : parent;
+    let set = this.kids.get(p);
+    if (!set) this.kids.set(p, (set = new Set()));
+    set.add(path.posix.basename(name));
+  }
+
+  private removeTree(name: string, keep?: Set<string>): void {
+    const children = this.kids.get(name);
+    if (children) {
+      for (const c of [...children]) {
+        const child = name === '' ? c : `${name}/${c}`;
+        if (keep?.has(child)) continue;
+        this.removeTree(child, keep);
+        children.delete(c);
+      }
+    }
+    if (name !== '' && !keep?.has(name)) {
+      this.nodes.delete(name);
+      this.kids.delete(name);
+      const parent = path.posix.dirname(name);
+      this.kids.get(parent === '.' ? '' : parent)?.delete(path.posix.basename(name));
+    }
+  }
+
+  /** Missing parents of a path appear as plain directories (a layer may omit them). */
+  private ensureParents(name: string): void {
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      if (!this.nodes.has(p)) {
+        this.nodes.set(p, { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0 });
+        this.link(p);
+      }
+    }
+  }
+
+  private applyTarEntry(
+    rawName: string,
+    h: { type?: string | null; mode?: number; uid?: number; gid?: number; size?: number; linkname?: string | null },
+    layer: number,
+    added: Set<string>,
+  ): void {
+    const name = clean(rawName);
+    const base = path.posix.basename(name);
+    const dir = path.posix.dirname(name) === '.' ? '' : path.posix.dirname(name);
+    if (base === '.wh..wh..opq') {
+      // Opaque: what lower layers had in this directory is gone; this layer's own entries stay.
+      const children = this.kids.get(dir);
+      for (const c of [...(children ?? [])]) {
+        const child = dir === '' ? c : `${dir}/${c}`;
+        if (!added.has(child)) this.removeTree(child, added);
+      }
+      return;
+    }
+    if (base.startsWith('.wh.')) {
+      this.removeTree(dir === '' ? base.slice(4) : `${dir}/${base.slice(4)}`);
+      return;
+    }
+    if (name === '') {
+      if (h.type === 'directory') this.nodes.set('', { type: 'directory', mode: (h.mode ?? 0o755) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, size: 0 });
+      return;
+    }
+    let node: FsNode;
+    const common = { mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0 };
+    if (h.type === 'directory') node = { type: 'directory', ...common, size: 0 };
+    else if (h.type === 'symlink') node = { type: 'symlink', ...common, size: 0, linkname: h.linkname ?? '' };
+    else if (h.type === 'link') {
+      // A hard link: the same bytes as its target, which an earlier entry of this layer (or a lower one) holds.
+      const target = this.nodes.get(clean(h.linkname ?? ''));
+      if (!target || target.type !== 'file') return;
+      node = { ...target, ...common };
+    } else if (h.type === 'file' || h.type === 'contiguous-file' || h.type == null) {
+      node = { type: 'file', ...common, size: h.size ?? 0, layer, contentPath: name };
+    } else return; // devices and FIFOs cannot be copied by COPY --from; runtimes create their own
+    const existing = this.nodes.get(name);
+    // Replacing a directory by a non-directory removes what was under it.
+    if (existing?.type === 'directory' && node.type !== 'directory') this.removeTree(name);
+    this.ensureParents(name);
+    this.nodes.set(name, node);
+    this.link(name);
+    added.add(name);
+  }
+
+  /**
+   * Records a layer we built on top of the tree. Its files keep their local source while it exists (this build);
+   * with the layer's blob given, their bytes can also be read back from it (a layer that came from the cache).
+   */
+  applyEntries(entries: readonly { name: string; type: EntryType; mode: number; uid: number; gid: number; size: number; linkname?: string; source?: string; state?: string }[], blob?: LayerBlob): void {
+    const index = blob ? this.layers.push(blob) - 1 : undefined;
+    for (const e of entries) {
+      const name = clean(e.name);
+      if (name === '') continue;
+      const existing = this.nodes.get(name);
+      if (existing?.type === 'directory' && e.type !== 'directory') this.removeTree(name);
+      this.ensureParents(name);
+      const node: FsNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
+      if (e.linkname !== undefined) node.linkname = e.linkname;
+      if (e.source !== undefined) node.source = e.source;
+      if (e.state !== undefined) node.state = e.state;
+      if (index !== undefined && e.type === 'file') {
+        node.layer = index;
+        node.contentPath = name;
+      }
+      this.nodes.set(name, node);
+      this.link(name);
+    }
+  }
+
+  /**
+   * Resolves a path (absolute in the tree) following symlinks in its parents, and in the last component when
+   * `followLast`; links resolve inside the tree, never outside it. Returns the real path (no leading '/').
+   */
+  resolve(p: string, followLast: boolean): string {
+    let hops = 0;
+    const walk = (parts: string[]): string => {
+      let cur = '';
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i]!;
+        if (part === '' || part === '.') continue;
+        if (part === '..') {
+          cur = path.posix.dirname(cur) === '.' ? '' : path.posix.dirname(cur);
+          continue;
+        }
+        const next = cur === '' ? part : `${cur}/${part}`;
+        const node = this.nodes.get(next);
+        const last = i === parts.length - 1;
+        if (node?.type === 'symlink' && (!last || followLast)) {
+          if (++hops > MAX_LINKS) throw new StowageError('INVALID_INPUT', `too many levels of symbolic links at /${next}`);
+          const target = node.linkname ?? '';
+          const rest = parts.slice(i + 1);
+          const base = target.startsWith('/') ? [] : cur.split('/');
+          return walk([...base, ...target.split('/'), ...rest]);
+        }
+        cur = next;
+      }
+      return cur;
+    };
+    return walk(p.split('/'));
+  }
+
+  /** The node at a path (absolute in the tree), following symlinks as `resolve` does. */
+  lookup(p: string, followLast = true): { path: string; node: FsNode } | undefined {
+    const real = this.resolve(p, followLast);
+    const node = this.nodes.get(real);
+    return node ? { path: real, node } : undefined;
+  }
+
+  /** Names in a directory (real path, no leading '/'), sorted byte-wise. */
+  children(dir: string): string[] {
+    return [...(this.kids.get(dir) ?? [])].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  }
+
+  /** A small file's text (/etc/passwd, /etc/group), or undefined when absent. */
+  async readText(p: string, staging: string, signal?: AbortSignal): Promise<string | undefined> {
+    const found = this.lookup(p);
+    if (!found || found.node.type !== 'file') return undefined;
+    if (found.node.size > 4 * 1024 * 1024) throw new StowageError('INVALID_INPUT', `${p} in the image is larger than 4 MiB`);
+    const [staged] = await this.stage([found.node], staging, signal);
+    return readFile(staged!.source!, 'utf8');
+  }
+
+  /** What identifies a layer-held file's content for the layer cache key: the layer digest and the path in it. */
+  contentState(n: FsNode): string | undefined {
+    if (n.type !== 'file' || n.layer === undefined || n.state !== undefined) return n.state;
+    return `layer:${this.layers[n.layer]!.digest}:${n.contentPath}`;
+  }
+
+  /**
+   * Makes sure every given file node has its content on the local disk: nodes that live in a layer are written
+   * to files under `staging`, streaming only the layers that hold them. Returns nodes with `source` set.
+   */
+  async stage(nodes: FsNode[], staging: string, signal?: AbortSignal): Promise<FsNode[]> {
+    const out = nodes.map((n) => ({ ...n }));
+    const byLayer = new Map<number, Map<string, FsNode[]>>();
+    for (const n of out) {
+      if (n.type !== 'file' || n.source !== undefined || n.layer === undefined) continue;
+      n.state = this.contentState(n)!;
+      let m = byLayer.get(n.layer);
+      if (!m) byLayer.set(n.layer, (m = new Map()));
+      const list = m.get(n.contentPath!) ?? [];
+      list.push(n);
+      m.set(n.contentPath!, list);
+    }
+    let counter = 0;
+    for (const [layer, wanted] of [...byLayer].sort((a, b) => a[0] - b[0])) {
+      await this.readLayer(layer, async (name, _h, body) => {
+        const list = wanted.get(clean(name));
+        if (!list || list[0]!.source !== undefined) {
+          body.resume();
+          return;
+        }
+        const file = path.join(staging, `f${counter++}`);
+        await pipeline(body, createWriteStream(file, { mode: 0o600 }));
+        for (const n of list) n.source = file;
+      }, signal);
+      for (const [p, list] of wanted) {
+        if (list[0]!.source === undefined) throw new StowageError('INVALID_INPUT', `layer ${this.layers[layer]!.digest} does not hold /${p} after all`);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,102 @@
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+
+/** The compression of a stream, told by its first bytes (as go-archive's DetectCompression does). */
+export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
+
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) return 'zstd';
+  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') return 'bzip2';
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  return 'none';
+}
+
+/** Reads the first `n` bytes of a stream and gives back a stream that still starts with them. */
+export async function peek(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const it = stream[Symbol.asyncIterator]();
+  while (got < n) {
+    const r = await it.next();
+    if (r.done) break;
+    const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+    chunks.push(b);
+    got += b.length;
+  }
+  const head = Buffer.concat(chunks);
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value as Buffer;
+    }
+  }
+  return { head: head.subarray(0, n), stream: Readable.from(rest(), { objectMode: false }) };
+}
+
+async function decoder(kind: Compression): Promise<Transform> {
+  switch (kind) {
+    case 'gzip':
+      return createGunzip();
+    case 'zstd':
+      return createZstdDecompress();
+    case 'bzip2': {
+      // Pure JavaScript, streamed: no native code and nothing to install on the build machine.
+      const { default: unbzip2 } = await import('unbzip2-stream');
+      // An old-style through stream: re-wrapped so that it can be iterated and piped like any Node stream.
+      const through = unbzip2();
+      const out = new PassThrough();
+      through.on('error', (e: Error) => out.destroy(e));
+      through.pipe(out);
+      const t = new Transform({
+        transform(chunk, _enc, cb) {
+          if (through.write(chunk)) cb();
+          else through.once('drain', () => cb());
+        },
+        flush(cb) {
+          out.on('end', () => cb());
+          through.end();
+        },
+      });
+      out.on('data', (b: Buffer) => t.push(b));
+      out.on('error', (e) => t.destroy(e));
+      return t;
+    }
+    case 'xz': {
+      // A CommonJS module: its exports arrive as the default export.
+      const mod = (await import('xz-decompress')) as unknown as { XzReadableStream?: typeof import('xz-decompress').XzReadableStream; default: { XzReadableStream: typeof import('xz-decompress').XzReadableStream } };
+      const XzReadableStream = mod.XzReadableStream ?? mod.default.XzReadableStream;
+      // A WebAssembly decoder working on web streams; adapted to a Node transform.
+      const input = new PassThrough();
+      const web = new XzReadableStream(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>);
+      const output = Readable.fromWeb(web as unknown as import('node:stream/web').ReadableStream<Uint8Array>);
+      const t = new Transform({
+        transform(chunk, _enc, cb) {
+          input.write(chunk, cb);
+        },
+        flush(cb) {
+          input.end();
+          output.on('end', () => cb());
+          output.on('error', cb);
+        },
+      });
+      output.on('data', (d: Buffer) => t.push(d));
+      output.on('error', (e) => t.destroy(e));
+      return t;
+    }
+    default:
+      return new PassThrough();
+  }
+}
+
+/** The uncompressed bytes of a stream compressed with any of gzip, zstd, bzip2, xz, or none. */
+export async function decompressed(stream: Readable): Promise<{ kind: Compression; stream: Readable }> {
+  const { head, stream: whole } = await peek(stream, 6);
+  const kind = detectCompression(head);
+  if (kind === 'none') return { kind, stream: whole };
+  const d = await decoder(kind);
+  whole.on('error', (e) => d.destroy(e));
+  return { kind, stream: whole.pipe(d) };
+}

@@ -1,0 +1,47 @@
+import { StowageError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { RegistryClient, type ClientOptions } from './client.js';
+
+/** How to reach registries: the options every command that talks to one takes (build, copy, tag, inspect, digest). */
+export interface RegistryAccessOptions {
+  /** Allow plain HTTP and unverified TLS to registries that are not loopback. */
+  insecure?: boolean;
+  /** PEM file of extra CA certificates. */
+  caFile?: string;
+  /** Credentials per registry host, tried before docker's config.json, helpers and auth.json. */
+  credentials?: ClientOptions['credentials'];
+  /** Replaces the whole keychain. */
+  credentialSource?: ClientOptions['credentialSource'];
+  /** Extra HTTP middleware between retry and auth, outermost first (tests). */
+  middleware?: ClientOptions['middleware'];
+  /** Retries of registry requests (default 3). */
+  retries?: number;
+  /** Overrides of the retry timing (tests). */
+  retry?: ClientOptions['retry'];
+  /** Overrides of the upload shape. */
+  upload?: ClientOptions['upload'];
+  /** Environment for the keychain (default process.env). */
+  environment?: NodeJS.ProcessEnv;
+  log?: Logger;
+  /** Cancels the work: in-flight requests stop. */
+  signal?: AbortSignal;
+}
+
+/** A client for `options`, cancelled by `signal`; retries validated here, once, for every command. */
+export function openClient(options: RegistryAccessOptions, log: Logger, signal: AbortSignal): RegistryClient {
+  if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
+    throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
+  }
+  return new RegistryClient({
+    insecure: options.insecure,
+    caFile: options.caFile,
+    log,
+    middleware: options.middleware,
+    credentials: options.credentials,
+    credentialSource: options.credentialSource,
+    env: options.environment,
+    retry: { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) },
+    upload: options.upload,
+    signal,
+  });
+}

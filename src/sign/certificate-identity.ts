@@ -1,0 +1,71 @@
+import { StowageError } from '../errors.js';
+
+/**
+ * Who a keyless signature must come from: cosign's `--certificate-identity[-regexp]` and
+ * `--certificate-oidc-issuer[-regexp]`, checked against the Fulcio certificate's subject alternative name (a URI
+ * such as a workflow ref, or an email) and its OIDC issuer extension (1.3.6.1.4.1.57264.1.8, or the older .1.1).
+ * Both are required, as cosign requires them: a certificate proves an identity only together with who vouched for it.
+ * The regexps are JavaScript regular expressions, unanchored like cosign's (Go `regexp.MatchString`): write `^…$`
+ * to match the whole value.
+ */
+
+export interface CertificateIdentity {
+  /** The exact subject alternative name (`https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main`, or an email). */
+  identity?: string;
+  identityRegExp?: string;
+  /** The exact OIDC issuer (`https://token.actions.githubusercontent.com`). */
+  issuer?: string;
+  issuerRegExp?: string;
+}
+
+export interface IdentityMatcher {
+  /** For messages: `identity "x"` or `identity matching /x/`. */
+  describe(): string;
+  /** Throws StowageError('SIGNATURE') naming the check that failed. */
+  check(signer: { subjectAlternativeName?: string; issuer?: string }): void;
+}
+
+/** Validate the policy (flags given in pairs, regexps compile) and return its matcher. Throws 'USAGE'. */
+export function identityMatcher(policy: CertificateIdentity): IdentityMatcher {
+  const identity = field(policy.identity, policy.identityRegExp, 'certificate identity', '--certificate-identity');
+  const issuer = field(policy.issuer, policy.issuerRegExp, 'certificate OIDC issuer', '--certificate-oidc-issuer');
+  return {
+    describe: () => `identity ${identity.describe} from issuer ${issuer.describe}`,
+    check(signer) {
+      const san = signer.subjectAlternativeName;
+      if (san === undefined || !identity.matches(san)) {
+        throw new StowageError(
+          'SIGNATURE',
+          `certificate identity mismatch: the certificate was issued to ${san === undefined ? 'no subject alternative name' : JSON.stringify(san)}, expected ${identity.describe}`,
+        );
+      }
+      const iss = signer.issuer;
+      if (iss === undefined || !issuer.matches(iss)) {
+        throw new StowageError(
+          'SIGNATURE',
+          `certificate OIDC issuer mismatch: the certificate's issuer is ${iss === undefined ? 'missing' : JSON.stringify(iss)}, expected ${issuer.describe}`,
+        );
+      }
+    },
+  };
+}
+
+function field(exact: string | undefined, pattern: string | undefined, what: string, flag: string): { describe: string; matches(v: string): boolean } {
+  if (exact !== undefined && pattern !== undefined) {
+    throw new StowageError('USAGE', `give ${flag} or ${flag}-regexp, not both`);
+  }
+  if (exact !== undefined) {
+    if (exact === '') throw new StowageError('USAGE', `${flag} must not be empty`);
+    return { describe: JSON.stringify(exact), matches: (v) => v === exact };
+  }
+  if (pattern !== undefined) {
+    let re: RegExp;
+    try {
+      re = new RegExp(pattern, 'u');
+    } catch (e) {
+      throw new StowageError('USAGE', `${flag}-regexp ${JSON.stringify(pattern)} is not a valid regular expression: ${(e as Error).message}`);
+    }
+    return { describe: `matching /${pattern}/`, matches: (v) => re.test(v) };
+  }
+  throw new StowageError('USAGE', `keyless verification needs the expected ${what}: ${flag} VALUE or ${flag}-regexp PATTERN`);
+}

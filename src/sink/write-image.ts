@@ -1,0 +1,81 @@
+import type { Image } from '../image/image.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { Progress } from '../progress.js';
+import { parseReference, validateTag } from '../ref/reference.js';
+import { parseTarget, type Target } from '../ref/target.js';
+import type { Remote } from '../registry/remote.js';
+import { StowageError } from '../errors.js';
+import { retryPolicy, type RetryPolicy } from '../util/retrying.js';
+import { DockerArchiveSink } from './docker-archive-sink.js';
+import { LayoutSink } from './layout-sink.js';
+import { RegistrySink, type RegistrySinkOptions } from './registry-sink.js';
+import type { ImageSink, SinkResult } from './sink.js';
+
+export type { SinkResult };
+
+export interface WriteOptions {
+  /** Registry destinations: the connection to push through. */
+  remote?: Remote;
+  /** Registry destinations: more tags, put after the manifest (never before every blob is there). */
+  tags?: string[];
+  /** Registry destinations: blob uploads at once (default 4). */
+  concurrency?: number;
+  /** Live per-layer counters (bytes sent, state). */
+  progress?: Progress;
+  log?: Logger;
+  /** Layout and archive destinations: stops copying layers. (Registry requests stop with the remote's signal.) */
+  signal?: AbortSignal;
+}
+
+/** What a sink needs to be made: the destination and only the options that concern it. */
+export function sinkFor(
+  target: Target,
+  options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy } & Pick<RegistrySinkOptions, 'onBlob' | 'mountSources'>,
+): ImageSink {
+  const tags = (options.tags ?? []).map(validateTag);
+  if (tags.length && target.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${target.input}`);
+  if (target.kind === 'registry') {
+    if (!options.remote) throw new StowageError('USAGE', `pushing to ${target.input} needs a remote (new Remote({...})) to reach the registry`);
+    return new RegistrySink(target.ref, options.remote.client.registry(target.ref.registry), {
+      tags,
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(options.progress ? { progress: options.progress } : {}),
+      ...(options.onBlob ? { onBlob: options.onBlob } : {}),
+      ...(options.mountSources?.length ? { mountSources: options.mountSources } : {}),
+    });
+  }
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, options.policy ?? retryPolicy());
+  return new DockerArchiveSink(target.file, target.repoTag, options.policy ?? retryPolicy());
+}
+
+async function writeTo(image: Image, target: Target, options: WriteOptions): Promise<SinkResult> {
+  if (options.signal?.aborted) throw new StowageError('CANCELLED', `writing to ${target.input} cancelled before it started`);
+  const sink = sinkFor(target, { ...options, policy: retryPolicy({}, options.signal) });
+  return sink.write(await image.resolve(), options.log ?? silentLogger);
+}
+
+/**
+ * Writes an image to a location written as on the command line: a registry reference, `oci:DIR[:TAG]` or
+ * `docker-archive:FILE[:REPO:TAG]`. The same image gives the same manifest digest in a registry and a layout.
+ */
+export function write(image: Image, location: string, options: WriteOptions = {}): Promise<SinkResult> {
+  return writeTo(image, parseTarget(location, 'destination'), options);
+}
+
+/** Pushes to a registry: every blob confirmed (present, mounted or uploaded) before the manifest; tags after it. */
+export function push(image: Image, reference: string, options: WriteOptions & { remote: Remote }): Promise<SinkResult> {
+  const text = reference.startsWith('docker://') ? reference.slice('docker://'.length) : reference;
+  return writeTo(image, { kind: 'registry', ref: parseReference(text), input: reference }, options);
+}
+
+/** Writes into an OCI image layout directory (created if absent), tagged `tag` when given. */
+export function writeLayout(image: Image, dir: string, options: WriteOptions & { tag?: string } = {}): Promise<SinkResult> {
+  if (options.tag !== undefined) validateTag(options.tag);
+  return writeTo(image, { kind: 'oci', dir, ...(options.tag ? { tag: options.tag } : {}), input: `oci:${dir}` }, options);
+}
+
+/** Writes a `docker load` archive, named `repoTag` (`REPO:TAG`) when given. */
+export function writeDockerArchive(image: Image, file: string, options: WriteOptions & { repoTag?: string } = {}): Promise<SinkResult> {
+  const target = parseTarget(`docker-archive:${file}${options.repoTag ? `:${options.repoTag}` : ''}`, 'destination');
+  return writeTo(image, target, options);
+}

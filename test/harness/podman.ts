@@ -1,0 +1,60 @@
+// Podman with a private store (root, runroot and tmp in a temp dir, vfs storage, runc, cgroupfs, no network), so a
+// test pulls from a loopback registry and runs the image exactly as `podman run` does, without touching the
+// machine's own containers.
+import { ulimit } from './ulimit.js';
+import { run, runOk, type RunResult } from './exec.js';
+import { makeTempDir, removeTempDir } from './tmp.js';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+
+export interface PodmanHandle {
+  /** Run `podman` with the private store. */
+  podman(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
+  /** Pull an image from a plain-HTTP loopback registry. */
+  pull(ref: string): Promise<void>;
+  /** Run a pulled image once (removed afterwards): `args` replace Cmd, as `podman run IMAGE args` does. */
+  runImage(ref: string, args: string[]): Promise<RunResult>;
+  /** Remove the private store. */
+  stop(): Promise<void>;
+}
+
+export async function startPodman(): Promise<PodmanHandle> {
+  const dir = await makeTempDir('podman');
+  // No registries.conf search or mirror from the machine: only fully qualified references, as the tests use.
+  const registries = join(dir, 'registries.conf');
+  await writeFile(registries, 'unqualified-search-registries = []\n');
+  const policy = join(dir, 'policy.json');
+  await writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+  const env = { CONTAINERS_REGISTRIES_CONF: registries, TMPDIR: join(dir, 'tmp') };
+  const global = [
+    '--root', join(dir, 'root'),
+    '--runroot', join(dir, 'runroot'),
+    '--tmpdir', join(dir, 'libpod-tmp'),
+    '--storage-driver', 'vfs',
+    '--runtime', 'runc',
+    '--cgroup-manager', 'cgroupfs',
+    '--events-backend', 'none',
+  ];
+  await runOk('mkdir', ['-p', join(dir, 'tmp')]);
+  const podman = (args: string[], options: { timeoutMs?: number } = {}) =>
+    run('podman', [...global, ...args], { env, timeoutMs: options.timeoutMs ?? 180_000 });
+  const nofile = await ulimit();
+  return {
+    podman,
+    async pull(ref) {
+      const r = await podman(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy, ref]);
+      if (r.code !== 0) throw new Error(`podman pull ${ref} failed: ${r.stderr}`);
+    },
+    runImage(ref, args) {
+      return podman([
+        'run', '--rm', '--network', 'none', '--pull', 'never',
+        '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', 'nproc=4096:4096',
+        ref, ...args,
+      ]);
+    },
+    async stop() {
+      await podman(['rm', '--all', '--force'], { timeoutMs: 60_000 }).catch(() => undefined);
+      await removeTempDir(dir);
+    },
+  };
+}
