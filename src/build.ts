@@ -117,7 +117,7 @@ function plan(options: BuildOptions): Plan {
   const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
-  if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  if (modelKind !== 'gzip' && modelKind !== 'none' && modelKind !== 'zstd') throw new StowageError('USAGE', `model compression must be none, gzip or zstd, got "${String(modelKind)}"`);
   const modelCompression = validateCompression(modelKind, options.compressionLevel);
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
@@ -190,7 +190,7 @@ function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: Compres
     const name = l.files[0]!.entry.name;
     const record = byLabel.get(`/${name}`);
     if (!record) continue;
-    const format = compression.kind === 'gzip' ? 'tar+gzip' : 'tar';
+    const format = compression.kind === 'gzip' ? 'tar+gzip' : compression.kind === 'zstd' ? 'tar+zstd' : 'tar';
     shared.set(name, { digest: record.digest, size: record.size, diffId: record.diffId, format });
   }
   return shared;

@@ -224,6 +224,34 @@ describe('--model --modelcar --modelpack onto busybox', () => {
   });
 });
 
+describe('--model-compression zstd', () => {
+  it('compresses each weight layer on its own (tar+zstd); the ModelPack artifact shares them, with diffIds of the tars', async () => {
+    const repo = 'ml/tiny-zstd';
+    const r = await stowage(['build', '--from', bases.ociRef, '--to', `${registry.host}/${repo}:1`, '--model', modelDir, '--model-compression', 'zstd', '--modelpack', '--no-cache']);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const index = (await inspectRaw(`docker://${registry.host}/${repo}:1`)).json as { manifests: { digest: string }[] };
+    const image = (await inspectRaw(`docker://${registry.host}/${repo}@${index.manifests[0]!.digest}`)).json as { layers: { mediaType: string; digest: string }[] };
+    expect(image.layers.map((l) => l.mediaType)).toEqual([
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+      'application/vnd.oci.image.layer.v1.tar+zstd',
+      'application/vnd.oci.image.layer.v1.tar+zstd',
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+    ]);
+    const config = (await inspectImage(`docker://${registry.host}/${repo}@${index.manifests[0]!.digest}`, { raw: true, config: true })) as { rootfs: { diff_ids: string[] } };
+    const art = (await inspectRaw(`docker://${registry.host}/${repo}@${index.manifests[1]!.digest}`)).json as { config: { digest: string }; layers: { mediaType: string; digest: string; annotations: Record<string, string> }[] };
+    const weights = art.layers.filter((l) => l.annotations['org.opencontainers.image.title']!.endsWith('.safetensors'));
+    expect(weights.map((l) => l.mediaType)).toEqual(['application/vnd.cncf.model.weight.v1.tar+zstd', 'application/vnd.cncf.model.weight.v1.tar+zstd']);
+    expect(weights.map((l) => l.digest)).toEqual(image.layers.slice(1, 3).map((l) => l.digest));
+    const cfg = JSON.parse((await blob({ repo }, art.config.digest)).toString('utf8')) as { modelfs: { diffIds: string[] } };
+    const weightDiffIds = art.layers.map((l, i) => [l, cfg.modelfs.diffIds[i]] as const).filter(([l]) => weights.includes(l)).map(([, d]) => d);
+    expect(weightDiffIds).toEqual(config.rootfs.diff_ids.slice(1, 3));
+    // The zstd layer unpacks to the shard, byte for byte.
+    const unpacked = await runOk('sh', ['-c', 'zstd -dc | tar -xOf - models/model-00001-of-00002.safetensors | sha256sum'], { input: await blob({ repo }, image.layers[1]!.digest) });
+    expect(unpacked.stdout.slice(0, 64)).toBe(shardSha[SHARDS[0]!]);
+  });
+});
+
 describe('an interrupted push', () => {
   let proxy: FaultProxy;
   beforeAll(async () => {
