@@ -216,6 +216,10 @@ function stopwatch(emit: (e: BuildEvent) => void): { lap(phase: 'resolve' | 'lay
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   // `--platform all` or a list: the same build for each selected image of the base index, then an index of them.
+  if (options.modelpack && isPlatformList(options.platform)) {
+    // One index per tag: the artifact would need a place in the platforms' index, which is not built yet.
+    throw new StowageError('USAGE', `--modelpack builds one platform's image (its index holds the image and the artifact); drop --platform ${options.platform}`);
+  }
   if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
   const log = options.log ?? silentLogger;
   const emit = options.onEvent ?? (() => undefined);

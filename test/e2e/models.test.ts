@@ -330,6 +330,19 @@ describe('bad input: one clear line, nothing pushed', () => {
     });
   }
 
+  it.each([
+    ['--modelpack to an OCI layout', (d: string) => ['--to', `oci:${d}/layout:1`, '--modelpack'], /^stowage: error: --modelpack publishes an OCI index of the image and the ModelPack artifact in a registry; oci:.* is not one\n$/],
+    ['--modelcar with --entrypoint', (d: string) => ['--to', `${registry.host}/bad/ep:1`, '--modelcar', '--entrypoint', '["/serve"]'], /^stowage: error: --modelcar clears the Entrypoint .*drop --entrypoint\n$/],
+    ['--modelpack with every platform', (d: string) => ['--to', `${registry.host}/bad/all:1`, '--modelpack', '--platform', 'all'], /^stowage: error: --modelpack builds one platform's image .*drop --platform all\n$/],
+    ['--modelcar without --model', (d: string) => ['--to', `${registry.host}/bad/nomodel:1`, '--modelcar'], /^stowage: error: --modelcar needs a model: --model SRC\[:DEST_DIR\]\n$/],
+  ])('%s: usage error before anything moves', async (_name, args, message) => {
+    const r = await stowage(['build', '--from', bases.ociRef, ...args(work), ...(_name.includes('without') ? [] : ['--model', modelDir]), '--no-cache']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    for (const repo of ['bad/ep', 'bad/all', 'bad/nomodel']) expect(await repoAbsent(repo)).toBe(true);
+  });
+
   it('--modelcar on a base without /bin/sh', async () => {
     // A base whose only layer holds one file (umoci insert), in an OCI layout.
     const layout = join(work, 'no-shell');
