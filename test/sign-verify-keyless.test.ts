@@ -6,7 +6,8 @@ import { signStatement } from '../src/sign/bundle.js';
 import { identityMatcher } from '../src/sign/certificate-identity.js';
 import { keylessBundleBuilder } from '../src/sign/keyless.js';
 import { imageSignatureStatement } from '../src/sign/statement.js';
-import { parseTrustedRoot, readTrustedRoot, type TrustedRoot } from '../src/sign/trusted-root.js';
+import { parseTrustedRoot, readTrustedRoot } from '../src/sign/trusted-root-file.js';
+import type { TrustedRoot } from '../src/sign/trusted-root.js';
 import { verifyBundle } from '../src/sign/verify.js';
 import { GITHUB_ISSUER, makeTransparencyLog, startPrivateSigstore, trustedRoot, type PrivateSigstore } from './harness/sigstore.js';
 
