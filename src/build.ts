@@ -368,7 +368,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
-      ...(options.now ? { now: options.now } : {}),
     });
     perFileDone.catch(() => undefined); // awaited below; a failure meanwhile aborts through the catch there
     const layers: NewLayer[] = [];
