@@ -9,7 +9,7 @@ import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { layerMediaType } from './layer/media-type.js';
-import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
+import { DEFAULT_PLATFORM, isPlatformList, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { validateCompression } from './compress/compressor.js';
 import type { CompressionOptions } from './layer/build-layer.js';
@@ -177,7 +177,7 @@ function sinkFor(
       ...(onBlob ? { onBlob } : {}),
     });
   }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy, { untagged });
   return new DockerArchiveSink(target.file, target.repoTag, policy);
 }
 
@@ -215,6 +215,8 @@ function stopwatch(emit: (e: BuildEvent) => void): { lap(phase: 'resolve' | 'lay
 
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  // `--platform all` or a list: the same build for each selected image of the base index, then an index of them.
+  if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
   const log = options.log ?? silentLogger;
   const emit = options.onEvent ?? (() => undefined);
   const clock = stopwatch(emit);
@@ -285,7 +287,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true, (b) => emit({ type: 'blob-pushed', ...b }));
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true || options.untagged === true, (b) => emit({ type: 'blob-pushed', ...b }));
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
@@ -366,7 +368,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
-      ...(options.now ? { now: options.now } : {}),
     });
     perFileDone.catch(() => undefined); // awaited below; a failure meanwhile aborts through the catch there
     const layers: NewLayer[] = [];

@@ -4,6 +4,7 @@ import { build, type BuildOptions, type BuildResult } from '../build.js';
 import { COMPRESSION_KINDS, type CompressionKind } from '../compress/compressor.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
+import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
 import { parseTarget } from '../ref/target.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
@@ -203,8 +204,14 @@ export function buildReport(result: BuildResult): Record<string, unknown> {
   return {
     digest: result.digest,
     destination: result.destination,
-    mediaType: result.manifest.mediaType,
-    base: { ...(result.baseName ? { name: result.baseName } : {}), digest: result.baseDigest, ...(result.baseMediaType ? { mediaType: result.baseMediaType } : {}) },
+    // With --platform all (or a list) the digest is the index's; each platform's image is listed under `images`.
+    mediaType: result.index ? result.index.mediaType : result.manifest.mediaType,
+    base: result.index
+      ? { ...(result.baseName ? { name: result.baseName } : {}), digest: result.baseIndexDigest }
+      : { ...(result.baseName ? { name: result.baseName } : {}), digest: result.baseDigest, ...(result.baseMediaType ? { mediaType: result.baseMediaType } : {}) },
+    ...(result.images
+      ? { images: result.images.map((i) => ({ platform: formatPlatform(i.platform), digest: i.digest, mediaType: i.manifest.mediaType, base: { digest: i.baseDigest } })) }
+      : {}),
     layers: result.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.digest, diffId: l.diffId, size: l.size, ...(l.mediaType ? { mediaType: l.mediaType } : {}), cached: l.cached })),
     attachments: (result.attached ?? []).map((a) => ({ kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}), signed: a.signed })),
     ...(result.modelpack ? { modelpack: { imageDigest: result.modelpack.imageDigest, artifactDigest: result.modelpack.artifactDigest } } : {}),

@@ -32,7 +32,7 @@ Options:
 export const BUILD_USAGE = `Usage:
   stowage build --from BASE --to DEST [--copy SRC:DEST_PATH]... [--entrypoint E] [--cmd C]
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
-                [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
+                [--platform OS/ARCH[/VARIANT] | all | P1,P2,...] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
 
   stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform P] [CONTEXT]
@@ -65,6 +65,8 @@ Options:
   --label K=V               image label (repeatable)
   --expose PORT[/PROTO]     exposed port, tcp by default (repeatable)
   --platform OS/ARCH[/V]    platform to pick from a multi-platform base (default linux/amd64)
+  --platform all | P1,P2    build every platform of the base index (or those listed): the same new layers and
+                            config changes on each image, and an index in the base's media type; prints its digest
   --tag TAG                 also tag the pushed manifest TAG (repeatable)
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
