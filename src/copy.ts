@@ -147,15 +147,18 @@ async function write(to: Target, tree: ImageTree, images: BuiltImage[], ctx: Wri
     }
     const registry = ctx.client.registry(to.ref.registry);
     const where = { registry: to.ref.registry, repository: to.ref.repository };
-    // Children (and a lone image) go up by digest; only then the tags, so no tag names an incomplete image.
-    const sink = new RegistrySink(where, registry, {
+    // A lone image goes up under its tag(s) after its blobs, as a build does. An index's images go up by digest,
+    // then the index under the tags: no tag ever names an incomplete image.
+    const single = tree.kind === 'manifest';
+    const sink = new RegistrySink(single ? to.ref : where, registry, {
+      ...(single ? { tags: ctx.extra } : {}),
       ...(ctx.options.concurrency ? { concurrency: ctx.options.concurrency } : {}),
       ...(ctx.options.progress ? { progress: ctx.options.progress } : {}),
     });
     const stats = await Promise.all(images.map((image) => sink.write(image, log)));
     const repo = registry.repository(to.ref.repository, { push: true });
     if (tree.kind === 'index') await repo.putManifest(tree.top.digest, tree.top.bytes, tree.top.mediaType);
-    const tags = destinationTags(to, ctx.extra);
+    const tags = single ? [] : destinationTags(to, ctx.extra);
     for (const [i, tag] of tags.entries()) {
       try {
         await repo.putManifest(tag, tree.top.bytes, tree.top.mediaType);
