@@ -21,7 +21,7 @@ import { retryPolicy } from './util/retrying.js';
 import { skip } from './util/slice.js';
 
 export interface CopyOptions extends RegistryAccessOptions {
-  /** Source: a registry reference or `oci:DIR[:TAG]`. */
+  /** Source: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
   from: string;
   /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
   to: string;
@@ -88,7 +88,8 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
   const log = options.log ?? silentLogger;
   if (!options.from) throw new StowageError('USAGE', 'a source image is required (stowage copy SRC DEST)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (stowage copy SRC DEST)');
-  const from = parseTarget(options.from, 'base');
+  // A docker archive is a source here (parseTarget's "base" role refuses it only for build's --from).
+  const from = parseTarget(options.from, options.from.startsWith('docker-archive:') ? 'destination' : 'base');
   const to = parseTarget(options.to, 'destination');
   const select = parsePlatformSelection(options.platform ?? 'all');
   const extra = (options.tags ?? []).map(validateTag);

@@ -176,7 +176,7 @@ export const COPY_USAGE = `Usage:
   stowage copy SRC DEST [--platform all|OS/ARCH[/VARIANT][,...]] [--tag TAG]... [--insecure] [--ca-file FILE]
                [--from-creds USER[:PASS]] [--to-creds USER[:PASS]] [--retries N] [--concurrency N]
 
-  SRC    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
+  SRC    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
   DEST   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
 
 Copies blobs and manifests as they are: a registry or oci: destination gets the same bytes and digests as the
