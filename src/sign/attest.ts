@@ -18,7 +18,8 @@ import { defaultIdentityProvider } from './identity.js';
 import { keylessBundleBuilder, type KeylessOptions } from './keyless.js';
 import { identityMatcher, type IdentityMatcher } from './certificate-identity.js';
 import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type PublicKeyInfo, type SigningKey } from './keys.js';
-import { readTrustedRoot, type TrustedRoot } from './trusted-root.js';
+import { readTrustedRoot } from './trusted-root-file.js';
+import type { TrustedRoot } from './trusted-root.js';
 import { SLSA_PROVENANCE_V1, provenanceStatement, type ProvenanceInput } from './provenance.js';
 import { attachReferrers, type ArtifactStore } from './referrers.js';
 import type { TagUpdatePolicy } from './tag-update.js';
@@ -96,12 +97,16 @@ export interface AttestResult {
  * registry traffic, so a wrong password or a missing key fails before anything is pushed.
  */
 export class Signing {
+  // Internal (left out of the published declarations, tsconfig stripInternal): sigstore's types must not reach a
+  // consumer's type check, whose @sigstore/sign declarations name packages without types (issue 14 §3).
+  /** @internal */
   readonly builder: BundleBuilder;
   readonly key: SigningKey | undefined;
   readonly legacy: boolean;
   readonly created: number | undefined;
   readonly description: string;
 
+  /** @internal */
   constructor(init: { builder: BundleBuilder; key?: SigningKey; legacy: boolean; created?: number; description: string }) {
     this.builder = init.builder;
     this.key = init.key;
