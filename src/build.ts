@@ -285,10 +285,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
-        resolveImage: async (ref, platform) => {
+        resolveImage: async (ref, platform, explicit) => {
           const src = sourceFor(parseTarget(ref, 'base'), client);
           log.info(`resolving ${src.describe()}`);
-          return src.resolve(platform, p.platformExplicit);
+          return src.resolve(platform, p.platformExplicit || explicit === true);
         },
         cache,
         compression: p.compression,

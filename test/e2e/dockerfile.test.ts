@@ -269,7 +269,8 @@ describe('platforms, build args, reproducibility', () => {
     expect(first.code).toBe(0);
     const config = await inspectImage(`docker://${registry.host}/df/platform:1`, { raw: true, config: true });
     expect(config.architecture).toBe('arm64');
-    expect(config.config.Labels).toMatchObject({ arch: 'arm64', platform: 'linux/arm64/v8', greeting: 'hi' });
+    // containerd's normal form, as BuildKit passes it: arm64's v8 is implied.
+    expect(config.config.Labels).toMatchObject({ arch: 'arm64', platform: 'linux/arm64', greeting: 'hi' });
     expect(config.created).toBe('2023-11-14T22:13:20Z');
     const second = await build(dir, `${registry.host}/df/platform:2`, args, env);
     expect(second.stdout).toBe(first.stdout);
