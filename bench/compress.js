@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Benchmark of stowage's deterministic parallel gzip (src/compress): MiB/s of input and CPU seconds for pako and
-// node:zlib as the deflate engine, in the calling thread (threads=1) and in the worker pool, on random data (model
-// weights stand-in) and on compressible text (generated Python source, JSON). Every engine/thread combination of
-// one input must give the same bytes: the bench checks that too.
+// node:zlib as the deflate engine, in the calling thread (threads=1) and in the worker pool, on random data, model
+// weights (bf16 and fp16 from N(0, 0.02), bench/lib/weights.js) and compressible text (generated Python source,
+// JSON). Every engine/thread combination of one input must give the same bytes: the bench checks that too.
+// A second table compares the per-block coders that were candidates for weights (what chose the Huffman-only coder).
 //
 //   npx tsc -p tsconfig.json && node bench/compress.js [sizeMiB]      (default 256 MiB per input)
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,6 +13,10 @@ import { pipeline } from 'node:stream/promises';
 import { chooseEngine } from '../dist/compress/deflate-engine.js';
 import { createGzipTuned } from '../dist/compress/gzip.js';
 import { xorshift } from '../dist/util/xorshift.js';
+import { huffmanOnlyBlock } from '../dist/compress/huffman-block.js';
+import zlib from 'node:zlib';
+import * as pako from 'pako';
+import { weightChunks } from './lib/weights.js';
 
 const MiB = 1 << 20;
 const sizeMiB = Number(process.argv[2] ?? 256);
@@ -71,8 +76,11 @@ function jsonLines(bytes, seed) {
 // A 32 MiB corpus per kind, streamed round and round up to sizeMiB: generation stays out of the timing, and a repeat
 // 32 MiB back is far outside deflate's 32 KiB window so it does not flatter the ratio.
 const CORPUS = 32 * MiB;
+const weights = (format) => Buffer.concat([...weightChunks(CORPUS, { format, seed: 'bench-compress' })]);
 const inputs = {
   random: randomBytes(CORPUS),
+  'bf16 weights': weights('bf16'),
+  'fp16 weights': weights('fp16'),
   'python src': pythonSource(CORPUS, 1),
   json: jsonLines(CORPUS, 2),
 };
@@ -156,3 +164,34 @@ console.log(`gzip level 6, ${sizeMiB} MiB per input, node ${process.version} (zl
 console.log(line(head));
 console.log(`|${widths.map((w, i) => (i >= 4 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`);
 for (const r of rows) console.log(line(r));
+
+// Per-block coders on weights: CPU seconds over 32 MiB in 1 MiB blocks (zstd: 4 MiB frames), one thread.
+const coders = {
+  'stowage Huffman-only (JS)': (b, final) => huffmanOnlyBlock(b, final),
+  'zlib Z_HUFFMAN_ONLY': (b) => zlib.deflateRawSync(b, { level: 6, strategy: zlib.constants.Z_HUFFMAN_ONLY }),
+  'pako Z_HUFFMAN_ONLY': (b) => pako.deflateRaw(b, { level: 6, strategy: 2 }),
+  'zlib deflate -1': (b) => zlib.deflateRawSync(b, { level: 1 }),
+  'zlib deflate -6': (b) => zlib.deflateRawSync(b, { level: 6 }),
+  'zstd -3 (4 MiB frames)': null,
+};
+const coderRows = [];
+for (const format of ['bf16', 'fp16']) {
+  const corpus = inputs[`${format} weights`];
+  for (const [name, code] of Object.entries(coders)) {
+    const step = code ? MiB : 4 * MiB;
+    const cpu0 = process.cpuUsage();
+    let size = 0;
+    for (let at = 0; at < corpus.length; at += step) {
+      const block = corpus.subarray(at, at + step);
+      size += code ? code(block, at + step >= corpus.length).length : zlib.zstdCompressSync(block).length;
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const seconds = (cpu.user + cpu.system) / 1e6;
+    coderRows.push([format, name, (corpus.length / MiB / seconds).toFixed(0), `${(100 * (1 - size / corpus.length)).toFixed(2)}%`]);
+    console.error(coderRows.at(-1).join('  '));
+  }
+}
+console.log(`\nPer-block coders on weights (32 MiB, one thread, CPU time), load average ${os.loadavg()[0].toFixed(2)}`);
+console.log('| weights | coder | MiB per CPU-s | saved |');
+console.log('| :-- | :-- | --: | --: |');
+for (const r of coderRows) console.log(`| ${r.join(' | ')} |`);

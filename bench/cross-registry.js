@@ -126,6 +126,7 @@ async function bigBaseLayout() {
 }
 
 const machine = await machineInfo(join(BENCH_DIR, '..'));
+const loadBefore = (await import('node:os')).loadavg();
 const { cli } = await snapshotStowage(join(WORK, 'stowage'), flags['stowage-dist'] ?? undefined);
 const registryA = await startRegistry(join(WORK, 'registry-a'));
 atExit(() => void registryA.stop());
@@ -210,7 +211,9 @@ await registryA.stop();
 
 const lines = [];
 lines.push('# Cross-registry benchmark', '', machineHeader(machine, `node bench/cross-registry.js --runs ${RUNS} --size ${SIZE} --only ${[...ONLY].join(',')}`), '');
-lines.push(`Two loopback docker-registry instances (A: source, B: a fresh one per run); ${skopeoVersion}. Medians of ${RUNS} runs, interleaved.`, '');
+const loadAfter = (await import('node:os')).loadavg();
+lines.push(`Two loopback docker-registry instances (A: source, B: a fresh one per run); ${skopeoVersion}. Medians of ${RUNS} runs, interleaved.`);
+lines.push(`Load average (1 min) at the start ${loadBefore[0].toFixed(1)}, at the end ${loadAfter[0].toFixed(1)} on ${machine.nproc} CPUs: above ${machine.nproc} the machine was busy with other work and the times are noisy.`, '');
 const verdicts = [];
 for (const w of workloads) {
   const rows = [];

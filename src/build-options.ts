@@ -2,7 +2,7 @@ import type { BuildEvent } from './events.js';
 import type { DockerfileOptions } from './dockerfile/executor.js';
 import type { CopySpec } from './layer/copy-spec.js';
 import type { FileDigest } from './layer/tar-writer.js';
-import type { ImageConfig, Manifest, RawJson } from './image/types.js';
+import type { ImageConfig, Index, Manifest, Platform, RawJson } from './image/types.js';
 import type { Logger } from './log.js';
 import type { ModelSpec } from './model/model-spec.js';
 import type { Progress } from './progress.js';
@@ -105,7 +105,7 @@ export interface BuildOptions {
   /** Files of at least this many bytes get a layer each (default 16 MiB). */
   modelFileLayerMin?: number;
   /** Compression of the per-file weight layers (default none: weights barely compress, and uncompressed is one pass). */
-  modelCompression?: 'none' | 'gzip';
+  modelCompression?: 'none' | 'gzip' | 'zstd';
   /**
    * KServe Modelcar shape: model files 0644 and directories 0755 whatever they are on disk, Entrypoint cleared (KServe
    * runs `sh -c …` as the container's args); a base without /bin/sh is refused.
@@ -120,6 +120,11 @@ export interface BuildOptions {
   now?: () => number;
   /** Each step as it completes, as typed events (base resolved, layer ready, blob sent, image written, attached). */
   onEvent?: (event: BuildEvent) => void;
+  /**
+   * Write the image by digest only: no tag in a registry, no index.json entry in a layout. A multi-platform build
+   * writes its images so, then the index that names them under the tag.
+   */
+  untagged?: boolean;
 }
 
 export interface BuiltLayerInfo {
@@ -155,6 +160,14 @@ export interface BuildResult {
   durations?: BuildDurations;
   /** With `modelpack`: the image's own manifest digest and the artifact's (`digest` is then the index's). */
   modelpack?: { imageDigest: string; artifactDigest: string; index: RawJson<unknown> };
+  /**
+   * With `platform: 'all'` or a list: the index written (`digest` is its digest), and one result per platform image
+   * in index order. `manifest`, `config`, `layers` and `baseDigest` are then the first image's; `baseIndexDigest`
+   * is the base index the images were built on.
+   */
+  index?: RawJson<Index>;
+  images?: (BuildResult & { platform: Platform })[];
+  baseIndexDigest?: string;
 }
 
 export interface BuildDurations {

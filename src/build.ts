@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { BuildOptions, BuildResult, BuiltLayerInfo } from './build-options.js';
-import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from './cache/content-key.js';
-import { defaultCacheDir, LayerCache, type LayerRecord } from './cache/layer-cache.js';
+import { uncompressedKey } from './cache/content-key.js';
+import { defaultCacheDir, LayerCache } from './cache/layer-cache.js';
 import { openRegistryCache, parseCacheRepo, type RegistryCache } from './cache/open-registry-cache.js';
 import { StowageError, withHint, type ErrorCode } from './errors.js';
 import { baseLayersOf, composeImage, composeImageWith, newImageLayer, type BuiltImage, type NewLayer } from './image/compose.js';
@@ -9,17 +9,17 @@ import type { DockerfileOptions } from './dockerfile/executor.js';
 import { parseCommand, parseEnv, parseKeyValue, normalizePort, type ConfigChanges } from './image/config-changes.js';
 import { familyOf, MediaType, type Family } from './image/media-types.js';
 import { layerMediaType } from './layer/media-type.js';
-import { DEFAULT_PLATFORM, parsePlatform } from './image/platform.js';
+import { DEFAULT_PLATFORM, isPlatformList, parsePlatform } from './image/platform.js';
 import type { Manifest, ImageConfig, Platform, RawJson } from './image/types.js';
 import { validateCompression } from './compress/compressor.js';
-import { buildLayer, layerKey, rebuiltLayer, type CompressionOptions, type LayerBuildOptions } from './layer/build-layer.js';
+import type { CompressionOptions } from './layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from './layer/copy-spec.js';
+import { layerFromWalk } from './layer/file-layer.js';
+import type { LayerSettings } from './layer/layer-options.js';
 import { walkCopy, type LayerEntry } from './layer/walk.js';
-import type { FileDigest } from './layer/tar-writer.js';
-import { fileStream } from './util/files.js';
 import type { Attachment, SignOptions } from './sign/attest.js';
 import { silentLogger, type Logger } from './log.js';
-import { noProgress, type Progress } from './progress.js';
+import type { Progress } from './progress.js';
 import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
 import { RegistryClient, type ClientOptions } from './registry/client.js';
@@ -30,10 +30,11 @@ import { parseModel, type ModelSpec } from './model/model-spec.js';
 import { planModel, type ModelPlan } from './model/plan.js';
 import { planModelPack, publishModelPack, type SharedLayer } from './model/publish.js';
 import { LayoutSink } from './sink/layout-sink.js';
-import { RegistrySink } from './sink/registry-sink.js';
+import { RegistrySink, type RegistrySinkOptions } from './sink/registry-sink.js';
+import type { BuildEvent } from './events.js';
+import type { BuildDurations } from './build-options.js';
 import { retryPolicy, type RetryPolicy } from './util/retrying.js';
 import { createLimiter } from './util/limit.js';
-import { skip } from './util/slice.js';
 import type { ImageSink } from './sink/sink.js';
 import { LayoutSource } from './source/layout-source.js';
 import { RegistrySource } from './source/registry-source.js';
@@ -43,9 +44,6 @@ export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from '
 
 /** Error codes after which "it is safe to re-run" is worth saying. */
 const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'RATE_LIMITED', 'DIGEST_MISMATCH', 'MANIFEST_INVALID']);
-
-/** Layers with at least this many bytes of file content are streamed to a registry while they are built. */
-const STREAM_MIN_BYTES = 32 * 1024 * 1024;
 
 interface Plan {
   from: Target;
@@ -119,7 +117,7 @@ function plan(options: BuildOptions): Plan {
   const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
-  if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  if (modelKind !== 'gzip' && modelKind !== 'none' && modelKind !== 'zstd') throw new StowageError('USAGE', `model compression must be none, gzip or zstd, got "${String(modelKind)}"`);
   const modelCompression = validateCompression(modelKind, options.compressionLevel);
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
@@ -151,21 +149,6 @@ function plan(options: BuildOptions): Plan {
 }
 
 
-function withoutFiles(record: LayerRecord): LayerRecord {
-  const { files: _files, ...rest } = record;
-  return rest;
-}
-
-/** The per-file digests of a layer, in tar order, from a content hash pass. */
-function filesOf(entries: readonly LayerEntry[], contents: ReadonlyMap<string, string>): FileDigest[] {
-  return entries.filter((e) => e.type === 'file').map((e) => ({ path: `/${e.name}`, sha256: contents.get(e.name)!, size: e.size }));
-}
-
-function createdBy(spec: CopySpec): string {
-  // The basename, not the local path: history is part of the config digest, and paths differ between machines.
-  return `COPY ${path.basename(path.resolve(spec.source))} ${spec.dest}${spec.chown ? ` (chown ${spec.chown.uid}:${spec.chown.gid})` : ''} # stowage`;
-}
-
 function sourceFor(target: Target, client: RegistryClient): ImageSource {
   if (target.kind === 'registry') return new RegistrySource(target.ref, client.registry(target.ref.registry));
   if (target.kind === 'oci') return new LayoutSource(target.dir, target.tag);
@@ -181,6 +164,7 @@ function sinkFor(
   progress: Progress | undefined,
   cacheRepo: Reference | undefined,
   untagged: boolean,
+  onBlob?: RegistrySinkOptions['onBlob'],
 ): ImageSink {
   if (target.kind === 'registry') {
     const mountSources = cacheRepo && cacheRepo.registry === target.ref.registry ? [cacheRepo.repository] : [];
@@ -190,9 +174,10 @@ function sinkFor(
       ...(concurrency ? { concurrency } : {}),
       ...(progress ? { progress } : {}),
       ...(mountSources.length ? { mountSources } : {}),
+      ...(onBlob ? { onBlob } : {}),
     });
   }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy);
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy, { untagged });
   return new DockerArchiveSink(target.file, target.repoTag, policy);
 }
 
@@ -205,15 +190,40 @@ function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: Compres
     const name = l.files[0]!.entry.name;
     const record = byLabel.get(`/${name}`);
     if (!record) continue;
-    const format = compression.kind === 'gzip' ? 'tar+gzip' : 'tar';
+    const format = compression.kind === 'gzip' ? 'tar+gzip' : compression.kind === 'zstd' ? 'tar+zstd' : 'tar';
     shared.set(name, { digest: record.digest, size: record.size, diffId: record.diffId, format });
   }
   return shared;
 }
 
+/** Milliseconds per phase since the previous lap, reported as events and kept for the result. */
+function stopwatch(emit: (e: BuildEvent) => void): { lap(phase: 'resolve' | 'layers' | 'write' | 'attach'): void; durations: BuildDurations } {
+  const started = performance.now();
+  let last = started;
+  const durations: BuildDurations = { resolve: 0, layers: 0, write: 0, total: 0 };
+  return {
+    durations,
+    lap(phase) {
+      const now = performance.now();
+      durations[phase] = Math.round(now - last);
+      durations.total = Math.round(now - started);
+      last = now;
+      emit({ type: 'phase', phase, ms: durations[phase]! });
+    },
+  };
+}
+
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  // `--platform all` or a list: the same build for each selected image of the base index, then an index of them.
+  if (options.modelpack && isPlatformList(options.platform)) {
+    // One index per tag: the artifact would need a place in the platforms' index, which is not built yet.
+    throw new StowageError('USAGE', `--modelpack builds one platform's image (its index holds the image and the artifact); drop --platform ${options.platform}`);
+  }
+  if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
   const log = options.log ?? silentLogger;
+  const emit = options.onEvent ?? (() => undefined);
+  const clock = stopwatch(emit);
   const p = plan(options);
   if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
     throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
@@ -281,7 +291,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true);
+    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true || options.untagged === true, (b) => emit({ type: 'blob-pushed', ...b }));
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
@@ -311,15 +321,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const family = sink.family ?? familyOf(base.manifest.mediaType);
       const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
       const image = composeImageWith(base, df.layers, composed, p.epoch, family);
+      clock.lap('layers');
       const result = await sink.write(image, log);
+      clock.lap('write');
+      emit({ type: 'image-written', digest: result.digest, destination: result.location });
       const out: BuildResult = {
         digest: result.digest,
         destination: result.location,
         manifest: image.manifest,
         config: image.config,
-        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, cached: l.cached, ...(recordFiles && l.record.files ? { files: l.record.files } : {}) })),
+        layers: df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached, ...(recordFiles && l.record.files ? { files: l.record.files } : {}) })),
         baseDigest: base.manifest.digest,
         ...(base.name ? { baseName: base.name } : {}),
+        baseMediaType: base.manifest.mediaType,
+        durations: clock.durations,
       };
       await attachTo(out, result.location, image);
       return out;
@@ -331,6 +346,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     log.info(`resolving base ${source.describe()}`);
     const base = await source.resolve(p.platform, p.platformExplicit);
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
+    clock.lap('resolve');
+    emit({ type: 'base-resolved', ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest, mediaType: base.manifest.mediaType, layers: base.manifest.value.layers.length });
     // Before anything is sent: KServe runs `sh -c` in a Modelcar image, so a shell-less base would only fail there.
     if (options.modelcar && !(await baseHasShell(base, work.signal))) {
       throw new StowageError('INVALID_INPUT', `--modelcar: base ${source.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
@@ -355,119 +372,52 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(recordFiles ? { recordFiles: true } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       signal: work.signal,
-      ...(options.now ? { now: options.now } : {}),
     });
     perFileDone.catch(() => undefined); // awaited below; a failure meanwhile aborts through the catch there
     const layers: NewLayer[] = [];
     const infos: BuiltLayerInfo[] = [];
     for (const { spec, entries, compression: ownCompression } of walked) {
       const compression = ownCompression ?? p.compression;
-      const mediaType = layerMediaType(family, compression);
-      const buildOptions: LayerBuildOptions = {
+      const settings: LayerSettings = {
+        cache,
         mtime: p.epoch,
         compression,
-        mediaType,
-        keyContext: spec.dest,
-        ...(recordFiles ? { recordFiles: true } : {}),
+        mediaType: layerMediaType(family, compression),
+        recordFiles,
+        signal: work.signal,
+        ...(options.progress ? { progress: options.progress } : {}),
       };
-      const key = layerKey(entries, buildOptions);
-      const found = await cache.lookup(key);
-      // A cached record without file digests cannot serve a build that needs them.
-      let record: LayerRecord | undefined = found && !(recordFiles && !found.record.files) ? found.record : undefined;
-      let hasBlob = record !== undefined && found!.hasBlob;
-      // A file changed within the last moment may change again unseen: its layer is built but not remembered.
-      const racy = cache.isRacy(entries.map((e) => e.changedAt));
-      // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
-      // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
-      // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
-      let fromRemote = false;
-      // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
-      // (one hash pass) and remembered, so the cache repository gets its entry after the push.
-      if (record && remote && !record.contentKey && !racy) {
-        const shared = compression.kind === 'none' ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, work.signal), buildOptions);
-        record = { ...record, contentKey: shared };
-        await cache.commit(key, undefined, record);
-      }
-      if (!record && remote && compression.kind !== 'none') {
-        const contents = await hashContents(entries, work.signal);
-        const shared = contentKey(entries, contents, buildOptions);
-        const hit = await remote.lookup(shared, mediaType);
-        if (hit) {
-          record = { ...hit, contentKey: shared, ...(recordFiles ? { files: filesOf(entries, contents) } : {}) };
-          fromRemote = true;
-          hasBlob = false;
-          // Remembered locally without its bytes: the next build on this machine skips the hashing too.
-          if (!racy) await cache.commit(key, undefined, record);
-        }
-      }
-      const cached = record !== undefined;
-      // A big layer is streamed to the registry while it is built, so building and sending overlap; the registry
-      // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
-      const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-      // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
-      const hashOnly = remote !== undefined && compression.kind === 'none';
-      const stream = !record && big && !hashOnly ? await sink.streamLayer?.(base, log, spec.dest) : undefined;
-      if (!record) {
-        // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
-        const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
-        const meter = (options.progress ?? noProgress).meter(spec.dest, tarBytes);
-        meter.state = 'building';
-        hasBlob = stream === undefined;
-        try {
-          // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-          // exactly the bytes that were built, even if a file changed since it was hashed for the lookup. An
-          // uncompressed layer's entry is keyed by its digest (nobody looks it up; it keeps the blob in the cache).
-          const shareKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
-          const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
-            signal: work.signal,
-            // An uncompressed layer with a shared cache is only hashed: bytes are made again (verified) if needed.
-            ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
-            meter,
-            ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: shareKey(r) }) } : {}),
-          });
-          if (hashOnly) hasBlob = false;
-          record = recordFiles ? made : withoutFiles(made);
-          meter.state = 'built';
-        } catch (e) {
-          stream?.abort();
-          throw e;
-        }
-      }
-      const built = record;
-      const file = cache.blobPath(built.digest);
-      // Bytes from the cache, or (blob not kept) made again from the files and verified against the digest.
-      const open = hasBlob
-        ? async (start = 0) => fileStream(file, start)
-        : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
-      const layer: NewLayer = {
-        record: built,
-        createdBy: createdBy(spec),
-        label: spec.dest,
-        open: fromRemote && remote ? async (start = 0) => skip(await remote.openBlob(built), start) : open,
-        // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
-        ...(remote ? { mountFrom: remote.origin } : {}),
-      };
-      layers.push(layer);
-      if (remote && !fromRemote && built.contentKey) toRecord.push({ key: built.contentKey, layer, check: cached });
-      if (stream) stream.finish(newImageLayer(layer));
-      else sink.prefetch?.(newImageLayer(layer), base, log);
+      const { layer, made, shared, record } = await layerFromWalk({ spec, entries }, settings, {
+        stream: async (label) => sink.streamLayer?.(base, log, label),
+        ...(remote ? { shared: remote } : {}),
+      });
+      layers.push(made);
+      if (record) toRecord.push({ key: record.key, layer: made, check: record.check });
+      // A layer streamed while built is already on its way; this then finds it started and does nothing.
+      sink.prefetch?.(layer, base, log);
+      const built = made.record;
+      const cached = layer.cached === true;
       infos.push({
         source: spec.source,
         dest: spec.dest,
         digest: built.digest,
         diffId: built.diffId,
         size: built.size,
+        mediaType: built.mediaType,
         cached,
         ...(recordFiles && built.files ? { files: built.files } : {}),
       });
-      log.info(`${fromRemote ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
+      emit({ type: 'layer-ready', source: spec.source, dest: spec.dest, digest: built.digest, diffId: built.diffId, size: built.size, mediaType: built.mediaType, cached });
+      log.info(`${shared ? 'shared' : cached ? 'cached' : 'built '} layer ${built.digest.slice(0, 19)} (${built.size} bytes) for ${spec.source} -> ${spec.dest}`);
     }
     const fileResults = await perFileDone;
     const fileInfos: BuiltLayerInfo[] = fileResults.map(({ layer, cached, files }, i) => {
       const file = perFile[i]!.files[0]!;
       log.info(`${cached ? 'cached' : 'hashed'} layer ${layer.record.digest.slice(0, 19)} (${layer.record.size} bytes) for ${file.entry.source} -> ${layer.label}`);
-      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, cached, ...(files ? { files } : {}) };
+      emit({ type: 'layer-ready', source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, mediaType: layer.record.mediaType, cached });
+      return { source: file.entry.source!, dest: layer.label, digest: layer.record.digest, diffId: layer.record.diffId, size: layer.record.size, mediaType: layer.record.mediaType, cached, ...(files ? { files } : {}) };
     });
+    clock.lap('layers');
     // Image order: the model's per-file layers (path order), then its other layers and the copies, as walked.
     layers.unshift(...fileResults.map((r) => r.layer));
     // Their entries in the shared cache only keep the blobs there (nobody looks an uncompressed layer up).
@@ -494,6 +444,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ),
       );
     }
+    clock.lap('write');
+    emit({ type: 'image-written', digest: result.digest, destination: result.location });
     let published: Awaited<ReturnType<typeof publishModelPack>> | undefined;
     if (pack && p.to.kind === 'registry') {
       const repo = client.registry(p.to.ref.registry).repository(p.to.ref.repository, { push: true });
@@ -508,6 +460,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       baseDigest: base.manifest.digest,
       ...(base.name ? { baseName: base.name } : {}),
       ...(published && pack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: pack.artifact.manifest.digest, index: published.index } } : {}),
+      baseMediaType: base.manifest.mediaType,
+      durations: clock.durations,
     };
     await attachTo(out, result.location, image);
     return out;
@@ -537,6 +491,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           log,
         });
         out.attached = attached.attached;
+        clock.lap('attach');
+        for (const a of attached.attached) emit({ type: 'attached', kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}) });
       } catch (e) {
         // The image is in place by now; only its attachments are missing.
         throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);

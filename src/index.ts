@@ -3,6 +3,8 @@
 
 // One call for the whole flow, as the CLI does it.
 export { build } from './build.js';
+
+// Registry commands as functions: copy an image or index between places, tag it, inspect it.
 export { copy } from './copy.js';
 export { tag } from './tag.js';
 export { inspect, digest, rawManifest, rawConfig } from './inspect.js';
@@ -19,7 +21,7 @@ export { tarLayer } from './layer/tar-layer.js';
 export { openLayerCache } from './cache/open.js';
 
 // Transformations: each returns a new image.
-export { append, withConfig, withCreated, withAnnotations, withPlatform, withBase } from './mutate/mutate.js';
+export { append, withConfig, withCreated, withAnnotations, withPlatform, withBase, withFamily } from './mutate/mutate.js';
 
 // Sinks.
 export { write, push, writeLayout, writeDockerArchive } from './sink/write-image.js';

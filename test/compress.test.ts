@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { huffmanBits, looksIncompressible } from '../src/compress/adaptive.js';
+import { blockCoding, huffmanBits, looksIncompressible } from '../src/compress/adaptive.js';
+import { codeLengths, huffmanOnlyBlock } from '../src/compress/huffman-block.js';
+import { weightChunks } from '../bench/lib/weights.js';
 import { KNOWN_ANSWERS, chooseEngine, knownAnswerDigest } from '../src/compress/deflate-engine.js';
 import { createGzip, createGzipTuned } from '../src/compress/gzip.js';
 import type { GzipOptions, GzipTuning } from '../src/compress/gzip.js';
@@ -47,6 +50,14 @@ function source(length: number, seed: number): Buffer {
   }
   return Buffer.from(lines.join('')).subarray(0, length);
 }
+
+/** Model weights as safetensors holds them: N(0, 0.02) as bf16 or fp16 (bench/lib/weights.js). */
+function weightsOf(format: 'bf16' | 'fp16', bytes: number): Buffer {
+  return Buffer.concat([...weightChunks(bytes + (bytes % 2), { format, seed: 'gzip-test' })]).subarray(0, bytes);
+}
+
+// Golden digests of the Huffman-only path (stowage-gzip/2): a change here changes every layer of weights.
+const WEIGHT_GOLDEN = { bf16: '7f439eec5df58e39aef4eb71254d43c8843abb21c9f146626efb7a89585db77b', fp16: 'bff03d3226b221e8a59081f116df32272e00ce3da0cee5143fdab72163cd0247' };
 
 /** Normal-distributed float32 weights (deflate saves ~7% on these). */
 function weights(length: number, seed: number): Buffer {
@@ -157,7 +168,8 @@ describe('createGzip', () => {
   });
 
   it('keeps its golden bytes (a change here changes every layer digest)', async () => {
-    expect(sha256(await gzip(mixed))).toBe('5c9ccf9079e28e9afe45c25a61ff9610dfaf9a924f38c19a96b3ebfd83231a58');
+    // stowage-gzip/2 (Huffman-only weights blocks); stowage-gzip/1 was 5c9ccf90…, with the float32 weights stored.
+    expect(sha256(await gzip(mixed))).toBe('6fd1a97e6ab7de95eb305c5f67450be294f9a156ab9ecf2aaefcc147e7d17189');
     const plain = await gzip(mixed, { level: 1, adaptive: false });
     expect(sha256(plain)).toBe('20c38d03be02f68b460df8b09916686535bb93c5fb18928417b128f62f687295');
   });
@@ -209,15 +221,20 @@ describe('createGzip', () => {
     expect((await gzip(text, { adaptive: false })).equals(textGz)).toBe(true); // no text block was stored
   });
 
-  it('stores float32 weights but deflates bfloat16 (saves over 1/8)', () => {
+  it('Huffman-codes weights (fp32, fp16, bf16), deflates text and programs, stores random bytes', async () => {
     const fp32 = weights(2 * MiB, 12);
-    expect(looksIncompressible(fp32.subarray(0, MiB))).toBe(true);
+    expect(blockCoding(fp32.subarray(0, MiB))).toBe('huffman');
     const bf16 = Buffer.alloc(MiB);
     for (let i = 0; i < MiB / 2; i++) bf16.writeUInt16LE(fp32.readUInt32LE(i * 4) >>> 16, i * 2);
-    expect(looksIncompressible(bf16)).toBe(false);
-    expect(looksIncompressible(source(MiB, 13))).toBe(false);
+    expect(blockCoding(bf16)).toBe('huffman');
+    expect(blockCoding(weightsOf('fp16', MiB))).toBe('huffman');
+    expect(blockCoding(source(MiB, 13))).toBe('deflate');
+    // A program: about as many bits a byte as bf16 (6.0-6.5), but full of repeats, which only deflate uses.
+    const program = await readFile(process.execPath);
+    expect(blockCoding(program.subarray(8 * MiB, 9 * MiB))).toBe('deflate');
+    expect(blockCoding(noise(MiB, 14))).toBe('store');
     expect(looksIncompressible(noise(MiB, 14))).toBe(true);
-    expect(looksIncompressible(noise(1000, 15))).toBe(false); // too small to judge: deflate decides
+    expect(blockCoding(noise(1000, 15))).toBe('deflate'); // too small to judge: deflate decides
   });
 
   it('counts Huffman bits exactly', () => {
@@ -251,6 +268,54 @@ describe('createGzip', () => {
     expect(() => createGzip({ level: 10 })).toThrow(/level/);
     expect(() => createGzip({ level: 1.5 })).toThrow(/level/);
     expect(() => createGzip({ threads: 0 })).toThrow(/threads/);
+  });
+});
+
+describe('Huffman-only blocks (weights)', () => {
+  it.each(['bf16', 'fp16'] as const)('%s: golden bytes with 1 and 2 threads and any write size; gzip -d reads them; saves what deflate -6 saves', async (format) => {
+    const input = weightsOf(format, 3 * MiB + 4321);
+    const one = await gzip(input, { threads: 1 });
+    expect(sha256(one)).toBe(WEIGHT_GOLDEN[format]);
+    for (const [threads, writeSize] of [[2, 64 << 10], [2, 1_000_003], [1, MiB]] as const) {
+      expect(sha256(await gzip(input, { threads }, writeSize)), `threads ${threads}, writes of ${writeSize}`).toBe(sha256(one));
+    }
+    expectGzipCliRoundTrip(one, input);
+    const deflated = zlib.gzipSync(input, { level: 6 }).length;
+    expect(one.length).toBeLessThanOrEqual(deflated);
+    expect(one.length / input.length).toBeLessThan(format === 'bf16' ? 0.8 : 0.93);
+  });
+
+  it('codes any byte distribution into a block every inflater reads: one symbol, two, skewed past 12 bits, odd lengths', () => {
+    const skewed = Buffer.alloc(200_001);
+    // Fibonacci-like counts: an unlimited Huffman code would be ~25 bits deep.
+    let at = 0;
+    let count = 1;
+    let previous = 1;
+    for (let sym = 0; at < skewed.length && sym < 256; sym++) {
+      skewed.fill(sym, at, Math.min(skewed.length, at + count));
+      at += count;
+      [count, previous] = [count + previous, count];
+    }
+    const cases: [string, Uint8Array][] = [
+      ['one symbol', Buffer.alloc(70_000, 0x41)],
+      ['two symbols', Buffer.from(Array.from({ length: 9999 }, (_, i) => (i % 3 ? 1 : 200)))],
+      ['skewed', skewed],
+      ['bf16', weightsOf('bf16', MiB)],
+      ['one byte', Uint8Array.of(9)],
+    ];
+    for (const [name, data] of cases) {
+      for (const final of [false, true]) {
+        const block = huffmanOnlyBlock(data, final);
+        // Non-final blocks end with the sync marker; a final one closes the stream.
+        if (!final) expect([...block.subarray(-4)], name).toEqual([0, 0, 0xff, 0xff]);
+        const stream = final ? block : Buffer.concat([block, Uint8Array.of(3, 0)]);
+        expect(zlib.inflateRawSync(stream).equals(Buffer.from(data)), `${name}, final ${final}`).toBe(true);
+      }
+    }
+    const lengths = codeLengths(Array.from({ length: 257 }, (_, i) => (i < 40 ? 2 ** Math.min(i, 30) : 0)), 12);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(12);
+    // A complete code: the Kraft sum is exactly 1.
+    expect(lengths.reduce((sum, l) => sum + (l ? 2 ** (12 - l) : 0), 0)).toBe(2 ** 12);
   });
 });
 

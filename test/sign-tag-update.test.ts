@@ -123,6 +123,24 @@ describe('adding to a tag list when the registry ignores If-Match (distribution 
     expect(store.log.filter((l) => l === `PUT ${TAG}`)).toHaveLength(2);
   });
 
+  it('a change by someone else that keeps our entry restarts the confirmation and lengthens the pause', async () => {
+    const store = new TagStore('ignored');
+    let reads = 0;
+    const get = store.getManifest.bind(store);
+    store.getManifest = async (reference: string) => {
+      // Right before our first confirmation read, another writer adds its entry on top of ours: others are active.
+      if (reference === TAG && ++reads === 2) store.write(TAG, indexBytes([entry('ours'), entry('theirs')]));
+      return get(reference);
+    };
+    const policy = instant({ pauseMs: 100, random: () => 0 });
+    await addToReferrersIndex(store, SUBJECT, entry('ours'), policy);
+    expect(store.list()).toEqual([entry('ours').digest, entry('theirs').digest]);
+    expect(store.log.filter((l) => l === `PUT ${TAG}`)).toHaveLength(1);
+    // Write, pause 100; read (changed: count restarts at 1, pause ×1.5); read (unchanged: 2, done).
+    expect(policy.pauses).toEqual([100, 150]);
+    expect(store.log.filter((l) => l === `GET ${TAG}`)).toHaveLength(3);
+  });
+
   it('writes nothing when the entry is already listed (a re-run)', async () => {
     const store = new TagStore('ignored');
     store.write(TAG, indexBytes([entry('ours')]));

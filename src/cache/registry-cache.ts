@@ -103,6 +103,8 @@ export interface RegistryCacheOptions {
   writer: Repository;
   /** The destination repository on the same registry: new blobs are mounted from it, not uploaded twice. */
   mountFrom?: string;
+  /** The destination's registry when it is not the cache's: hits cannot be mounted there (warned at the first). */
+  otherRegistry?: string;
   log: Logger;
 }
 
@@ -111,6 +113,7 @@ export class RegistryCache {
   readonly #writer: Repository;
   readonly #mountFrom: string | undefined;
   readonly #log: Logger;
+  #otherRegistry: string | undefined;
   /** Set once the cache registry proved unusable: no more requests to it in this build. */
   #off = false;
   #writeOff = false;
@@ -121,6 +124,7 @@ export class RegistryCache {
     this.#writer = options.writer;
     this.#mountFrom = options.mountFrom;
     this.#log = options.log;
+    this.#otherRegistry = options.otherRegistry;
   }
 
   /** `registry/repo`, for messages. */
@@ -150,6 +154,11 @@ export class RegistryCache {
       const size = await this.#reader.headBlob(record.digest);
       if (size === undefined) return this.#ignore(tag, `its blob ${record.digest} is missing`);
       if (size !== record.size) return this.#ignore(tag, `its blob ${record.digest} is ${size} bytes in the registry, the entry says ${record.size}`);
+      if (this.#otherRegistry) {
+        // Registries mount only within themselves: a hit still saves the compression, but its bytes are copied over.
+        this.#log.warn(`cache repository ${this.label} is on another registry than ${this.#otherRegistry}: layers found there are copied, not mounted`);
+        this.#otherRegistry = undefined;
+      }
       return record;
     } catch (e) {
       if (e instanceof StowageError && e.code === 'CANCELLED') throw e;

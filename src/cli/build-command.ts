@@ -1,9 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { build, type BuildOptions } from '../build.js';
+import { build, type BuildOptions, type BuildResult } from '../build.js';
 import { COMPRESSION_KINDS, type CompressionKind } from '../compress/compressor.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
+import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
 import { parseTarget } from '../ref/target.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
@@ -35,6 +36,7 @@ const FLAGS = {
   'from-creds': { type: 'string' },
   'to-creds': { type: 'string' },
   'digest-file': { type: 'string' },
+  json: { type: 'boolean' },
   compression: { type: 'string' },
   'compression-level': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -63,7 +65,7 @@ function parseSize(text: string, flag: string): number {
   return n;
 }
 
-export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; passwordFromStdin: boolean } {
+export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestFile?: string; help: boolean; quiet: boolean; verbose: boolean; json: boolean; passwordFromStdin: boolean } {
   let values;
   let positionals: string[];
   try {
@@ -71,7 +73,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   } catch (e) {
     throw new StowageError('USAGE', `${(e as Error).message.split('\n')[0]} (see stowage build --help)`);
   }
-  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, passwordFromStdin: false };
+  if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, json: false, passwordFromStdin: false };
   const level = values['compression-level'];
   if (level !== undefined && !/^\d{1,3}$/.test(level)) {
     throw new StowageError('USAGE', `--compression-level "${level}": expected an integer (gzip 0-9, zstd 1-22)`);
@@ -80,8 +82,8 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip, zstd or none`);
   }
   const modelCompression = values['model-compression'];
-  if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip') {
-    throw new StowageError('USAGE', `--model-compression "${modelCompression}": expected none or gzip`);
+  if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip' && modelCompression !== 'zstd') {
+    throw new StowageError('USAGE', `--model-compression "${modelCompression}": expected none, gzip or zstd`);
   }
   const retries = values.retries;
   if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
@@ -131,7 +133,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.model !== undefined ? { model: values.model } : {}),
     ...(values.modelcar ? { modelcar: true } : {}),
     ...(values.modelpack ? { modelpack: true } : {}),
-    ...(modelCompression ? { modelCompression: modelCompression as 'none' | 'gzip' } : {}),
+    ...(modelCompression ? { modelCompression: modelCompression as 'none' | 'gzip' | 'zstd' } : {}),
     ...(values['model-file-layer-min'] !== undefined ? { modelFileLayerMin: parseSize(values['model-file-layer-min'], '--model-file-layer-min') } : {}),
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
@@ -145,6 +147,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     help: false,
     quiet: values.quiet ?? false,
     verbose: values.verbose ?? false,
+    json: values.json ?? false,
   };
 }
 
@@ -188,6 +191,30 @@ export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean
     tty?.stop();
   }
   if (parsed.digestFile) await writeFile(parsed.digestFile, `${result.digest}\n`);
-  process.stdout.write(`${result.digest}\n`);
+  // stdout is one line: the digest, or with --json one JSON object saying everything a script would ask for.
+  process.stdout.write(parsed.json ? `${JSON.stringify(buildReport(result))}\n` : `${result.digest}\n`);
   return 0;
+}
+
+/**
+ * `build --json`: the digest, where it went, the manifest media type, the base, each new layer (source, dest,
+ * digest, diffId, size, mediaType, cached), what was attached, and milliseconds per phase.
+ */
+export function buildReport(result: BuildResult): Record<string, unknown> {
+  return {
+    digest: result.digest,
+    destination: result.destination,
+    // With --platform all (or a list) the digest is the index's; each platform's image is listed under `images`.
+    mediaType: result.index ? result.index.mediaType : result.manifest.mediaType,
+    base: result.index
+      ? { ...(result.baseName ? { name: result.baseName } : {}), digest: result.baseIndexDigest }
+      : { ...(result.baseName ? { name: result.baseName } : {}), digest: result.baseDigest, ...(result.baseMediaType ? { mediaType: result.baseMediaType } : {}) },
+    ...(result.images
+      ? { images: result.images.map((i) => ({ platform: formatPlatform(i.platform), digest: i.digest, mediaType: i.manifest.mediaType, base: { digest: i.baseDigest } })) }
+      : {}),
+    layers: result.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.digest, diffId: l.diffId, size: l.size, ...(l.mediaType ? { mediaType: l.mediaType } : {}), cached: l.cached })),
+    attachments: (result.attached ?? []).map((a) => ({ kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}), signed: a.signed })),
+    ...(result.modelpack ? { modelpack: { imageDigest: result.modelpack.imageDigest, artifactDigest: result.modelpack.artifactDigest } } : {}),
+    ...(result.durations ? { durations: result.durations } : {}),
+  };
 }

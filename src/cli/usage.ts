@@ -32,8 +32,8 @@ Options:
 export const BUILD_USAGE = `Usage:
   stowage build --from BASE --to DEST [--copy SRC:DEST_PATH]... [--entrypoint E] [--cmd C]
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
-                [--platform OS/ARCH[/VARIANT]] [--tag TAG]... [--insecure] [--digest-file FILE]
-                [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
+                [--platform OS/ARCH[/VARIANT] | all | P1,P2,...] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
+                [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip|zstd]
 
   stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform P] [CONTEXT]
 
@@ -52,7 +52,7 @@ Options:
   --model SRC[:DEST_DIR]    a model directory or file under DEST_DIR (default /models): each file of 16 MiB
                             or more its own uncompressed layer, the other files one layer; before the copies
   --model-file-layer-min N  size from which a model file gets its own layer (default 16M)
-  --model-compression C     none (default) or gzip, for the per-file weight layers
+  --model-compression C     none (default), gzip or zstd (OCI bases), for the per-file weight layers
   --modelcar                KServe Modelcar: model files 0644, directories 0755, no Entrypoint; the base
                             must have /bin/sh
   --modelpack               also push a CNCF ModelPack artifact (same weight blobs); DEST's tag then names
@@ -65,6 +65,8 @@ Options:
   --label K=V               image label (repeatable)
   --expose PORT[/PROTO]     exposed port, tcp by default (repeatable)
   --platform OS/ARCH[/V]    platform to pick from a multi-platform base (default linux/amd64)
+  --platform all | P1,P2    build every platform of the base index (or those listed): the same new layers and
+                            config changes on each image, and an index in the base's media type; prints its digest
   --tag TAG                 also tag the pushed manifest TAG (repeatable)
   --insecure                allow plain HTTP and unverified TLS for non-loopback registries
   --ca-file FILE            trust the PEM CA certificates in FILE
@@ -72,6 +74,9 @@ Options:
   --to-creds USER[:PASS]    credentials for the destination registry; without :PASS the password is read
                             from STOWAGE_FROM_PASSWORD / STOWAGE_TO_PASSWORD
   --digest-file FILE        also write the manifest digest to FILE
+  --json                    print one JSON object instead of the digest line: digest, destination, mediaType,
+                            base, layers (source, dest, digest, diffId, size, mediaType, cached), attachments,
+                            durations per phase (ms)
   --compression KIND        gzip (default), zstd (OCI bases only) or none
   --compression-level N     gzip 0-9 (default 6), zstd 1-22 (default 3)
   --cache-dir DIR           layer cache (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
@@ -171,7 +176,7 @@ export const COPY_USAGE = `Usage:
   stowage copy SRC DEST [--platform all|OS/ARCH[/VARIANT][,...]] [--tag TAG]... [--insecure] [--ca-file FILE]
                [--from-creds USER[:PASS]] [--to-creds USER[:PASS]] [--retries N] [--concurrency N]
 
-  SRC    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
+  SRC    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
   DEST   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
 
 Copies blobs and manifests as they are: a registry or oci: destination gets the same bytes and digests as the

@@ -1,12 +1,14 @@
 /**
  * One block in, its compressed bytes out: what a worker thread runs. A block's bytes depend only on the job (its
  * content and the format's settings), never on the thread or the machine. Split in two by cost: cheap decisions
- * (storing weights that do not compress) run on the stream's own thread, real compression runs on a worker.
+ * (storing blocks that do not compress) run on the stream's own thread, coding runs on a worker.
  */
-import { looksIncompressible } from './adaptive.js';
+import { blockCoding } from './adaptive.js';
+import type { BlockCoding } from './adaptive.js';
 import { deflateRaw } from './deflate-engine.js';
 import type { EngineName } from './deflate-engine.js';
 import { storedBlocks, storedSize } from './gzip-format.js';
+import { huffmanOnlyBlock } from './huffman-block.js';
 import { zstdFrame } from './zstd-frame.js';
 
 /** A gzip block: raw deflate that continues the member. */
@@ -30,21 +32,34 @@ export interface ZstdJob {
   level: number;
 }
 
-export type BlockJob = DeflateJob | ZstdJob;
+/** A gzip block of model weights: one Huffman-only deflate block (huffman-block.ts). */
+export interface HuffmanJob {
+  codec: 'huffman';
+  data: Uint8Array;
+  final: boolean;
+}
+
+export type BlockJob = DeflateJob | HuffmanJob | ZstdJob;
 
 /**
- * The block as stored blocks when it is not to be deflated at all (level 0, or the adaptive rule); else undefined.
- * One contiguous copy: emitting headers and views instead (no copy) made 32 chunks per MiB, and the per-chunk cost
- * downstream (hashing, file and socket writes) made a 500 MiB build ~1 s slower than copying.
+ * How a gzip block is coded: stored (level 0, or the adaptive rule says it would not shrink), Huffman-only (the
+ * adaptive rule says: weights) or deflated. Stored blocks are one contiguous copy: emitting headers and views instead
+ * (no copy) made 32 chunks per MiB, and the per-chunk cost downstream (hashing, file and socket writes) made a
+ * 500 MiB build ~1 s slower than copying.
  */
-export function storeWithoutDeflating(job: Omit<DeflateJob, 'engine' | 'dictionary' | 'codec'>): Uint8Array | undefined {
-  if (job.level === 0 || (job.adaptive && looksIncompressible(job.data))) return storedBlocks(job.data, job.final);
-  return undefined;
+export function gzipBlockCoding(data: Uint8Array, level: number, adaptive: boolean): BlockCoding {
+  if (level === 0) return 'store';
+  return adaptive ? blockCoding(data) : 'deflate';
 }
 
 /** Compresses a block that the stream's own thread left for a worker. */
 export function encodeBlock(job: BlockJob): Uint8Array {
   if (job.codec === 'zstd') return zstdFrame(job.data, job.level);
+  if (job.codec === 'huffman') {
+    const coded = huffmanOnlyBlock(job.data, job.final);
+    // The sample can mislead; a block that Huffman would not shrink is stored after all.
+    return coded.length > storedSize(job.data.length) ? storedBlocks(job.data, job.final) : coded;
+  }
   const deflated = deflateRaw(job.engine, job.data, job.level, job.dictionary, job.final);
   // The sample can miss; when deflate made the block bigger, store it after all.
   if (job.adaptive && deflated.length > storedSize(job.data.length)) return storedBlocks(job.data, job.final);

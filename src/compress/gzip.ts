@@ -42,11 +42,20 @@
  * with a sync flush (an empty stored block, 00 00 ff ff); only the last block has BFINAL; then CRC-32 and ISIZE.
  * Empty input gives the 20-byte member for an empty final block.
  *
- * Adaptive (default on). Per block, from its content only (adaptive.ts): if the Huffman cost of a fixed 64 KiB sample
- * exceeds 7 bits a byte the block is written as stored blocks (5 bytes per 64 KiB) without deflating, and a block
- * that deflate made bigger than stored is stored too. Random data costs a histogram and a copy per MiB, on the
- * stream's own thread: 256 MiB of random input took 0.2-0.35 s of CPU beyond reading it and hashing the output, at
- * 600-850 MiB/s; with adaptive off, 6.3 s (node:zlib) or 13 s (pako).
+ * Adaptive (default on). Per block, from its content only (adaptive.ts), one of three codings:
+ *   - stored (random or already-compressed data: over 7.5 bits a byte in a fixed 64 KiB sample): a histogram and a
+ *     copy per MiB on the stream's own thread; 256 MiB of random input took 0.2-0.35 s of CPU beyond reading it and
+ *     hashing the output; deflating it, 6.3 s (node:zlib) or 13 s (pako);
+ *   - Huffman-only (model weights: 4-byte repeats in the sample under 1/32): one dynamic-Huffman block of literals
+ *     per MiB, by our own coder (huffman-block.ts) on a worker. This is what made gzip of weights fast. On 32 MiB of
+ *     N(0, 0.02) weights (bench/compress.js, CPU seconds, a busy 2-core machine): deflate -6 30-33 MiB/s a core
+ *     saving 21.76% (bf16) / 7.89% (fp16); zlib's Z_HUFFMAN_ONLY 94-105 MiB/s, 21.80% / 7.92%; our coder
+ *     103-139 MiB/s, 22.03% / 8.18%. Candidates not taken: a native Huffman-only (node:zlib) is no faster and its
+ *     bytes would need the engine check below (pako's Huffman-only runs at 32 MiB/s); a WebAssembly deflate still
+ *     searches for matches that weights do not have; zstd (22.0% at ~380 MiB/s) is offered as its own layer type;
+ *   - deflate (everything else: text, programs, tar headers), as before.
+ *   A block that coding made bigger than stored is stored. GZIP_FORMAT names the rule: stowage-gzip/1 stored blocks
+ *   over 7 bits and deflated the rest; /2 adds the Huffman-only coding and stores only over 7.5 bits.
  *
  * Memory. At most 2 × threads blocks in flight (plus the one being filled and one held back until it is known not
  * to be the last); input is not taken while they are full or the reader is behind. Block buffers are reused and
@@ -56,13 +65,13 @@
  */
 import type { Transform } from 'node:stream';
 import { StowageError } from '../errors.js';
-import { storeWithoutDeflating } from './block-codec.js';
-import type { DeflateJob } from './block-codec.js';
+import { gzipBlockCoding } from './block-codec.js';
+import type { DeflateJob, HuffmanJob } from './block-codec.js';
 import { BlockStream } from './block-stream.js';
 import type { BlockFormat } from './block-stream.js';
 import { chooseEngine } from './deflate-engine.js';
 import type { EngineName } from './deflate-engine.js';
-import { BLOCK_SIZE, DICTIONARY_SIZE, crc32, gzipHeader, gzipTrailer } from './gzip-format.js';
+import { BLOCK_SIZE, DICTIONARY_SIZE, crc32, gzipHeader, gzipTrailer, storedBlocks } from './gzip-format.js';
 
 export interface GzipOptions {
   /** 0-9; default 6 (zlib's default; see above). 0 writes stored blocks only. */
@@ -79,7 +88,7 @@ export const DEFAULT_GZIP_LEVEL = 6;
  * Names this output format (block size, dictionary, framing, adaptive rule, the deflate of pako 3.0.3). Changes
  * whenever any output byte could; a cache key over compressed layers should include it.
  */
-export const GZIP_FORMAT = 'stowage-gzip/1';
+export const GZIP_FORMAT = 'stowage-gzip/2';
 
 /** One gzip member whose bytes depend only on the input and on `level` and `adaptive`. */
 export function createGzip(options: GzipOptions = {}): Transform {
@@ -140,14 +149,15 @@ class GzipFormat implements BlockFormat {
     return gzipTrailer(this.#crc, this.#size);
   }
 
-  plan(data: Uint8Array, final: boolean): { out: Uint8Array } | { job: DeflateJob } {
+  plan(data: Uint8Array, final: boolean): { out: Uint8Array } | { job: DeflateJob | HuffmanJob } {
     const dictionary = this.#tail;
     // A copy: a worker takes `data` away by transfer.
     if (!final) this.#tail = new Uint8Array(data.subarray(data.length - DICTIONARY_SIZE));
     const level = this.#level;
     const adaptive = this.#adaptive;
-    const stored = storeWithoutDeflating({ data, final, level, adaptive }); // cheap: weights never leave this thread
-    if (stored) return { out: stored };
+    const coding = gzipBlockCoding(data, level, adaptive);
+    if (coding === 'store') return { out: storedBlocks(data, final) }; // cheap: random bytes never leave this thread
+    if (coding === 'huffman') return { job: { codec: 'huffman', data, final } };
     this.#engine ??= chooseEngine(level);
     return { job: { codec: 'deflate', data, dictionary, final, level, adaptive, engine: this.#engine } };
   }

@@ -57,3 +57,8 @@ export function parsePlatformSelection(text: string): PlatformSelection {
   }
   return list;
 }
+
+/** `all`, or a comma-separated list: a build writes an index rather than one image. */
+export function isPlatformList(text: string | undefined): boolean {
+  return text !== undefined && (text.trim() === 'all' || text.includes(','));
+}

@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { contentKey, contentsFromFiles, hashContents } from '../cache/content-key.js';
+import { contentKey, contentsFromFiles, hashContents, uncompressedKey } from '../cache/content-key.js';
 import type { LayerRecord } from '../cache/layer-cache.js';
 import type { RegistryCache } from '../cache/registry-cache.js';
-import { newImageLayer } from '../image/compose.js';
+import { newImageLayer, type NewLayer } from '../image/compose.js';
 import type { Layer } from '../image/layer.js';
 import { noProgress } from '../progress.js';
 import type { LayerStream } from './layer-stream.js';
@@ -40,6 +40,8 @@ export interface FileLayerHooks {
 /** A file layer and how it was found, for the build that made it. */
 export interface MadeFileLayer {
   layer: Layer;
+  /** The same layer as its record (what composing an image from records takes). */
+  made: NewLayer;
   /** Found in the shared cache (a registry): its bytes were neither read nor compressed here. */
   shared: boolean;
   /** What to record in the shared cache once the image is pushed (`check`: it may be there already). */
@@ -88,11 +90,21 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
   let hasBlob = record !== undefined && found!.hasBlob;
   // A file changed within the last moment may change again unseen: its layer is built but not remembered.
   const racy = cache.isRacy(entries.map((e) => e.changedAt));
+  // An uncompressed layer's digest is one hash pass over its files, so with a shared cache it is never looked up:
+  // it is hashed (not streamed, not kept), and the destination is asked for it (HEAD) or mounts it from the cache
+  // repository. Its shared entry is keyed by its digest and only keeps the blob in the cache repository.
+  const hashOnly = remote !== undefined && s.compression.kind === 'none';
+  // A layer found in the local cache but built before --cache-repo was used: its shared key is worked out once
+  // (one hash pass) and remembered, so the cache repository gets its entry after the push.
+  if (record && remote && !record.contentKey && !racy) {
+    const sharedKey = hashOnly ? uncompressedKey(record) : contentKey(entries, await hashContents(entries, s.signal), buildOptions);
+    record = { ...record, contentKey: sharedKey };
+    await cache.commit(key, undefined, record);
+  }
   // The shared cache: a compressed layer's digest is only known by compressing it, so its inputs are hashed (one
-  // read, no compression) and looked up. An uncompressed layer needs no lookup: its one hash pass (below) gives
-  // the digest, and the destination is asked for it (HEAD) or mounts it from the cache repository.
+  // read, no compression) and looked up by their contents.
   let fromRemote = false;
-  if (!record && remote && s.compression.kind !== 'none') {
+  if (!record && remote && !hashOnly) {
     const contents = await hashContents(entries, s.signal);
     const sharedKey = contentKey(entries, contents, buildOptions);
     const hit = await remote.lookup(sharedKey, s.mediaType);
@@ -108,26 +120,23 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
   // A big layer is streamed to the destination while it is built, so building and sending overlap; the registry
   // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
   const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-  // With a shared cache an uncompressed layer is hashed, not streamed: the destination or the cache may have it.
-  const hashOnly = remote !== undefined && s.compression.kind === 'none';
   const stream = !record && big && !hashOnly ? await hooks.stream?.(spec.dest) : undefined;
   if (!record) {
     // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
     const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
     const meter = (s.progress ?? noProgress).meter(spec.dest, tarBytes);
     meter.state = 'building';
-    hasBlob = stream === undefined;
+    hasBlob = stream === undefined && !hashOnly;
     try {
-      // With a shared cache the files' digests are taken in the same pass: the entry's key then describes
-      // exactly the bytes that were built, even if a file changed since it was hashed for the lookup.
-      const made = await buildLayer(entries, remote ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
+      // With a shared cache the files' digests are taken in the same pass: the entry's key then describes exactly
+      // the bytes that were built, even if a file changed since it was hashed for the lookup.
+      const sharedKey = (r: LayerRecord) => (hashOnly ? uncompressedKey(r) : contentKey(entries, contentsFromFiles(r.files!), buildOptions));
+      const made = await buildLayer(entries, remote && !hashOnly ? { ...buildOptions, recordFiles: true } : buildOptions, cache, racy ? undefined : key, {
         ...(s.signal ? { signal: s.signal } : {}),
-        // An uncompressed big layer with a shared cache: only its digest is kept; bytes are made again if needed.
-        ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly && big ? { keepBlob: false } : {}),
+        ...(stream ? { copyTo: stream.writable, keepBlob: false } : hashOnly ? { keepBlob: false } : {}),
         meter,
-        ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: contentKey(entries, contentsFromFiles(r.files!), buildOptions) }) } : {}),
+        ...(remote ? { annotate: (r: LayerRecord) => ({ contentKey: sharedKey(r) }) } : {}),
       });
-      if (hashOnly && big) hasBlob = false;
       record = s.recordFiles ? made : withoutFiles(made);
       meter.state = 'built';
     } catch (e) {
@@ -142,22 +151,21 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
     ? async (start = 0) => skip(await remote.openBlob(built), start)
     : hasBlob
       ? async (start = 0) => fileStream(file, start)
-      : async (start = 0) => skip(rebuiltLayer(entries, buildOptions, built), start);
-  const layer: Layer = {
-    ...newImageLayer({
-      record: built,
-      createdBy: createdBy(spec),
-      label: spec.dest,
-      open,
-      // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
-      ...(remote ? { mountFrom: remote.origin } : {}),
-    }),
-    cached,
+      : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
+  const made: NewLayer = {
+    record: built,
+    createdBy: createdBy(spec),
+    label: spec.dest,
+    open,
+    // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
+    ...(remote ? { mountFrom: remote.origin } : {}),
   };
+  const layer: Layer = { ...newImageLayer(made), cached };
   stream?.finish(layer);
   return {
     layer,
+    made,
     shared: fromRemote,
-    ...(remote && !fromRemote && built.contentKey ? { record: { key: built.contentKey, check: cached, record: built } } : {}),
+    ...(remote && !fromRemote && built.contentKey ? { record: { key: built.contentKey, check: cached || hashOnly, record: built } } : {}),
   };
 }

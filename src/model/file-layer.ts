@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-header.js';
 import type { LayerEntry } from '../layer/walk.js';
-import { freshBuffer } from '../util/memory.js';
+import { notePassingBytes } from '../util/memory.js';
 
 /**
  * An uncompressed tar layer that holds one regular file (and the directories above it): the shape the model
@@ -111,7 +111,10 @@ export function openFileLayer(layer: FileLayerBytes, start = 0): Readable {
       try {
         let position = at - layer.head.length;
         while (position < size) {
-          const buf = freshBuffer(Math.min(SEND_CHUNK, size - position));
+          // Each chunk only passes through to the socket and dies young: a scavenge now and then frees them, far
+          // cheaper than the major collections that long-lived buffers need (see util/memory.ts).
+          const buf = Buffer.allocUnsafe(Math.min(SEND_CHUNK, size - position));
+          notePassingBytes(buf.length);
           const { bytesRead } = await handle.read(buf, 0, buf.length, position);
           if (bytesRead === 0) throw new StowageError('INVALID_INPUT', `"${file}" shrank while it was being sent; rerun when it is stable`);
           position += bytesRead;

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import type { NewLayer } from '../image/compose.js';
 import { layerKey } from '../layer/build-layer.js';
@@ -20,10 +19,13 @@ export interface FileLayerOptions {
   recordFiles?: boolean;
   progress?: Progress;
   signal?: AbortSignal;
-  /** Files hashed at once (default: the CPU count, at most 4). */
+  /**
+   * Files hashed at once (default 1). Hashing is one core's work and uploads start only once a digest is known, so
+   * one file at a time in path order gets the first upload going soonest, leaving the other core to the uploads
+   * (and to a registry on the same machine): measured on 2 cores, two hashing workers delayed the first upload
+   * until both files were hashed.
+   */
   workers?: number;
-  /** ms since the epoch (tests inject it): a file changed within RACY_MS of now is not remembered. */
-  now?: () => number;
 }
 
 export interface FileLayerResult {
@@ -31,9 +33,6 @@ export interface FileLayerResult {
   cached: boolean;
   files?: FileDigest[];
 }
-
-/** Files changed less than this long ago are not trusted for the cache key (inode timestamps tick coarsely). */
-const RACY_MS = 100;
 
 /**
  * The model's per-file layers: uncompressed tars whose digest is their diff_id, so knowing one costs one read of
@@ -43,8 +42,7 @@ const RACY_MS = 100;
  * of later ones; the bytes sent are read from the file again (from the page cache, usually).
  */
 export async function fileLayers(layers: readonly (readonly LayerEntry[])[], options: FileLayerOptions): Promise<FileLayerResult[]> {
-  const workers = options.workers ?? Math.min(4, Math.max(1, os.availableParallelism()));
-  const now = options.now ?? Date.now;
+  const workers = options.workers ?? 1;
   return mapLimit(layers, workers, async (entries) => {
     const bytes = fileLayerBytes(entries, options.mtime);
     const file = bytes.entry;
@@ -70,7 +68,8 @@ export async function fileLayers(layers: readonly (readonly LayerEntry[])[], opt
         diffSize: bytes.size,
         ...(hashed.fileDigest ? { files: [{ path: label, sha256: hashed.fileDigest, size: file.size }] } : {}),
       };
-      const racy = file.changedAt !== undefined && now() - file.changedAt < RACY_MS;
+      // A file changed a moment ago may change again unseen within the same timestamp tick: not remembered.
+      const racy = options.cache.isRacy([file.changedAt]);
       await options.cache.commit(racy ? undefined : key, undefined, record);
     }
     const layer: NewLayer = {

@@ -12,13 +12,14 @@ import { parseTarget } from '../ref/target.js';
 import type { Repository } from '../registry/registry.js';
 import { bundleArtifact, sbomArtifact, statementArtifact, type Artifact } from './artifacts.js';
 import { keyBundleBuilder, signStatement } from './bundle.js';
-import { attachLegacyCosignSignature } from './cosign-tag.js';
+import { attachLegacyCosignSignature, type LegacyAttachResult } from './cosign-tag.js';
 import type { JsonValue } from './encoding.js';
 import { defaultIdentityProvider } from './identity.js';
 import { keylessBundleBuilder, type KeylessOptions } from './keyless.js';
 import { identityMatcher, type IdentityMatcher } from './certificate-identity.js';
 import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type PublicKeyInfo, type SigningKey } from './keys.js';
-import { readTrustedRoot, type TrustedRoot } from './trusted-root.js';
+import { readTrustedRoot } from './trusted-root-file.js';
+import type { TrustedRoot } from './trusted-root.js';
 import { SLSA_PROVENANCE_V1, provenanceStatement, type ProvenanceInput } from './provenance.js';
 import { attachReferrers, type ArtifactStore } from './referrers.js';
 import type { TagUpdatePolicy } from './tag-update.js';
@@ -96,12 +97,16 @@ export interface AttestResult {
  * registry traffic, so a wrong password or a missing key fails before anything is pushed.
  */
 export class Signing {
+  // Internal (left out of the published declarations, tsconfig stripInternal): sigstore's types must not reach a
+  // consumer's type check, whose @sigstore/sign declarations name packages without types (issue 14 §3).
+  /** @internal */
   readonly builder: BundleBuilder;
   readonly key: SigningKey | undefined;
   readonly legacy: boolean;
   readonly created: number | undefined;
   readonly description: string;
 
+  /** @internal */
   constructor(init: { builder: BundleBuilder; key?: SigningKey; legacy: boolean; created?: number; description: string }) {
     this.builder = init.builder;
     this.key = init.key;
@@ -208,20 +213,24 @@ export async function attestToStore(store: ArtifactStore, subject: Descriptor, n
       : sbomArtifact(sbom, created);
     artifacts.push({ artifact, kind: 'sbom', what: `${signing ? 'signed' : 'unsigned'} CycloneDX SBOM` });
   }
-  const results = await attachReferrers(store, subject, artifacts.map((a) => a.artifact), options.tagUpdate);
+  // The referrers tag and the .sig tag are separate lists: updated at the same time, each waiting out its own guard.
+  let legacyAttach: Promise<LegacyAttachResult> | undefined;
+  if (signing?.legacy) {
+    if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
+    const payload = simpleSigningPayload(name, subject.digest);
+    const signature = signSimpleSigning(payload, signing.key);
+    legacyAttach = attachLegacyCosignSignature(store, subject, payload, signature, options.tagUpdate ? { policy: options.tagUpdate } : {});
+  }
+  const [results, legacy] = await Promise.all([
+    attachReferrers(store, subject, artifacts.map((a) => a.artifact), options.tagUpdate),
+    legacyAttach,
+  ]);
   artifacts.forEach((a, i) => {
     const r = results[i]!;
     const signed = a.kind === 'signature' || signing !== undefined;
     note({ kind: a.kind, digest: r.digest, ...(r.fallbackTag ? { tag: r.fallbackTag } : {}), signed }, a.what);
   });
-  if (signing?.legacy) {
-    if (!signing.key) throw new StowageError('USAGE', 'the legacy .sig signature needs a key');
-    const payload = simpleSigningPayload(name, subject.digest);
-    const legacy = await attachLegacyCosignSignature(store, subject, payload, signSimpleSigning(payload, signing.key), {
-      ...(options.tagUpdate ? { policy: options.tagUpdate } : {}),
-    });
-    note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
-  }
+  if (legacy) note({ kind: 'legacy-signature', digest: legacy.digest, tag: legacy.tag, signed: true }, 'legacy cosign signature');
 
   return {
     subject,

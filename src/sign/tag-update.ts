@@ -11,10 +11,12 @@ import type { ArtifactStore, StoredManifest } from './referrers.js';
  *   means "re-read, merge, write again". Whether it does is probed once per store with a PUT that changes nothing
  *   (the current bytes by digest, under an ETag that cannot match): 412 → honoured; 2xx → ignored (distribution
  *   2.8 returns an ETag on GET but ignores If-Match and If-None-Match on PUT); anything else → not sent again.
- * - Otherwise the writer writes, then re-reads after a jittered pause, and writes again (merged) until it has seen
- *   every entry it added present in `confirmations` reads in a row. A writer that read before us and writes after
- *   us drops our entry; our next read sees that and puts it back. Entries of other writers seen during the update
- *   are kept too, so a stale write is repaired by whichever writer is still checking. The pause grows with how long
+ * - Otherwise the writer writes, then re-reads after a jittered pause, and writes again (merged) until the tag has
+ *   shown every entry it added, unchanged, in `confirmations` reads in a row. A writer that read before us and writes
+ *   after us drops our entry; our next read sees that and puts it back. A change by someone else that kept our
+ *   entries restarts the count and lengthens the pause (×1.5): while others are still writing, a stale write may
+ *   still come, so we stop only once the tag has been quiet. Entries of other writers seen during the update are
+ *   kept too, so a stale write is repaired by whichever writer is still checking. The pause also grows with how long
  *   our own read-to-write took (a busy machine or registry makes everyone's window longer). Bounded: after
  *   `attempts` rounds it gives up with an error naming the tag, never silently.
  * Without a conditional write this narrows the race to a writer stalled for longer than the whole confirmation
@@ -23,13 +25,16 @@ import type { ArtifactStore, StoredManifest } from './referrers.js';
 
 /** How a tag update retries; every field has a default. Tests inject `sleep` and `random` to be deterministic. */
 export interface TagUpdatePolicy {
-  /** Read rounds at most (each may write once); default 16. */
+  /** Read rounds at most (each may write once); default 32. */
   attempts?: number;
-  /** Reads in a row that must show our entries before we stop, when writes are not conditional; default 2. */
+  /** Reads in a row that must show our entries, unchanged, before we stop, when writes are not conditional; default 2. */
   confirmations?: number;
-  /** Shortest pause between rounds, ms; default 100. The pause is this (or 3× our last read-to-write time, if longer) times 1 + random(). */
+  /**
+   * Shortest pause between rounds, ms; default 100. The pause is this (or 3× our last read-to-write time, if longer),
+   * times 1.5 for every change by others seen so far (up to four), times 1 + random(), at most {@link maxPauseMs}.
+   */
   pauseMs?: number;
-  /** Longest pause, ms; default 2000. */
+  /** Longest pause, ms; default 1000. */
   maxPauseMs?: number;
   sleep?: (ms: number) => Promise<void>;
   /** In [0, 1); default Math.random (jitter keeps racing writers from meeting again). */
@@ -63,10 +68,10 @@ const probed = new WeakMap<ArtifactStore, Promise<Conditional>>();
 const NEVER_MATCHES = '"stowage-if-match-probe"';
 
 export async function addToTagList<E>(store: ArtifactStore, list: TagList<E>, mine: E[], policy: TagUpdatePolicy = {}): Promise<TagUpdateResult> {
-  const attempts = policy.attempts ?? 16;
+  const attempts = policy.attempts ?? 32;
   const confirmations = policy.confirmations ?? 2;
   const minPause = policy.pauseMs ?? 100;
-  const maxPause = policy.maxPauseMs ?? 2000;
+  const maxPause = policy.maxPauseMs ?? 1000;
   const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const random = policy.random ?? Math.random;
   const now = policy.now ?? (() => performance.now());
@@ -77,7 +82,13 @@ export async function addToTagList<E>(store: ArtifactStore, list: TagList<E>, mi
   let window = 0;
   let written = false;
   let confirmed = 0;
-  const pause = () => sleep(Math.round(Math.min(maxPause, Math.max(minPause, 3 * window) * (1 + random()))));
+  let changes = 0;
+  // The tag's content as we last left or saw it: a different digest on the next read means someone else wrote.
+  let last: string | undefined;
+  // Growth stops after four changes (×5): enough to outwait writers on a busy machine, not so much that a crowd of
+  // signers turns into seconds of waiting each.
+  const pause = () =>
+    sleep(Math.round(Math.min(maxPause, Math.max(minPause, 3 * window) * 1.5 ** Math.min(changes, 4) * (1 + random()))));
 
   for (let round = 0; round < attempts; round++) {
     const readAt = now();
@@ -92,10 +103,17 @@ export async function addToTagList<E>(store: ArtifactStore, list: TagList<E>, mi
     if (missing.length === 0) {
       // Everything was there before we wrote anything: an earlier run added it; nothing to guard.
       if (!written) return { digest: current!.digest, written: false };
+      if (current!.digest !== last) {
+        // Ours are there, but others are still writing: count from here, and give their stale writes time to land.
+        changes++;
+        confirmed = 0;
+        last = current!.digest;
+      }
       if (++confirmed >= confirmations) return { digest: current!.digest, written };
       await pause();
       continue;
     }
+    if (written) changes++;
     confirmed = 0;
 
     const next = await list.render(current, [...present, ...missing]);
@@ -111,6 +129,7 @@ export async function addToTagList<E>(store: ArtifactStore, list: TagList<E>, mi
       throw e;
     }
     written = true;
+    last = next.digest;
     window = now() - readAt;
     // A conditional write that succeeded replaced exactly what we read: nothing can have been dropped.
     if (conditional === 'honoured') return { digest: next.digest, written };

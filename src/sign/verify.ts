@@ -4,6 +4,7 @@ import { Verifier, toSignedEntity, toTrustMaterial, type Signer } from '@sigstor
 import { StowageError, messageOf } from '../errors.js';
 import type { IdentityMatcher } from './certificate-identity.js';
 import { keyFingerprintHex, type PublicKeyInfo } from './keys.js';
+import { trustMaterialOf } from './trusted-root-file.js';
 import type { TrustedRoot } from './trusted-root.js';
 import { IN_TOTO_PAYLOAD_TYPE, parseStatement, statementCoversDigest, type Statement } from './statement.js';
 
@@ -171,7 +172,7 @@ function verifyCertificateBundle(
     throw new StowageError('SIGNATURE', 'bundle is signed with a key, not a Fulcio certificate: verify it with --key');
   }
   const { counts, source } = keyless.trustedRoot;
-  const verifier = new Verifier(keyless.trustedRoot.material, {
+  const verifier = new Verifier(trustMaterialOf(keyless.trustedRoot), {
     tlogThreshold: ignoreTransparencyLog ? 0 : 1,
     ctlogThreshold: counts.ctlogs > 0 ? 1 : 0,
     timestampThreshold: 1,

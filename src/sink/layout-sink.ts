@@ -21,11 +21,14 @@ export class LayoutSink implements ImageSink {
   readonly dir: string;
   readonly tag: string | undefined;
   readonly #policy: RetryPolicy;
+  /** Blobs only, no index.json entry: something that refers to the image (a multi-platform index) is recorded instead. */
+  readonly #untagged: boolean;
 
-  constructor(dir: string, tag: string | undefined, policy: RetryPolicy = retryPolicy()) {
+  constructor(dir: string, tag: string | undefined, policy: RetryPolicy = retryPolicy(), options: { untagged?: boolean } = {}) {
     this.dir = dir;
     this.tag = tag;
     this.#policy = policy;
+    this.#untagged = options.untagged ?? false;
   }
 
   describe(): string {
@@ -96,6 +99,7 @@ export class LayoutSink implements ImageSink {
   async write(image: BuiltImage, log: Logger): Promise<SinkResult> {
     await this.#readIndex(); // an index.json that is not one fails before any blob is written
     await this.#writeBlobs(image, log);
+    if (this.#untagged) return { digest: image.manifest.digest, location: `oci:${this.dir}@${image.manifest.digest}` };
     return this.#record(image.manifest, log);
   }
 

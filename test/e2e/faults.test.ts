@@ -941,7 +941,7 @@ async function twoAtOnce(ctx: RunCtx): Promise<RunOut> {
 
 describe(`registry faults (${RUNS} runs each)`, () => {
   for (const s of SCENARIOS) {
-    it(`${s.id}: ${s.fault} → ${s.expect === 'image' ? 'correct image' : 'clear error, nothing tagged'}`, { timeout: 60_000 + RUNS * 20_000 }, async () => {
+    it(`${s.id}: ${s.fault} → ${s.expect === 'image' ? 'correct image' : 'clear error, nothing tagged'}`, { timeout: 120_000 + RUNS * 60_000 }, async () => {
       await runScenario(s);
     });
   }

@@ -8,9 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseReference } from '../../src/ref/reference.js';
 import { attestImage, verifyImage, type BuildFacts } from '../../src/sign/attest.js';
+import { attachLegacyCosignSignature } from '../../src/sign/cosign-tag.js';
+import { loadPrivateKey } from '../../src/sign/keys.js';
+import { signSimpleSigning, simpleSigningPayload } from '../../src/sign/simple-signing.js';
 import { openRegistryClient, openRepository, repositoryStore } from '../../src/sign/registry-store.js';
 import { probeIfMatch } from '../../src/sign/tag-update.js';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
+import { startFaultProxy } from '../harness/fault-proxy.js';
 import { stowage } from '../harness/cli.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectRaw, type Json } from '../harness/skopeo.js';
@@ -123,4 +127,37 @@ describe('eight signers at once', () => {
       }
     }
   }, 180_000);
+
+  it('a manifest PUT answered 400 MANIFEST_BLOB_UNKNOWN (docker-registry 2.8 while others upload the same blob) is sent again; a blob that stays unknown fails', async () => {
+    const proxy = await startFaultProxy({ upstream: registry.url });
+    const client = openRegistryClient({});
+    try {
+      const blobUnknown = {
+        kind: 'status' as const,
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ errors: [{ code: 'DIGEST_INVALID', message: 'provided digest did not match uploaded content' }, { code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] }),
+      };
+      const once = proxy.add({ name: 'blob-unknown-once', method: 'PUT', path: /\/manifests\/sha256-[a-f0-9]{64}\.sig$/, action: blobUnknown });
+      const ref = parseReference(`${proxy.host}/base/busybox@${bases.digests.indexAmd64}`);
+      const pauses: number[] = [];
+      const store = repositoryStore(openRepository(client, ref, { push: true }), { sleep: async (ms) => void pauses.push(ms), random: () => 0 });
+      const key = loadPrivateKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+      const payload = simpleSigningPayload(`${proxy.host}/base/busybox`, bases.digests.indexAmd64);
+      const instant = { sleep: async () => {}, random: () => 0 };
+      const added = await attachLegacyCosignSignature(store, { digest: bases.digests.indexAmd64 }, payload, signSimpleSigning(payload, key), { policy: instant });
+      expect(added.added).toBe(true);
+      expect(proxy.hits(once)).toHaveLength(1);
+      expect(pauses).toEqual([50]);
+
+      const always = proxy.add({ name: 'blob-unknown-always', method: 'PUT', path: /\/manifests\/sha256-[a-f0-9]{64}\.sig$/, times: Infinity, action: blobUnknown });
+      const other = simpleSigningPayload(`${proxy.host}/base/busybox`, bases.digests.indexAmd64, { note: 'second' });
+      const err = await attachLegacyCosignSignature(store, { digest: bases.digests.indexAmd64 }, other, signSimpleSigning(other, key), { policy: instant }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'REGISTRY', status: 400, message: expect.stringContaining('MANIFEST_BLOB_UNKNOWN') });
+      expect(proxy.hits(always)).toHaveLength(4);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+  });
 });

@@ -1,5 +1,6 @@
-// zstd layers end to end: `--compression zstd` from an OCI base pushes tar+zstd layers that containerd and Podman
-// pull and run (umoci cannot read zstd, so runc via umoci is not the oracle here); a Docker schema 2 base is refused
+// Layer compression end to end. gzip: a layer of bf16 weights (Huffman-only deflate blocks) is read back by Go's
+// gzip in umoci and run by runc. zstd: `--compression zstd` from an OCI base pushes tar+zstd layers that containerd
+// and Podman pull and run (umoci cannot read zstd, so it is not the oracle there); a Docker schema 2 base is refused
 // before anything moves.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { startContainerd, type ContainerdHandle } from '../harness/containerd.js
 import { run } from '../harness/exec.js';
 import { startPodman, type PodmanHandle } from '../harness/podman.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
-import { inspectRaw } from '../harness/runc.js';
+import { inspectRaw, runImage } from '../harness/runc.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
 const SALARY = join(FIXTURES, 'salary');
@@ -50,6 +51,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await registry?.stop();
   if (work) await removeTempDir(work);
+});
+
+describe('gzip layers of model weights', () => {
+  it('are Huffman-coded (~22% smaller), and Go\'s gzip (umoci) unpacks them for runc to run', async () => {
+    const r = await stowage(args(bases.dockerRef, `${registry.host}/ml/gzip-weights:1`).filter((a) => a !== '--compression' && a !== 'zstd'));
+    expect(r.code, r.stderr).toBe(0);
+    const ref = `docker://${registry.host}/ml/gzip-weights@${r.stdout.trim()}`;
+    const raw = await inspectRaw(ref);
+    const layers = raw.json.layers as { mediaType: string; size: number }[];
+    expect(layers[1]!.mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
+    expect(layers[1]!.size).toBeLessThan((6 << 20) * 0.8);
+    const sum = await runImage(ref, { entrypoint: ['sha256sum', '/app/weights.bin'] });
+    expect(sum.stderr).toBe('');
+    expect(sum.stdout.split(' ')[0]).toBe(weightsDigest);
+    expect((await runImage(ref, { cmd: ['5'] })).stdout).toBe(PREDICT_5);
+  });
 });
 
 describe('--compression zstd', () => {

@@ -1,0 +1,280 @@
+// The composable library API against real components: the examples/ programs run as a user runs them (node, the
+// package imported by name) against a loopback docker-registry, their images checked with skopeo and run with
+// runc; layer values compared byte for byte; a shared layer's uploads counted in the registry's access log.
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Remote,
+  append,
+  configOf,
+  digestOf,
+  fileLayer,
+  memoryLayer,
+  openImage,
+  openLayerCache,
+  push,
+  tarLayer,
+  withConfig,
+  writeDockerArchive,
+  writeLayout,
+  type LayerCache,
+} from '../../src/index.js';
+import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
+import { stowage } from '../harness/cli.js';
+import { runOk } from '../harness/exec.js';
+import { accessLog, blobUploads, startRegistry, type RegistryHandle } from '../harness/registry.js';
+import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
+import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+let registry: RegistryHandle;
+let bases: BaseImages;
+let work: string;
+let cache: LayerCache;
+let remote: Remote;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  bases = await pushBaseImages(registry);
+  work = await makeTempDir('library');
+  cache = await openLayerCache(join(work, 'cache'));
+  remote = new Remote();
+}, 180_000);
+
+afterAll(async () => {
+  remote?.close();
+  await registry?.stop();
+  if (work) await removeTempDir(work);
+});
+
+/** Runs an example as a user would: `node examples/NAME.mjs ARGS`, with its own layer cache. */
+async function example(name: string, args: string[]): Promise<string[]> {
+  const { stdout } = await runOk(process.execPath, [join(EXAMPLES, name), ...args], {
+    env: { ...process.env, XDG_CACHE_HOME: join(work, `xdg-${name}`), SOURCE_DATE_EPOCH: '' },
+    timeoutMs: 120_000,
+  });
+  return stdout.trim().split('\n');
+}
+
+describe('examples/', () => {
+  it('salary-from-memory: the model written from memory, the predictor from disk; runc prints the prediction', async () => {
+    const dest = `${registry.host}/ex/salary:1`;
+    const [digest] = await example('salary-from-memory.mjs', [bases.ociRef, dest]);
+    expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect((await inspectRaw(`docker://${dest}`)).digest).toBe(digest);
+    const ref = `docker://${registry.host}/ex/salary@${digest}`;
+    expect((await runImage(ref)).stdout).toBe('predicted salary for 0 years of experience: 25792.20\n');
+    expect((await runImage(ref, { cmd: ['5'] })).stdout).toBe('predicted salary for 5 years of experience: 73042.01\n');
+    const config = await inspectImage(ref, { raw: true, config: true });
+    expect(config.config.Labels['model.diff_id']).toBe(config.rootfs.diff_ids.at(-2));
+  });
+
+  it('modelcar: a model directory at /models, readable by another uid, Entrypoint cleared', async () => {
+    const model = join(work, 'model');
+    await mkdir(join(model, 'tokenizer'), { recursive: true });
+    await writeFile(join(model, 'config.json'), '{"architectures":["Demo"]}\n');
+    await writeFile(join(model, 'tokenizer', 'vocab.txt'), 'a\nb\n');
+    await chmod(model, 0o755);
+    await chmod(join(model, 'tokenizer'), 0o755);
+    const dest = `${registry.host}/ex/modelcar:1`;
+    const [digest] = await example('modelcar.mjs', [bases.ociRef, model, dest]);
+    const ref = `docker://${registry.host}/ex/modelcar@${digest}`;
+    const config = await inspectImage(ref, { raw: true, config: true });
+    expect(config.config.Entrypoint).toBeUndefined();
+    expect(config.config.Cmd).toEqual(['sh', '-c', 'sleep infinity']);
+    expect((await inspectRaw(ref)).json.annotations['org.opencontainers.image.title']).toBe('modelcar');
+    const out = await runImage(ref, { entrypoint: ['cat', '/models/config.json', '/models/tokenizer/vocab.txt'], user: { uid: 1010, gid: 1010 } });
+    expect(out.stdout).toBe('{"architectures":["Demo"]}\na\nb\n');
+  });
+
+  it('shared-layer: one layer in two images, its blob uploaded once (access log), both images run', async () => {
+    const before = accessLog(registry).length;
+    const lines = await example('shared-layer.mjs', [bases.ociRef, `${registry.host}/ex/shared`]);
+    const digests = Object.fromEntries(lines.map((l) => l.split(' ')));
+    const cli = await inspectRaw(`docker://${registry.host}/ex/shared:cli`);
+    const server = await inspectRaw(`docker://${registry.host}/ex/shared:server`);
+    expect([cli.digest, server.digest]).toEqual([digests.cli, digests.server]);
+    const weights = cli.json.layers.at(-1).digest as string;
+    expect(server.json.layers.at(-1).digest).toBe(weights);
+    // The blob went up in one upload session: one POST with its digest's bytes, one PUT naming it.
+    const steps = accessLog(registry).slice(before);
+    const puts = blobUploads(steps).filter((e) => e.method === 'PUT' && e.query.get('digest') === weights);
+    expect(puts).toHaveLength(1);
+    expect(steps.filter((e) => e.method === 'HEAD' && e.path.endsWith(`/blobs/${weights}`)).length).toBeGreaterThanOrEqual(2);
+    expect((await runImage(`docker://${registry.host}/ex/shared@${digests.cli}`)).stdout).toBe('demo model\n');
+    expect((await runImage(`docker://${registry.host}/ex/shared@${digests.server}`)).stdout.trim()).toBe(String(256 * 1024));
+  });
+
+  it('copy-with-config: the config changed by a function; a registry and an OCI layout get the same digest', async () => {
+    const src = join(work, 'app');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'hello'), '#!/bin/sh\necho "hello from $APP_HOME"\n');
+    const dest = `${registry.host}/ex/app:1`;
+    const layout = join(work, 'app-layout');
+    const [inRegistry] = await example('copy-with-config.mjs', [bases.ociRef, src, dest]);
+    const [inLayout] = await example('copy-with-config.mjs', [bases.ociRef, src, `oci:${layout}:v1`]);
+    expect(inLayout).toBe(inRegistry);
+    expect((await inspectRaw(`docker://${dest}`)).digest).toBe(inRegistry);
+    const config = await inspectImage(`oci:${layout}:v1`, { raw: true, config: true });
+    expect(config.config.Env).toContain('APP_HOME=/opt/app');
+    expect(config.config.Env.find((e: string) => e.startsWith('PATH='))).toMatch(/:\/opt\/app$/);
+    expect(config.config.Labels['org.opencontainers.image.base.digest']).toBe(bases.digests.oci);
+    // chmod 0755 from the copy: the script runs without sh in front of it.
+    expect((await runImage(`oci:${layout}:v1`, { entrypoint: ['hello'] })).stdout).toBe('hello from /opt/app\n');
+  });
+});
+
+describe('layers as values', () => {
+  it('an in-memory layer is byte-identical to the same files written to disk and copied', async () => {
+    const dir = join(work, 'tree');
+    await mkdir(join(dir, 'sub'), { recursive: true });
+    await writeFile(join(dir, 'a.txt'), 'alpha\n');
+    await writeFile(join(dir, 'run.sh'), '#!/bin/sh\n');
+    await writeFile(join(dir, 'sub', 'b.bin'), Buffer.alloc(3000, 9));
+    await symlink('a.txt', join(dir, 'link'));
+    await chmod(join(dir, 'run.sh'), 0o755);
+    await chmod(join(dir, 'a.txt'), 0o644);
+    await chmod(join(dir, 'sub', 'b.bin'), 0o600);
+    await chmod(join(dir, 'sub'), 0o750);
+    await chmod(dir, 0o755);
+    const fromDisk = await fileLayer({ source: dir, dest: '/srv/app' }, { cache });
+    const fromMemory = await memoryLayer(
+      [
+        // Listed in no particular order, parents implied: the layer sorts them as a walk of the tree would.
+        { path: '/srv/app/sub/b.bin', content: Readable.from([Buffer.alloc(1000, 9), Buffer.alloc(2000, 9)]), size: 3000, mode: 0o600 },
+        { path: '/srv/app/run.sh', content: new TextEncoder().encode('#!/bin/sh\n'), mode: 0o755 },
+        { path: '/srv/app/link', type: 'symlink', target: 'a.txt' },
+        { path: '/srv/app/sub', type: 'directory', mode: 0o750 },
+        { path: '/srv/app/a.txt', content: 'alpha\n' },
+      ],
+      { cache },
+    );
+    expect(fromMemory.descriptor).toEqual(fromDisk.descriptor);
+    expect(fromMemory.diffId).toBe(fromDisk.diffId);
+    const bytes = async (l: typeof fromDisk) => Buffer.concat(await (await l.open()).toArray());
+    expect((await bytes(fromMemory)).equals(await bytes(fromDisk))).toBe(true);
+  });
+
+  it('in-memory entries with their own owner and mtime, as GNU tar lists them', async () => {
+    const layer = await memoryLayer(
+      [
+        { path: '/etc/app.conf', content: 'x=1\n', uid: 1000, gid: 1001, mode: 0o640, mtime: 1700000000 },
+        { path: '/var/data', type: 'directory', uid: 1000, gid: 1000, mode: 0o700 },
+      ],
+      { cache, compression: 'none' },
+    );
+    const file = join(work, 'mem.tar');
+    await writeFile(file, Buffer.concat(await (await layer.open()).toArray()));
+    const { stdout } = await runOk('tar', ['--numeric-owner', '--full-time', '-tvf', file]);
+    const lines = stdout.trim().split('\n');
+    expect(lines.find((l) => l.endsWith(' etc/app.conf'))).toMatch(/^-rw-r----- 1000\/1001 +4 2023-11-14 22:13:20 etc\/app.conf$/);
+    expect(lines.find((l) => l.endsWith(' var/data/'))).toMatch(/^drwx------ 1000\/1000 +0 1970-01-01 00:00:00 var\/data\/$/);
+    expect(lines.find((l) => l.endsWith(' etc/'))).toMatch(/^drwxr-xr-x 0\/0 /);
+  });
+
+  it('bad in-memory entries fail with one clear error naming the entry', async () => {
+    await expect(memoryLayer([{ path: 'relative.txt', content: 'x' }], { cache })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/must be absolute/) });
+    await expect(memoryLayer([{ path: '/a', content: Readable.from([Buffer.from('abc')]) }], { cache })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/"\/a".*needs its size/) });
+    await expect(memoryLayer([{ path: '/a', content: Readable.from([Buffer.from('abc')]), size: 5 }], { cache })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/\/a is 3 bytes, but its declared size is 5/) });
+    await expect(memoryLayer([{ path: '/a', content: 'x' }, { path: '/a/b', content: 'y' }], { cache })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/"\/a" is a file but "\/a\/b" is inside it/) });
+  });
+
+  it('a gzip tar is used as it is: digest of the file, diff_id of the tar inside', async () => {
+    const dir = join(work, 'tarsrc');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'f.txt'), 'from a tar\n');
+    const tgz = join(work, 'layer.tgz');
+    await runOk('tar', ['-C', dir, '--owner=0', '--group=0', '-czf', tgz, 'f.txt']);
+    const layer = await tarLayer(tgz, { cache });
+    const gz = await readFile(tgz);
+    expect(layer.descriptor).toEqual({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${createHash('sha256').update(gz).digest('hex')}`, size: gz.length });
+    const plain = gunzipSync(gz);
+    expect(layer.diffId).toBe(`sha256:${createHash('sha256').update(plain).digest('hex')}`);
+    const image = append(openImage(bases.ociRef, { remote }), layer);
+    const { digest } = await push(image, `${registry.host}/ex/fromtar:1`, { remote });
+    expect((await runImage(`docker://${registry.host}/ex/fromtar@${digest}`, { entrypoint: ['cat', '/f.txt'] })).stdout).toBe('from a tar\n');
+    await writeFile(join(work, 'not.tar'), 'plain text, not a tar');
+    await expect(tarLayer(join(work, 'not.tar'), { cache })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/not a tar archive/) });
+  });
+});
+
+describe('transformations and sinks', () => {
+  it('config transforms: object and function forms, any order gives the same image, the base is never changed', async () => {
+    const layer = await memoryLayer([{ path: '/x', content: 'x' }], { cache });
+    const base = openImage(bases.ociRef, { remote });
+    const a = withConfig(withConfig(append(base, layer), { env: { MODE: 'prod' }, entrypoint: '["/bin/sh","-c"]' }), (c) => ({ ...c, User: '1000' }));
+    const b = append(withConfig(withConfig(base, { env: ['MODE=prod'], entrypoint: ['/bin/sh', '-c'] }), (c) => ({ ...c, User: '1000' })), layer);
+    expect(await digestOf(a)).toBe(await digestOf(b));
+    const config = (await configOf(a)).value.config!;
+    expect(config.Env).toContain('MODE=prod');
+    expect(config.User).toBe('1000');
+    expect(config.Cmd).toBeUndefined(); // an Entrypoint resets the base's Cmd, as Docker does
+    const mutating = withConfig(base, (c) => {
+      c.Env?.push('LEAK=1');
+      return c;
+    });
+    expect((await configOf(mutating)).value.config!.Env).toContain('LEAK=1');
+    expect((await configOf(base)).value.config!.Env).not.toContain('LEAK=1');
+    await expect(digestOf(withConfig(base, () => null as never))).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    expect(() => withConfig(base, { expose: ['99999'] })).toThrow(/PORT\[\/PROTO\]/);
+  });
+
+  it('a docker-archive written by the library is a source: appended to and pushed, it runs', async () => {
+    const archive = join(work, 'img.tar');
+    const base = openImage(bases.ociRef, { remote });
+    await writeDockerArchive(base, archive, { repoTag: 'demo/base:1' });
+    const layer = await memoryLayer([{ path: '/hello.txt', content: 'from an archive base\n' }], { cache });
+    const image = append(openImage(`docker-archive:${archive}:demo/base:1`), layer);
+    const { digest } = await push(image, `${registry.host}/ex/from-archive:1`, { remote });
+    const raw = await inspectRaw(`docker://${registry.host}/ex/from-archive@${digest}`);
+    expect(raw.json.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(raw.json.layers.at(-1).mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
+    expect((await runImage(`docker://${registry.host}/ex/from-archive@${digest}`, { entrypoint: ['cat', '/hello.txt'] })).stdout).toBe('from an archive base\n');
+    await expect(openImage(`docker-archive:${archive}:demo/other:1`).resolve()).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/demo\/base:1/) });
+  });
+
+  it('writeLayout of an OCI image: umoci reads it, the digest is the pushed one', async () => {
+    const layer = await memoryLayer([{ path: '/etc/motd', content: 'hi\n' }], { cache });
+    const image = append(openImage(bases.ociRef, { remote }), layer);
+    const layout = join(work, 'layout-sink');
+    const written = await writeLayout(image, layout, { tag: 't' });
+    const pushed = await push(image, `${registry.host}/ex/both:1`, { remote });
+    expect(written.digest).toBe(pushed.digest);
+    expect((await runImage(`oci:${layout}:t`, { entrypoint: ['cat', '/etc/motd'] })).stdout).toBe('hi\n');
+  });
+});
+
+describe('stowage build --json', () => {
+  it('prints one JSON object whose facts match the registry', async () => {
+    const dir = join(work, 'json');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'model.json'), '{"w":1}');
+    const dest = `${registry.host}/ex/json:1`;
+    const res = await stowage(
+      ['build', '--from', bases.ociRef, '--to', dest, '--copy', `${dir}/model.json:/app/model.json`, '--json', '--cache-dir', join(work, 'json-cache')],
+    );
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout.trim().split('\n')).toHaveLength(1);
+    const report = JSON.parse(res.stdout);
+    const raw = await inspectRaw(`docker://${dest}`);
+    expect(report.digest).toBe(raw.digest);
+    expect(report.destination).toBe(`${registry.host}/ex/json@${raw.digest}`);
+    expect(report.mediaType).toBe(raw.json.mediaType);
+    expect(report.base).toEqual({ name: bases.ociRef, digest: bases.digests.oci, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    const last = raw.json.layers.at(-1);
+    const config = await inspectImage(`docker://${dest}`, { raw: true, config: true });
+    expect(report.layers).toEqual([
+      { source: `${dir}/model.json`, dest: '/app/model.json', digest: last.digest, diffId: config.rootfs.diff_ids.at(-1), size: last.size, mediaType: last.mediaType, cached: false },
+    ]);
+    expect(report.attachments).toEqual([]);
+    for (const phase of ['resolve', 'layers', 'write', 'total']) expect(report.durations[phase]).toBeGreaterThanOrEqual(0);
+    const again = JSON.parse((await stowage(['build', '--from', bases.ociRef, '--to', dest, '--copy', `${dir}/model.json:/app/model.json`, '--json', '--cache-dir', join(work, 'json-cache')], { env: {} })).stdout);
+    expect(again.digest).toBe(report.digest);
+  });
+});
