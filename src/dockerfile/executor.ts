@@ -241,6 +241,11 @@ function duration(text: string): number | undefined {
   return consumed === text.length && consumed > 0 ? Math.round(total) : undefined;
 }
 
+/** URLs with their `user:password@` part removed, wherever they appear in the text. */
+function withoutUserinfo(text: string): string {
+  return text.replace(/(\bhttps?:\/\/)[^/\s@]*@/gi, '$1');
+}
+
 function goQuote(list: string[]): string {
   return `[${list.map((s) => JSON.stringify(s)).join(' ')}]`;
 }
@@ -789,13 +794,13 @@ export class DockerfileExecutor {
         continue;
       }
       const src = this.expand(inst, raw, vars);
-      shownSources.push(src);
+      shownSources.push(withoutUserinfo(src));
       if (/^https?:\/\//i.test(src)) {
         if (!isAdd) throw this.err(inst, `COPY: source can't be a URL (${src}); use ADD`);
         const checksum = f.checksum !== undefined ? this.expand(inst, f.checksum as string, vars) : undefined;
-        if (checksum === undefined) this.env.log.warn?.(`${this.fileLabel}:${inst.startLine}: ADD ${src} without --checksum: the build is not reproducible if the file changes`);
+        if (checksum === undefined) this.env.log.warn?.(`${this.fileLabel}:${inst.startLine}: ADD ${withoutUserinfo(src)} without --checksum: the build is not reproducible if the file changes`);
         const got = await downloadUrl(src, this.staging, { ...(checksum ? { checksum } : {}), ...(this.env.caFile ? { caFile: this.env.caFile } : {}), ...(this.env.signal ? { signal: this.env.signal } : {}) }).catch((e: unknown) => {
-          throw this.err(inst, `ADD ${src}: ${(e as Error).message}`);
+          throw this.err(inst, `ADD ${withoutUserinfo(src)}: ${(e as Error).message}`);
         });
         const r: ReadySource = { name: got.name, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };
         sources.push(r);
@@ -896,8 +901,9 @@ export class DockerfileExecutor {
             });
           }
         : undefined;
-    // BuildKit's created_by: the instruction as written, then "# buildkit".
-    const createdBy = `${inst.original} # buildkit`;
+    // BuildKit's created_by: the instruction as written, then "# buildkit" (credentials in a URL left out: the
+    // config is public wherever the image goes).
+    const createdBy = `${withoutUserinfo(inst.original)} # buildkit`;
     await this.addLayer(state, entries, createdBy, `${inst.keyword} ${shownSources.join(' ')}`, dest, prepare);
   }
 
