@@ -85,7 +85,7 @@ function plan(options: BuildOptions): Plan {
     if (options.platform === 'all') {
       throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
     }
-    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
     if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
   } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
@@ -117,7 +117,7 @@ function plan(options: BuildOptions): Plan {
   const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
-  if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  if (modelKind !== 'gzip' && modelKind !== 'none' && modelKind !== 'zstd') throw new StowageError('USAGE', `model compression must be none, gzip or zstd, got "${String(modelKind)}"`);
   const modelCompression = validateCompression(modelKind, options.compressionLevel);
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
@@ -190,7 +190,7 @@ function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: Compres
     const name = l.files[0]!.entry.name;
     const record = byLabel.get(`/${name}`);
     if (!record) continue;
-    const format = compression.kind === 'gzip' ? 'tar+gzip' : 'tar';
+    const format = compression.kind === 'gzip' ? 'tar+gzip' : compression.kind === 'zstd' ? 'tar+zstd' : 'tar';
     shared.set(name, { digest: record.digest, size: record.size, diffId: record.diffId, format });
   }
   return shared;
@@ -216,6 +216,10 @@ function stopwatch(emit: (e: BuildEvent) => void): { lap(phase: 'resolve' | 'lay
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   // `--platform all` or a list: the same build for each selected image of the base index, then an index of them.
+  if (options.modelpack && isPlatformList(options.platform)) {
+    // One index per tag: the artifact would need a place in the platforms' index, which is not built yet.
+    throw new StowageError('USAGE', `--modelpack builds one platform's image (its index holds the image and the artifact); drop --platform ${options.platform}`);
+  }
   if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
   const log = options.log ?? silentLogger;
   const emit = options.onEvent ?? (() => undefined);
@@ -291,10 +295,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
-        resolveImage: async (ref, platform) => {
+        resolveImage: async (ref, platform, explicit) => {
           const src = sourceFor(parseTarget(ref, 'base'), client);
           log.info(`resolving ${src.describe()}`);
-          return src.resolve(platform, p.platformExplicit);
+          return src.resolve(platform, p.platformExplicit || explicit === true);
         },
         cache,
         compression: p.compression,
