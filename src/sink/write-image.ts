@@ -30,7 +30,7 @@ export interface WriteOptions {
 /** What a sink needs to be made: the destination and only the options that concern it. */
 export function sinkFor(
   target: Target,
-  options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy } & Pick<RegistrySinkOptions, 'onBlob' | 'mountSources'>,
+  options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy } & Pick<RegistrySinkOptions, 'onBlob' | 'mountSources' | 'untagged'>,
 ): ImageSink {
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && target.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${target.input}`);
@@ -38,13 +38,14 @@ export function sinkFor(
     if (!options.remote) throw new StowageError('USAGE', `pushing to ${target.input} needs a remote (new Remote({...})) to reach the registry`);
     return new RegistrySink(target.ref, options.remote.client.registry(target.ref.registry), {
       tags,
+      ...(options.untagged ? { untagged: true } : {}),
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       ...(options.onBlob ? { onBlob: options.onBlob } : {}),
       ...(options.mountSources?.length ? { mountSources: options.mountSources } : {}),
     });
   }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, options.policy ?? retryPolicy());
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, options.policy ?? retryPolicy(), options.untagged ? { untagged: true } : {});
   return new DockerArchiveSink(target.file, target.repoTag, options.policy ?? retryPolicy());
 }
 
