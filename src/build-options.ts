@@ -105,7 +105,7 @@ export interface BuildOptions {
   /** Files of at least this many bytes get a layer each (default 16 MiB). */
   modelFileLayerMin?: number;
   /** Compression of the per-file weight layers (default none: weights barely compress, and uncompressed is one pass). */
-  modelCompression?: 'none' | 'gzip';
+  modelCompression?: 'none' | 'gzip' | 'zstd';
   /**
    * KServe Modelcar shape: model files 0644 and directories 0755 whatever they are on disk, Entrypoint cleared (KServe
    * runs `sh -c …` as the container's args); a base without /bin/sh is refused.

@@ -123,7 +123,7 @@ function plan(options: BuildOptions): Plan {
   const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
-  if (modelKind !== 'gzip' && modelKind !== 'none') throw new StowageError('USAGE', `model compression must be none or gzip, got "${String(modelKind)}"`);
+  if (modelKind !== 'gzip' && modelKind !== 'none' && modelKind !== 'zstd') throw new StowageError('USAGE', `model compression must be none, gzip or zstd, got "${String(modelKind)}"`);
   const modelCompression = validateCompression(modelKind, options.compressionLevel);
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
@@ -164,7 +164,7 @@ function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: Compres
     const name = l.files[0]!.entry.name;
     const record = byLabel.get(`/${name}`);
     if (!record) continue;
-    const format = compression.kind === 'gzip' ? 'tar+gzip' : 'tar';
+    const format = compression.kind === 'gzip' ? 'tar+gzip' : compression.kind === 'zstd' ? 'tar+zstd' : 'tar';
     shared.set(name, { digest: record.digest, size: record.size, diffId: record.diffId, format });
   }
   return shared;
@@ -190,6 +190,10 @@ function stopwatch(emit: (e: BuildEvent) => void): { lap(phase: 'resolve' | 'lay
 /** Builds an image from a base plus local files and writes it to the destination. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   // `--platform all` or a list: the same build for each selected image of the base index, then an index of them.
+  if (options.modelpack && isPlatformList(options.platform)) {
+    // One index per tag: the artifact would need a place in the platforms' index, which is not built yet.
+    throw new StowageError('USAGE', `--modelpack builds one platform's image (its index holds the image and the artifact); drop --platform ${options.platform}`);
+  }
   if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
   const log = options.log ?? silentLogger;
   const emit = options.onEvent ?? (() => undefined);

@@ -21,7 +21,7 @@ import { retryPolicy } from './util/retrying.js';
 import { skip } from './util/slice.js';
 
 export interface CopyOptions extends RegistryAccessOptions {
-  /** Source: a registry reference or `oci:DIR[:TAG]`. */
+  /** Source: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
   from: string;
   /** Destination: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
   to: string;
@@ -88,7 +88,8 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
   const log = options.log ?? silentLogger;
   if (!options.from) throw new StowageError('USAGE', 'a source image is required (stowage copy SRC DEST)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (stowage copy SRC DEST)');
-  const from = parseTarget(options.from, 'base');
+  // A docker archive is a source here (parseTarget's "base" role refuses it only for build's --from).
+  const from = parseTarget(options.from, options.from.startsWith('docker-archive:') ? 'destination' : 'base');
   const to = parseTarget(options.to, 'destination');
   const select = parsePlatformSelection(options.platform ?? 'all');
   const extra = (options.tags ?? []).map(validateTag);
@@ -147,15 +148,18 @@ async function write(to: Target, tree: ImageTree, images: BuiltImage[], ctx: Wri
     }
     const registry = ctx.client.registry(to.ref.registry);
     const where = { registry: to.ref.registry, repository: to.ref.repository };
-    // Children (and a lone image) go up by digest; only then the tags, so no tag names an incomplete image.
-    const sink = new RegistrySink(where, registry, {
+    // A lone image goes up under its tag(s) after its blobs, as a build does. An index's images go up by digest,
+    // then the index under the tags: no tag ever names an incomplete image.
+    const single = tree.kind === 'manifest';
+    const sink = new RegistrySink(single ? to.ref : where, registry, {
+      ...(single ? { tags: ctx.extra } : {}),
       ...(ctx.options.concurrency ? { concurrency: ctx.options.concurrency } : {}),
       ...(ctx.options.progress ? { progress: ctx.options.progress } : {}),
     });
     const stats = await Promise.all(images.map((image) => sink.write(image, log)));
     const repo = registry.repository(to.ref.repository, { push: true });
     if (tree.kind === 'index') await repo.putManifest(tree.top.digest, tree.top.bytes, tree.top.mediaType);
-    const tags = destinationTags(to, ctx.extra);
+    const tags = single ? [] : destinationTags(to, ctx.extra);
     for (const [i, tag] of tags.entries()) {
       try {
         await repo.putManifest(tag, tree.top.bytes, tree.top.mediaType);

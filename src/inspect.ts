@@ -56,7 +56,7 @@ interface Named {
 
 async function withReader<T>(options: RegistryAccessOptions & { ref: string }, fn: (reader: TreeReader) => Promise<T>): Promise<T> {
   if (!options.ref) throw new StowageError('USAGE', 'an image reference is required');
-  const target = parseTarget(options.ref, 'base');
+  const target = parseTarget(options.ref, options.ref.startsWith('docker-archive:') ? 'destination' : 'base');
   const log = options.log ?? silentLogger;
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'cancelled before it started');
   const work = new AbortController();

@@ -82,8 +82,8 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     throw new StowageError('USAGE', `--compression "${values.compression}": expected gzip, zstd or none`);
   }
   const modelCompression = values['model-compression'];
-  if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip') {
-    throw new StowageError('USAGE', `--model-compression "${modelCompression}": expected none or gzip`);
+  if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip' && modelCompression !== 'zstd') {
+    throw new StowageError('USAGE', `--model-compression "${modelCompression}": expected none, gzip or zstd`);
   }
   const retries = values.retries;
   if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
@@ -133,7 +133,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.model !== undefined ? { model: values.model } : {}),
     ...(values.modelcar ? { modelcar: true } : {}),
     ...(values.modelpack ? { modelpack: true } : {}),
-    ...(modelCompression ? { modelCompression: modelCompression as 'none' | 'gzip' } : {}),
+    ...(modelCompression ? { modelCompression: modelCompression as 'none' | 'gzip' | 'zstd' } : {}),
     ...(values['model-file-layer-min'] !== undefined ? { modelFileLayerMin: parseSize(values['model-file-layer-min'], '--model-file-layer-min') } : {}),
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),

@@ -33,7 +33,7 @@ export const BUILD_USAGE = `Usage:
   stowage build --from BASE --to DEST [--copy SRC:DEST_PATH]... [--entrypoint E] [--cmd C]
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
                 [--platform OS/ARCH[/VARIANT] | all | P1,P2,...] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
-                [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip]
+                [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip|zstd]
 
   stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform P] [CONTEXT]
 
@@ -52,7 +52,7 @@ Options:
   --model SRC[:DEST_DIR]    a model directory or file under DEST_DIR (default /models): each file of 16 MiB
                             or more its own uncompressed layer, the other files one layer; before the copies
   --model-file-layer-min N  size from which a model file gets its own layer (default 16M)
-  --model-compression C     none (default) or gzip, for the per-file weight layers
+  --model-compression C     none (default), gzip or zstd (OCI bases), for the per-file weight layers
   --modelcar                KServe Modelcar: model files 0644, directories 0755, no Entrypoint; the base
                             must have /bin/sh
   --modelpack               also push a CNCF ModelPack artifact (same weight blobs); DEST's tag then names
@@ -176,7 +176,7 @@ export const COPY_USAGE = `Usage:
   stowage copy SRC DEST [--platform all|OS/ARCH[/VARIANT][,...]] [--tag TAG]... [--insecure] [--ca-file FILE]
                [--from-creds USER[:PASS]] [--to-creds USER[:PASS]] [--retries N] [--concurrency N]
 
-  SRC    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
+  SRC    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
   DEST   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
 
 Copies blobs and manifests as they are: a registry or oci: destination gets the same bytes and digests as the

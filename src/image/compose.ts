@@ -1,4 +1,5 @@
 import { digestBytes } from '../digest.js';
+import { ociDescriptor } from './to-oci.js';
 import { StowageError } from '../errors.js';
 import { skip } from '../util/slice.js';
 import { rfc3339 } from '../util/time.js';
@@ -65,18 +66,6 @@ export function newImageLayer(l: NewLayer): Layer {
     open: l.open,
     ...(l.mountFrom ? { mountFrom: l.mountFrom } : {}),
   };
-}
-
-/** `d` relabelled with its OCI media type; `what` names it when Docker's type has no OCI equivalent. */
-function ociDescriptor(d: Descriptor, what: string): Descriptor {
-  const mediaType = ociMediaType(d.mediaType);
-  if (mediaType === undefined) {
-    throw new StowageError(
-      'MANIFEST_INVALID',
-      `${what} has media type ${d.mediaType}, which has no OCI equivalent; an OCI layout holds OCI images only (push it to a registry or a docker-archive: instead)`,
-    );
-  }
-  return mediaType === d.mediaType ? d : { ...d, mediaType };
 }
 
 /** Everything a new image changes on top of its base; applied in one pass by {@link composeDocuments}. */

@@ -3,13 +3,13 @@ import { StowageError } from '../errors.js';
 import { MediaType, ociMediaType } from './media-types.js';
 import type { Descriptor, Index, Manifest, RawJson } from './types.js';
 
-/** `d` with its OCI media type; an error naming `what` when Docker's type has none. */
+/** `d` relabelled with its OCI media type; `what` names it when Docker's type has no OCI equivalent. */
 export function ociDescriptor(d: Descriptor, what: string): Descriptor {
   const mediaType = ociMediaType(d.mediaType);
   if (mediaType === undefined) {
     throw new StowageError(
       'MANIFEST_INVALID',
-      `${what} has media type ${d.mediaType}, which has no OCI equivalent; an OCI layout holds OCI images only (copy it to a registry or a docker-archive: instead)`,
+      `${what} has media type ${d.mediaType}, which has no OCI equivalent; an OCI layout holds OCI images only (push it to a registry or a docker-archive: instead)`,
     );
   }
   return mediaType === d.mediaType ? d : { ...d, mediaType };

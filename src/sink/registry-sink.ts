@@ -164,16 +164,17 @@ export class RegistrySink implements ImageSink {
       else if (o === 'mounted') stats.mounted++;
       else stats.uploaded++;
     };
-    // Every blob is confirmed before the manifest goes up; the first failure stops the push.
+    // Every blob is confirmed before the manifest goes up; the first failure stops the push. The config goes up
+    // alongside the layers (not after them): its round trips then hide behind the biggest layer's transfer.
     const blobs = image.layers.filter((l) => !isForeignLayer(l.descriptor.mediaType)).map((l) => this.#push(l, image.base, log));
-    for (const outcome of await Promise.all(blobs)) count(outcome);
     // An unchanged config (a copy) is in the source repository too: mount it like the layers.
     const configMount = image.config.digest === image.base.config.digest ? this.#mountFrom : undefined;
-    count(await repo.uploadBlob(
+    const config = repo.uploadBlob(
       { mediaType: image.config.mediaType, digest: image.config.digest, size: image.config.bytes.length },
       image.config.bytes,
       configMount ? { mountFrom: configMount } : {},
-    ));
+    );
+    for (const outcome of await Promise.all([...blobs, config])) count(outcome);
 
     const primary = this.options.untagged ? image.manifest.digest : this.ref.tag ?? image.manifest.digest;
     const put = await repo.putManifest(primary, image.manifest.bytes, image.manifest.mediaType);

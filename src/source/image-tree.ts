@@ -5,7 +5,7 @@ import { digestBytes, verifyBytes, VerifyingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
 import { attestationSubject, isAttestation } from '../image/attestation.js';
 import { MediaType } from '../image/media-types.js';
-import { formatPlatform, normalizePlatform, platformMatches, type PlatformSelection } from '../image/platform.js';
+import { DEFAULT_PLATFORM, formatPlatform, normalizePlatform, platformMatches, type PlatformSelection } from '../image/platform.js';
 import { selectImages } from '../image/select.js';
 import type { Descriptor, Index, Manifest, Platform, RawJson } from '../image/types.js';
 import { manifestKind, validateIndex, validateManifest } from '../image/validate.js';
@@ -13,6 +13,7 @@ import { formatReference, manifestReference } from '../ref/reference.js';
 import type { Target } from '../ref/target.js';
 import type { RegistryClient } from '../registry/client.js';
 import { MANIFEST_LIMIT, type Repository } from '../registry/registry.js';
+import { DockerArchiveSource } from './docker-archive-source.js';
 import { layoutBlobPath, readLayoutIndex } from './layout-source.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -36,7 +37,7 @@ export interface TreeReader {
   openBlob(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Readable>;
 }
 
-/** A registry reference or an `oci:` layout; `docker-archive:` holds no manifest to read. */
+/** A registry reference, an `oci:` layout or a `docker-archive:` file. */
 export async function openTree(target: Target, client: RegistryClient): Promise<TreeReader> {
   if (target.kind === 'registry') {
     const ref = target.ref;
@@ -61,7 +62,30 @@ export async function openTree(target: Target, client: RegistryClient): Promise<
     };
   }
   if (target.kind === 'oci') return layoutTree(target.dir, target.tag, target.input);
-  throw new StowageError('USAGE', `cannot read images from ${target.input}: docker-archive: is a destination only`);
+  return archiveTree(target.file, target.repoTag, target.input);
+}
+
+/**
+ * A `docker save` archive: one image whose layers are the archive's uncompressed tars (digest = diff_id) under a
+ * Docker schema 2 manifest made for them, as skopeo reads it. Copied as it is: the layers stay uncompressed.
+ */
+async function archiveTree(file: string, repoTag: string | undefined, label: string): Promise<TreeReader> {
+  const image = await new DockerArchiveSource(file, repoTag).resolve(DEFAULT_PLATFORM, false);
+  const docs = new Map<string, RawJson<unknown>>([[image.manifest.digest, image.manifest]]);
+  return {
+    label,
+    top: image.manifest.digest,
+    async manifest(reference) {
+      const doc = docs.get(reference);
+      if (!doc) throw new StowageError('NOT_FOUND', `${label} has no manifest ${reference}`);
+      return doc;
+    },
+    async blobBytes(d, what) {
+      if (d.digest !== image.config.digest) throw new StowageError('NOT_FOUND', `${what}: ${d.digest} is not the archive's config`);
+      return image.config.bytes;
+    },
+    openBlob: (d) => image.openBlob({ mediaType: '', ...d }),
+  };
 }
 
 async function layoutTree(dir: string, tag: string | undefined, label: string): Promise<TreeReader> {

@@ -211,6 +211,15 @@ describe('stowage copy to and from other places', () => {
     expect(inspected.Architecture).toBe('amd64');
     const manifest = JSON.parse((await runOk('tar', ['-xOf', file, 'manifest.json'])).stdout) as Json[];
     expect(manifest[0]!.RepoTags).toEqual(['busybox:copied']);
+    // and back: from the archive to a registry (its layers as they are in the archive, uncompressed), runnable
+    const digest = await ok(['copy', `docker-archive:${file}:busybox:copied`, `${b.host}/from-archive/busybox:1`]);
+    const pushed = await inspectRaw(`docker://${b.host}/from-archive/busybox:1`);
+    expect(pushed.digest).toBe(digest);
+    expect(pushed.json.mediaType).toBe(MEDIA.dockerManifest);
+    expect(pushed.json.layers.map((l: Json) => l.mediaType)).toEqual(['application/vnd.docker.image.rootfs.diff.tar']);
+    expect(await ok(['digest', `docker-archive:${file}`])).toBe(digest);
+    const run = await runImage(`docker://${b.host}/from-archive/busybox:1`, { cmd: ['/bin/sh', '-c', 'echo from the archive'] });
+    expect(run.stdout).toBe('from the archive\n');
   });
 });
 

@@ -224,6 +224,34 @@ describe('--model --modelcar --modelpack onto busybox', () => {
   });
 });
 
+describe('--model-compression zstd', () => {
+  it('compresses each weight layer on its own (tar+zstd); the ModelPack artifact shares them, with diffIds of the tars', async () => {
+    const repo = 'ml/tiny-zstd';
+    const r = await stowage(['build', '--from', bases.ociRef, '--to', `${registry.host}/${repo}:1`, '--model', modelDir, '--model-compression', 'zstd', '--modelpack', '--no-cache']);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const index = (await inspectRaw(`docker://${registry.host}/${repo}:1`)).json as { manifests: { digest: string }[] };
+    const image = (await inspectRaw(`docker://${registry.host}/${repo}@${index.manifests[0]!.digest}`)).json as { layers: { mediaType: string; digest: string }[] };
+    expect(image.layers.map((l) => l.mediaType)).toEqual([
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+      'application/vnd.oci.image.layer.v1.tar+zstd',
+      'application/vnd.oci.image.layer.v1.tar+zstd',
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+    ]);
+    const config = (await inspectImage(`docker://${registry.host}/${repo}@${index.manifests[0]!.digest}`, { raw: true, config: true })) as { rootfs: { diff_ids: string[] } };
+    const art = (await inspectRaw(`docker://${registry.host}/${repo}@${index.manifests[1]!.digest}`)).json as { config: { digest: string }; layers: { mediaType: string; digest: string; annotations: Record<string, string> }[] };
+    const weights = art.layers.filter((l) => l.annotations['org.opencontainers.image.title']!.endsWith('.safetensors'));
+    expect(weights.map((l) => l.mediaType)).toEqual(['application/vnd.cncf.model.weight.v1.tar+zstd', 'application/vnd.cncf.model.weight.v1.tar+zstd']);
+    expect(weights.map((l) => l.digest)).toEqual(image.layers.slice(1, 3).map((l) => l.digest));
+    const cfg = JSON.parse((await blob({ repo }, art.config.digest)).toString('utf8')) as { modelfs: { diffIds: string[] } };
+    const weightDiffIds = art.layers.map((l, i) => [l, cfg.modelfs.diffIds[i]] as const).filter(([l]) => weights.includes(l)).map(([, d]) => d);
+    expect(weightDiffIds).toEqual(config.rootfs.diff_ids.slice(1, 3));
+    // The zstd layer unpacks to the shard, byte for byte.
+    const unpacked = await runOk('sh', ['-c', 'zstd -dc | tar -xOf - models/model-00001-of-00002.safetensors | sha256sum'], { input: await blob({ repo }, image.layers[1]!.digest) });
+    expect(unpacked.stdout.slice(0, 64)).toBe(shardSha[SHARDS[0]!]);
+  });
+});
+
 describe('an interrupted push', () => {
   let proxy: FaultProxy;
   beforeAll(async () => {
@@ -301,6 +329,19 @@ describe('bad input: one clear line, nothing pushed', () => {
       expect(await repoAbsent(repo)).toBe(true);
     });
   }
+
+  it.each([
+    ['--modelpack to an OCI layout', (d: string) => ['--to', `oci:${d}/layout:1`, '--modelpack'], /^stowage: error: --modelpack publishes an OCI index of the image and the ModelPack artifact in a registry; oci:.* is not one\n$/],
+    ['--modelcar with --entrypoint', (d: string) => ['--to', `${registry.host}/bad/ep:1`, '--modelcar', '--entrypoint', '["/serve"]'], /^stowage: error: --modelcar clears the Entrypoint .*drop --entrypoint\n$/],
+    ['--modelpack with every platform', (d: string) => ['--to', `${registry.host}/bad/all:1`, '--modelpack', '--platform', 'all'], /^stowage: error: --modelpack builds one platform's image .*drop --platform all\n$/],
+    ['--modelcar without --model', (d: string) => ['--to', `${registry.host}/bad/nomodel:1`, '--modelcar'], /^stowage: error: --modelcar needs a model: --model SRC\[:DEST_DIR\]\n$/],
+  ])('%s: usage error before anything moves', async (_name, args, message) => {
+    const r = await stowage(['build', '--from', bases.ociRef, ...args(work), ...(_name.includes('without') ? [] : ['--model', modelDir]), '--no-cache']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    for (const repo of ['bad/ep', 'bad/all', 'bad/nomodel']) expect(await repoAbsent(repo)).toBe(true);
+  });
 
   it('--modelcar on a base without /bin/sh', async () => {
     // A base whose only layer holds one file (umoci insert), in an OCI layout.
