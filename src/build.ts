@@ -91,7 +91,7 @@ function plan(options: BuildOptions): Plan {
     if (options.platform === 'all') {
       throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
     }
-    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown'] as const).filter((k) => options[k] !== undefined && options[k] !== '');
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
     if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
   } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
@@ -281,10 +281,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
-        resolveImage: async (ref, platform) => {
+        resolveImage: async (ref, platform, explicit) => {
           const src = sourceFor(parseTarget(ref, 'base'), registries);
           log.info(`resolving ${src.describe()}`);
-          return src.resolve(platform, p.platformExplicit);
+          return src.resolve(platform, p.platformExplicit || explicit === true);
         },
         cache,
         compression: p.compression,

@@ -37,6 +37,7 @@ export { stderrLogger, silentLogger } from './log.js';
 export { Signing, attestBuild, buildFacts, buildParameters, prepareSigning, signImage, verifyImage } from './sign/attest.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
+export type { DockerfileOptions } from './dockerfile/executor.js';
 export type { BuildEvent } from './events.js';
 export type { Image, ResolvedImage } from './image/image.js';
 export type { Layer } from './image/layer.js';

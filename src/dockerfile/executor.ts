@@ -48,8 +48,8 @@ export interface DockerfileOptions {
 
 /** What the executor needs from the build around it. */
 export interface ExecutorEnv {
-  /** Resolves an image reference (registry or oci:) for a platform. */
-  resolveImage(ref: string, platform: Platform): Promise<BaseImage>;
+  /** Resolves an image reference (registry or oci:) for a platform; `explicit`: FROM --platform named it. */
+  resolveImage(ref: string, platform: Platform, explicit?: boolean): Promise<BaseImage>;
   cache: LayerCache;
   compression: LayerBuildOptions['compression'];
   epoch: number;
@@ -102,8 +102,10 @@ interface State {
   file: string;
 }
 
+/** A platform as BuildKit spells it in the platform ARGs: containerd's normal form, where arm64's v8 is implied. */
 function go(platform: Platform): Record<string, string> {
-  return { os: platform.os, arch: platform.architecture, variant: platform.variant ?? '' };
+  const variant = platform.architecture === 'arm64' && platform.variant === 'v8' ? '' : platform.variant ?? '';
+  return { os: platform.os, arch: platform.architecture, variant, text: [platform.os, platform.architecture, variant].filter(Boolean).join('/') };
 }
 
 function hostPlatform(): Platform {
@@ -116,12 +118,12 @@ function platformArgs(target: Platform): Map<string, string> {
   const t = go(target);
   const b = go(build);
   return new Map([
-    ['BUILDPLATFORM', formatPlatform(build)],
+    ['BUILDPLATFORM', b.text!],
     ['BUILDOS', b.os!],
     ['BUILDOSVERSION', ''],
     ['BUILDARCH', b.arch!],
     ['BUILDVARIANT', b.variant!],
-    ['TARGETPLATFORM', formatPlatform(target)],
+    ['TARGETPLATFORM', t.text!],
     ['TARGETOS', t.os!],
     ['TARGETOSVERSION', ''],
     ['TARGETARCH', t.arch!],
@@ -170,9 +172,9 @@ function nameValues(inst: Instruction, file: string, escape: string): [string, s
   if (ws.length === 0) throw parseError(file, inst.startLine, `${inst.keyword} requires at least one argument`);
   if (!ws[0]!.includes('=')) {
     // Legacy form: the first word is the name, the rest of the line its value.
+    // (BuildKit still reads it for LABEL too, with a lint warning.)
     const m = /^(\S+)\s+([\s\S]*)$/.exec(inst.rest);
-    if (!m) throw parseError(file, inst.startLine, `${inst.keyword} names can not be blank`);
-    if (inst.keyword === 'LABEL') throw parseError(file, inst.startLine, 'LABEL requires key=value pairs');
+    if (!m) throw parseError(file, inst.startLine, `${inst.keyword} must have two arguments`);
     return [[m[1]!, m[2]!]];
   }
   return ws.map((w) => {
@@ -237,6 +239,11 @@ function duration(text: string): number | undefined {
     consumed += m[0].length;
   }
   return consumed === text.length && consumed > 0 ? Math.round(total) : undefined;
+}
+
+/** URLs with their `user:password@` part removed, wherever they appear in the text. */
+function withoutUserinfo(text: string): string {
+  return text.replace(/(\bhttps?:\/\/)[^/\s@]*@/gi, '$1');
 }
 
 function goQuote(list: string[]): string {
@@ -421,11 +428,11 @@ export class DockerfileExecutor {
     }
   }
 
-  private async image(ref: string, platform: Platform): Promise<BaseImage> {
+  private async image(ref: string, platform: Platform, explicit = false): Promise<BaseImage> {
     const key = `${ref}\0${formatPlatform(platform)}`;
     let p = this.images.get(key);
     if (!p) {
-      p = this.env.resolveImage(ref, platform).then((image) => ({ image }));
+      p = this.env.resolveImage(ref, platform, explicit).then((image) => ({ image }));
       this.images.set(key, p);
     }
     return (await p).image;
@@ -487,7 +494,7 @@ export class DockerfileExecutor {
       };
     } else {
       const scratch = baseName === 'scratch';
-      const root = scratch ? scratchImage(platform) : await this.image(baseName, platform);
+      const root = scratch ? scratchImage(platform) : await this.image(baseName, platform, flags.platform !== undefined);
       if (!scratch) this.env.log.info(`stage ${stage.name ?? stage.index}: base ${baseName} ${root.manifest.digest}`);
       state = {
         stage,
@@ -787,13 +794,13 @@ export class DockerfileExecutor {
         continue;
       }
       const src = this.expand(inst, raw, vars);
-      shownSources.push(src);
+      shownSources.push(withoutUserinfo(src));
       if (/^https?:\/\//i.test(src)) {
         if (!isAdd) throw this.err(inst, `COPY: source can't be a URL (${src}); use ADD`);
         const checksum = f.checksum !== undefined ? this.expand(inst, f.checksum as string, vars) : undefined;
-        if (checksum === undefined) this.env.log.warn?.(`${this.fileLabel}:${inst.startLine}: ADD ${src} without --checksum: the build is not reproducible if the file changes`);
+        if (checksum === undefined) this.env.log.warn?.(`${this.fileLabel}:${inst.startLine}: ADD ${withoutUserinfo(src)} without --checksum: the build is not reproducible if the file changes`);
         const got = await downloadUrl(src, this.staging, { ...(checksum ? { checksum } : {}), ...(this.env.caFile ? { caFile: this.env.caFile } : {}), ...(this.env.signal ? { signal: this.env.signal } : {}) }).catch((e: unknown) => {
-          throw this.err(inst, `ADD ${src}: ${(e as Error).message}`);
+          throw this.err(inst, `ADD ${withoutUserinfo(src)}: ${(e as Error).message}`);
         });
         const r: ReadySource = { name: got.name, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };
         sources.push(r);
@@ -894,8 +901,9 @@ export class DockerfileExecutor {
             });
           }
         : undefined;
-    // BuildKit's created_by: the instruction as written, then "# buildkit".
-    const createdBy = `${inst.original} # buildkit`;
+    // BuildKit's created_by: the instruction as written, then "# buildkit" (credentials in a URL left out: the
+    // config is public wherever the image goes).
+    const createdBy = `${withoutUserinfo(inst.original)} # buildkit`;
     await this.addLayer(state, entries, createdBy, `${inst.keyword} ${shownSources.join(' ')}`, dest, prepare);
   }
 

@@ -35,13 +35,20 @@ export async function downloadUrl(url: string, staging: string, opts: { checksum
     });
     if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
       res.resume();
-      current = new URL(res.headers.location, current);
+      const next = new URL(res.headers.location, current);
+      // Credentials in the URL go to its own host only, never to another one it redirects to.
+      if (next.host !== current.host) {
+        next.username = '';
+        next.password = '';
+      }
+      current = next;
       continue;
     }
     if (res.statusCode !== 200) {
       res.resume();
       throw new Error(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
     }
+
     const file = path.join(staging, `u${counter++}`);
     const hash = createHash('sha256');
     let size = 0;
