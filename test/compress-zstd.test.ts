@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { weightChunks } from '../bench/lib/weights.js';
 import { compressionFormat, compressor, validateCompression } from '../src/compress/compressor.js';
 import { ZSTD_FRAME_SIZE, createZstd } from '../src/compress/zstd.js';
-import { ZSTD_KNOWN_ANSWERS, assertReproducibleZstd, zstdKnownAnswerDigest } from '../src/compress/zstd-frame.js';
+import { ZSTD_KNOWN_ANSWERS, assertReproducibleZstd, zstdKnownAnswerDigest } from '../src/compress/zstd-check.js';
 import { xorshift } from '../src/util/xorshift.js';
 
 const MiB = 1 << 20;
@@ -168,5 +168,34 @@ describe('compression options', () => {
       expect(zstdKnownAnswerDigest(level), `level ${level}`).toBe(ZSTD_KNOWN_ANSWERS[level]);
       expect(() => assertReproducibleZstd(level)).not.toThrow();
     }
+  });
+});
+
+describe('zstd memory', () => {
+  it('streams 256 MiB of bf16 weights through 2 workers with bounded RSS growth', async () => {
+    const seed = weights(4 * MiB, 'bf16');
+    const total = 256 * MiB;
+    let made = 0;
+    // Fresh 1 MiB chunks, each a rotation of the seed, so nothing is shared between them.
+    const input = new Readable({
+      read() {
+        if (made === total) return void this.push(null);
+        const cut = ((made / MiB) * 4099 * 2) % seed.length;
+        this.push(Buffer.concat([seed.subarray(cut), seed.subarray(0, cut)]).subarray(0, MiB));
+        made += MiB;
+      },
+    });
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    let size = 0;
+    try {
+      await pipeline(input, createZstd({ threads: 2 }), new Writable({ write(c: Buffer, _e, cb) { size += c.length; cb(); } }));
+    } finally {
+      clearInterval(timer);
+    }
+    expect(size).toBeLessThan(total * 0.8);
+    // 2 worker isolates (~15 MiB each), up to 6 frames of 4 MiB in and out, zstd's per-call context, GC slack.
+    expect((peak - baseline) / MiB).toBeLessThan(200);
   });
 });

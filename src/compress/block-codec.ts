@@ -5,10 +5,9 @@
  */
 import { blockCoding } from './adaptive.js';
 import type { BlockCoding } from './adaptive.js';
-import { deflateRaw } from './deflate-engine.js';
 import type { EngineName } from './deflate-engine.js';
-import { storedBlocks, storedSize } from './gzip-format.js';
-import { huffmanOnlyBlock } from './huffman-block.js';
+import { encodeDeflate } from './encode-deflate.js';
+import { encodeHuffman } from './encode-huffman.js';
 import { zstdFrame } from './zstd-frame.js';
 
 /** A gzip block: raw deflate that continues the member. */
@@ -52,16 +51,9 @@ export function gzipBlockCoding(data: Uint8Array, level: number, adaptive: boole
   return adaptive ? blockCoding(data) : 'deflate';
 }
 
-/** Compresses a block that the stream's own thread left for a worker. */
+/** Compresses a block that the stream's own thread left for a worker (or, with one thread, for itself). */
 export function encodeBlock(job: BlockJob): Uint8Array {
   if (job.codec === 'zstd') return zstdFrame(job.data, job.level);
-  if (job.codec === 'huffman') {
-    const coded = huffmanOnlyBlock(job.data, job.final);
-    // The sample can mislead; a block that Huffman would not shrink is stored after all.
-    return coded.length > storedSize(job.data.length) ? storedBlocks(job.data, job.final) : coded;
-  }
-  const deflated = deflateRaw(job.engine, job.data, job.level, job.dictionary, job.final);
-  // The sample can miss; when deflate made the block bigger, store it after all.
-  if (job.adaptive && deflated.length > storedSize(job.data.length)) return storedBlocks(job.data, job.final);
-  return deflated;
+  if (job.codec === 'huffman') return encodeHuffman(job);
+  return encodeDeflate(job);
 }

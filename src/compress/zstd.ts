@@ -19,7 +19,8 @@ import { StowageError } from '../errors.js';
 import type { ZstdJob } from './block-codec.js';
 import { BlockStream } from './block-stream.js';
 import type { BlockFormat } from './block-stream.js';
-import { ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, assertReproducibleZstd } from './zstd-frame.js';
+import { ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './zstd-frame.js';
+import { assertReproducibleZstd } from './zstd-check.js';
 
 export const DEFAULT_ZSTD_LEVEL = 3;
 

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build as build_ } from '../../src/build.js';
 import { baseLayout, pushBaseImages, type BaseImages } from '../harness/base-images.js';
 import { DIGEST_LINE, FIXTURES, stowage } from '../harness/cli.js';
+import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
 import { runOk } from '../harness/exec.js';
 import { imageTree } from '../harness/image-tree.js';
 import { readImageConfig, readJsonBlob, resolveTag } from '../harness/layout.js';
@@ -170,6 +171,42 @@ describe('bad input: one line naming the Dockerfile and the line', () => {
   it('nothing is tagged when the build fails', async () => {
     const r = await stowage(['inspect', `${registry.host}/df/bad:1`]);
     expect(r.code).not.toBe(0);
+  });
+});
+
+describe('runtimes', () => {
+  it('containerd pulls and runs a multi-stage image as its USER, in the WORKDIR the build made for that user', async () => {
+    const dir = await context(
+      [
+        `FROM ${bases.ociRef} AS users`,
+        'COPY passwd group /etc/',
+        'FROM users',
+        'COPY --chown=app <<EOF /home/app/greeting',
+        'hello from a heredoc',
+        'EOF',
+        'USER app',
+        'WORKDIR /home/app/work',
+        'ENTRYPOINT ["/bin/sh", "-c", "id -u; id -g; pwd; cat ../greeting; touch written && echo writable"]',
+        '',
+      ].join('\n'),
+      {
+        passwd: 'root:x:0:0:root:/root:/bin/sh\napp:x:1500:1600:app:/home/app:/bin/sh\n',
+        group: 'root:x:0:\napp:x:1600:\n',
+      },
+    );
+    const ref = `${registry.host}/df/runtime:1`;
+    const r = await build(dir, ref);
+    expect(r.code).toBe(0);
+    let containerd: ContainerdHandle | undefined;
+    try {
+      containerd = await startContainerd();
+      await containerd.pull(ref);
+      const out = await containerd.runImage(ref, []);
+      expect(out.stderr).toBe('');
+      expect(out.stdout).toBe('1500\n1600\n/home/app/work\nhello from a heredoc\nwritable\n');
+    } finally {
+      await containerd?.stop();
+    }
   });
 });
 
