@@ -10,7 +10,9 @@
 // Prints a markdown table and writes bench/results/models.md (+ .json).
 //
 //   node bench/models.js [--shards N] [--shard-mib MiB] [--runs N] [--sweep GiB,GiB] [--only LIST] [--keep]
-import { rmSync } from 'node:fs';
+import { createCipheriv, createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -90,6 +92,20 @@ async function writeModel(dir, names, bytes) {
   const vocab = {};
   for (let i = 0; i < 64000; i++) vocab[`tok${i.toString(36)}${'ab'.repeat(i % 7)}`] = i;
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'BPE', vocab } }));
+}
+/**
+ * `bytes` of an AES-128-CTR keystream keyed by `seed`: the sweep's shards. An uncompressed per-file layer costs the
+ * same whatever its bytes (read, hash, send), and N(0, 0.02) weights take minutes per GiB to generate in JS.
+ */
+async function writeKeystream(file, bytes, seed) {
+  const cipher = createCipheriv('aes-128-ctr', createHash('sha256').update(`models-sweep:${seed}`).digest().subarray(0, 16), Buffer.alloc(16));
+  const zeros = Buffer.alloc(4 * MiB);
+  const out = createWriteStream(file, { highWaterMark: 4 * MiB });
+  for (let left = bytes; left > 0; left -= zeros.length) {
+    if (!out.write(cipher.update(left >= zeros.length ? zeros : zeros.subarray(0, left)))) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
 }
 const t0 = process.hrtime.bigint();
 await writeModel(dirs.model, shardNames, SHARD_MIB * MiB);
@@ -180,32 +196,9 @@ const started = process.hrtime.bigint();
 for (let run = 1; run <= RUNS; run++) for (let k = 0; k < order.length; k++) await rounds[order[(k + run - 1) % order.length]](run);
 const mainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
 
-// Memory sweep: stowage --model cold at growing total weight sizes (4 shards each), with the raw floor beside it.
+const OUT = flags.out ? resolve(flags.out) : join(BENCH_DIR, 'results', 'models.md');
 const sweep = [];
-for (const gib of SWEEP) {
-  const s = await statfs(WORK);
-  const bytes = gib * 1024 * MiB;
-  if (s.bavail * s.bsize < bytes * 2.2 + 2 * 2 ** 30) {
-    sweep.push({ gib, skipped: `not enough disk (${fmtMiB(s.bavail * s.bsize)} MiB free)` });
-    continue;
-  }
-  const dir = join(WORK, `sweep-${gib}`);
-  const names = shardNames.map((n) => n);
-  const shardBytes = bytes / names.length;
-  log(`sweep: writing ${gib} GiB of weights`);
-  await writeModel(dir, names, shardBytes);
-  const ref = `${registry.host}/bench/sweep-${gib}:latest`;
-  const cache = join(dirs.cache, `sweep-${gib}`);
-  const row = await measured(`stowage --model ${gib} GiB`, 'cold', 1, { args: [stowage.cli, 'build', '--from', baseRef, '--to', ref, '--model', dir, '--cache-dir', cache], cwd: dir, env }, verified(ref, names.length + 2));
-  const files = names.map((n) => join(dir, n));
-  const digests = await Promise.all(files.map(sha256File));
-  const raw = await measured(`raw upload ${gib} GiB`, 'cold', 1, { args: [UPLOAD_CHILD, '--registry', registry.url, '--repo', `bench/sweep-raw-${gib}`, ...files.map((f, i) => `${f}@${digests[i]}`)], env });
-  sweep.push({ gib, stowage: row, raw });
-  await rm(dir, { recursive: true, force: true });
-  await rm(cache, { recursive: true, force: true });
-}
-
-// Report.
+async function writeReport(final) {
 const med = (row, scenario = 'cold') => median(results.filter((r) => r.row === row && r.scenario === scenario).map((r) => r.seconds));
 const floor = med('raw upload');
 const groups = [...new Set(results.map((r) => `${r.row}\u0000${r.scenario}`))].map((k) => k.split('\u0000'));
@@ -233,7 +226,7 @@ let sweepTable = '';
 if (sweep.length) {
   const rows = sweep.map((s) => (s.skipped ? [String(s.gib), '–', '–', '–', '–', s.skipped] : [String(s.gib), fmtS(s.stowage.seconds), fmtMiB(s.stowage.rssKiB * 1024), fmtS(s.raw.seconds), fmtRatio(s.stowage.seconds / s.raw.seconds), '']));
   const rss = sweep.filter((s) => !s.skipped).map((s) => s.stowage.rssKiB / 1024);
-  sweepTable = ['', '### Memory vs weight size (stowage --model cold, 4 shards, 1 run per size)', '', table(['weights GiB', 'stowage s', 'stowage peak RSS MiB', 'raw upload s', '× raw upload', 'note'], rows), '', `- peak RSS ≤ 150 MiB at every size: ${rss.map((x) => x.toFixed(0)).join(' / ')} MiB → ${verdict(max(rss) <= 150)}`].join('\n');
+  sweepTable = ['', '### Memory vs weight size (stowage --model cold, 4 shards of AES-CTR keystream bytes: an uncompressed per-file layer costs the same whatever its bytes; 1 run per size)', '', table(['weights GiB', 'stowage s', 'stowage peak RSS MiB', 'raw upload s', '× raw upload', 'note'], rows), '', `- peak RSS ≤ 150 MiB at every size: ${rss.map((x) => x.toFixed(0)).join(' / ')} MiB → ${verdict(max(rss) <= 150)}`].join('\n');
 }
 const report = [
   '## stowage benchmark: model images (per-file layers) vs the upload floor and peers',
@@ -251,9 +244,37 @@ const report = [
   sweepTable,
   '',
 ].join('\n');
-process.stdout.write(report);
-const OUT = flags.out ? resolve(flags.out) : join(BENCH_DIR, 'results', 'models.md');
+if (final) process.stdout.write(report);
 await writeFile(OUT, report);
 await writeFile(OUT.replace(/\.md$/, '.json'), JSON.stringify({ machine, results, sweep: sweep.map((s) => ({ gib: s.gib, skipped: s.skipped, stowage: s.stowage && { seconds: s.stowage.seconds, rssKiB: s.stowage.rssKiB }, raw: s.raw && { seconds: s.raw.seconds, rssKiB: s.raw.rssKiB } })) }, null, 2));
 log(`wrote ${OUT}`);
+}
+// The main table is written before the sweep, which can take long.
+await writeReport(false);
+// Memory sweep: stowage --model cold at growing total weight sizes (4 shards each), with the raw floor beside it.
+for (const gib of SWEEP) {
+  const s = await statfs(WORK);
+  const bytes = gib * 1024 * MiB;
+  if (s.bavail * s.bsize < bytes * 2.2 + 2 * 2 ** 30) {
+    sweep.push({ gib, skipped: `not enough disk (${fmtMiB(s.bavail * s.bsize)} MiB free)` });
+    continue;
+  }
+  const dir = join(WORK, `sweep-${gib}`);
+  const names = shardNames.map((n) => n);
+  const shardBytes = bytes / names.length;
+  log(`sweep: writing ${gib} GiB of shards`);
+  await writeModel(dir, [], 0);
+  for (const n of names) await writeKeystream(join(dir, n), shardBytes, `${gib}:${n}`);
+  const ref = `${registry.host}/bench/sweep-${gib}:latest`;
+  const cache = join(dirs.cache, `sweep-${gib}`);
+  const row = await measured(`stowage --model ${gib} GiB`, 'cold', 1, { args: [stowage.cli, 'build', '--from', baseRef, '--to', ref, '--model', dir, '--cache-dir', cache], cwd: dir, env }, verified(ref, names.length + 2));
+  const files = names.map((n) => join(dir, n));
+  const digests = await Promise.all(files.map(sha256File));
+  const raw = await measured(`raw upload ${gib} GiB`, 'cold', 1, { args: [UPLOAD_CHILD, '--registry', registry.url, '--repo', `bench/sweep-raw-${gib}`, ...files.map((f, i) => `${f}@${digests[i]}`)], env });
+  sweep.push({ gib, stowage: row, raw });
+  await rm(dir, { recursive: true, force: true });
+  await rm(cache, { recursive: true, force: true });
+}
+
+await writeReport(true);
 await registry.stop();

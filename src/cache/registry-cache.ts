@@ -193,9 +193,10 @@ export class RegistryCache {
       if (await this.#reader.getManifest(cacheTag(key), MediaType.OciManifest)) return;
     } catch (e) {
       if (e instanceof StowageError && e.code === 'CANCELLED') throw e;
+      // Several checks run at once: the first failure speaks for all of them.
+      if (!this.#writeOff) this.#log.warn(`could not record layers in cache repository ${this.label}: ${sentence(e)}; the image is not affected`);
       this.#off = true;
       this.#writeOff = true;
-      this.#log.warn(`cache repository ${this.label} not used: ${sentence(e)}; building without it`);
       return;
     }
     await this.record(key, record, body);

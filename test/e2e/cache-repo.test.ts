@@ -316,6 +316,20 @@ describe('--cache-repo', () => {
     }
   });
 
+  it('zstd layers are shared under their own keys: a fresh runner hits, a gzip build of the same files does not', async () => {
+    const repo = 'ci/cache-zstd';
+    const cacheRepo = `${registry.host}/${repo}`;
+    const first = await build(options('ci/zstd-a:1', { cacheRepo, compression: 'zstd' }));
+    expect(first.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+zstd')).toBe(true);
+    const second = await build(options('ci/zstd-b:1', { cacheRepo, compression: 'zstd' }));
+    expect(second.layers.map((l) => l.cached)).toEqual([true, true]);
+    expect(second.digest).toBe(first.digest);
+    const gzip = await build(options('ci/zstd-c:1', { cacheRepo }));
+    expect(gzip.layers.map((l) => l.cached)).toEqual([false, false]);
+    expect(gzip.digest).toBe(reference.digest);
+    expect(await cacheTags(repo)).toHaveLength(4);
+  });
+
   it('works alongside the local cache: layers a runner had cached before --cache-repo was used are shared after its next build', async () => {
     const repo = 'ci/cache-local';
     const cacheRepo = `${registry.host}/${repo}`;

@@ -224,6 +224,33 @@ describe('--model --modelcar --modelpack onto busybox', () => {
   });
 });
 
+describe('--model with --copy, to an OCI layout', () => {
+  it('model layers first, then the copy; the layout holds the shards byte for byte', async () => {
+    const layout = join(work, 'with-copy');
+    const r = await stowage(['build', '--from', bases.ociRef, '--to', `oci:${layout}:1`, '--model', `${modelDir}:/srv/model`, '--copy', `${join(modelDir, 'README.md')}:/app/README.md`, '--no-cache']);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const raw = await inspectRaw(`oci:${layout}:1`);
+    const layers = (raw.json as { layers: { mediaType: string; digest: string }[] }).layers;
+    expect(layers.map((l) => l.mediaType)).toEqual([
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+      OCI_TAR,
+      OCI_TAR,
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+    ]);
+    const config = (await inspectImage(`oci:${layout}:1`, { raw: true, config: true })) as { history: { created_by: string }[] };
+    expect(config.history.slice(-4).map((h) => h.created_by)).toEqual([
+      `COPY ${SHARDS[0]} /srv/model/${SHARDS[0]} # stowage model file`,
+      `COPY ${SHARDS[1]} /srv/model/${SHARDS[1]} # stowage model file`,
+      'COPY tiny-model /srv/model # stowage',
+      'COPY README.md /app/README.md # stowage',
+    ]);
+    const shard = await runOk('sh', ['-c', `tar -xOf ${join(layout, 'blobs', 'sha256', layers[2]!.digest.slice(7))} srv/model/${SHARDS[1]} | sha256sum`]);
+    expect(shard.stdout.slice(0, 64)).toBe(shardSha[SHARDS[1]!]);
+  });
+});
+
 describe('--model-compression zstd', () => {
   it('compresses each weight layer on its own (tar+zstd); the ModelPack artifact shares them, with diffIds of the tars', async () => {
     const repo = 'ml/tiny-zstd';

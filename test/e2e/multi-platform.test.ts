@@ -187,6 +187,21 @@ describe('build --platform all on a Docker manifest list (amd64, arm/v7)', () =>
   }, 120_000);
 });
 
+describe('build --platform all: edges', () => {
+  it('on a single-platform base it is that image alone (as ko does), the same as a plain build', async () => {
+    const single = `${registry.host}/base/docker-arm:amd64`;
+    const plain = await build(single, `${registry.host}/app/single:plain`);
+    const all = await build(single, `${registry.host}/app/single:all`, ['--platform', 'all']);
+    expect(all.digest).toBe(plain.digest);
+    expect((await inspectRaw(`docker://${registry.host}/app/single:all`)).json.mediaType).toBe(MEDIA.dockerManifest);
+  }, 120_000);
+
+  it('--tag puts the index under every extra tag, after its images', async () => {
+    const { digest } = await build(armList.ref, `${registry.host}/app/tagged:1`, ['--platform', 'all', '--tag', 'stable', '--tag', 'v1']);
+    for (const tag of ['1', 'stable', 'v1']) expect((await inspectRaw(`docker://${registry.host}/app/tagged:${tag}`)).digest).toBe(digest);
+  }, 120_000);
+});
+
 describe('build --platform all to other destinations', () => {
   it('oci: gets the index (OCI types), readable by skopeo', async () => {
     const dir = join(work, 'layout');
