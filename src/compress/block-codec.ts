@@ -5,12 +5,12 @@
  */
 import { blockCoding } from './adaptive.js';
 import type { BlockCoding } from './adaptive.js';
+import type { BlockJob } from './jobs.js';
 import { encodeDeflate } from './encode-deflate.js';
 import { encodeHuffman } from './encode-huffman.js';
 import { zstdFrame } from './zstd-frame.js';
 
-export type { BlockJob, DeflateJob, HuffmanJob, ZstdJob } from './block-jobs.js';
-import type { BlockJob } from './block-jobs.js';
+export type { BlockJob, DeflateJob, HuffmanJob, ZstdJob } from './jobs.js';
 
 /**
  * How a gzip block is coded: stored (level 0, or the adaptive rule says it would not shrink), Huffman-only (the

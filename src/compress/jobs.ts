@@ -1,5 +1,7 @@
-// The jobs a worker codes, on their own: the encoders (encode-deflate.ts, encode-huffman.ts) name them and
-// block-codec.ts runs them, so the encoders need not import the codec that imports them.
+/**
+ * What a compression worker is asked to do with one block: the jobs, as plain data (they cross threads by
+ * postMessage). Types only, so the encoders and the worker can name them without importing each other.
+ */
 import type { EngineName } from './deflate-engine.js';
 
 /** A gzip block: raw deflate that continues the member. */
