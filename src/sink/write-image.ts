@@ -1,3 +1,4 @@
+import type { BuildEvent } from '../events.js';
 import type { Image } from '../image/image.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Progress } from '../progress.js';
@@ -25,6 +26,8 @@ export interface WriteOptions {
   log?: Logger;
   /** Layout and archive destinations: stops copying layers. (Registry requests stop with the remote's signal.) */
   signal?: AbortSignal;
+  /** Each blob as it reaches a registry (sent, already there, mounted), then the image written. */
+  onEvent?: (event: Extract<BuildEvent, { type: 'blob-pushed' | 'image-written' }>) => void;
 }
 
 /** What a sink needs to be made: the destination and only the options that concern it. */
@@ -51,8 +54,11 @@ export function sinkFor(
 
 async function writeTo(image: Image, target: Target, options: WriteOptions): Promise<SinkResult> {
   if (options.signal?.aborted) throw new StowageError('CANCELLED', `writing to ${target.input} cancelled before it started`);
-  const sink = sinkFor(target, { ...options, policy: retryPolicy({}, options.signal) });
-  return sink.write(await image.resolve(), options.log ?? silentLogger);
+  const emit = options.onEvent;
+  const sink = sinkFor(target, { ...options, policy: retryPolicy({}, options.signal), ...(emit ? { onBlob: (b) => emit({ type: 'blob-pushed', ...b }) } : {}) });
+  const result = await sink.write(await image.resolve(), options.log ?? silentLogger);
+  emit?.({ type: 'image-written', digest: result.digest, destination: result.location });
+  return result;
 }
 
 /**
