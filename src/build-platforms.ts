@@ -14,6 +14,7 @@ import { parseTarget } from './ref/target.js';
 import { openClient, type RegistryAccessOptions } from './registry/access.js';
 import { LayoutSink } from './sink/layout-sink.js';
 import { openTree } from './source/image-tree.js';
+import { mapLimit } from './util/limit.js';
 import type { SignOptions } from './sign/sign-types.js';
 
 /** What a multi-platform build reads of the build options (the build's own type lives with build()). */
@@ -110,7 +111,7 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
     // One layer cache for all the images: the first builds (and sends) each new layer, the others find it.
     if (options.cacheDir === false) tempCache = await mkdtemp(path.join(os.tmpdir(), 'stowage-platforms-'));
     const { platform: _p, tags: _t, sign: _s, provenance: _v, sbom: _b, ...common } = options;
-    const child = (entry: Descriptor, i: number): O =>
+    const child = (i: number): O =>
       ({
         ...common,
         platform: platforms[i]!,
@@ -120,9 +121,10 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
         signal: work.signal,
       }) as unknown as O;
     const results: R[] = [];
-    results.push(await buildOne(child(entries[0]!, 0)));
+    results.push(await buildOne(child(0)));
     if (to.kind === 'docker-archive') return results[0]!;
-    results.push(...(await Promise.all(entries.slice(1).map((e, i) => buildOne(child(e, i + 1))))));
+    // The rest two at a time: their new layers are cache hits, their base layers are what moves (memory stays flat).
+    results.push(...(await mapLimit(entries.slice(1), 2, (_, i) => buildOne(child(i + 1)))));
 
     // An OCI layout holds OCI types: its images were relabelled, and a Docker manifest list becomes an OCI index.
     const mediaType = to.kind === 'oci' ? ociMediaType(baseIndex.mediaType) ?? MediaType.OciIndex : baseIndex.mediaType;

@@ -22,7 +22,13 @@ import { silentLogger, type Logger } from './log.js';
 import type { Progress } from './progress.js';
 import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
-import { RegistryClient, type ClientOptions } from './registry/client.js';
+import { RegistryClient } from './registry/client.js';
+import { Remote } from './registry/remote.js';
+import { sinkFor } from './sink/write-image.js';
+import { sourceFor } from './source/open-image.js';
+import { SourceImage } from './source/source-image.js';
+import { append, withBase, withConfig, withCreated, withFamily } from './mutate/mutate.js';
+import { applyChanges } from './image/config-changes.js';
 import { DockerArchiveSink } from './sink/docker-archive-sink.js';
 import { baseHasShell } from './model/base-shell.js';
 import { fileLayers } from './model/file-layers.js';
@@ -149,38 +155,6 @@ function plan(options: BuildOptions): Plan {
 }
 
 
-function sourceFor(target: Target, client: RegistryClient): ImageSource {
-  if (target.kind === 'registry') return new RegistrySource(target.ref, client.registry(target.ref.registry));
-  if (target.kind === 'oci') return new LayoutSource(target.dir, target.tag);
-  throw new StowageError('USAGE', `cannot read a base image from ${target.input}`);
-}
-
-function sinkFor(
-  target: Target,
-  client: RegistryClient,
-  tags: string[],
-  concurrency: number | undefined,
-  policy: RetryPolicy,
-  progress: Progress | undefined,
-  cacheRepo: Reference | undefined,
-  untagged: boolean,
-  onBlob?: RegistrySinkOptions['onBlob'],
-): ImageSink {
-  if (target.kind === 'registry') {
-    const mountSources = cacheRepo && cacheRepo.registry === target.ref.registry ? [cacheRepo.repository] : [];
-    return new RegistrySink(target.ref, client.registry(target.ref.registry), {
-      tags,
-      ...(untagged ? { untagged } : {}),
-      ...(concurrency ? { concurrency } : {}),
-      ...(progress ? { progress } : {}),
-      ...(mountSources.length ? { mountSources } : {}),
-      ...(onBlob ? { onBlob } : {}),
-    });
-  }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, policy, { untagged });
-  return new DockerArchiveSink(target.file, target.repoTag, policy);
-}
-
 /** The image's per-file model layers by tar path of their file, for the ModelPack artifact to point at. */
 function sharedLayers(layers: NewLayer[], model: ModelPlan, compression: CompressionOptions): Map<string, SharedLayer> {
   const byLabel = new Map(layers.map((l) => [l.label, l.record]));
@@ -275,8 +249,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
   const onAbort = () => work.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  // The client takes unset options as unset: they pass through as they are.
-  const client = new RegistryClient({
+  // One registry connection for the build (sources, sink, shared cache, attachments); unset options stay unset.
+  const registries = new Remote(new RegistryClient({
     insecure: options.insecure,
     caFile: options.caFile,
     log,
@@ -287,16 +261,28 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     retry,
     upload: options.upload,
     signal: work.signal,
-  });
+  }));
+  const client = registries.client;
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;
   try {
-    const sink = sinkFor(p.to, client, p.tags, options.concurrency, retryPolicy(retry, work.signal), options.progress, p.cacheRepo, options.modelpack === true || options.untagged === true, (b) => emit({ type: 'blob-pushed', ...b }));
+    const sink = sinkFor(p.to, {
+      remote: registries,
+      tags: p.tags,
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(options.progress ? { progress: options.progress } : {}),
+      policy: retryPolicy(retry, work.signal),
+      // The shared cache's repository on the destination's registry: layers found there are mounted from it.
+      ...(p.cacheRepo && p.to.kind === 'registry' && p.cacheRepo.registry === p.to.ref.registry ? { mountSources: [p.cacheRepo.repository] } : {}),
+      // With --modelpack the tag names the index of image and artifact, written after the image.
+      ...(options.modelpack === true || options.untagged === true ? { untagged: true } : {}),
+      onBlob: (b) => emit({ type: 'blob-pushed', ...b }),
+    });
     if (executorOf) {
       cache = await LayerCache.open(cacheDir, options.now);
       const executor = executorOf({
         resolveImage: async (ref, platform, explicit) => {
-          const src = sourceFor(parseTarget(ref, 'base'), client);
+          const src = sourceFor(parseTarget(ref, 'base'), registries);
           log.info(`resolving ${src.describe()}`);
           return src.resolve(platform, p.platformExplicit || explicit === true);
         },
@@ -336,15 +322,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         baseMediaType: base.manifest.mediaType,
         durations: clock.durations,
       };
-      await attachTo(out, result.location, image);
+      if (attest) await attachTo(out, result.location, image);
       return out;
     }
-    const source = sourceFor(p.from, client);
+    const source = sourceFor(p.from, registries);
+    const baseImage = new SourceImage(source, p.platform, p.platformExplicit);
     const remote = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, client, log) : undefined;
     /** Entries the cache repository gets once the image is pushed (the blobs are then in the destination to mount). */
     const toRecord: { key: string; layer: NewLayer; check: boolean }[] = [];
     log.info(`resolving base ${source.describe()}`);
-    const base = await source.resolve(p.platform, p.platformExplicit);
+    const resolved = await baseImage.resolve();
+    const base = resolved.base;
     log.info(`base ${base.manifest.digest} (${base.manifest.value.layers.length} layers, ${base.manifest.mediaType})`);
     clock.lap('resolve');
     emit({ type: 'base-resolved', ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest, mediaType: base.manifest.mediaType, layers: base.manifest.value.layers.length });
@@ -424,7 +412,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (remote) for (const { layer } of fileResults) toRecord.push({ key: uncompressedKey(layer.record), layer, check: true });
     infos.unshift(...fileInfos);
 
-    const image: BuiltImage = composeImage(base, layers, p.changes, p.epoch, family);
+    // The image: the base with the new layers and config, as a chain of the library's transformations.
+    const image = await withFamily(
+      withBase(withCreated(withConfig(append(baseImage, ...layers.map(newImageLayer)), (c) => applyChanges(c, p.changes)), p.epoch), baseImage),
+      family,
+    ).resolve();
     // The ModelPack artifact is planned (its small per-file blobs hashed) before the image goes up, so a failure
     // there leaves nothing pushed.
     const pack = model && options.modelpack
@@ -463,7 +455,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       baseMediaType: base.manifest.mediaType,
       durations: clock.durations,
     };
-    await attachTo(out, result.location, image);
+    if (attest) await attachTo(out, result.location, image);
     return out;
   } catch (e) {
     work.abort();
@@ -472,7 +464,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await cache?.dispose();
-    client.close();
+    registries.close();
   }
 
   /** Signatures, provenance and SBOM for the pushed image, when asked for. */

@@ -20,7 +20,7 @@ function parseIo(text) {
 
 /**
  * Run `node --import io-probe ARGS` (or any command with `node: false`) under /usr/bin/time -v.
- * Returns { code, seconds, peakRssKiB, io: {rchar, wchar, read_bytes, write_bytes}, stdout, lines: [{t, line, stream}] }
+ * Returns { code, seconds, peakRssKiB, cpuSeconds, io: {rchar, wchar, read_bytes, write_bytes}, stdout, lines: [{t, line, stream}] }
  * (lines holds the lines of both streams, stamped with seconds since the start).
  * `scratch` is a directory for the time/io files; `logFile`, when given, receives the stamped lines.
  */
@@ -61,6 +61,8 @@ export async function measure({ cmd, args, node = true, cwd, env = {}, scratch, 
   const timeText = await readFile(timeFile, 'utf8').catch(() => '');
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(timeText);
   const exit = /Exit status: (\d+)/.exec(timeText);
+  const user = /User time \(seconds\): ([\d.]+)/.exec(timeText);
+  const system = /System time \(seconds\): ([\d.]+)/.exec(timeText);
   const io = parseIo(await readFile(ioFile, 'utf8').catch(() => ''));
   if (logFile) {
     const shown = [command === process.execPath ? 'node' : command, ...argv.map((a) => (a === PROBE ? fileURLToPath(PROBE) : a))].join(' ');
@@ -71,6 +73,8 @@ export async function measure({ cmd, args, node = true, cwd, env = {}, scratch, 
     code: exit ? Number(exit[1]) : code,
     seconds,
     peakRssKiB: rss ? Number(rss[1]) : undefined,
+    // CPU seconds of the command and its children (not of the registry): what a busy machine cannot inflate.
+    cpuSeconds: user && system ? Number(user[1]) + Number(system[1]) : undefined,
     io,
     stdout: Buffer.concat(stdout).toString('utf8'),
     lines,

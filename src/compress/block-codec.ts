@@ -5,40 +5,12 @@
  */
 import { blockCoding } from './adaptive.js';
 import type { BlockCoding } from './adaptive.js';
-import type { EngineName } from './deflate-engine.js';
+import type { BlockJob } from './jobs.js';
 import { encodeDeflate } from './encode-deflate.js';
 import { encodeHuffman } from './encode-huffman.js';
 import { zstdFrame } from './zstd-frame.js';
 
-/** A gzip block: raw deflate that continues the member. */
-export interface DeflateJob {
-  codec: 'deflate';
-  data: Uint8Array;
-  /** The previous block's last 32 KiB; null for the first block. */
-  dictionary: Uint8Array | null;
-  /** The last block of the member: ends with BFINAL instead of a sync flush. */
-  final: boolean;
-  level: number;
-  adaptive: boolean;
-  /** Which engine deflates; both give the same bytes (see deflate-engine.ts). */
-  engine: EngineName;
-}
-
-/** A zstd block: one complete, independent zstd frame. */
-export interface ZstdJob {
-  codec: 'zstd';
-  data: Uint8Array;
-  level: number;
-}
-
-/** A gzip block of model weights: one Huffman-only deflate block (huffman-block.ts). */
-export interface HuffmanJob {
-  codec: 'huffman';
-  data: Uint8Array;
-  final: boolean;
-}
-
-export type BlockJob = DeflateJob | HuffmanJob | ZstdJob;
+export type { BlockJob, DeflateJob, HuffmanJob, ZstdJob } from './jobs.js';
 
 /**
  * How a gzip block is coded: stored (level 0, or the adaptive rule says it would not shrink), Huffman-only (the

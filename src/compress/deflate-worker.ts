@@ -4,7 +4,7 @@
  * then fails the stream.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { BlockJob, DeflateJob, HuffmanJob, ZstdJob } from './block-codec.js';
+import type { BlockJob, DeflateJob, HuffmanJob, ZstdJob } from './jobs.js';
 
 export interface JobMessage {
   id: number;

@@ -1,5 +1,5 @@
 /** A gzip deflate block: deflated by the chosen engine, stored after all when deflate made it bigger. */
-import type { DeflateJob } from './block-codec.js';
+import type { DeflateJob } from './jobs.js';
 import { deflateRaw } from './deflate-engine.js';
 import { storedBlocks, storedSize } from './gzip-format.js';
 

@@ -1,5 +1,5 @@
 /** A gzip block of weights: Huffman-only, stored after all when that would not shrink it. */
-import type { HuffmanJob } from './block-codec.js';
+import type { HuffmanJob } from './jobs.js';
 import { storedBlocks, storedSize } from './gzip-format.js';
 import { huffmanOnlyBlock } from './huffman-block.js';
 

@@ -1,3 +1,4 @@
+import type { BuildEvent } from '../events.js';
 import type { Image } from '../image/image.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Progress } from '../progress.js';
@@ -25,12 +26,14 @@ export interface WriteOptions {
   log?: Logger;
   /** Layout and archive destinations: stops copying layers. (Registry requests stop with the remote's signal.) */
   signal?: AbortSignal;
+  /** Each blob as it reaches a registry (sent, already there, mounted), then the image written. */
+  onEvent?: (event: Extract<BuildEvent, { type: 'blob-pushed' | 'image-written' }>) => void;
 }
 
 /** What a sink needs to be made: the destination and only the options that concern it. */
 export function sinkFor(
   target: Target,
-  options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy } & Pick<RegistrySinkOptions, 'onBlob' | 'mountSources'>,
+  options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy } & Pick<RegistrySinkOptions, 'onBlob' | 'mountSources' | 'untagged'>,
 ): ImageSink {
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && target.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${target.input}`);
@@ -38,20 +41,24 @@ export function sinkFor(
     if (!options.remote) throw new StowageError('USAGE', `pushing to ${target.input} needs a remote (new Remote({...})) to reach the registry`);
     return new RegistrySink(target.ref, options.remote.client.registry(target.ref.registry), {
       tags,
+      ...(options.untagged ? { untagged: true } : {}),
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       ...(options.progress ? { progress: options.progress } : {}),
       ...(options.onBlob ? { onBlob: options.onBlob } : {}),
       ...(options.mountSources?.length ? { mountSources: options.mountSources } : {}),
     });
   }
-  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, options.policy ?? retryPolicy());
+  if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, options.policy ?? retryPolicy(), options.untagged ? { untagged: true } : {});
   return new DockerArchiveSink(target.file, target.repoTag, options.policy ?? retryPolicy());
 }
 
 async function writeTo(image: Image, target: Target, options: WriteOptions): Promise<SinkResult> {
   if (options.signal?.aborted) throw new StowageError('CANCELLED', `writing to ${target.input} cancelled before it started`);
-  const sink = sinkFor(target, { ...options, policy: retryPolicy({}, options.signal) });
-  return sink.write(await image.resolve(), options.log ?? silentLogger);
+  const emit = options.onEvent;
+  const sink = sinkFor(target, { ...options, policy: retryPolicy({}, options.signal), ...(emit ? { onBlob: (b) => emit({ type: 'blob-pushed', ...b }) } : {}) });
+  const result = await sink.write(await image.resolve(), options.log ?? silentLogger);
+  emit?.({ type: 'image-written', digest: result.digest, destination: result.location });
+  return result;
 }
 
 /**

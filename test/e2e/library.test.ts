@@ -22,6 +22,7 @@ import {
   withConfig,
   writeDockerArchive,
   writeLayout,
+  type BuildEvent,
   type LayerCache,
 } from '../../src/index.js';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
@@ -244,8 +245,15 @@ describe('transformations and sinks', () => {
     const image = append(openImage(bases.ociRef, { remote }), layer);
     const layout = join(work, 'layout-sink');
     const written = await writeLayout(image, layout, { tag: 't' });
-    const pushed = await push(image, `${registry.host}/ex/both:1`, { remote });
+    const events: BuildEvent[] = [];
+    const pushed = await push(image, `${registry.host}/ex/both:1`, { remote, onEvent: (e) => events.push(e) });
     expect(written.digest).toBe(pushed.digest);
+    // Typed progress: every layer's blob reached the registry (one event each), then the image.
+    const manifest = (await inspectRaw(`docker://${registry.host}/ex/both:1`)).json;
+    const blobs = events.filter((e) => e.type === 'blob-pushed');
+    expect(blobs.map((e) => e.digest).sort()).toEqual(manifest.layers.map((l: { digest: string }) => l.digest).sort());
+    expect(blobs.find((e) => e.digest === layer.descriptor.digest)).toMatchObject({ outcome: 'uploaded', size: layer.descriptor.size });
+    expect(events.at(-1)).toEqual({ type: 'image-written', digest: pushed.digest, destination: `${registry.host}/ex/both@${pushed.digest}` });
     expect((await runImage(`oci:${layout}:t`, { entrypoint: ['cat', '/etc/motd'] })).stdout).toBe('hi\n');
   });
 });
