@@ -99,9 +99,9 @@ export class BlockStream extends Transform {
     this.#threads = threadCount(options.threads);
     this.#workerUrl = options.workerUrl;
     this.#blockSize = format.blockSize;
-    // Two blocks a thread keep every thread busy. Blocks bigger than the shared 1 MiB (zstd's 4 MiB frames) get one
-    // a thread (the next is already held, filled, when a thread comes free): a 500 MiB build's peak RSS went from
-    // ~150 to ~145 MiB at 3 frames in flight on 2 threads, and from ~160 at 4.
+    // Two blocks a thread keep every thread busy. Blocks bigger than the shared 1 MiB (zstd's frames) get one a
+    // thread (the next is already held, filled, when a thread comes free): with 4 MiB frames a 500 MiB build's peak
+    // RSS went from ~160 MiB at 4 frames in flight on 2 threads to ~150 at 3 and ~145 at 2.
     this.#maxInFlight = this.#blockSize > POOLED_SIZE ? this.#threads : 2 * this.#threads;
   }
 

@@ -42,7 +42,7 @@ beforeAll(async () => {
   registry = await startRegistry();
   bases = await pushBaseImages(registry);
   work = await makeTempDir('zstd');
-  // bf16 weights over two zstd frames (4 MiB each), so the layer is several frames back to back.
+  // bf16 weights over three zstd frames (2 MiB each), so the layer is several frames back to back.
   weightsFile = join(work, 'weights.bin');
   await writeWeights(weightsFile, 6 << 20, { format: 'bf16', seed: 'zstd-e2e' });
   weightsDigest = createHash('sha256').update(await readFile(weightsFile)).digest('hex');
