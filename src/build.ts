@@ -88,9 +88,6 @@ function epochFrom(options: BuildOptions): number {
 /** Validates every option before anything touches the network or the disk. */
 function plan(options: BuildOptions): Plan {
   if (options.dockerfile) {
-    if (options.platform === 'all') {
-      throw new StowageError('USAGE', '--platform all: multi-platform Dockerfile builds are not available yet; build once per platform (--platform linux/amd64, --platform linux/arm64/v8)');
-    }
     const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
     if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
   } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
@@ -195,6 +192,18 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw new StowageError('USAGE', `--modelpack builds one platform's image (its index holds the image and the artifact); drop --platform ${options.platform}`);
   }
   if (!options.dockerfile && isPlatformList(options.platform)) return (await import('./build-platforms.js')).buildPlatforms(options, build);
+  if (options.dockerfile && isPlatformList(options.platform)) {
+    // A Dockerfile's platforms are those of the image its target stage starts from: the Dockerfile is read (and
+    // checked) once to name it, then built once per platform, TARGETARCH and friends set for each.
+    const { DockerfileExecutor } = await import('./dockerfile/executor.js');
+    const probe = new DockerfileExecutor(options.dockerfile, { platform: DEFAULT_PLATFORM, environment: options.environment ?? process.env } as never);
+    await probe.prepare();
+    const base = probe.rootBase();
+    if (base === undefined) {
+      throw new StowageError('USAGE', `--platform ${options.platform}: the target stage starts FROM scratch, which has no platforms to pick from; build each platform with --platform OS/ARCH`);
+    }
+    return (await import('./build-platforms.js')).buildPlatforms({ ...options, from: base }, (o) => build({ ...o, from: '' }));
+  }
   const log = options.log ?? silentLogger;
   const emit = options.onEvent ?? (() => undefined);
   const clock = stopwatch(emit);

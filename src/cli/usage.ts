@@ -35,7 +35,7 @@ export const BUILD_USAGE = `Usage:
                 [--platform OS/ARCH[/VARIANT] | all | P1,P2,...] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip|zstd]
 
-  stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform P] [CONTEXT]
+  stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform all|P] [CONTEXT]
 
   BASE   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
   DEST   [host[:port]/]repo[:tag]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]

@@ -358,6 +358,20 @@ export class DockerfileExecutor {
     }
   }
 
+  /**
+   * The image the target stage starts from (following FROM stage to its first stage), as its FROM names it after
+   * the global ARGs; undefined for scratch. A multi-platform build picks its platforms from this image's index.
+   */
+  rootBase(): string | undefined {
+    let stage = this.targetStage();
+    for (;;) {
+      const name = this.baseName(stage);
+      const parent = this.stageByRef(name, stage.index);
+      if (!parent) return name === 'scratch' ? undefined : name;
+      stage = parent;
+    }
+  }
+
   private targetStage(): Stage {
     const t = this.options.target;
     if (t === undefined) return this.stages.at(-1)!;

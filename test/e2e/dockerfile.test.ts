@@ -387,10 +387,25 @@ describe('platforms, build args, reproducibility', () => {
     expect(pushed.Digest).toBe(result.digest);
   });
 
-  it('--platform all is refused with a way out (multi-platform Dockerfile builds are not there yet)', async () => {
-    const dir = await context('FROM scratch\n');
-    const r = await build(dir, `oci:${join(work, 'all')}:x`, ['--platform', 'all']);
-    expect(r.code).toBe(2);
-    expect(lines(r.stderr)).toEqual([expect.stringMatching(/--platform all: multi-platform Dockerfile builds are not available yet/)]);
+  it('--platform all builds the Dockerfile once per platform of its base index, TARGETARCH set for each, and pushes an index', async () => {
+    const dir = await context(['ARG BASE', 'FROM $BASE', 'ARG TARGETARCH', 'LABEL arch=$TARGETARCH', 'COPY f.txt /f.txt', ''].join('\n'), { 'f.txt': 'every platform\n' });
+    const ref = `${registry.host}/df/multi:1`;
+    const r = await build(dir, ref, ['--platform', 'all', '--build-arg', `BASE=${bases.indexRef}`]);
+    expect(r.code).toBe(0);
+    const index = await inspectImage(`docker://${ref}`, { raw: true });
+    // stdout is the index's digest: the tag and the digest name the same index.
+    expect(r.stdout).toMatch(DIGEST_LINE);
+    expect(await inspectImage(`docker://${registry.host}/df/multi@${r.stdout.trim()}`, { raw: true })).toEqual(index);
+    const children = (index.manifests as { digest: string; platform: { architecture: string } }[]).map((m) => [m.platform.architecture, m.digest]);
+    expect(children.map(([a]) => a).sort()).toEqual(['amd64', 'arm64']);
+    for (const [arch, digest] of children) {
+      const config = await inspectImage(`docker://${registry.host}/df/multi@${digest}`, { raw: true, config: true });
+      expect(config.architecture).toBe(arch);
+      expect(config.config.Labels.arch).toBe(arch);
+    }
+    const scratch = await context('FROM scratch\n');
+    const s = await build(scratch, `oci:${join(work, 'all')}:x`, ['--platform', 'all']);
+    expect(s.code).toBe(2);
+    expect(lines(s.stderr)).toEqual([expect.stringMatching(/--platform all: the target stage starts FROM scratch, which has no platforms to pick from/)]);
   });
 });

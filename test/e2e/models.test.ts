@@ -251,6 +251,28 @@ describe('--model with --copy, to an OCI layout', () => {
   });
 });
 
+describe('on a Docker schema 2 base', () => {
+  it('per-file layers take Docker\'s uncompressed layer type, and the image runs', async () => {
+    const to = `${registry.host}/ml/tiny-docker:1`;
+    const r = await stowage(['build', '--from', bases.dockerRef, '--to', to, '--model', modelDir, '--modelcar', '--no-cache']);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const raw = await inspectRaw(`docker://${to}`);
+    expect(raw.digest).toBe(r.stdout.trim());
+    const m = raw.json as { mediaType: string; layers: { mediaType: string }[] };
+    expect(m.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(m.layers.map((l) => l.mediaType)).toEqual([
+      'application/vnd.docker.image.rootfs.diff.tar.gzip',
+      'application/vnd.docker.image.rootfs.diff.tar',
+      'application/vnd.docker.image.rootfs.diff.tar',
+      'application/vnd.docker.image.rootfs.diff.tar.gzip',
+    ]);
+    const run = await runImage(`docker://${registry.host}/ml/tiny-docker@${raw.digest}`, { user: { uid: 1010, gid: 1010 }, entrypoint: ['sh', '-c', 'sha256sum /models/*.safetensors'] });
+    expect(run.code).toBe(0);
+    for (const s of SHARDS) expect(run.stdout).toContain(`${shardSha[s]}  /models/${s}\n`);
+  });
+});
+
 describe('--model-compression zstd', () => {
   it('compresses each weight layer on its own (tar+zstd); the ModelPack artifact shares them, with diffIds of the tars', async () => {
     const repo = 'ml/tiny-zstd';
