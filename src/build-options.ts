@@ -3,10 +3,9 @@ import type { DockerfileOptions } from './dockerfile/executor.js';
 import type { CopySpec } from './layer/copy-spec.js';
 import type { FileDigest } from './layer/tar-writer.js';
 import type { ImageConfig, Index, Manifest, Platform, RawJson } from './image/types.js';
-import type { Logger } from './log.js';
 import type { ModelSpec } from './model/model-spec.js';
 import type { Progress } from './progress.js';
-import type { ClientOptions } from './registry/client.js';
+import type { RegistryAccessOptions } from './registry/access.js';
 import type { Attachment, SignOptions } from './sign/sign-types.js';
 
 /**
@@ -14,7 +13,7 @@ import type { Attachment, SignOptions } from './sign/sign-types.js';
  * accepted exactly as on the command line (`"SRC:DEST"`, `'["python3","predict.py"]'`, `"K=V"`), so a program can
  * pass through what a user typed, or pass structured values.
  */
-export interface BuildOptions {
+export interface BuildOptions extends RegistryAccessOptions {
   /** Base image: a registry reference, or `oci:DIR[:TAG]`. With `dockerfile`, '' (the Dockerfile's FROM says). */
   from: string;
   /**
@@ -42,10 +41,6 @@ export interface BuildOptions {
   platform?: string;
   /** Extra tags for a registry destination, put after the manifest. */
   tags?: string[];
-  /** Allow plain HTTP and unverified TLS to registries that are not loopback. */
-  insecure?: boolean;
-  /** PEM file of extra CA certificates. */
-  caFile?: string;
   /** Timestamp for layer entries and `created`; default env SOURCE_DATE_EPOCH, else 0. */
   sourceDateEpoch?: number;
   /** Layer cache directory; false for none (a private temp dir is used and removed). Default ~/.cache/stowage. */
@@ -65,22 +60,6 @@ export interface BuildOptions {
   concurrency?: number;
   /** Environment for SOURCE_DATE_EPOCH and the cache location (default process.env). */
   environment?: NodeJS.ProcessEnv;
-  log?: Logger;
-  /**
-   * Credentials per registry host (`{ "ghcr.io": { username, password } }`), tried before docker's config.json,
-   * credential helpers and containers auth.json (crane's default keychain order).
-   */
-  credentials?: ClientOptions['credentials'];
-  /** Replaces the whole keychain. */
-  credentialSource?: ClientOptions['credentialSource'];
-  /** Extra HTTP middleware between retry and auth, outermost first (tests). */
-  middleware?: ClientOptions['middleware'];
-  /** Retries of registry requests (default 3, exponential backoff with jitter, Retry-After honoured). */
-  retries?: number;
-  /** Overrides of the retry timing (tests). */
-  retry?: ClientOptions['retry'];
-  /** Overrides of the upload shape: blobs over `monolithicMax` bytes go in resumable `chunkSize` PATCHes. */
-  upload?: ClientOptions['upload'];
   /** Cancels the build: in-flight requests stop, temp files go, the cache stays consistent. */
   signal?: AbortSignal;
   /** Record each copied file's sha256 in the result (for provenance and SBOMs); read in the same pass. */

@@ -22,7 +22,7 @@ import { silentLogger, type Logger } from './log.js';
 import type { Progress } from './progress.js';
 import { validateTag, type Reference } from './ref/reference.js';
 import { parseTarget, type Target } from './ref/target.js';
-import { RegistryClient } from './registry/client.js';
+import { openClient, retrySettings, validateRetries } from './registry/access.js';
 import { Remote } from './registry/remote.js';
 import { sinkFor } from './sink/write-image.js';
 import { sourceFor } from './source/open-image.js';
@@ -208,9 +208,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => undefined);
   const clock = stopwatch(emit);
   const p = plan(options);
-  if (options.retries !== undefined && (!Number.isInteger(options.retries) || options.retries < 0)) {
-    throw new StowageError('USAGE', `retries must be a non-negative integer, got ${options.retries}`);
-  }
+  validateRetries(options.retries);
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled before it started');
   const attesting = options.sign !== undefined || options.provenance === true || options.sbom === true;
   if (attesting && p.to.kind !== 'registry') {
@@ -255,22 +253,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
-  const retry = { ...options.retry, ...(options.retries !== undefined ? { retries: options.retries } : {}) };
+  const retry = retrySettings(options);
   const onAbort = () => work.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   // One registry connection for the build (sources, sink, shared cache, attachments); unset options stay unset.
-  const registries = new Remote(new RegistryClient({
-    insecure: options.insecure,
-    caFile: options.caFile,
-    log,
-    middleware: options.middleware,
-    credentials: options.credentials,
-    credentialSource: options.credentialSource,
-    env: options.environment,
-    retry,
-    upload: options.upload,
-    signal: work.signal,
-  }));
+  const registries = new Remote(openClient(options, log, work.signal));
   const client = registries.client;
   const cacheDir = options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment);
   let cache: LayerCache | undefined;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { compressionFormat } from '../compress/compressor.js';
 import { StowageError } from '../errors.js';
+import { openInput } from '../util/files.js';
 import type { LayerBuildOptions } from '../layer/build-layer.js';
 import type { LayerRecord } from './layer-cache.js';
 import type { FileDigest } from '../layer/tar-writer.js';
@@ -83,14 +83,7 @@ export async function hashContents(entries: readonly LayerEntry[], signal?: Abor
 }
 
 async function hashFile(file: string, size: number, buffers: [Buffer, Buffer]): Promise<string> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const why = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'it disappeared' : (e as Error).message;
-    throw new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
-  }
+  const handle = await openInput(file);
   try {
     const hash = createHash('sha256');
     let position = 0;

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
+import { openInput } from '../util/files.js';
 import { POOLED_SIZE, takeBlock } from '../util/block-pool.js';
 import { freshBuffer } from '../util/memory.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from './tar-header.js';
@@ -59,14 +59,7 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
 }
 
 async function* fileChunks(file: string, size: number, at: { offset: number }, hash?: Hash, skipBytes = 0): AsyncGenerator<Buffer> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const why = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'it disappeared' : (e as Error).message;
-    throw new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
-  }
+  const handle = await openInput(file);
   try {
     let position = skipBytes;
     at.offset += skipBytes;

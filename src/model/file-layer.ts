@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-header.js';
 import type { LayerEntry } from '../layer/walk.js';
+import { unreadableFile } from '../util/files.js';
 import { notePassingBytes } from '../util/memory.js';
 
 /**
@@ -38,11 +39,6 @@ const HASH_CHUNK = 4 * 1024 * 1024;
 /** Read size for uploads: fresh buffers (the socket may still hold the last one), as the cache reader uses. */
 const SEND_CHUNK = 256 * 1024;
 
-function unreadable(file: string, e: unknown): StowageError {
-  const code = (e as { code?: string }).code;
-  const why = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'it disappeared' : (e as Error).message;
-  return new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
-}
 
 /**
  * The layer's sha256 (its digest and diff_id), in one sequential pass over the file with one reused buffer.
@@ -61,7 +57,7 @@ export async function hashFileLayer(
   try {
     handle = await open(file, 'r');
   } catch (e) {
-    throw unreadable(file, e);
+    throw unreadableFile(file, e);
   }
   try {
     const buf = Buffer.allocUnsafe(Math.min(HASH_CHUNK, Math.max(size, 1)));
@@ -102,11 +98,11 @@ export function openFileLayer(layer: FileLayerBytes, start = 0): Readable {
     const fileEnd = layer.head.length + size;
     if (at < fileEnd) {
       const st = await stat(file).catch((e: unknown) => {
-        throw unreadable(file, e);
+        throw unreadableFile(file, e);
       });
       if (st.size !== size) throw new StowageError('INVALID_INPUT', `"${file}" changed size since it was read (${st.size} bytes, was ${size}); rerun when it is stable`);
       const handle = await open(file, 'r').catch((e: unknown) => {
-        throw unreadable(file, e);
+        throw unreadableFile(file, e);
       });
       try {
         let position = at - layer.head.length;

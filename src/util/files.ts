@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StowageError } from '../errors.js';
 import { freshBuffer } from './memory.js';
 
 function tempBeside(file: string): string {
@@ -54,3 +55,19 @@ export function fileStream(file: string, start = 0): Readable {
 
 /** Read size for uploads from the cache: 256 KiB kept memory lower than 1 MiB at the same speed (bench/http.js). */
 const UPLOAD_CHUNK = 256 * 1024;
+
+/** The error for an input file that cannot be read (walked earlier, so a missing one has disappeared since). */
+export function unreadableFile(file: string, e: unknown): StowageError {
+  const code = (e as { code?: string }).code;
+  const why = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'it disappeared' : (e as Error).message;
+  return new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
+}
+
+/** Opens an input file for reading; failures are one INVALID_INPUT error naming the file. */
+export async function openInput(file: string): Promise<FileHandle> {
+  try {
+    return await open(file, 'r');
+  } catch (e) {
+    throw unreadableFile(file, e);
+  }
+}
