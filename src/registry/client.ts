@@ -89,7 +89,8 @@ export class RegistryClient {
         probe: this.probe,
         insecure: this.options.insecure ?? false,
         log: this.options.log ?? silentLogger,
-        retry: { ...this.options.retry, sleep: (ms) => sleepFor(ms, this.options.signal) },
+        // The client's signal cancels waits between retries; an injected sleep (tests) is kept.
+        retry: { ...this.options.retry, sleep: (ms) => (this.options.retry?.sleep ?? sleepFor)(ms, this.options.signal) },
         ...(this.options.upload ? { upload: this.options.upload } : {}),
       });
       this.#registries.set(key, r);

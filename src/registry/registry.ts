@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { digestBytes, verifyBytes, VerifyingStream } from '../digest.js';
-import { StowageError } from '../errors.js';
+import { isStowageError, StowageError } from '../errors.js';
 import type { HttpRequest, HttpResponse, StreamBody, Transport } from '../http/types.js';
 import { manifestAccept } from '../image/media-types.js';
 import type { Descriptor, RawJson } from '../image/types.js';
@@ -166,6 +166,22 @@ export class Repository {
     mediaType: string,
     condition: { ifMatch?: string } = {},
   ): Promise<{ digest: string; subject?: string }> {
+    // docker-registry 2.8, while other clients upload the same blob (two builds sharing base layers, eight signers
+    // pushing the same payload), sometimes answers a manifest PUT with 400 DIGEST_INVALID + MANIFEST_BLOB_UNKNOWN
+    // although every blob was confirmed before the PUT: each upload rewrites the blob's repository link, and the
+    // manifest check can read it mid-write (seen in test/e2e/faults.test.ts and sign-concurrent.test.ts on a loaded
+    // machine). Every caller uploads the blobs first, so the answer is transient: PUT again (idempotent) with the
+    // registry's backoff; a blob that is really missing still fails after the last try.
+    const what = `PUT manifest ${this.label}:${reference}`;
+    return retrying(this.registry.policy, this.log, what, () => this.putManifestOnce(reference, bytes, mediaType, condition), isBlobUnknownRace);
+  }
+
+  private async putManifestOnce(
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+    condition: { ifMatch?: string },
+  ): Promise<{ digest: string; subject?: string }> {
     const digest = digestBytes(bytes);
     const res = await this.send({
       method: 'PUT',
@@ -230,4 +246,9 @@ export class Repository {
   uploadBlob(descriptor: Descriptor, body: StreamBody | Buffer, options: { mountFrom?: string } = {}): Promise<UploadOutcome> {
     return uploadBlob(this, descriptor, body, options);
   }
+}
+
+/** docker-registry 2.8's transient answer to a manifest PUT racing another upload of one of its blobs. */
+function isBlobUnknownRace(e: unknown): boolean {
+  return isStowageError(e) && e.status === 400 && e.message.includes('MANIFEST_BLOB_UNKNOWN');
 }

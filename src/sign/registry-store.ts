@@ -1,4 +1,4 @@
-import { StowageError, isStowageError } from '../errors.js';
+import { StowageError } from '../errors.js';
 import type { HttpResponse } from '../http/types.js';
 import { MediaType, manifestAccept } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
@@ -62,19 +62,8 @@ export function openRepository(client: RegistryClient, ref: Reference, access: {
   return client.registry(ref.registry).repository(ref.repository, access.push ? { push: true } : {});
 }
 
-/** Re-PUTs of a manifest whose blobs the registry briefly fails to find (see {@link repositoryStore}). */
-const BLOB_UNKNOWN_RETRIES = 3;
-
-/**
- * Adapt a registry repository to the {@link ArtifactStore} the referrers, legacy-tag and verify code use.
- * `sleep`/`random` pace the re-PUTs below (tests make them instant).
- */
-export function repositoryStore(
-  repo: Repository,
-  pacing: { sleep?: (ms: number) => Promise<void>; random?: () => number } = {},
-): ArtifactStore {
-  const sleep = pacing.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const random = pacing.random ?? Math.random;
+/** Adapt a registry repository to the {@link ArtifactStore} the referrers, legacy-tag and verify code use. */
+export function repositoryStore(repo: Repository): ArtifactStore {
   return {
     async getManifest(reference) {
       const got = await repo.getManifest(reference, manifestAccept);
@@ -85,22 +74,8 @@ export function repositoryStore(
     conditionalPut: true,
 
     async putManifest(reference, bytes, mediaType, condition) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const put = await repo.putManifest(reference, bytes, mediaType, condition);
-          return { digest: put.digest, ...(put.subject === undefined ? {} : { subjectHeader: put.subject }) };
-        } catch (e) {
-          // docker-registry 2.8, while other clients upload the same blob (eight signers push the same simple-signing
-          // payload and empty config), sometimes answers a manifest PUT that references it with 400 DIGEST_INVALID +
-          // MANIFEST_BLOB_UNKNOWN although the blob was uploaded before the PUT: each upload rewrites the blob's
-          // repository link, and the manifest check can read it mid-write (seen in test/e2e/sign-concurrent.test.ts
-          // on a loaded machine). Every caller here uploads the blobs first, so the answer is transient: PUT again
-          // (idempotent); a blob that is really missing still fails after the last try.
-          const transient = isStowageError(e) && e.status === 400 && e.message.includes('MANIFEST_BLOB_UNKNOWN');
-          if (!transient || attempt > BLOB_UNKNOWN_RETRIES) throw e;
-          await sleep(Math.round(50 * attempt * (1 + random())));
-        }
-      }
+      const put = await repo.putManifest(reference, bytes, mediaType, condition);
+      return { digest: put.digest, ...(put.subject === undefined ? {} : { subjectHeader: put.subject }) };
     },
 
     async putBlob(bytes, digest) {

@@ -130,7 +130,8 @@ describe('eight signers at once', () => {
 
   it('a manifest PUT answered 400 MANIFEST_BLOB_UNKNOWN (docker-registry 2.8 while others upload the same blob) is sent again; a blob that stays unknown fails', async () => {
     const proxy = await startFaultProxy({ upstream: registry.url });
-    const client = openRegistryClient({});
+    const pauses: number[] = [];
+    const client = openRegistryClient({ retry: { sleep: async (ms) => void pauses.push(ms) } });
     try {
       const blobUnknown = {
         kind: 'status' as const,
@@ -140,15 +141,14 @@ describe('eight signers at once', () => {
       };
       const once = proxy.add({ name: 'blob-unknown-once', method: 'PUT', path: /\/manifests\/sha256-[a-f0-9]{64}\.sig$/, action: blobUnknown });
       const ref = parseReference(`${proxy.host}/base/busybox@${bases.digests.indexAmd64}`);
-      const pauses: number[] = [];
-      const store = repositoryStore(openRepository(client, ref, { push: true }), { sleep: async (ms) => void pauses.push(ms), random: () => 0 });
+      const store = repositoryStore(openRepository(client, ref, { push: true }));
       const key = loadPrivateKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
       const payload = simpleSigningPayload(`${proxy.host}/base/busybox`, bases.digests.indexAmd64);
       const instant = { sleep: async () => {}, random: () => 0 };
       const added = await attachLegacyCosignSignature(store, { digest: bases.digests.indexAmd64 }, payload, signSimpleSigning(payload, key), { policy: instant });
       expect(added.added).toBe(true);
       expect(proxy.hits(once)).toHaveLength(1);
-      expect(pauses).toEqual([50]);
+      expect(pauses).toHaveLength(1);
 
       const always = proxy.add({ name: 'blob-unknown-always', method: 'PUT', path: /\/manifests\/sha256-[a-f0-9]{64}\.sig$/, times: Infinity, action: blobUnknown });
       const other = simpleSigningPayload(`${proxy.host}/base/busybox`, bases.digests.indexAmd64, { note: 'second' });
