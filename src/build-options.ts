@@ -49,7 +49,7 @@ export interface BuildOptions extends RegistryAccessOptions {
    * A registry repository (`host/repo`, no tag) that holds a layer cache shared between machines: layers are looked
    * up by a key from their files' contents and the build options; hits are mounted (or found in the destination)
    * instead of compressed and uploaded, misses are recorded there after the push. Failures of the cache never fail
-   * the build (one warning). Works alongside `cacheDir`.
+   * the build (one warning). Works alongside `cacheDir`. Not with `dockerfile` yet (refused).
    */
   cacheRepo?: string;
   /** Layer compression: gzip (default), zstd (OCI images only) or none. */

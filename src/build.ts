@@ -90,6 +90,8 @@ function plan(options: BuildOptions): Plan {
   if (options.dockerfile) {
     const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
     if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
+    // Dockerfile layers use the local layer cache only; taking the flag and not using it would be silent.
+    if (options.cacheRepo !== undefined) throw new StowageError('USAGE', '--cache-repo does not apply to Dockerfile builds yet (their layers use the local layer cache only); drop --cache-repo');
   } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
   const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');

@@ -168,6 +168,14 @@ describe('bad input: one line naming the Dockerfile and the line', () => {
     });
   }
 
+  it('--cache-repo, which Dockerfile builds do not use yet, is refused rather than ignored', async () => {
+    const dir = await context('FROM scratch\nCOPY f /f\n', { f: 'f' });
+    const r = await build(dir, `${registry.host}/df/bad:1`, ['--cache-repo', `${registry.host}/df/cache`]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toEqual(['stowage: error: --cache-repo does not apply to Dockerfile builds yet (their layers use the local layer cache only); drop --cache-repo']);
+  });
+
   it('nothing is tagged when the build fails', async () => {
     const r = await stowage(['inspect', `${registry.host}/df/bad:1`]);
     expect(r.code).not.toBe(0);
