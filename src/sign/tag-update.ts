@@ -1,5 +1,5 @@
 import { StowageError, isStowageError } from '../errors.js';
-import type { ArtifactStore, StoredManifest } from './referrers.js';
+import type { ArtifactStore, StoredManifest } from './artifact-store.js';
 
 /**
  * Adding entries to a list kept under one tag (the `sha256-<hex>` referrers index, cosign's `.sig` image) when
