@@ -6,7 +6,7 @@ import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
 import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
-import { parseTarget } from '../ref/target.js';
+import { credentialFor } from './registry-flags.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
 
 const { legacy: _legacy, ...KEY_FLAGS } = SIGNING_FLAGS;
@@ -153,21 +153,10 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
 
 /** `--from-creds`/`--to-creds USER[:PASS]` → explicit credentials per registry host (skopeo's --src-creds form). */
 function credentialsFrom(fromCreds: string | undefined, toCreds: string | undefined, from: string | undefined, to: string | undefined): Record<string, Credential> | undefined {
-  const out: Record<string, Credential> = {};
-  const add = (text: string | undefined, target: string | undefined, flag: string, envName: string) => {
-    if (text === undefined) return;
-    if (!target) return;
-    const t = parseTarget(target, flag === '--from-creds' ? 'base' : 'destination');
-    if (t.kind !== 'registry') throw new StowageError('USAGE', `${flag} applies to registry references, not ${t.input}`);
-    const colon = text.indexOf(':');
-    const username = colon >= 0 ? text.slice(0, colon) : text;
-    const password = colon >= 0 ? text.slice(colon + 1) : process.env[envName];
-    if (!username) throw new StowageError('USAGE', `${flag}: expected USER[:PASSWORD]`);
-    if (!password) throw new StowageError('USAGE', `${flag} ${username}: no password given; append :PASSWORD or set ${envName}`);
-    out[t.ref.registry] = { username, password };
+  const out = {
+    ...credentialFor(fromCreds, from, '--from-creds', 'STOWAGE_FROM_PASSWORD', 'base'),
+    ...credentialFor(toCreds, to, '--to-creds', 'STOWAGE_TO_PASSWORD'),
   };
-  add(fromCreds, from, '--from-creds', 'STOWAGE_FROM_PASSWORD');
-  add(toCreds, to, '--to-creds', 'STOWAGE_TO_PASSWORD');
   return Object.keys(out).length ? out : undefined;
 }
 

@@ -33,7 +33,7 @@ export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boo
   if (concurrency !== undefined && !/^[1-9]\d*$/.test(concurrency)) throw new StowageError('USAGE', `--concurrency "${concurrency}": expected a positive integer`);
   const retries = parseRetries(values.retries);
   const credentials = {
-    ...credentialFor(values['from-creds'], from, '--from-creds', 'STOWAGE_FROM_PASSWORD'),
+    ...credentialFor(values['from-creds'], from, '--from-creds', 'STOWAGE_FROM_PASSWORD', 'base'),
     ...credentialFor(values['to-creds'], to, '--to-creds', 'STOWAGE_TO_PASSWORD'),
   };
   return {

@@ -13,9 +13,15 @@ export function parseRetries(text: string | undefined): number | undefined {
  * `USER[:PASS]` for the registry of `reference` (skopeo's --creds form); without `:PASS` the password comes from
  * the environment variable `envName`. Nothing when `text` or the reference is missing or not a registry's.
  */
-export function credentialFor(text: string | undefined, reference: string | undefined, flag: string, envName: string): Record<string, Credential> {
+export function credentialFor(
+  text: string | undefined,
+  reference: string | undefined,
+  flag: string,
+  envName: string,
+  role: 'base' | 'destination' = 'destination',
+): Record<string, Credential> {
   if (text === undefined || !reference) return {};
-  const t = parseTarget(reference, 'destination');
+  const t = parseTarget(reference, role);
   if (t.kind !== 'registry') throw new StowageError('USAGE', `${flag} applies to registry references, not ${t.input}`);
   const colon = text.indexOf(':');
   const username = colon >= 0 ? text.slice(0, colon) : text;
