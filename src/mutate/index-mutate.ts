@@ -28,8 +28,8 @@ function selectionOf(choice: PlatformChoice | undefined): PlatformSelection {
   return choice.map((p) => (typeof p === 'string' ? parsePlatform(p) : p));
 }
 
-/** The image entries a selection names, in the index's order. */
-function chosen(resolved: ResolvedIndex, select: PlatformSelection, label: string): ImageEntry[] {
+/** The image entries a selection names, in the index's order; a platform the index lacks fails, listing those it has. */
+export function chooseImages(resolved: ResolvedIndex, select: PlatformSelection, label: string): ImageEntry[] {
   const images = resolved.entries.filter((e): e is ImageEntry => e.kind === 'image');
   const picked = new Set(selectImages({ ...resolved.manifest.value, manifests: images.map((e) => e.descriptor) }, select, label));
   return images.filter((e) => picked.has(e.descriptor));
@@ -73,7 +73,7 @@ export function mapImages(
   const select = selectionOf(options.platforms);
   return new DerivedIndex(`${index.describe()} (mapped)`, async () => {
     const base = await index.resolve();
-    const entries = chosen(base, select, index.describe());
+    const entries = chooseImages(base, select, index.describe());
     // Documents only (no layer bytes): a few children at once.
     const children = await mapLimit(entries, 4, async (entry) => {
       const image = await fn(entry.image(), entry.platform, entry);
@@ -106,7 +106,7 @@ export function selectPlatforms(index: Index, platforms: PlatformChoice): Index 
   if (select === 'all') return index;
   return new DerivedIndex(`${index.describe()} (${select.length} platform${select.length === 1 ? '' : 's'})`, async () => {
     const base = await index.resolve();
-    const keep = new Set(chosen(base, select, index.describe()).map((e) => e.descriptor.digest));
+    const keep = new Set(chooseImages(base, select, index.describe()).map((e) => e.descriptor.digest));
     const entries = base.entries.filter((e) => (e.kind === 'image' ? keep.has(e.descriptor.digest) : e.kind === 'attestation' && keep.has(attestationSubject(e.descriptor) ?? '')));
     const manifest = serialise({ ...base.manifest.value, manifests: entries.map((e) => e.descriptor) }, base.manifest.mediaType);
     return { manifest, entries, ...(base.name ? { name: base.name } : {}) };

@@ -6,11 +6,12 @@ import type { Layer } from '../image/layer.js';
 import { familyOf } from '../image/media-types.js';
 import { formatPlatform, normalizePlatform } from '../image/platform.js';
 import { ociIndex, ociManifest } from '../image/to-oci.js';
-import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
+import type { Descriptor, ImageConfig, IndexManifest, Platform, RawJson } from '../image/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Progress } from '../progress.js';
-import { formatReference, parseReference, validateTag } from '../ref/reference.js';
+import { formatReference, parseReference, validateTag, type Reference } from '../ref/reference.js';
 import { parseTarget, type Target } from '../ref/target.js';
+import type { Repository } from '../registry/registry.js';
 import type { Remote } from '../registry/remote.js';
 import { mapLimit } from '../util/limit.js';
 import { retryPolicy } from '../util/retrying.js';
@@ -143,8 +144,19 @@ async function toRegistry(index: Index, target: Extract<Target, { kind: 'registr
   if (failed) throw withHint(failed.reason, `the index ${manifest.digest} was not pushed and no tag was set`);
   cancelled(options.signal, target.input);
 
-  const repo = registry.repository(where.repository, { push: true });
-  const names = [...new Set([target.ref.tag ?? manifest.digest, ...tags])];
+  const location = await putIndex(registry.repository(where.repository, { push: true }), target.ref, manifest, tags);
+  log.info(`pushed index ${formatReference({ ...where, ...(target.ref.tag ? { tag: target.ref.tag } : { digest: manifest.digest }) })} (${written.length} manifests)`);
+  emit?.({ type: 'image-written', digest: manifest.digest, destination: location });
+  return { digest: manifest.digest, mediaType: manifest.mediaType, location, manifests: described(written.map((w) => w.entry)) };
+}
+
+/**
+ * The index's own PUTs, once its children are in place: under the reference's tag (or its digest), then each extra
+ * tag. A failure after the first says the index is there by digest. Returns `registry/repo@digest`.
+ */
+export async function putIndex(repo: Repository, ref: Reference, manifest: RawJson<IndexManifest>, tags: readonly string[]): Promise<string> {
+  const where = { registry: ref.registry, repository: ref.repository };
+  const names = [...new Set([ref.tag ?? manifest.digest, ...tags])];
   for (const [i, name] of names.entries()) {
     try {
       const put = await repo.putManifest(name, manifest.bytes, manifest.mediaType);
@@ -153,10 +165,7 @@ async function toRegistry(index: Index, target: Extract<Target, { kind: 'registr
       throw i === 0 ? e : withHint(e, `the index itself was pushed as ${formatReference({ ...where, digest: manifest.digest })}; re-run to set the remaining tags`);
     }
   }
-  const location = formatReference({ ...where, digest: manifest.digest });
-  log.info(`pushed index ${formatReference({ ...where, ...(target.ref.tag ? { tag: target.ref.tag } : { digest: manifest.digest }) })} (${written.length} manifests)`);
-  emit?.({ type: 'image-written', digest: manifest.digest, destination: location });
-  return { digest: manifest.digest, mediaType: manifest.mediaType, location, manifests: described(written.map((w) => w.entry)) };
+  return formatReference({ ...where, digest: manifest.digest });
 }
 
 /** The image relabelled with OCI media types (same blobs), as an OCI layout holds it. */

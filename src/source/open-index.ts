@@ -6,6 +6,7 @@ import { isIndexType } from '../image/media-types.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Descriptor, IndexManifest, RawJson } from '../image/types.js';
 import { manifestKind, validateIndex, validateManifest } from '../image/validate.js';
+import { formatReference } from '../ref/reference.js';
 import { parseTarget, type Target } from '../ref/target.js';
 import type { Remote } from '../registry/remote.js';
 import { openTree, type TreeReader } from './image-tree.js';
@@ -80,7 +81,7 @@ class ReaderIndex implements Index {
   constructor(label: string, open: () => Promise<TreeReader>) {
     this.#label = label;
     this.resolve = once(async () => {
-      const reader = await open();
+      const reader = remembering(await open());
       const top = await reader.manifest(reader.top);
       if (manifestKind(top.value, top.mediaType, reader.label) !== 'index') {
         throw new StowageError('INVALID_INPUT', `${reader.label} is a single image, not an index; open it with openImage (or open(), which returns either)`);
@@ -96,7 +97,7 @@ class ReaderIndex implements Index {
 }
 
 function readerFor(target: Target, options: OpenIndexOptions): Promise<TreeReader> {
-  return openTree(target, options.remote?.client, { wholeLayout: true }).then(remembering);
+  return openTree(target, options.remote?.client, { wholeLayout: true });
 }
 
 /**
@@ -111,7 +112,8 @@ export function openIndex(location: string, options: OpenIndexOptions = {}): Ind
   if (target.kind === 'registry' && !options.remote) {
     throw new StowageError('USAGE', `reading ${location} needs a remote (new Remote({...})) to reach the registry`);
   }
-  return new ReaderIndex(target.input, () => readerFor(target, options));
+  // Named as the reader names it (a registry reference in full), so messages read the same as build's.
+  return new ReaderIndex(target.kind === 'registry' ? formatReference(target.ref) : target.input, () => readerFor(target, options));
 }
 
 /**
@@ -120,10 +122,14 @@ export function openIndex(location: string, options: OpenIndexOptions = {}): Ind
  * Reads the top document only (once: the value returned reuses it); children and layers stay unread.
  */
 export async function open(location: string, options: OpenIndexOptions = {}): Promise<Opened> {
-  const target = targetOf(location);
-  const reader = await readerFor(target, options);
+  return openReader(await readerFor(targetOf(location), options));
+}
+
+/** {@link open} over a reader already made (build --platform all reads its base through its own). */
+export async function openReader(tree: TreeReader): Promise<Opened> {
+  const reader = remembering(tree);
   const top = await reader.manifest(reader.top);
   const kind = manifestKind(top.value, top.mediaType, reader.label);
-  if (kind === 'index') return { kind, index: new ReaderIndex(target.input, async () => reader), digest: top.digest, mediaType: top.mediaType };
+  if (kind === 'index') return { kind, index: new ReaderIndex(reader.label, async () => reader), digest: top.digest, mediaType: top.mediaType };
   return { kind: 'image', image: new ReaderImage(reader, reader.top, reader.label), digest: top.digest, mediaType: top.mediaType };
 }
