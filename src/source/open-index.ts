@@ -97,14 +97,14 @@ class ReaderIndex implements Index {
 }
 
 function readerFor(target: Target, options: OpenIndexOptions): Promise<TreeReader> {
-  return openTree(target, options.remote?.client, { wholeLayout: true });
+  return openTree(target, options.remote?.client, { whole: true });
 }
 
 /**
  * An index from a location written as on the command line: a registry reference (a tag or digest naming an OCI
  * index or a Docker manifest list), `oci:DIR[:TAG]` (the tagged entry; without a tag, the layout's only entry, or
- * the layout's index.json itself when it lists several) or `docker-archive:FILE` (which holds images, never an
- * index: refused). Lazy: nothing is read until the index is resolved or written; a reference that names a single
+ * the layout's index.json itself when it lists several) or `docker-archive:FILE` holding several images (a Docker
+ * manifest list of them is made, each entry's platform from its config). Lazy: nothing is read until the index is resolved or written; a reference that names a single
  * image fails then, saying so. To take whichever a reference names, use {@link open}.
  */
 export function openIndex(location: string, options: OpenIndexOptions = {}): Index {

@@ -36,6 +36,7 @@ import { MEDIA } from '../harness/layout.js';
 import { accessLog, blobUploads, startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectImage, inspectRaw, skopeoCopy } from '../harness/skopeo.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { startPodman, type PodmanHandle } from '../harness/podman.js';
 
 let registry: RegistryHandle;
 let bases: BaseImages;
@@ -102,6 +103,40 @@ describe('sources', () => {
     const index = openIndex(`oci:${bases.layoutDir}:index`);
     expect(await indexDigestOf(index)).toBe(bases.digests.index);
     expect((await imagesOf(index)).map((e) => e.platform.architecture)).toEqual(['amd64', 'arm64']);
+  });
+});
+
+describe('a docker-archive of several images (podman save -m)', () => {
+  it('is read as a Docker manifest list of its images, platforms from their configs; mapped and pushed, it is one', async () => {
+    const archRef = `${registry.host}/base/busybox:arm64`;
+    await skopeoCopy(`oci:${bases.layoutDir}:arm64`, `docker://${archRef}`);
+    const file = join(work, 'two-images.tar');
+    let podman: PodmanHandle | undefined;
+    try {
+      podman = await startPodman();
+      await podman.pull(bases.ociRef);
+      await podman.pull(archRef);
+      const saved = await podman.podman(['save', '--multi-image-archive', '--format', 'docker-archive', '-o', file, bases.ociRef, archRef]);
+      expect(saved.code, saved.stderr).toBe(0);
+    } finally {
+      await podman?.stop();
+    }
+    const opened = await open(`docker-archive:${file}`);
+    expect(opened.kind).toBe('index');
+    const index = openIndex(`docker-archive:${file}`);
+    const { manifest, entries } = await index.resolve();
+    expect(manifest.mediaType).toBe(MEDIA.dockerList);
+    expect(entries.map((e) => e.kind === 'image' && [e.platform.os, e.platform.architecture].join('/'))).toEqual(['linux/amd64', 'linux/arm64']);
+    const pushed = await pushIndex(mapImages(index, perPlatform), `${registry.host}/idx/from-archive:1`, { remote });
+    const raw = await inspectRaw(`docker://${registry.host}/idx/from-archive:1`);
+    expect(raw.digest).toBe(pushed.digest);
+    expect(raw.json.mediaType).toBe(MEDIA.dockerList);
+    const arm = await inspectImage(`docker://${registry.host}/idx/from-archive@${raw.json.manifests[1].digest}`, { raw: true, config: true });
+    expect(arm.architecture).toBe('arm64');
+    expect(arm.config.Env).toContain('PLATFORM=linux/arm64');
+    // The busybox layer, uncompressed in the archive, is the same tar as the base's: its diff_id is the base's.
+    const base = await inspectImage(`docker://${bases.ociRef}`, { raw: true, config: true });
+    expect(arm.rootfs.diff_ids.slice(0, -1)).toEqual(base.rootfs.diff_ids);
   });
 });
 
