@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { digestBytes, verifyBytes, VerifyingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
@@ -37,9 +38,13 @@ export interface TreeReader {
   openBlob(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Readable>;
 }
 
-/** A registry reference, an `oci:` layout or a `docker-archive:` file. */
-export async function openTree(target: Target, client: RegistryClient): Promise<TreeReader> {
+/**
+ * A registry reference, an `oci:` layout or a `docker-archive:` file. `wholeLayout`: an untagged layout with several
+ * entries is read as the index its index.json is (go-containerregistry's view), rather than refused.
+ */
+export async function openTree(target: Target, client: RegistryClient | undefined, options: { wholeLayout?: boolean } = {}): Promise<TreeReader> {
   if (target.kind === 'registry') {
+    if (!client) throw new StowageError('USAGE', `reading ${target.input} needs a remote (new Remote({...})) to reach the registry`);
     const ref = target.ref;
     const repo = client.registry(ref.registry).repository(ref.repository);
     const label = formatReference(ref);
@@ -61,7 +66,7 @@ export async function openTree(target: Target, client: RegistryClient): Promise<
       openBlob: (d) => repo.openBlob(d),
     };
   }
-  if (target.kind === 'oci') return layoutTree(target.dir, target.tag, target.input);
+  if (target.kind === 'oci') return layoutTree(target.dir, target.tag, target.input, options.wholeLayout ?? false);
   return archiveTree(target.file, target.repoTag, target.input);
 }
 
@@ -88,7 +93,10 @@ async function archiveTree(file: string, repoTag: string | undefined, label: str
   };
 }
 
-async function layoutTree(dir: string, tag: string | undefined, label: string): Promise<TreeReader> {
+/** The top reference of a layout read whole: index.json itself. */
+const INDEX_JSON = 'index.json';
+
+async function layoutTree(dir: string, tag: string | undefined, label: string, whole: boolean): Promise<TreeReader> {
   const index = await readLayoutIndex(dir);
   const entries = Array.isArray(index.manifests) ? index.manifests : [];
   let chosen: Descriptor | undefined;
@@ -101,7 +109,7 @@ async function layoutTree(dir: string, tag: string | undefined, label: string): 
     if (!chosen) throw new StowageError('NOT_FOUND', `${label}: no image tagged "${tag}" in the layout; tags there: ${tags()}`);
   } else if (entries.length === 1) {
     chosen = entries[0];
-  } else {
+  } else if (!whole) {
     throw new StowageError('USAGE', `${label} holds ${entries.length} images; name one as oci:${dir}:TAG (tags there: ${tags()})`);
   }
   const readBlob = async (d: Pick<Descriptor, 'digest' | 'size'>, what: string): Promise<Buffer> => {
@@ -115,8 +123,12 @@ async function layoutTree(dir: string, tag: string | undefined, label: string): 
   };
   return {
     label,
-    top: chosen!.digest,
+    top: chosen ? chosen.digest : INDEX_JSON,
     async manifest(reference) {
+      if (reference === INDEX_JSON) {
+        const bytes = await readFile(path.join(dir, 'index.json'));
+        return { bytes, value: index, digest: digestBytes(bytes), mediaType: MediaType.OciIndex };
+      }
       const known = entries.find((d) => d.digest === reference);
       const bytes = await readBlob({ digest: reference, size: known?.size ?? -1 }, `${label}@${reference}`);
       let value: { mediaType?: unknown };
