@@ -243,6 +243,30 @@ describe('mapImages and the index sinks', () => {
     expect(accessLog(registry).slice(before).filter((e) => e.method !== 'GET' && e.method !== 'HEAD')).toEqual([]);
   });
 
+  it('is lazy: opening and mapping read nothing; fn runs once per child however often the index is used', async () => {
+    const before = accessLog(registry).length;
+    const calls: string[] = [];
+    const index = mapImages(openIndex(bases.indexRef, { remote }), (image, platform) => {
+      calls.push(platform.architecture);
+      return perPlatform(image, platform);
+    });
+    expect(accessLog(registry).length).toBe(before);
+    const digest = await indexDigestOf(index);
+    await writeIndexLayout(index, join(work, 'lazy-layout'));
+    expect(await indexDigestOf(index)).toBe(digest);
+    expect(calls.sort()).toEqual(['amd64', 'arm64']);
+  });
+
+  it('index annotations: added to an OCI index, refused on a Docker manifest list in one line', async () => {
+    const oci = await withIndexAnnotations(openIndex(bases.indexRef, { remote }), { 'org.example.a': '1' }).resolve();
+    expect(oci.manifest.value.annotations).toEqual({ 'org.example.a': '1' });
+    expect(JSON.parse(oci.manifest.bytes.toString()).annotations).toEqual({ 'org.example.a': '1' });
+    await expect(withIndexAnnotations(openIndex(dockerList.ref, { remote }), { 'org.example.a': '1' }).resolve()).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: `annotations cannot be set on the Docker manifest list ${dockerList.ref} (it has no annotations field); use an OCI index`,
+    });
+  });
+
   it('a docker-archive refuses several platforms in one line, and takes one', async () => {
     const index = mapImages(openIndex(bases.indexRef, { remote }), perPlatform);
     await expect(writeIndex(index, `docker-archive:${join(work, 'two.tar')}`)).rejects.toMatchObject({
