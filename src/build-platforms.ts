@@ -5,15 +5,16 @@ import { StowageError, withHint } from './errors.js';
 import { composeIndex } from './image/compose-index.js';
 import { MediaType, ociMediaType } from './image/media-types.js';
 import { formatPlatform, normalizePlatform, parsePlatformSelection } from './image/platform.js';
-import { selectImages } from './image/select.js';
 import type { Descriptor, Index, Manifest, Platform, RawJson } from './image/types.js';
-import { manifestKind, validateIndex } from './image/validate.js';
 import { silentLogger } from './log.js';
 import { formatReference, validateTag } from './ref/reference.js';
 import { parseTarget } from './ref/target.js';
 import { openClient, type RegistryAccessOptions } from './registry/access.js';
 import { LayoutSink } from './sink/layout-sink.js';
+import { chooseImages } from './mutate/index-mutate.js';
+import { putIndex } from './sink/write-index.js';
 import { openTree } from './source/image-tree.js';
+import { openReader } from './source/open-index.js';
 import { mapLimit } from './util/limit.js';
 import type { SignOptions } from './sign/sign-types.js';
 
@@ -54,7 +55,9 @@ const ATTESTING = (o: PlatformBuildOptions) => o.sign !== undefined || o.provena
  * (ko's and regctl's behaviour). BuildKit attestation manifests are left out: they describe the base's images,
  * whose digests the new index no longer holds (ko and crane drop them too).
  *
- * Each image is an ordinary build of that platform, written by digest; they share one layer cache, so each new
+ * The base is read as an `Index` value and its children chosen as `mapImages` chooses them; the index is composed
+ * as `mapImages` composes it and put by the index sink's last step. Each image is an ordinary build of that
+ * platform (its whole build, so each child has the same layers, events and cache use as a one-platform build), written by digest; they share one layer cache, so each new
  * layer is built once (the other images find it in the cache) and sent once (the registry then has it). With
  * signing or provenance, each image and the index are signed and described.
  */
@@ -83,8 +86,8 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
   let tempCache: string | undefined;
   try {
     const reader = await openTree(from, client);
-    const top = await reader.manifest(reader.top);
-    if (manifestKind(top.value, top.mediaType, reader.label) === 'manifest') {
+    const opened = await openReader(reader);
+    if (opened.kind === 'image') {
       // A single-platform base: `all` is that image (ko: one platform, no index); a list must name only it.
       if (select !== 'all' && select.length > 1) {
         throw new StowageError('PLATFORM_NOT_FOUND', `${reader.label} is a single-platform image, not an index of ${select.map(formatPlatform).join(', ')}`);
@@ -92,8 +95,10 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
       const { platform: _all, ...rest } = options;
       return await buildOne((select === 'all' ? rest : { ...rest, platform: formatPlatform(select[0]!) }) as O);
     }
-    const baseIndex = { ...top, value: validateIndex(top.value, reader.label) } as RawJson<Index>;
-    const entries = selectImages(baseIndex.value, select, reader.label);
+    // The base as an Index value: its exact bytes, and the image entries the selection names (mapImages' choice).
+    const base = await opened.index.resolve();
+    const baseIndex = base.manifest;
+    const entries = chooseImages(base, select, reader.label).map((e) => e.descriptor);
     const seen = new Map<string, Descriptor>();
     for (const e of entries) {
       const key = formatPlatform(normalizePlatform(e.platform!));
@@ -135,16 +140,8 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
         throw new StowageError('INVALID_REFERENCE', `destination ${to.input} names digest ${to.ref.digest}, but the built index is ${index.digest}; push by tag instead`);
       }
       const where = { registry: to.ref.registry, repository: to.ref.repository };
-      const repo = client.registry(where.registry).repository(where.repository, { push: true });
-      const names = [...new Set([to.ref.tag ?? index.digest, ...tags])];
-      for (const [i, name] of names.entries()) {
-        try {
-          await repo.putManifest(name, index.bytes, index.mediaType);
-        } catch (e) {
-          throw i === 0 ? e : withHint(e, `the index itself was pushed as ${formatReference({ ...where, digest: index.digest })}; re-run to set the remaining tags`);
-        }
-      }
-      destination = formatReference({ ...where, digest: index.digest });
+      // Its children are in place (each pushed by digest by its build): the index sink's last step.
+      destination = await putIndex(client.registry(where.registry).repository(where.repository, { push: true }), to.ref, index, tags);
       log.info(`pushed index ${formatReference({ ...where, ...(to.ref.tag ? { tag: to.ref.tag } : { digest: index.digest }) })} (${entries.length} images)`);
     } else {
       const sink = new LayoutSink(to.kind === 'oci' ? to.dir : '', to.kind === 'oci' ? to.tag : undefined);

@@ -14,6 +14,12 @@ export { openImage, fromRegistry, fromLayout, fromDockerArchive } from './source
 export { manifestOf, configOf, layersOf, digestOf } from './image/image.js';
 export { Remote } from './registry/remote.js';
 
+// Indexes (multi-platform images) as lazy values: opened, mapped child by child, written.
+export { openIndex, open } from './source/open-index.js';
+export { entriesOf, imagesOf, indexDigestOf } from './image/image-index.js';
+export { mapImages, selectPlatforms, withIndexAnnotations } from './mutate/index-mutate.js';
+export { writeIndex, pushIndex, writeIndexLayout } from './sink/write-index.js';
+
 // Layers: from files, from entries held in memory, from an existing tar.
 export { fileLayer } from './layer/file-layer.js';
 export { memoryLayer } from './layer/memory-layer.js';
@@ -43,6 +49,10 @@ export type { Image, ResolvedImage } from './image/image.js';
 export type { Layer } from './image/layer.js';
 export type { LayerCache } from './cache/layer-cache.js';
 export type { OpenImageOptions } from './source/open-image.js';
+export type { Index, ResolvedIndex, IndexEntry, IndexEntryBase, ImageEntry, OpaqueEntry, OpaqueContents } from './image/image-index.js';
+export type { OpenIndexOptions, Opened } from './source/open-index.js';
+export type { MapImagesOptions, PlatformChoice } from './mutate/index-mutate.js';
+export type { IndexWriteOptions, IndexSinkResult } from './sink/write-index.js';
 export type { RemoteOptions } from './registry/remote.js';
 export type { LayerOptions } from './layer/layer-options.js';
 export type { MemoryEntry, FileEntry, DirectoryEntry, SymlinkEntry, EntryContent } from './layer/memory-layer.js';
@@ -59,7 +69,7 @@ export type { CopySpec } from './layer/copy-spec.js';
 export type { FileDigest } from './layer/tar-writer.js';
 export type { Logger } from './log.js';
 export type { Credential, CredentialSource } from './auth/credentials.js';
-export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, Platform, RawJson, HistoryEntry } from './image/types.js';
+export type { Blob, Descriptor, Manifest, IndexManifest, ImageConfig, ContainerConfig, Platform, RawJson, HistoryEntry } from './image/types.js';
 export type { Family } from './image/media-types.js';
 export type {
   Attachment,

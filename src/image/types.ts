@@ -30,7 +30,8 @@ export interface Manifest {
   annotations?: Record<string, string>;
 }
 
-export interface Index {
+/** An image index (OCI) or manifest list (Docker) as JSON: the document an {@link Index} value reads and writes. */
+export interface IndexManifest {
   schemaVersion: 2;
   mediaType?: string;
   artifactType?: string;
@@ -38,6 +39,9 @@ export interface Index {
   subject?: Descriptor;
   annotations?: Record<string, string>;
 }
+
+/** The same document under its older internal name. */
+export type Index = IndexManifest;
 
 export interface HealthConfig {
   Test?: string[];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import type { BundleBuilder } from '@sigstore/sign';
 
-import type { BuildOptions, BuildResult } from '../build-options.js';
+import type { BuildResult } from '../build-options.js';
 import type { Attachment, AttachmentKind, SignOptions } from './sign-types.js';
 import { StowageError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
@@ -448,17 +448,8 @@ export function buildFacts(result: BuildResult, parameters: Record<string, unkno
   };
 }
 
-/** Build options that describe the image, as given: what provenance records (no logger, signal, auth, cache paths). */
-const PARAMETER_KEYS = [
-  'from', 'to', 'copy', 'chown', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'platform', 'tags',
-  'compression', 'compressionLevel', 'sourceDateEpoch',
-] as const satisfies readonly (keyof BuildOptions)[];
-
-export function buildParameters(options: BuildOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of PARAMETER_KEYS) if (options[k] !== undefined) out[k] = options[k];
-  return out;
-}
+// The build options provenance records: kept with the build, so that a build reads them without loading this file.
+export { buildParameters } from '../build/parameters.js';
 
 /** Fetch REF's manifest and hash it ourselves: the digest signed or verified is that of the bytes a pull gets. */
 async function resolveSubject(repo: Repository, ref: Reference, log: Logger): Promise<Descriptor> {

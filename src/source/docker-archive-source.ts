@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { digestBytes, VerifyingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
@@ -19,6 +19,37 @@ interface ArchiveEntry {
   Layers: string[];
 }
 
+async function openArchive(file: string, label: string): Promise<FileHandle> {
+  try {
+    return await open(file, 'r');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new StowageError('NOT_FOUND', `${label}: cannot open the archive (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`, { cause: e });
+  }
+}
+
+/** The archive's members (from headers only) and its manifest.json; `read` reads a small member (a config). */
+async function readArchive(handle: FileHandle, label: string): Promise<{ members: Map<string, TarMember>; list: ArchiveEntry[]; read(name: string, what: string): Promise<Buffer> }> {
+  const members = await indexTar(handle, label);
+  const read = async (name: string, what: string): Promise<Buffer> => {
+    const m = members.get(name.replace(/^\.\//, ''));
+    if (!m) throw new StowageError('MANIFEST_INVALID', `${label}: ${what} "${name}" is not in the archive`);
+    if (m.size > MANIFEST_LIMIT) throw new StowageError('MANIFEST_INVALID', `${label}: ${what} is larger than ${MANIFEST_LIMIT} bytes`);
+    const bytes = Buffer.alloc(m.size);
+    await handle.read(bytes, 0, m.size, m.offset);
+    return bytes;
+  };
+  let list: ArchiveEntry[];
+  try {
+    list = JSON.parse((await read('manifest.json', 'manifest.json')).toString('utf8')) as ArchiveEntry[];
+    if (!Array.isArray(list) || !list.every((e) => typeof e?.Config === 'string' && Array.isArray(e.Layers))) throw new Error('not a list of {Config, Layers}');
+  } catch (e) {
+    if (e instanceof StowageError) throw e;
+    throw new StowageError('MANIFEST_INVALID', `${label}: manifest.json is not a docker archive manifest (${(e as Error).message})`);
+  }
+  return { members, list, read };
+}
+
 /**
  * An image in a `docker save` archive, `docker-archive:FILE[:REPO:TAG]` (the format skopeo and `docker save`
  * write, also Docker 25's, whose OCI layout inside carries the same manifest.json). Its layers are the archive's
@@ -29,46 +60,46 @@ export class DockerArchiveSource implements ImageSource {
   readonly file: string;
   readonly repoTag: string | undefined;
 
-  constructor(file: string, repoTag?: string) {
+  /** The image at this place in manifest.json (an archive read as an index of its images). */
+  readonly position: number | undefined;
+
+  constructor(file: string, repoTag?: string, position?: number) {
     this.file = file;
     this.repoTag = repoTag;
+    this.position = position;
   }
 
   describe(): string {
     return `docker-archive:${this.file}${this.repoTag ? `:${this.repoTag}` : ''}`;
   }
 
+  /** How many images the archive holds (its manifest.json entries): headers only are read. */
+  async count(): Promise<number> {
+    const handle = await openArchive(this.file, this.describe());
+    try {
+      return (await readArchive(handle, this.describe())).list.length;
+    } finally {
+      await handle.close();
+    }
+  }
+
   async resolve(platform: Platform, platformExplicit: boolean): Promise<BaseImage> {
     const label = this.describe();
-    let handle;
-    try {
-      handle = await open(this.file, 'r');
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      throw new StowageError('NOT_FOUND', `${label}: cannot open the archive (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`, { cause: e });
-    }
+    const handle = await openArchive(this.file, label);
     let members: Map<string, TarMember>;
-    const read = async (name: string, what: string): Promise<Buffer> => {
-      const m = members.get(name.replace(/^\.\//, ''));
-      if (!m) throw new StowageError('MANIFEST_INVALID', `${label}: ${what} "${name}" is not in the archive`);
-      if (m.size > MANIFEST_LIMIT) throw new StowageError('MANIFEST_INVALID', `${label}: ${what} is larger than ${MANIFEST_LIMIT} bytes`);
-      const bytes = Buffer.alloc(m.size);
-      await handle.read(bytes, 0, m.size, m.offset);
-      return bytes;
-    };
     let entry: ArchiveEntry;
     let configBytes: Buffer;
     try {
-      members = await indexTar(handle, label);
-      let list: ArchiveEntry[];
-      try {
-        list = JSON.parse((await read('manifest.json', 'manifest.json')).toString('utf8')) as ArchiveEntry[];
-        if (!Array.isArray(list) || !list.every((e) => typeof e?.Config === 'string' && Array.isArray(e.Layers))) throw new Error('not a list of {Config, Layers}');
-      } catch (e) {
-        if (e instanceof StowageError) throw e;
-        throw new StowageError('MANIFEST_INVALID', `${label}: manifest.json is not a docker archive manifest (${(e as Error).message})`);
-      }
-      const chosen = this.repoTag ? list.find((e) => (e.RepoTags ?? []).includes(this.repoTag!)) : list.length === 1 ? list[0] : undefined;
+      const archive = await readArchive(handle, label);
+      members = archive.members;
+      const list = archive.list;
+      const chosen = this.repoTag
+        ? list.find((e) => (e.RepoTags ?? []).includes(this.repoTag!))
+        : this.position !== undefined
+          ? list[this.position]
+          : list.length === 1
+            ? list[0]
+            : undefined;
       if (!chosen) {
         const tags = list.flatMap((e) => e.RepoTags ?? []);
         throw new StowageError(
@@ -79,7 +110,7 @@ export class DockerArchiveSource implements ImageSource {
         );
       }
       entry = chosen;
-      configBytes = await read(entry.Config, 'config');
+      configBytes = await archive.read(entry.Config, 'config');
     } catch (e) {
       await handle.close();
       throw e;

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { digestBytes, verifyBytes, VerifyingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
@@ -15,6 +16,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { MANIFEST_LIMIT, type Repository } from '../registry/registry.js';
 import { DockerArchiveSource } from './docker-archive-source.js';
 import { layoutBlobPath, readLayoutIndex } from './layout-source.js';
+import type { BaseImage } from './source.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -37,9 +39,14 @@ export interface TreeReader {
   openBlob(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Readable>;
 }
 
-/** A registry reference, an `oci:` layout or a `docker-archive:` file. */
-export async function openTree(target: Target, client: RegistryClient): Promise<TreeReader> {
+/**
+ * A registry reference, an `oci:` layout or a `docker-archive:` file. `whole`: an untagged layout with several
+ * entries is read as the index its index.json is (go-containerregistry's view), and an archive holding several
+ * images as a Docker manifest list of them, rather than refused.
+ */
+export async function openTree(target: Target, client: RegistryClient | undefined, options: { whole?: boolean } = {}): Promise<TreeReader> {
   if (target.kind === 'registry') {
+    if (!client) throw new StowageError('USAGE', `reading ${target.input} needs a remote (new Remote({...})) to reach the registry`);
     const ref = target.ref;
     const repo = client.registry(ref.registry).repository(ref.repository);
     const label = formatReference(ref);
@@ -61,7 +68,11 @@ export async function openTree(target: Target, client: RegistryClient): Promise<
       openBlob: (d) => repo.openBlob(d),
     };
   }
-  if (target.kind === 'oci') return layoutTree(target.dir, target.tag, target.input);
+  if (target.kind === 'oci') return layoutTree(target.dir, target.tag, target.input, options.whole ?? false);
+  if (options.whole && !target.repoTag) {
+    const count = await new DockerArchiveSource(target.file).count();
+    if (count > 1) return archiveListTree(target.file, count, target.input);
+  }
   return archiveTree(target.file, target.repoTag, target.input);
 }
 
@@ -88,7 +99,51 @@ async function archiveTree(file: string, repoTag: string | undefined, label: str
   };
 }
 
-async function layoutTree(dir: string, tag: string | undefined, label: string): Promise<TreeReader> {
+/**
+ * A `docker save` archive of several images (`docker save a b`, `podman save -m`) read as one index: a Docker
+ * manifest list made for them, in manifest.json's order, each entry's platform from its config. Made here (its
+ * digest is the archive's content, nothing served it), so it is no one's bytes: writing it gives a new index.
+ */
+async function archiveListTree(file: string, count: number, label: string): Promise<TreeReader> {
+  const images: BaseImage[] = [];
+  for (let i = 0; i < count; i++) images.push(await new DockerArchiveSource(file, undefined, i).resolve(DEFAULT_PLATFORM, false));
+  const list: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.DockerManifestList,
+    manifests: images.map((image) => {
+      const c = image.config.value;
+      const platform: Platform = { architecture: c.architecture, os: c.os, ...(c.variant ? { variant: c.variant } : {}) };
+      return { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.bytes.length, platform };
+    }),
+  };
+  const bytes = Buffer.from(JSON.stringify(list));
+  const top: RawJson<unknown> = { bytes, value: list, digest: digestBytes(bytes), mediaType: MediaType.DockerManifestList };
+  const docs = new Map<string, RawJson<unknown>>([[top.digest, top], ...images.map((image) => [image.manifest.digest, image.manifest] as const)]);
+  return {
+    label,
+    top: top.digest,
+    async manifest(reference) {
+      const doc = docs.get(reference);
+      if (!doc) throw new StowageError('NOT_FOUND', `${label} has no manifest ${reference}`);
+      return doc;
+    },
+    async blobBytes(d, what) {
+      const image = images.find((i) => i.config.digest === d.digest);
+      if (!image) throw new StowageError('NOT_FOUND', `${what}: ${d.digest} is not a config in the archive`);
+      return image.config.bytes;
+    },
+    openBlob(d) {
+      const image = images.find((i) => i.manifest.value.layers.some((l) => l.digest === d.digest));
+      if (!image) return Promise.reject(new StowageError('NOT_FOUND', `${label}: no layer ${d.digest} in the archive`));
+      return image.openBlob({ mediaType: '', ...d });
+    },
+  };
+}
+
+/** The top reference of a layout read whole: index.json itself. */
+const INDEX_JSON = 'index.json';
+
+async function layoutTree(dir: string, tag: string | undefined, label: string, whole: boolean): Promise<TreeReader> {
   const index = await readLayoutIndex(dir);
   const entries = Array.isArray(index.manifests) ? index.manifests : [];
   let chosen: Descriptor | undefined;
@@ -101,7 +156,7 @@ async function layoutTree(dir: string, tag: string | undefined, label: string): 
     if (!chosen) throw new StowageError('NOT_FOUND', `${label}: no image tagged "${tag}" in the layout; tags there: ${tags()}`);
   } else if (entries.length === 1) {
     chosen = entries[0];
-  } else {
+  } else if (!whole) {
     throw new StowageError('USAGE', `${label} holds ${entries.length} images; name one as oci:${dir}:TAG (tags there: ${tags()})`);
   }
   const readBlob = async (d: Pick<Descriptor, 'digest' | 'size'>, what: string): Promise<Buffer> => {
@@ -115,8 +170,12 @@ async function layoutTree(dir: string, tag: string | undefined, label: string): 
   };
   return {
     label,
-    top: chosen!.digest,
+    top: chosen ? chosen.digest : INDEX_JSON,
     async manifest(reference) {
+      if (reference === INDEX_JSON) {
+        const bytes = await readFile(path.join(dir, 'index.json'));
+        return { bytes, value: index, digest: digestBytes(bytes), mediaType: MediaType.OciIndex };
+      }
       const known = entries.find((d) => d.digest === reference);
       const bytes = await readBlob({ digest: reference, size: known?.size ?? -1 }, `${label}@${reference}`);
       let value: { mediaType?: unknown };

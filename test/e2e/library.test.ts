@@ -1,6 +1,7 @@
 // The composable library API against real components: the examples/ programs run as a user runs them (node, the
 // package imported by name) against a loopback docker-registry, their images checked with skopeo and run with
-// runc; layer values compared byte for byte; a shared layer's uploads counted in the registry's access log.
+// runc (the index example's by containerd); layer values compared byte for byte; a shared layer's uploads counted
+// in the registry's access log.
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -30,6 +31,8 @@ import { stowage } from '../harness/cli.js';
 import { runOk } from '../harness/exec.js';
 import { accessLog, blobUploads, startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
+import { skopeoCopy } from '../harness/skopeo.js';
+import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -128,6 +131,37 @@ describe('examples/', () => {
     expect(config.config.Labels['org.opencontainers.image.base.digest']).toBe(bases.digests.oci);
     // chmod 0755 from the copy: the script runs without sh in front of it.
     expect((await runImage(`oci:${layout}:v1`, { entrypoint: ['hello'] })).stdout).toBe('hello from /opt/app\n');
+  });
+  it('every-platform: one in-memory layer on both children of an index, uploaded once; skopeo copies it whole, containerd runs it', async () => {
+    const dest = `${registry.host}/ex/every:1`;
+    const before = accessLog(registry).length;
+    const [digest, ...children] = await example('every-platform.mjs', [bases.indexRef, dest]);
+    const raw = await inspectRaw(`docker://${dest}`);
+    expect(raw.digest).toBe(digest);
+    expect(raw.json.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(raw.json.manifests.map((d: { platform: { architecture: string } }) => d.platform.architecture)).toEqual(['amd64', 'arm64']);
+    expect(children).toEqual(raw.json.manifests.map((d: { platform: { os: string; architecture: string }; digest: string }) => `${d.platform.os}/${d.platform.architecture} ${d.digest}`));
+    const amd64 = await inspectRaw(`docker://${registry.host}/ex/every@${raw.json.manifests[0].digest}`);
+    const arm64 = await inspectRaw(`docker://${registry.host}/ex/every@${raw.json.manifests[1].digest}`);
+    const greeting = amd64.json.layers.at(-1).digest as string;
+    expect(arm64.json.layers.at(-1).digest).toBe(greeting);
+    const puts = blobUploads(accessLog(registry).slice(before)).filter((e) => e.method === 'PUT' && e.query.get('digest') === greeting);
+    expect(puts).toHaveLength(1);
+    const armConfig = await inspectImage(`docker://${registry.host}/ex/every@${raw.json.manifests[1].digest}`, { raw: true, config: true });
+    expect(armConfig.config.Env).toContain('TARGETPLATFORM=linux/arm64/v8');
+    // skopeo copies the whole index (every child) to a layout, byte for byte.
+    const layout = join(work, 'every-layout');
+    expect(await skopeoCopy(`docker://${dest}`, `oci:${layout}:v1`, { all: true })).toBe(digest);
+    let containerd: ContainerdHandle | undefined;
+    try {
+      containerd = await startContainerd();
+      await containerd.pull(dest);
+      const out = await containerd.runImage(dest, []);
+      expect(out.stderr).toBe('');
+      expect(out.stdout).toBe('hello from stowage on linux/amd64\n');
+    } finally {
+      await containerd?.stop();
+    }
   });
 });
 

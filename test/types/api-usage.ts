@@ -14,9 +14,20 @@ import {
   withConfig,
   withPlatform,
   write,
+  mapImages,
+  open,
+  openIndex,
+  pushIndex,
+  selectPlatforms,
+  withIndexAnnotations,
+  writeIndex,
+  writeIndexLayout,
   type BuildEvent,
   type ContainerConfig,
   type Image,
+  type Index,
+  type IndexEntry,
+  type Platform,
   type Layer,
   type MemoryEntry,
 } from '../../src/index.js';
@@ -78,4 +89,45 @@ export async function misuses(base: Image, layer: Layer): Promise<void> {
   // @ts-expect-error event types are a closed set
   const e: BuildEvent = { type: 'layer-done', digest: 'sha256:x' };
   void e;
+}
+
+export async function indexes(remote: Remote, layer: Layer): Promise<void> {
+  const base: Index = openIndex('busybox:latest', { remote });
+  const mapped: Index = mapImages(base, (image: Image, platform: Platform) => withConfig(append(image, layer), { env: { ARCH: platform.architecture } }), {
+    platforms: 'linux/amd64,linux/arm64',
+  });
+  const async: Index = mapImages(base, async (image) => append(image, layer), { platforms: ['linux/amd64', { os: 'linux', architecture: 'arm64', variant: 'v8' }] });
+  const annotated = withIndexAnnotations(selectPlatforms(mapped, 'all'), { 'org.opencontainers.image.description': 'demo' });
+  const pushed = await pushIndex(annotated, 'ghcr.io/acme/app:1', { remote, tags: ['latest'], concurrency: 8 });
+  const platforms: (Platform | undefined)[] = pushed.manifests.map((m) => m.platform);
+  await writeIndexLayout(async, 'out', { tag: 'v1' });
+  await writeIndex(mapped, 'oci:out:v2');
+  const { entries, manifest } = await mapped.resolve();
+  const mediaType: string = manifest.mediaType;
+  for (const entry of entries as readonly IndexEntry[]) {
+    if (entry.kind === 'image') void entry.image().describe();
+    else void (await entry.contents()).manifest.digest;
+  }
+  const opened = await open('busybox:latest', { remote });
+  if (opened.kind === 'index') void opened.index.describe();
+  else void opened.image.describe();
+  void [platforms, mediaType];
+}
+
+export async function indexMisuses(index: Index, image: Image, remote: Remote, entry: IndexEntry): Promise<void> {
+  // @ts-expect-error an index is pushed with pushIndex, not push
+  await push(index, 'ghcr.io/acme/x:1', { remote });
+  // @ts-expect-error the function returns an image, not a layer
+  mapImages(index, (child: Image) => child.describe());
+  // @ts-expect-error platforms are a selection, not a number
+  mapImages(index, (child) => child, { platforms: 2 });
+  // @ts-expect-error pushing an index needs a remote
+  await pushIndex(index, 'ghcr.io/acme/x:1', {});
+  // @ts-expect-error an image is not an index
+  await pushIndex(image, 'ghcr.io/acme/x:1', { remote });
+  // @ts-expect-error only an image entry has an image (check kind first)
+  entry.image();
+  const opened = await open('busybox');
+  // @ts-expect-error open returns either: check kind before taking the index
+  void opened.index;
 }

@@ -1,0 +1,92 @@
+import type { LayerCache } from '../cache/layer-cache.js';
+import type { DockerfileExecutor, DockerfileOptions, ExecutorEnv } from '../dockerfile/executor.js';
+import { StowageError } from '../errors.js';
+import { baseLayersOf, composeImageWith, newImageLayer } from '../image/compose.js';
+import { familyOf } from '../image/media-types.js';
+import { DEFAULT_PLATFORM } from '../image/platform.js';
+import type { Platform } from '../image/types.js';
+import type { CompressionOptions } from '../layer/build-layer.js';
+import type { Logger } from '../log.js';
+import { parseTarget } from '../ref/target.js';
+import type { Remote } from '../registry/remote.js';
+import type { ImageSink } from '../sink/sink.js';
+import { sourceFor } from '../source/open-image.js';
+import type { MadeImage } from './result.js';
+
+/** A checked Dockerfile: its executor for the build's environment. */
+export type DockerfileRun = (env: ExecutorEnv) => DockerfileExecutor;
+
+/** Parses and checks a Dockerfile (syntax, RUN) before anything is fetched; the executor code loads only now. */
+export async function readDockerfile(dockerfile: DockerfileOptions, platform: Platform, environment: NodeJS.ProcessEnv): Promise<DockerfileRun> {
+  const { DockerfileExecutor } = await import('../dockerfile/executor.js');
+  const executorOf: DockerfileRun = (env) => new DockerfileExecutor(dockerfile, env);
+  await executorOf({ platform, environment } as never).prepare();
+  return executorOf;
+}
+
+/**
+ * The image a multi-platform Dockerfile build takes its platforms from: the one its target stage starts from. The
+ * Dockerfile is read (and checked) once to name it; it is then built once per platform, TARGETARCH and friends set
+ * for each.
+ */
+export async function dockerfileRootBase(dockerfile: DockerfileOptions, environment: NodeJS.ProcessEnv, platforms: string): Promise<string> {
+  const { DockerfileExecutor } = await import('../dockerfile/executor.js');
+  const probe = new DockerfileExecutor(dockerfile, { platform: DEFAULT_PLATFORM, environment } as never);
+  await probe.prepare();
+  const base = probe.rootBase();
+  if (base === undefined) {
+    throw new StowageError('USAGE', `--platform ${platforms}: the target stage starts FROM scratch, which has no platforms to pick from; build each platform with --platform OS/ARCH`);
+  }
+  return base;
+}
+
+/** What running a Dockerfile reads: where its images come from, how layers are made, and the sink they go to. */
+export interface DockerfileSteps {
+  remote: Remote;
+  /** The build's platform was asked for (a single-platform base of another one is then an error). */
+  platformExplicit: boolean;
+  cache: LayerCache;
+  compression: CompressionOptions;
+  epoch: number;
+  platform: Platform;
+  environment: NodeJS.ProcessEnv;
+  caFile?: string;
+  recordFiles: boolean;
+  sink: ImageSink;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/** Runs the Dockerfile's instructions: the target stage's base, its new layers (each handed to the sink) and config. */
+export async function dockerfileImage(run: DockerfileRun, s: DockerfileSteps): Promise<MadeImage> {
+  const { sink, log } = s;
+  const executor = run({
+    resolveImage: async (ref, platform, explicit) => {
+      const src = sourceFor(parseTarget(ref, 'base'), s.remote);
+      log.info(`resolving ${src.describe()}`);
+      return src.resolve(platform, s.platformExplicit || explicit === true);
+    },
+    cache: s.cache,
+    compression: s.compression,
+    epoch: s.epoch,
+    platform: s.platform,
+    log,
+    environment: s.environment,
+    ...(s.caFile ? { caFile: s.caFile } : {}),
+    signal: s.signal,
+    // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
+    ...(sink.family ? { family: sink.family } : {}),
+    ...(s.recordFiles ? { recordFiles: true } : {}),
+  });
+  await executor.prepare();
+  const df = await executor.run();
+  for (const w of df.warnings) log.warn(w);
+  const base = df.base;
+  if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+  for (const l of df.layers) sink.prefetch?.(newImageLayer(l), base, log);
+  const family = sink.family ?? familyOf(base.manifest.mediaType);
+  const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
+  const image = composeImageWith(base, df.layers, composed, s.epoch, family);
+  const layers = df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached, ...(s.recordFiles && l.record.files ? { files: l.record.files } : {}) }));
+  return { image, base, layers };
+}

@@ -1,0 +1,165 @@
+import type { BuildOptions } from '../build-options.js';
+import { defaultCacheDir } from '../cache/layer-cache.js';
+import { parseCacheRepo } from '../cache/open-registry-cache.js';
+import { validateCompression } from '../compress/compressor.js';
+import type { DockerfileOptions } from '../dockerfile/executor.js';
+import { StowageError } from '../errors.js';
+import { normalizePort, parseCommand, parseEnv, parseKeyValue, type ConfigChanges } from '../image/config-changes.js';
+import { DEFAULT_PLATFORM, parsePlatform } from '../image/platform.js';
+import type { Platform } from '../image/types.js';
+import type { CompressionOptions } from '../layer/build-layer.js';
+import { parseChown, parseCopy, validateDestPath, type CopySpec } from '../layer/copy-spec.js';
+import { parseModel, type ModelSpec } from '../model/model-spec.js';
+import type { ModelPlanOptions } from '../model/plan.js';
+import { validateTag, type Reference } from '../ref/reference.js';
+import { parseTarget, type Target } from '../ref/target.js';
+import { retrySettings, validateRetries } from '../registry/access.js';
+import type { SignOptions } from '../sign/sign-types.js';
+import { buildParameters } from './parameters.js';
+
+/** What the build attaches to the pushed image, and what provenance records of the options. */
+export interface AttachRequest {
+  sign?: SignOptions;
+  provenance: boolean;
+  sbom: boolean;
+  parameters: Record<string, unknown>;
+}
+
+/** The build's options checked once and put in the forms the steps take; each step is given only its part. */
+export interface Plan {
+  from: Target;
+  to: Target;
+  /** Set for a Dockerfile build: `from`, `copies` and the config changes then come from the Dockerfile. */
+  dockerfile?: DockerfileOptions;
+  copies: CopySpec[];
+  changes: ConfigChanges;
+  platform: Platform;
+  platformExplicit: boolean;
+  tags: string[];
+  /** Write by digest only (also with `modelpack`, whose tag names the index written after the image). */
+  untagged: boolean;
+  epoch: number;
+  compression: CompressionOptions;
+  model?: { spec: ModelSpec; options: ModelPlanOptions };
+  modelCompression: CompressionOptions;
+  modelcar: boolean;
+  modelpack: boolean;
+  cacheRepo?: Reference;
+  /** The local layer cache's directory; undefined: a private temporary one. */
+  cacheDir: string | undefined;
+  concurrency?: number;
+  recordFiles: boolean;
+  attach?: AttachRequest;
+  retry: ReturnType<typeof retrySettings>;
+  environment: NodeJS.ProcessEnv;
+}
+
+function asList(value: string[] | Record<string, string> | undefined, parse: (s: string) => [string, string]): [string, string][] {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) return value.map(parse);
+  return Object.entries(value);
+}
+
+function epochFrom(options: BuildOptions): number {
+  if (options.sourceDateEpoch !== undefined) {
+    if (!Number.isSafeInteger(options.sourceDateEpoch) || options.sourceDateEpoch < 0) {
+      throw new StowageError('USAGE', `sourceDateEpoch must be a non-negative integer number of seconds, got ${options.sourceDateEpoch}`);
+    }
+    return options.sourceDateEpoch;
+  }
+  const text = (options.environment ?? process.env).SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return 0;
+  if (!/^\d+$/.test(text)) throw new StowageError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got "${text}"`);
+  return Number(text);
+}
+
+/** Validates every option before anything touches the network or the disk. */
+export function plan(options: BuildOptions): Plan {
+  if (options.dockerfile) {
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
+    // Dockerfile layers use the local layer cache only; taking the flag and not using it would be silent.
+    if (options.cacheRepo !== undefined) throw new StowageError('USAGE', '--cache-repo does not apply to Dockerfile builds yet (their layers use the local layer cache only); drop --cache-repo');
+  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
+  const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
+  const to = parseTarget(options.to, 'destination');
+  const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
+  const copies = (options.copy ?? []).map((c) => {
+    const spec = typeof c === 'string' ? parseCopy(c) : { ...c, dest: validateDestPath(c.dest, `${c.source}:${c.dest}`) };
+    return chown && !spec.chown ? { ...spec, chown } : spec;
+  });
+  const command = (v: string | string[] | undefined, flag: string) =>
+    v === undefined ? undefined : Array.isArray(v) ? v : parseCommand(v, flag);
+  const entrypoint = command(options.entrypoint, '--entrypoint');
+  const cmd = command(options.cmd, '--cmd');
+  const env = asList(options.env, parseEnv);
+  const labelList = asList(options.labels, (s) => parseKeyValue(s, '--label'));
+  const expose = (options.expose ?? []).map((p) => normalizePort(String(p)));
+  const changes: ConfigChanges = {
+    ...(entrypoint ? { entrypoint } : {}),
+    ...(cmd ? { cmd } : {}),
+    ...(env.length ? { env } : {}),
+    ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(labelList.length ? { labels: Object.fromEntries(labelList) } : {}),
+    ...(expose.length ? { expose } : {}),
+  };
+  const tags = (options.tags ?? []).map(validateTag);
+  if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
+  const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
+  const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
+  const modelKind = options.modelCompression ?? 'none';
+  if (modelKind !== 'gzip' && modelKind !== 'none' && modelKind !== 'zstd') throw new StowageError('USAGE', `model compression must be none, gzip or zstd, got "${String(modelKind)}"`);
+  const modelCompression = validateCompression(modelKind, options.compressionLevel);
+  for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
+    if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
+  }
+  if (options.modelcar && entrypoint?.length) {
+    throw new StowageError('USAGE', '--modelcar clears the Entrypoint (KServe runs "sh -c ..." as the container\'s args); drop --entrypoint');
+  }
+  if (options.modelpack && to.kind !== 'registry') {
+    throw new StowageError('USAGE', `--modelpack publishes an OCI index of the image and the ModelPack artifact in a registry; ${to.input} is not one`);
+  }
+  if (options.modelpack && to.kind === 'registry' && to.ref.digest) {
+    throw new StowageError('USAGE', `--modelpack: destination ${to.input} names a digest; give a tag, which will name the index of the image and the artifact`);
+  }
+  if (options.modelcar) changes.entrypoint = [];
+  // In the order they were always checked: the platform, the epoch, the cache repository, then the retries.
+  const platform = options.platform !== undefined ? parsePlatform(options.platform) : DEFAULT_PLATFORM;
+  const epoch = epochFrom(options);
+  const cacheRepo = options.cacheRepo !== undefined ? parseCacheRepo(options.cacheRepo) : undefined;
+  validateRetries(options.retries);
+  const attaching = options.sign !== undefined || options.provenance === true || options.sbom === true;
+  const modelOptions: ModelPlanOptions = {
+    ...(options.modelFileLayerMin !== undefined ? { fileLayerMin: options.modelFileLayerMin } : {}),
+    ...(options.modelcar ? { readableByAll: true } : {}),
+    ...(chown ? { owner: chown } : {}),
+  };
+  return {
+    from,
+    to,
+    ...(options.dockerfile ? { dockerfile: options.dockerfile } : {}),
+    copies,
+    changes,
+    platform,
+    platformExplicit: options.platform !== undefined,
+    tags,
+    untagged: options.modelpack === true || options.untagged === true,
+    epoch,
+    compression,
+    ...(model ? { model: { spec: model, options: modelOptions } } : {}),
+    modelCompression,
+    modelcar: options.modelcar === true,
+    modelpack: options.modelpack === true,
+    ...(cacheRepo ? { cacheRepo } : {}),
+    cacheDir: options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment),
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    recordFiles: options.recordFiles === true || options.provenance === true || options.sbom === true,
+    ...(attaching
+      ? { attach: { ...(options.sign ? { sign: options.sign } : {}), provenance: options.provenance === true, sbom: options.sbom === true, parameters: buildParameters(options) } }
+      : {}),
+    retry: retrySettings(options),
+    environment: options.environment ?? process.env,
+  };
+}
