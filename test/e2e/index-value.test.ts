@@ -279,6 +279,15 @@ describe('mapImages and the index sinks', () => {
     expect(one.manifests).toHaveLength(1);
   });
 
+  it('an aborted signal: CANCELLED before anything is read or written', async () => {
+    const before = accessLog(registry).length;
+    const signal = AbortSignal.abort();
+    const index = mapImages(openIndex(bases.indexRef, { remote }), perPlatform);
+    await expect(pushIndex(index, `${registry.host}/idx/aborted:1`, { remote, signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+    await expect(writeIndexLayout(index, join(work, 'aborted-layout'), { signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(accessLog(registry).length).toBe(before);
+  });
+
   it('a child failing mid-push leaves no tag and no index', async () => {
     const big = await memoryLayer([{ path: '/srv/blob.bin', content: randomBytes(512 * 1024) }], { cache });
     const failing: Layer = { ...big, open: async (start) => cutAfter(await big.open(start), 64 * 1024) };
