@@ -114,15 +114,21 @@ export function blockCoding(block: Uint8Array): BlockCoding {
   const windows = sampleWindows(block.length);
   const sampled = sampledBytes(windows);
   if (sampled < MIN_SAMPLE) return 'deflate';
-  const bits = huffmanBits(sampleHistogram(block, windows));
-  if (bits * 8 > MAX_EIGHTHS_PER_BYTE * sampled) return 'store';
+  if (tooRandom(block, windows, sampled)) return 'store';
   if (sampleRepeats(block, windows) * REPEAT_DIVISOR < sampled) return 'huffman';
   return 'deflate';
 }
 
-/** True when `block` should be written as stored blocks without trying to deflate it. */
+/** True when `blockCoding` says "store"; the histogram alone (zstd frames need no more). */
 export function looksIncompressible(block: Uint8Array): boolean {
-  return blockCoding(block) === 'store';
+  const windows = sampleWindows(block.length);
+  const sampled = sampledBytes(windows);
+  return sampled >= MIN_SAMPLE && tooRandom(block, windows, sampled);
+}
+
+/** The sample needs more than 7.5 bits a byte. */
+function tooRandom(block: Uint8Array, windows: [number, number][], sampled: number): boolean {
+  return huffmanBits(sampleHistogram(block, windows)) * 8 > MAX_EIGHTHS_PER_BYTE * sampled;
 }
 
 /**
