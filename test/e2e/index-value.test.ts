@@ -99,6 +99,18 @@ describe('sources', () => {
     expect(await digestOf(arm.image())).toBe(buildx.arm64);
   });
 
+  it('open() of a layout and a docker-archive holding one image: an image', async () => {
+    const tagged = await open(`oci:${bases.layoutDir}:amd64`);
+    expect(tagged.kind).toBe('image');
+    const index = await open(`oci:${bases.layoutDir}:index`);
+    expect([index.kind, index.digest]).toEqual(['index', bases.digests.index]);
+    const file = join(work, 'one-image.tar');
+    await skopeoCopy(`docker://${bases.ociRef}`, `docker-archive:${file}`);
+    const archived = await open(`docker-archive:${file}`);
+    expect(archived.kind).toBe('image');
+    await expect(openIndex(`docker-archive:${file}`).resolve()).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('is a single image, not an index') });
+  });
+
   it('an oci: layout: the tagged index, the same digest as in the registry', async () => {
     const index = openIndex(`oci:${bases.layoutDir}:index`);
     expect(await indexDigestOf(index)).toBe(bases.digests.index);
