@@ -10,6 +10,7 @@
 // Prints a markdown table and writes bench/results/models.md (+ .json).
 //
 //   node bench/models.js [--shards N] [--shard-mib MiB] [--runs N] [--sweep GiB,GiB] [--only LIST] [--keep]
+import { coldSkopeoSpec } from './lib/cold-skopeo.js';
 import { createCipheriv, createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, rmSync } from 'node:fs';
@@ -174,7 +175,7 @@ const rounds = {
       ...[...shardNames, 'config.json', 'tokenizer.json'].map((n) => `umoci insert --image ${layout}:m ${n} /models/${n}`),
       `skopeo --insecure-policy copy --quiet --dest-tls-verify=false oci:${layout}:m docker://${ref}`,
     ].join('\n');
-    await measured('skopeo+umoci pipeline', 'cold', run, { cmd: 'bash', node: false, args: ['-c', script], cwd: dirs.model, env }, async () => ({ digest: (await verifyPushed(ref, { layers: SHARDS + 3 })).digest }));
+    await measured('skopeo+umoci pipeline', 'cold', run, await coldSkopeoSpec(script, dirs.tmp, { cwd: dirs.model, env }), async () => ({ digest: (await verifyPushed(ref, { layers: SHARDS + 3 })).digest }));
     await rm(layout, { recursive: true, force: true });
   },
   containerify: async (run) => {

@@ -24,6 +24,7 @@ import { describeFailure, measure } from './lib/measure.js';
 import { startRegistry, summarize } from './lib/registry.js';
 import { fmtMiB, fmtRatio, fmtS, median, MiB, table } from './lib/stats.js';
 import { BENCH_DIR, CONTAINERIFY_CLI, ROOT, STOWAGE_DIST, UPLOAD_CHILD, containerifyVersion, snapshotStowage, verifyPushed } from './lib/tools.js';
+import { coldSkopeoSpec } from './lib/cold-skopeo.js';
 import { writeWeights } from './lib/weights.js';
 import { writeRandomFile } from './lib/workload.js';
 
@@ -83,7 +84,7 @@ async function measured(kind, tool, spec, layers, digestOf) {
   const label = `${kind}-${tool}-${++seq}`.replace(/\W+/g, '_');
   const before = registry.events.length;
   const load = os.loadavg()[0];
-  const r = await measure({ ...spec, env, scratch: dirs.scratch, label, logFile: join(dirs.logs, `${label}.log`) });
+  const r = await measure({ ...spec, env: { ...env, ...spec.env }, scratch: dirs.scratch, label, logFile: join(dirs.logs, `${label}.log`) });
   if (r.code !== 0) throw new Error(describeFailure(`${tool} on ${kind}`, r));
   await new Promise((res) => setTimeout(res, 250)); // the access log trails the responses
   const upload = await summarize(registry, before, registry.events.length);
@@ -135,7 +136,7 @@ const runners = {
       `umoci insert --image ${layout}:base --tag new ${files[kind]} /app/model.bin`,
       `skopeo --insecure-policy copy --quiet --dest-tls-verify=false oci:${layout}:new docker://${ref}`,
     ].join('\n');
-    const row = await measured(kind, 'skopeo + umoci insert', { cmd: 'sh', args: ['-c', script], node: false }, 2);
+    const row = await measured(kind, 'skopeo + umoci insert', await coldSkopeoSpec(script, dirs.tmp), 2);
     await rm(layout, { recursive: true, force: true });
     return row;
   },
