@@ -19,6 +19,7 @@ import { skip } from '../util/slice.js';
 import { DockerArchiveSink } from './docker-archive-sink.js';
 import { LayoutSink } from './layout-sink.js';
 import { RegistrySink } from './registry-sink.js';
+import { cancellable } from '../util/cancel.js';
 
 export interface IndexWriteOptions {
   /** Registry destinations: the connection to push through. */
@@ -30,7 +31,7 @@ export interface IndexWriteOptions {
   /** Live per-blob counters (bytes sent, state). */
   progress?: Progress;
   log?: Logger;
-  /** Stops the work between steps and layout copies. (Registry requests stop with the remote's signal.) */
+  /** Stops the write (CANCELLED): its registry requests and layer copies stop, and nothing is tagged. */
   signal?: AbortSignal;
   /** Each blob as it reaches a registry, then each child manifest and the index as written. */
   onEvent?: (event: Extract<BuildEvent, { type: 'blob-pushed' | 'image-written' }>) => void;
@@ -226,9 +227,12 @@ function writeTo(index: Index, target: Target, options: IndexWriteOptions): Prom
   if ((options.tags ?? []).length && target.kind !== 'registry') {
     return Promise.reject(new StowageError('USAGE', `tags apply to registry destinations, not ${target.input}`));
   }
-  if (target.kind === 'registry') return toRegistry(index, target, options);
-  if (target.kind === 'oci') return toLayout(index, target, options);
-  return toArchive(index, target, options);
+  // Cancelled: the requests made for the write (reading children, sending blobs) stop too, and nothing is tagged.
+  return cancellable(options.signal, `writing to ${target.input}`, () => {
+    if (target.kind === 'registry') return toRegistry(index, target, options);
+    if (target.kind === 'oci') return toLayout(index, target, options);
+    return toArchive(index, target, options);
+  });
 }
 
 /**
