@@ -6,7 +6,7 @@ import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { blockCoding, huffmanBits, looksIncompressible } from '../src/compress/adaptive.js';
+import { blockCoding, huffmanBits, looksIncompressible, sampleStats } from '../src/compress/adaptive.js';
 import { codeLengths, huffmanOnlyBlock } from '../src/compress/huffman-block.js';
 import { weightChunks } from '../bench/lib/weights.js';
 import { KNOWN_ANSWERS, chooseEngine, knownAnswerDigest } from '../src/compress/deflate-engine.js';
@@ -250,6 +250,22 @@ describe('createGzip', () => {
     expect(huffmanBits(counts)).toBe(8 * 4 * 256);
   });
 
+  it('counts 4-byte repeats within each sampled window only', () => {
+    // Small blocks are sampled whole, in 4 KiB windows. In a window of zeros every position but the first repeats.
+    expect(sampleStats(new Uint8Array(8192)).repeats).toBe(2 * (4096 - 3 - 1));
+    // Random bytes repeating with a period of one window: nothing repeats inside a window, and a match in the
+    // previous window does not count.
+    const period = randomBytes(4096);
+    const twice = Buffer.concat([period, period]);
+    expect(sampleStats(twice).repeats).toBeLessThan(4);
+    // Within a window it does: the second half of a window repeats its first half. (The table keeps the last
+    // position per hash slot, so some earlier positions are overwritten before their repeat comes: an estimate.)
+    const half = randomBytes(2048);
+    expect(sampleStats(Buffer.concat([half, half])).repeats).toBeGreaterThan(1000);
+    // A window shorter than 4 bytes has no positions.
+    expect(sampleStats(Buffer.concat([Buffer.alloc(4096), Buffer.alloc(3)])).repeats).toBe(4096 - 3 - 1);
+  });
+
   it('writes only stored blocks at level 0 and compresses best at level 9', async () => {
     const text = source(2 * MiB + 3, 16);
     const l0 = await gzip(text, { level: 0 });
@@ -311,6 +327,16 @@ describe('Huffman-only blocks (weights)', () => {
         const stream = final ? block : Buffer.concat([block, Uint8Array.of(3, 0)]);
         expect(zlib.inflateRawSync(stream).equals(Buffer.from(data)), `${name}, final ${final}`).toBe(true);
       }
+    }
+    // The coder reads whole 4-byte words where the input is aligned and copies it where not; the tail of 1-3 bytes
+    // goes symbol by symbol. Same bytes either way.
+    const weights = weightsOf('bf16', 4096 + 3);
+    for (let tail = 0; tail < 4; tail++) {
+      const data = weights.subarray(0, 4096 + tail);
+      const shifted = new Uint8Array(data.length + 1).subarray(1);
+      shifted.set(data);
+      expect(Buffer.from(huffmanOnlyBlock(shifted, true)).equals(Buffer.from(huffmanOnlyBlock(data, true))), `tail ${tail}`).toBe(true);
+      expect(zlib.inflateRawSync(huffmanOnlyBlock(shifted, true)).equals(Buffer.from(data))).toBe(true);
     }
     const lengths = codeLengths(Array.from({ length: 257 }, (_, i) => (i < 40 ? 2 ** Math.min(i, 30) : 0)), 12);
     expect(Math.max(...lengths)).toBeLessThanOrEqual(12);

@@ -16,7 +16,7 @@ import type { TransformCallback } from 'node:stream';
 import { StowageError } from '../errors.js';
 import type { BlockJob } from './block-codec.js';
 import { giveBlock, POOLED_SIZE, takeBlock } from '../util/block-pool.js';
-import { noteBufferBytes } from '../util/memory.js';
+import { noteBufferBytes, noteYoungBytes } from '../util/memory.js';
 import { WorkerPool, inlineDeflater } from './pool.js';
 import type { BlockDeflater } from './pool.js';
 
@@ -203,7 +203,8 @@ export class BlockStream extends Transform {
     }
     if ('out' in planned) {
       slot.out = planned.out;
-      noteBufferBytes(planned.out.length);
+      // Made here and dropped once sent (stored blocks): a scavenge frees it (util/memory.ts).
+      noteYoungBytes(planned.out.length);
       this.#recycle(data);
       this.#queueDrain();
       return;

@@ -123,8 +123,7 @@ function canonicalCodes(lengths: Uint8Array): Uint16Array {
  * padding to the byte. The result starts at offset 0 of a buffer of its own (a worker transfers it).
  */
 export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
-  const freq = new Uint32Array(LIT_CODES);
-  for (let i = 0; i < data.length; i++) freq[data[i]!]!++;
+  const freq = byteHistogram(data);
   freq[END_OF_BLOCK] = 1;
   const litLengths = codeLengths(freq, MAX_LIT_BITS);
   const litCodes = canonicalCodes(litLengths);
@@ -141,21 +140,24 @@ export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
   let hclen = 19;
   while (hclen > 4 && clLengths[CL_ORDER[hclen - 1]!] === 0) hclen--;
 
-  // The exact size is known before coding: header, every byte's code, end of block, flush marker.
+  // The exact size is known before coding: header, every byte's code, end of block, flush marker. Bits go out as
+  // whole 32-bit little-endian words (one spare word: the hot loop stores before it knows a word is full).
   let bits = 3 + 5 + 5 + 4 + 3 * hclen + 3 + 32;
   for (const l of allLengths) bits += clLengths[l]!;
   for (let s = 0; s < LIT_CODES; s++) bits += freq[s]! * litLengths[s]!;
-  const out = new Uint8Array(Math.ceil(bits / 8) + 8);
-  let pos = 0;
+  const words = new Int32Array(Math.ceil(bits / 32) + 2);
+  let wp = 0;
   let bitbuf = 0;
   let bitcount = 0;
-  const put = (value: number, bits: number) => {
+  /** Appends `count` (at most 24) bits of `value`, least significant first. */
+  const put = (value: number, count: number) => {
     bitbuf |= value << bitcount;
-    bitcount += bits;
-    while (bitcount >= 8) {
-      out[pos++] = bitbuf & 0xff;
-      bitbuf >>>= 8;
-      bitcount -= 8;
+    bitcount += count;
+    if (bitcount >= 32) {
+      words[wp++] = bitbuf;
+      bitcount -= 32;
+      // The bits of `value` that did not fit (none when the word ended exactly with it).
+      bitbuf = bitcount === 0 ? 0 : value >>> (count - bitcount);
     }
   };
   put(final ? 1 : 0, 1); // BFINAL
@@ -166,68 +168,107 @@ export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
   for (let i = 0; i < hclen; i++) put(clLengths[CL_ORDER[i]!]!, 3);
   for (const l of allLengths) put(clCodes[l]!, clLengths[l]!);
 
-  // The hot loop, two bytes a step: a table of the 65536 byte pairs' joint codes (at most 2 × 12 bits), added to a
-  // 32-bit buffer that is written out 4 bytes at a time, the bits that did not fit carried over. (Measured against
-  // writing 1-2 bytes whenever 8 or 16 bits were ready: 240 vs 165 MiB/s of coding.)
-  const lens = litLengths;
-  const codes = litCodes;
-  // Allocated once per thread: a worker that made 320 KiB of fresh tables per block let them pile up outside its
-  // small heap (peak RSS of a 500 MiB build went past 150 MiB).
+  // The hot loop, four bytes a step as two byte pairs: a table of the 65536 pairs' joint codes (at most 2 × 12
+  // bits, the length in the top byte), added to a 32-bit buffer. Branch-free: the buffer is stored every time, and
+  // the word index only moves on when 32 bits are full; masks pick the carried-over bits. A branch on "word full"
+  // mispredicts about every other pair on weights. Measured on 64 MiB of bf16 weights, one core: the loop alone
+  // 275 MiB/s writing bytes under a branch, 350 writing words under a branch, 660 branch-free; the whole block
+  // coder 200 -> ~420 MiB/s with the four-way histogram below.
   for (let a = 0; a < 256; a++) {
-    const ca = codes[a]!;
-    const la = lens[a]!;
-    for (let b = 0; b < 256; b++) {
-      pairCode[a | (b << 8)] = ca | (codes[b]! << la);
-      pairLen[a | (b << 8)] = la + lens[b]!;
-    }
+    const ca = litCodes[a]!;
+    const la = litLengths[a]!;
+    for (let b = 0; b < 256; b++) pairTable[a | (b << 8)] = (ca | (litCodes[b]! << la)) | ((la + litLengths[b]!) << 24);
   }
-  const pairs = bytePairs(data);
-  for (let i = 0; i < pairs.length; i++) {
-    const v = pairs[i]!;
-    const code = pairCode[v]!;
-    const len = pairLen[v]!;
-    bitbuf |= code << bitcount;
-    if (bitcount + len >= 32) {
-      out[pos] = bitbuf & 0xff;
-      out[pos + 1] = (bitbuf >>> 8) & 0xff;
-      out[pos + 2] = (bitbuf >>> 16) & 0xff;
-      out[pos + 3] = bitbuf >>> 24;
-      pos += 4;
-      // bitcount > 0 here (a pair is at most 24 bits): the code's bits from 32 - bitcount on were cut off.
-      bitbuf = code >>> (32 - bitcount);
-      bitcount += len - 32;
-    } else {
-      bitcount += len;
-    }
-  }
-  while (bitcount >= 8) {
-    out[pos++] = bitbuf & 0xff;
-    bitbuf >>>= 8;
-    bitcount -= 8;
-  }
-  if (data.length & 1) put(codes[data[data.length - 1]!]!, lens[data[data.length - 1]!]!);
-  put(codes[END_OF_BLOCK]!, lens[END_OF_BLOCK]!);
+  const quads = wordsOf(data);
+  // In a function of its own: variables a closure (put) shares live in a heap context, 2x slower in this loop.
+  const state = codeQuads(quads, pairTable, words, wp, bitbuf, bitcount);
+  wp = state.wp;
+  bitbuf = state.bitbuf;
+  bitcount = state.bitcount;
+  for (let i = quads.length * 4; i < data.length; i++) put(litCodes[data[i]!]!, litLengths[data[i]!]!);
+  put(litCodes[END_OF_BLOCK]!, litLengths[END_OF_BLOCK]!);
   if (!final) put(0, 3); // empty stored block: BFINAL 0, BTYPE 00
-  if (bitcount > 0) put(0, 8 - bitcount); // to the byte boundary
+  if (bitcount & 7) put(0, 8 - (bitcount & 7)); // to the byte boundary
   if (!final) {
-    out[pos++] = 0x00;
-    out[pos++] = 0x00;
-    out[pos++] = 0xff;
-    out[pos++] = 0xff;
+    put(0x0000, 16); // the empty stored block's LEN and NLEN
+    put(0xffff, 16);
   }
-  return out.subarray(0, pos);
+  words[wp] = bitbuf;
+  const length = wp * 4 + (bitcount >>> 3);
+  if (!LITTLE_ENDIAN) for (let i = 0; i <= wp; i++) words[i] = byteSwap(words[i]!);
+  return new Uint8Array(words.buffer, 0, length);
 }
 
-const pairCode = new Int32Array(65536);
-const pairLen = new Uint8Array(65536);
+/** Codes every 4-byte group of `quads` into `words` from word `wp` on, given the bits pending; returns them. */
+function codeQuads(quads: Uint32Array, table: Uint32Array, words: Int32Array, wp: number, bits: number, bitcount: number): { wp: number; bitbuf: number; bitcount: number } {
+  // As an int32 from the start: a value above 2^31 (from `>>>`) would otherwise make the loop compute in doubles.
+  let bitbuf = bits | 0;
+  for (let i = 0; i < quads.length; i++) {
+    const q = quads[i]!;
+    let entry = table[q & 0xffff]!;
+    let code = entry & 0xffffff;
+    let len = entry >>> 24;
+    bitbuf |= code << bitcount;
+    bitcount += len;
+    words[wp] = bitbuf;
+    let full = bitcount >>> 5;
+    let mask = -full;
+    wp += full;
+    bitcount &= 31;
+    bitbuf = (bitbuf & ~mask) | ((code >>> (len - bitcount)) & mask);
+
+    entry = table[q >>> 16]!;
+    code = entry & 0xffffff;
+    len = entry >>> 24;
+    bitbuf |= code << bitcount;
+    bitcount += len;
+    words[wp] = bitbuf;
+    full = bitcount >>> 5;
+    mask = -full;
+    wp += full;
+    bitcount &= 31;
+    bitbuf = (bitbuf & ~mask) | ((code >>> (len - bitcount)) & mask);
+  }
+  return { wp, bitbuf, bitcount };
+}
+
+/** One table per thread, refilled per block: 256 KiB made fresh per block piled up outside a worker's small heap. */
+const pairTable = new Uint32Array(65536);
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
-/** The block's bytes two at a time, first byte low: a view where the host allows it, else a copy. */
-function bytePairs(data: Uint8Array): Uint16Array {
-  const count = data.length >>> 1;
-  if (LITTLE_ENDIAN && (data.byteOffset & 1) === 0) return new Uint16Array(data.buffer, data.byteOffset, count);
-  const pairs = new Uint16Array(count);
-  for (let i = 0; i < count; i++) pairs[i] = data[2 * i]! | (data[2 * i + 1]! << 8);
-  return pairs;
+function byteSwap(x: number): number {
+  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
+}
+
+/** The block's whole 4-byte groups as little-endian words (first byte lowest): a view where the host allows it. */
+function wordsOf(data: Uint8Array): Uint32Array {
+  const count = data.length >>> 2;
+  if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) return new Uint32Array(data.buffer, data.byteOffset, count);
+  const quads = new Uint32Array(count);
+  for (let i = 0; i < count; i++) quads[i] = (data[4 * i]! | (data[4 * i + 1]! << 8) | (data[4 * i + 2]! << 16) | (data[4 * i + 3]! << 24)) >>> 0;
+  return quads;
+}
+
+/**
+ * Counts of each byte value (plus a slot for end-of-block). Four tables, one per byte of a word, so that
+ * consecutive equal bytes do not wait on each other's increment: 850 -> 1150 MiB/s on weights.
+ */
+function byteHistogram(data: Uint8Array): Uint32Array {
+  const c0 = new Uint32Array(256);
+  const c1 = new Uint32Array(256);
+  const c2 = new Uint32Array(256);
+  const c3 = new Uint32Array(256);
+  const quads = wordsOf(data);
+  for (let i = 0; i < quads.length; i++) {
+    const q = quads[i]!;
+    c0[q & 0xff]!++;
+    c1[(q >>> 8) & 0xff]!++;
+    c2[(q >>> 16) & 0xff]!++;
+    c3[q >>> 24]!++;
+  }
+  const freq = new Uint32Array(LIT_CODES);
+  for (let s = 0; s < 256; s++) freq[s] = c0[s]! + c1[s]! + c2[s]! + c3[s]!;
+  for (let i = quads.length * 4; i < data.length; i++) freq[data[i]!]!++;
+  return freq;
 }

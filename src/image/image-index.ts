@@ -70,7 +70,7 @@ export interface OpaqueContents {
 /** One entry of an index: an image, or something kept as it is. Switch on `kind`. */
 export type IndexEntry = ImageEntry | OpaqueEntry;
 
-/** Convenience readers over {@link Index.resolve}. */
+/** Every entry of an index, in its order (a convenience reader over {@link Index.resolve}). */
 export async function entriesOf(index: Index, options: CallOptions = {}): Promise<readonly IndexEntry[]> {
   return (await index.resolve(options)).entries;
 }

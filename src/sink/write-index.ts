@@ -133,16 +133,27 @@ async function toRegistry(index: Index, target: Extract<Target, { kind: 'registr
     ...(emit ? { onBlob: (b) => emit({ type: 'blob-pushed', ...b }) } : {}),
   });
   // Every child settles before this returns (none left uploading behind the caller), the first failure is thrown,
-  // and the index is put only when all of them are in place: a failed child leaves no tag.
-  const results = await Promise.allSettled(
+  // and the index is put only when all of them are in place: a failed child leaves no tag. After a failure, blobs
+  // not yet started are not started (their opener refuses): only the uploads under way finish.
+  let failure: { error: unknown } | undefined;
+  const stoppable = (image: BuiltImage): BuiltImage => ({
+    ...image,
+    layers: image.layers.map((l) => ({
+      ...l,
+      open: (start?: number) => (failure ? Promise.reject(new StowageError('CANCELLED', `not sending ${l.descriptor.digest}: another image of the index failed`)) : l.open(start)),
+    })),
+  });
+  await Promise.allSettled(
     written.map(async ({ image }) => {
-      const r = await sink.write(image, log);
-      emit?.({ type: 'image-written', digest: r.digest, destination: r.location });
-      return r;
+      try {
+        const r = await sink.write(stoppable(image), log);
+        emit?.({ type: 'image-written', digest: r.digest, destination: r.location });
+      } catch (error) {
+        failure ??= { error };
+      }
     }),
   );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw withHint(failed.reason, `the index ${manifest.digest} was not pushed and no tag was set`);
+  if (failure) throw withHint(failure.error, `the index ${manifest.digest} was not pushed and no tag was set`);
   cancelled(options.signal, target.input);
 
   const location = await putIndex(registry.repository(where.repository, { push: true }), target.ref, manifest, tags);

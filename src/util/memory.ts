@@ -56,3 +56,22 @@ export function notePassingBytes(bytes: number): void {
   passing = 0;
   collector()?.({ type: 'minor' });
 }
+
+/**
+ * Buffers made on this thread that die as soon as they are sent: a compressed layer's stored blocks (random or
+ * already-compressed input, copied out of the recycled input block with their block headers). Scavenges free them;
+ * the major collections of `noteBufferBytes` cost far more for the same memory. Measured on 500 MiB of random
+ * input to a loopback registry (a busy 2-core machine, CPU seconds of the build): a major collection every 16 MiB
+ * 2.45 s at 107-110 MiB peak RSS; a scavenge every 4 MiB 2.28 s, every 8 MiB 1.6-1.85 s, every 16 MiB 1.65 s at
+ * 112-114 MiB, every 32 MiB 2.0 s at 130 MiB; no nudge 2.05 s at 124-148 MiB.
+ */
+const YOUNG_EVERY = 16 * 1024 * 1024;
+let young = 0;
+
+/** Counts bytes of fresh buffers that die young; every 16 MiB, asks for a scavenge. */
+export function noteYoungBytes(bytes: number): void {
+  young += bytes;
+  if (young < YOUNG_EVERY) return;
+  young = 0;
+  collector()?.({ type: 'minor' });
+}

@@ -99,6 +99,18 @@ describe('sources', () => {
     expect(await digestOf(arm.image())).toBe(buildx.arm64);
   });
 
+  it('open() of a layout and a docker-archive holding one image: an image', async () => {
+    const tagged = await open(`oci:${bases.layoutDir}:amd64`);
+    expect(tagged.kind).toBe('image');
+    const index = await open(`oci:${bases.layoutDir}:index`);
+    expect([index.kind, index.digest]).toEqual(['index', bases.digests.index]);
+    const file = join(work, 'one-image.tar');
+    await skopeoCopy(`docker://${bases.ociRef}`, `docker-archive:${file}`);
+    const archived = await open(`docker-archive:${file}`);
+    expect(archived.kind).toBe('image');
+    await expect(openIndex(`docker-archive:${file}`).resolve()).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('is a single image, not an index') });
+  });
+
   it('an oci: layout: the tagged index, the same digest as in the registry', async () => {
     const index = openIndex(`oci:${bases.layoutDir}:index`);
     expect(await indexDigestOf(index)).toBe(bases.digests.index);
@@ -243,6 +255,30 @@ describe('mapImages and the index sinks', () => {
     expect(accessLog(registry).slice(before).filter((e) => e.method !== 'GET' && e.method !== 'HEAD')).toEqual([]);
   });
 
+  it('is lazy: opening and mapping read nothing; fn runs once per child however often the index is used', async () => {
+    const before = accessLog(registry).length;
+    const calls: string[] = [];
+    const index = mapImages(openIndex(bases.indexRef, { remote }), (image, platform) => {
+      calls.push(platform.architecture);
+      return perPlatform(image, platform);
+    });
+    expect(accessLog(registry).length).toBe(before);
+    const digest = await indexDigestOf(index);
+    await writeIndexLayout(index, join(work, 'lazy-layout'));
+    expect(await indexDigestOf(index)).toBe(digest);
+    expect(calls.sort()).toEqual(['amd64', 'arm64']);
+  });
+
+  it('index annotations: added to an OCI index, refused on a Docker manifest list in one line', async () => {
+    const oci = await withIndexAnnotations(openIndex(bases.indexRef, { remote }), { 'org.example.a': '1' }).resolve();
+    expect(oci.manifest.value.annotations).toEqual({ 'org.example.a': '1' });
+    expect(JSON.parse(oci.manifest.bytes.toString()).annotations).toEqual({ 'org.example.a': '1' });
+    await expect(withIndexAnnotations(openIndex(dockerList.ref, { remote }), { 'org.example.a': '1' }).resolve()).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: `annotations cannot be set on the Docker manifest list ${dockerList.ref} (it has no annotations field); use an OCI index`,
+    });
+  });
+
   it('a docker-archive refuses several platforms in one line, and takes one', async () => {
     const index = mapImages(openIndex(bases.indexRef, { remote }), perPlatform);
     await expect(writeIndex(index, `docker-archive:${join(work, 'two.tar')}`)).rejects.toMatchObject({
@@ -253,6 +289,15 @@ describe('mapImages and the index sinks', () => {
     const config = await inspectImage(`docker-archive:${join(work, 'one.tar')}`, { raw: true, config: true });
     expect(config.config.Env).toContain('PLATFORM=linux/amd64');
     expect(one.manifests).toHaveLength(1);
+  });
+
+  it('an aborted signal: CANCELLED before anything is read or written', async () => {
+    const before = accessLog(registry).length;
+    const signal = AbortSignal.abort();
+    const index = mapImages(openIndex(bases.indexRef, { remote }), perPlatform);
+    await expect(pushIndex(index, `${registry.host}/idx/aborted:1`, { remote, signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+    await expect(writeIndexLayout(index, join(work, 'aborted-layout'), { signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(accessLog(registry).length).toBe(before);
   });
 
   it('a child failing mid-push leaves no tag and no index', async () => {
@@ -274,6 +319,27 @@ describe('mapImages and the index sinks', () => {
     expect(tag.status).toBe(404);
     const byDigest = await fetch(`http://${registry.host}/v2/idx/failed/manifests/${digest}`, { method: 'HEAD' });
     expect(byDigest.status).toBe(404);
+  });
+});
+
+describe('after a child fails', () => {
+  it('blobs of the other children not yet started are not sent', async () => {
+    const broken: Layer = { ...(await memoryLayer([{ path: '/srv/broken', content: 'x' }], { cache })), open: () => Promise.reject(new Error('the layer source is gone')) };
+    const big = await memoryLayer([{ path: '/srv/big.bin', content: randomBytes(256 * 1024) }], { cache });
+    // One upload at a time: the amd64 child's broken layer fails before the arm64 child's big layer gets its turn.
+    const index = mapImages(openIndex(bases.indexRef, { remote }), (image, platform) => append(image, platform.architecture === 'amd64' ? broken : big));
+    const before = accessLog(registry).length;
+    const failingRemote = new Remote({ retries: 0 });
+    try {
+      await expect(pushIndex(index, `${registry.host}/idx/stopped:1`, { remote: failingRemote, concurrency: 1 })).rejects.toMatchObject({
+        message: expect.stringMatching(/the layer source is gone.*no tag was set/s),
+      });
+    } finally {
+      failingRemote.close();
+    }
+    const steps = accessLog(registry).slice(before);
+    expect(blobUploads(steps).filter((e) => e.method === 'PUT' && e.query.get('digest') === big.descriptor.digest)).toEqual([]);
+    expect(steps.filter((e) => e.method === 'PUT' && e.path.includes('/manifests/'))).toEqual([]);
   });
 });
 
