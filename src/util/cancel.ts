@@ -68,9 +68,10 @@ export function cancellableOpen(
 }
 
 /**
- * Throws CANCELLED when the public call this code runs for was cancelled: checked by sinks before the step that
- * would make the result visible (a layout's index.json, an archive's rename), so a cancelled write tags nothing.
+ * Throws CANCELLED when the public call this code runs for was cancelled, or `own` (the work's own signal, such as
+ * build()'s) aborted: checked by sinks before the step that would make the result visible (a layout's index.json,
+ * an archive's rename), so a cancelled write tags nothing.
  */
-export function throwIfCancelled(what: string): void {
-  if (currentSignal()?.aborted) throw new StowageError('CANCELLED', `${what} cancelled`);
+export function throwIfCancelled(what: string, own?: AbortSignal): void {
+  if (currentSignal()?.aborted || own?.aborted) throw new StowageError('CANCELLED', `${what} cancelled`);
 }
