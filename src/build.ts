@@ -4,6 +4,7 @@ import { recordInSharedCache } from './build/cache-record.js';
 import { resolveBase } from './build/base.js';
 import { dockerfileImage, dockerfileRootBase, readDockerfile } from './build/dockerfile-build.js';
 import { stopwatch } from './build/durations.js';
+import { destinationSink } from './build/destination.js';
 import { buildLayers, readInputs, type BuiltLayers } from './build/layers.js';
 import { planPack, publishPack } from './build/model-layers.js';
 import { plan } from './build/plan.js';
@@ -21,8 +22,6 @@ import type { ModelPackPlan } from './model/publish.js';
 import { append, withBase, withConfig, withCreated, withFamily } from './mutate/mutate.js';
 import { openClient } from './registry/access.js';
 import { Remote } from './registry/remote.js';
-import { retryPolicy } from './util/retrying.js';
-import { sinkFor } from './sink/write-image.js';
 import { sourceFor } from './source/open-image.js';
 import { SourceImage } from './source/source-image.js';
 
@@ -57,21 +56,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const progress = options.progress ? { progress: options.progress } : {};
   let cache: LayerCache | undefined;
   try {
-    const sink = sinkFor(p.to, {
-      remote, tags: p.tags, ...(p.concurrency ? { concurrency: p.concurrency } : {}), ...progress, policy: retryPolicy(p.retry, signal),
-      // The shared cache's repository on the destination's registry: layers found there are mounted from it.
-      ...(p.cacheRepo && p.to.kind === 'registry' && p.cacheRepo.registry === p.to.ref.registry ? { mountSources: [p.cacheRepo.repository] } : {}),
-      ...(p.untagged ? { untagged: true } : {}),
-      onBlob: (b) => emit({ type: 'blob-pushed', ...b }),
-    });
-    let made: MadeImage;
-    let layers: BuiltLayers | undefined;
-    let pack: ModelPackPlan | undefined;
+    const sink = destinationSink(p, { remote, ...progress, signal, emit });
+    let made: MadeImage, layers: BuiltLayers | undefined, pack: ModelPackPlan | undefined;
     const shared = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, remote.client, log) : undefined;
     if (dockerfile) {
       cache = await LayerCache.open(p.cacheDir, options.now);
-      const { platform, platformExplicit, compression, epoch, environment, recordFiles } = p;
-      made = await dockerfileImage(dockerfile, { remote, platform, platformExplicit, cache, compression, epoch, environment, recordFiles, ...(options.caFile ? { caFile: options.caFile } : {}), sink, log, signal });
+      made = await dockerfileImage(dockerfile, p, { remote, cache, ...(options.caFile ? { caFile: options.caFile } : {}), sink, log, signal });
       clock.lap('layers');
     } else {
       // reference → source: the base, resolved once; its layers start moving (HEAD, mount or copy) while ours are built.

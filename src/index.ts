@@ -64,6 +64,7 @@ export type { TagOptions, TagResult } from './tag.js';
 export type { InspectOptions, ImageInfo } from './inspect.js';
 export type { RegistryAccessOptions } from './registry/access.js';
 export type { ErrorCode } from './errors.js';
+export type { CallOptions } from './util/cancel.js';
 export type { Reference } from './ref/reference.js';
 export type { CopySpec } from './layer/copy-spec.js';
 export type { FileDigest } from './layer/tar-writer.js';

@@ -5,12 +5,12 @@ import { baseLayersOf, composeImageWith, newImageLayer } from '../image/compose.
 import { familyOf } from '../image/media-types.js';
 import { DEFAULT_PLATFORM } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
-import type { CompressionOptions } from '../layer/build-layer.js';
 import type { Logger } from '../log.js';
 import { parseTarget } from '../ref/target.js';
 import type { Remote } from '../registry/remote.js';
 import type { ImageSink } from '../sink/sink.js';
 import { sourceFor } from '../source/open-image.js';
+import type { Plan } from './plan.js';
 import type { MadeImage } from './result.js';
 
 /** A checked Dockerfile: its executor for the build's environment. */
@@ -40,25 +40,22 @@ export async function dockerfileRootBase(dockerfile: DockerfileOptions, environm
   return base;
 }
 
-/** What running a Dockerfile reads: where its images come from, how layers are made, and the sink they go to. */
+/** What running a Dockerfile reads of the plan: the platform (and whether it was asked for), how layers are made. */
+export type DockerfilePlan = Pick<Plan, 'platform' | 'platformExplicit' | 'compression' | 'epoch' | 'environment' | 'recordFiles'>;
+
+/** What else it takes: where its images come from, the layer cache, and the sink the layers go to. */
 export interface DockerfileSteps {
   remote: Remote;
-  /** The build's platform was asked for (a single-platform base of another one is then an error). */
-  platformExplicit: boolean;
   cache: LayerCache;
-  compression: CompressionOptions;
-  epoch: number;
-  platform: Platform;
-  environment: NodeJS.ProcessEnv;
   caFile?: string;
-  recordFiles: boolean;
   sink: ImageSink;
   log: Logger;
   signal: AbortSignal;
 }
 
 /** Runs the Dockerfile's instructions: the target stage's base, its new layers (each handed to the sink) and config. */
-export async function dockerfileImage(run: DockerfileRun, s: DockerfileSteps): Promise<MadeImage> {
+export async function dockerfileImage(run: DockerfileRun, p: DockerfilePlan, steps: DockerfileSteps): Promise<MadeImage> {
+  const s = { ...p, ...steps };
   const { sink, log } = s;
   const executor = run({
     resolveImage: async (ref, platform, explicit) => {

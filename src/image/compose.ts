@@ -9,6 +9,7 @@ import { applyChanges, type ConfigChanges } from './config-changes.js';
 import { inFamily, type Layer } from './layer.js';
 import { familyOf, MediaType, ociMediaType, type Family } from './media-types.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Manifest, Platform, RawJson } from './types.js';
+import { cancellableOpen } from '../util/cancel.js';
 
 /** A layer of an image: the base's (opened from the base source) or one we built. */
 export type ImageLayer = Layer;
@@ -49,7 +50,7 @@ export function baseLayersOf(base: BaseImage): Layer[] {
     origin: 'base',
     label: `base ${d.digest.slice(7, 19)}`,
     // A remote blob cannot seek: resuming part-way re-reads and drops the bytes before `start`.
-    open: async (start = 0) => skip(await base.openBlob(d), start),
+    open: cancellableOpen(async (start = 0) => skip(await base.openBlob(d), start), `base ${d.digest.slice(7, 19)}`),
   }));
 }
 
@@ -63,7 +64,7 @@ export function newImageLayer(l: NewLayer): Layer {
     label: l.label,
     createdBy: l.createdBy,
     ...(l.record.files ? { files: l.record.files } : {}),
-    open: l.open,
+    open: cancellableOpen(l.open, l.label),
     ...(l.mountFrom ? { mountFrom: l.mountFrom } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { CallOptions } from '../util/cancel.js';
 import type { Image } from './image.js';
 import type { Blob, Descriptor, IndexManifest, Manifest, Platform, RawJson } from './types.js';
 
@@ -10,8 +11,8 @@ import type { Blob, Descriptor, IndexManifest, Manifest, Platform, RawJson } fro
 export interface Index {
   /** For messages: the reference, layout or archive it comes from, or what was done to which index. */
   describe(): string;
-  /** The index document (exact bytes, verified) and its entries. Read once. */
-  resolve(): Promise<ResolvedIndex>;
+  /** The index document (exact bytes, verified) and its entries. Read once; `signal` stops the reading (CANCELLED). */
+  resolve(options?: CallOptions): Promise<ResolvedIndex>;
 }
 
 /** An index with its document read and verified. */
@@ -54,7 +55,7 @@ export interface ImageEntry extends IndexEntryBase {
 export interface OpaqueEntry extends IndexEntryBase {
   readonly kind: 'attestation' | 'other';
   /** The entry's manifest and the blobs it names (config, layers), for a sink that copies it as it is. */
-  contents(): Promise<OpaqueContents>;
+  contents(options?: CallOptions): Promise<OpaqueContents>;
 }
 
 /** What an opaque entry holds: its manifest verbatim, its config bytes, its layers as openers. */
@@ -70,16 +71,16 @@ export interface OpaqueContents {
 export type IndexEntry = ImageEntry | OpaqueEntry;
 
 /** Every entry of an index, in its order (a convenience reader over {@link Index.resolve}). */
-export async function entriesOf(index: Index): Promise<readonly IndexEntry[]> {
-  return (await index.resolve()).entries;
+export async function entriesOf(index: Index, options: CallOptions = {}): Promise<readonly IndexEntry[]> {
+  return (await index.resolve(options)).entries;
 }
 
 /** The image entries of an index, in its order (attestations and other entries left out). */
-export async function imagesOf(index: Index): Promise<ImageEntry[]> {
-  return (await index.resolve()).entries.filter((e): e is ImageEntry => e.kind === 'image');
+export async function imagesOf(index: Index, options: CallOptions = {}): Promise<ImageEntry[]> {
+  return (await index.resolve(options)).entries.filter((e): e is ImageEntry => e.kind === 'image');
 }
 
 /** The index digest, `sha256:…`: the same wherever it is written (an OCI index; a Docker list in a registry). */
-export async function indexDigestOf(index: Index): Promise<string> {
-  return (await index.resolve()).manifest.digest;
+export async function indexDigestOf(index: Index, options: CallOptions = {}): Promise<string> {
+  return (await index.resolve(options)).manifest.digest;
 }

@@ -1,3 +1,4 @@
+import { cancellable, currentSignal, type CallOptions } from '../util/cancel.js';
 import type { BuiltImage } from './compose.js';
 import type { Layer } from './layer.js';
 import type { ImageConfig, Index, Manifest, RawJson } from './types.js';
@@ -19,38 +20,58 @@ export interface ResolvedImage extends BuiltImage {
 export interface Image {
   /** For messages: the reference, layout or archive it comes from, or what was done to which image. */
   describe(): string;
-  /** Manifest, config and layers, read once and verified. */
-  resolve(): Promise<ResolvedImage>;
+  /**
+   * Manifest, config and layers, read once and verified. `signal` stops the reading (CANCELLED); a read another
+   * caller started is shared, and this caller stops waiting for it.
+   */
+  resolve(options?: CallOptions): Promise<ResolvedImage>;
 }
 
 /** Convenience readers over {@link Image.resolve}. */
-export async function manifestOf(image: Image): Promise<RawJson<Manifest>> {
-  return (await image.resolve()).manifest;
+export async function manifestOf(image: Image, options: CallOptions = {}): Promise<RawJson<Manifest>> {
+  return (await image.resolve(options)).manifest;
 }
 
-export async function configOf(image: Image): Promise<RawJson<ImageConfig>> {
-  return (await image.resolve()).config;
+export async function configOf(image: Image, options: CallOptions = {}): Promise<RawJson<ImageConfig>> {
+  return (await image.resolve(options)).config;
 }
 
-export async function layersOf(image: Image): Promise<Layer[]> {
-  return (await image.resolve()).layers;
+export async function layersOf(image: Image, options: CallOptions = {}): Promise<Layer[]> {
+  return (await image.resolve(options)).layers;
 }
 
 /** The manifest digest, `sha256:…`: the image's identity, the same wherever it is written. */
-export async function digestOf(image: Image): Promise<string> {
-  return (await image.resolve()).manifest.digest;
+export async function digestOf(image: Image, options: CallOptions = {}): Promise<string> {
+  return (await image.resolve(options)).manifest.digest;
 }
 
-/** Memoises an async computation; a failure is not kept, so a later call tries again. */
-export function once<T>(compute: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () => {
+/**
+ * Memoises an async computation; a failure is not kept, so a later call tries again. Each call may bring a signal
+ * (see {@link cancellable}): the first caller's runs the computation (its requests stop when it aborts), and any
+ * caller stops waiting when its own aborts. A caller whose shared read was cancelled by the caller that started
+ * it reads again under its own. `what` names the computation in a CANCELLED message.
+ */
+export function once<T>(compute: () => Promise<T>, what: () => string = () => 'reading'): (options?: CallOptions) => Promise<T> {
+  let pending: { promise: Promise<T>; signal: AbortSignal | undefined } | undefined;
+  const shared = (): { promise: Promise<T>; signal: AbortSignal | undefined } => {
     if (!pending) {
-      pending = compute();
-      pending.catch(() => {
-        pending = undefined;
+      const started = { promise: compute(), signal: currentSignal() };
+      pending = started;
+      started.promise.catch(() => {
+        if (pending === started) pending = undefined;
       });
     }
     return pending;
   };
+  const call = async (): Promise<T> => {
+    const { promise, signal } = shared();
+    try {
+      return await promise;
+    } catch (e) {
+      const mine = currentSignal();
+      if (signal?.aborted && signal !== mine && !mine?.aborted) return shared().promise;
+      throw e;
+    }
+  };
+  return (options = {}) => cancellable(options.signal, what(), call);
 }

@@ -3,6 +3,7 @@ import { StowageError } from '../errors.js';
 import type { FileDigest } from '../layer/tar-writer.js';
 import { MediaType, type Family } from './media-types.js';
 import type { Descriptor } from './types.js';
+import type { CallOptions } from '../util/cancel.js';
 
 /**
  * One layer of an image, as a value: what it is (descriptor: media type, digest, size; diff_id) and how to read it
@@ -29,8 +30,11 @@ export interface Layer {
   readonly files?: readonly FileDigest[];
   /** Another repository that holds the blob (a shared layer cache): a destination on its registry mounts it from there. */
   readonly mountFrom?: { registry: string; repository: string };
-  /** A fresh stream of the compressed blob from byte `start` (default 0). */
-  open(start?: number): Promise<Readable>;
+  /**
+   * A fresh stream of the compressed blob from byte `start` (default 0). `signal` stops the opening, and destroys
+   * the stream (with CANCELLED) if it aborts while the stream is read.
+   */
+  open(start?: number, options?: CallOptions): Promise<Readable>;
 }
 
 const DOCKER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
@@ -60,5 +64,5 @@ export function newLayerMediaType(family: Family, compression: 'gzip' | 'zstd' |
 export function inFamily(layer: Layer, family: Family): Layer {
   const mediaType = layerMediaTypeFor(family, layer.descriptor.mediaType);
   if (mediaType === layer.descriptor.mediaType) return layer;
-  return { ...layer, descriptor: { ...layer.descriptor, mediaType }, open: (start) => layer.open(start) };
+  return { ...layer, descriptor: { ...layer.descriptor, mediaType }, open: (start, options) => layer.open(start, options) };
 }

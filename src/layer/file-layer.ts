@@ -13,6 +13,7 @@ import { parseCopy, validateDestPath, type CopySpec } from './copy-spec.js';
 import { layerSettings, type LayerOptions, type LayerSettings } from './layer-options.js';
 import { walkCopy, type LayerEntry } from './walk.js';
 import type { FileDigest } from './tar-writer.js';
+import { cancellable } from '../util/cancel.js';
 
 /** Layers with at least this many bytes of file content are streamed to a destination while they are built. */
 const STREAM_MIN_BYTES = 32 * 1024 * 1024;
@@ -59,8 +60,9 @@ function createdBy(spec: CopySpec): string {
  * A layer from local files (what `--copy SRC:DEST` makes): looked up in the layer cache by everything that
  * determines its bytes (names, modes, owners, sizes, inode state, options); built in one pass when absent.
  */
-export async function fileLayer(copy: string | CopySpec, options: LayerOptions = {}): Promise<Layer> {
-  return (await layerFromWalk(await walkFiles(copy), await layerSettings(options))).layer;
+export function fileLayer(copy: string | CopySpec, options: LayerOptions = {}): Promise<Layer> {
+  const what = `making the layer of ${typeof copy === 'string' ? copy : `${copy.source}:${copy.dest}`}`;
+  return cancellable(options.signal, what, async () => (await layerFromWalk(await walkFiles(copy), await layerSettings(options))).layer);
 }
 
 function withoutFiles(record: LayerRecord): LayerRecord {

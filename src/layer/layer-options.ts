@@ -23,7 +23,7 @@ export interface LayerOptions {
   family?: Family;
   /** Record each regular file's sha256 (provenance, SBOM), in the same pass. */
   recordFiles?: boolean;
-  /** Stops the layer being built; nothing half-written is kept. */
+  /** Stops the layer being built (CANCELLED); nothing half-written is kept. */
   signal?: AbortSignal;
   /** Live counters (bytes read, compressed) under the layer's label. */
   progress?: Progress;

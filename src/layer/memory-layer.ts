@@ -8,6 +8,7 @@ import { buildLayer, type LayerBuildOptions } from './build-layer.js';
 import { validateDestPath } from './copy-spec.js';
 import { layerSettings, type LayerOptions } from './layer-options.js';
 import { parentEntries, type LayerEntry } from './walk.js';
+import { cancellable } from '../util/cancel.js';
 
 /** Bytes of a file given by a program: text (UTF-8), bytes, or a stream/iterable of exactly `size` bytes. */
 export type EntryContent = string | Uint8Array | Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -139,7 +140,11 @@ export function memoryEntries(entries: readonly MemoryEntry[]): LayerEntry[] {
  * each with its own mode, owner and mtime. Parent directories are implied as a copy of the same files would make
  * them, so the bytes equal those of the same tree written to disk and copied. Built in one pass into the cache.
  */
-export async function memoryLayer(entries: readonly MemoryEntry[], options: LayerOptions & { createdBy?: string; label?: string } = {}): Promise<Layer> {
+export function memoryLayer(entries: readonly MemoryEntry[], options: LayerOptions & { createdBy?: string; label?: string } = {}): Promise<Layer> {
+  return cancellable(options.signal, 'making a layer from memory', () => memoryLayerNow(entries, options));
+}
+
+async function memoryLayerNow(entries: readonly MemoryEntry[], options: LayerOptions & { createdBy?: string; label?: string }): Promise<Layer> {
   const tarEntries = memoryEntries(entries);
   const s = await layerSettings(options);
   const buildOptions: LayerBuildOptions = {

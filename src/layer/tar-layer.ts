@@ -11,6 +11,7 @@ import { MediaType } from '../image/media-types.js';
 import { fileStream } from '../util/files.js';
 import { buildFromTar } from './build-layer.js';
 import { layerSettings, type LayerOptions } from './layer-options.js';
+import { cancellable } from '../util/cancel.js';
 
 type TarCompression = 'gzip' | 'zstd' | 'none';
 
@@ -86,7 +87,11 @@ function discard(): Writable {
  * compressed tar is used as it is (its digest is the file's, its diff_id that of the tar inside), as
  * go-containerregistry's tarball layers are; an uncompressed one is compressed as the options say.
  */
-export async function tarLayer(file: string, options: LayerOptions & { createdBy?: string; label?: string } = {}): Promise<Layer> {
+export function tarLayer(file: string, options: LayerOptions & { createdBy?: string; label?: string } = {}): Promise<Layer> {
+  return cancellable(options.signal, `making a layer from ${file}`, () => tarLayerNow(file, options));
+}
+
+async function tarLayerNow(file: string, options: LayerOptions & { createdBy?: string; label?: string }): Promise<Layer> {
   const s = await layerSettings(options);
   let head: Buffer;
   try {

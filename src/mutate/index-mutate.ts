@@ -7,6 +7,7 @@ import { familyOf, MediaType } from '../image/media-types.js';
 import { parsePlatform, parsePlatformSelection, type PlatformSelection } from '../image/platform.js';
 import { selectImages } from '../image/select.js';
 import type { IndexManifest, Platform, RawJson } from '../image/types.js';
+import type { CallOptions } from '../util/cancel.js';
 import { digestBytes } from '../digest.js';
 import { mapLimit } from '../util/limit.js';
 
@@ -38,11 +39,11 @@ export function chooseImages(resolved: ResolvedIndex, select: PlatformSelection,
 /** A new index computed from another when first resolved. */
 class DerivedIndex implements Index {
   readonly #label: string;
-  readonly resolve: () => Promise<ResolvedIndex>;
+  readonly resolve: (options?: CallOptions) => Promise<ResolvedIndex>;
 
   constructor(label: string, compute: () => Promise<ResolvedIndex>) {
     this.#label = label;
-    this.resolve = once(compute);
+    this.resolve = once(compute, () => `resolving ${label}`);
   }
 
   describe(): string {

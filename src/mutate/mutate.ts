@@ -6,6 +6,7 @@ import type { Family } from '../image/media-types.js';
 import { StowageError } from '../errors.js';
 import { parsePlatform } from '../image/platform.js';
 import { configUpdate, type ConfigUpdate } from './config-update.js';
+import type { CallOptions } from '../util/cancel.js';
 
 /**
  * An image made from another by edits, lazily: the edits of a chain of transformations are collected and applied
@@ -15,7 +16,7 @@ import { configUpdate, type ConfigUpdate } from './config-update.js';
 class MutatedImage implements Image {
   readonly root: Image;
   readonly edits: Edits & { baseOf?: Image };
-  readonly resolve: () => Promise<ResolvedImage>;
+  readonly resolve: (options?: CallOptions) => Promise<ResolvedImage>;
 
   constructor(root: Image, edits: Edits & { baseOf?: Image }) {
     this.root = root;
@@ -28,7 +29,7 @@ class MutatedImage implements Image {
         ...(of ? { base: { ...(of.name ? { name: of.name } : {}), digest: of.manifest.digest } } : {}),
       });
       return { family: edits.family ?? base.family, manifest: docs.manifest, config: docs.config, layers: docs.layers, base: base.base };
-    });
+    }, () => `resolving ${this.describe()}`);
   }
 
   describe(): string {

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { canonicalRegistry } from '../ref/reference.js';
 import { Registry, type RegistryOptions } from './registry.js';
+import { anySignal, currentSignal } from '../util/cancel.js';
 
 export interface ClientOptions {
   /** Allow plain HTTP and unverified TLS for registries that are not loopback (explicit choice only). */
@@ -67,7 +68,12 @@ export class RegistryClient {
     // never sees credentials meant for the registry host. Token requests use the same stack without auth.
     const retry = { ...options.retry, ...(options.log ? { log: options.log } : {}) };
     const signal = options.signal;
-    const cancellable: Middleware = (next) => (req) => next(signal && !req.signal ? { ...req, signal } : req);
+    // A request stops with the client's signal (or its own) and with that of the public call it is made for
+    // (`image.resolve({ signal })`, `push(image, ref, { signal })`, ...), however deep below the call it is made.
+    const cancellable: Middleware = (next) => (req) => {
+      const stop = anySignal(req.signal ?? signal, currentSignal());
+      return next(stop && stop !== req.signal ? { ...req, signal: stop } : req);
+    };
     this.plain = compose(inner, cancellable, retryMiddleware(retry), redirectMiddleware());
     const log = options.log;
     const auth = authMiddleware({
@@ -90,7 +96,7 @@ export class RegistryClient {
         insecure: this.options.insecure ?? false,
         log: this.options.log ?? silentLogger,
         // The client's signal cancels waits between retries; an injected sleep (tests) is kept.
-        retry: { ...this.options.retry, sleep: (ms) => (this.options.retry?.sleep ?? sleepFor)(ms, this.options.signal) },
+        retry: { ...this.options.retry, sleep: (ms) => (this.options.retry?.sleep ?? sleepFor)(ms, anySignal(this.options.signal, currentSignal())) },
         ...(this.options.upload ? { upload: this.options.upload } : {}),
       });
       this.#registries.set(key, r);

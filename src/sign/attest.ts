@@ -28,6 +28,7 @@ import { buildSbom, sbomStatement } from './sbom.js';
 import { signSimpleSigning, simpleSigningPayload } from './simple-signing.js';
 import { imageSignatureStatement, serializeStatement, type ImageSubject } from './statement.js';
 import { checkImageSignatures, describeRejections, type VerifiedSignature } from './verify-image.js';
+import { cancellable, type CallOptions } from '../util/cancel.js';
 
 /**
  * The signing API: sign what was pushed, attach provenance and an SBOM, verify offline.
@@ -116,8 +117,15 @@ export class Signing {
   }
 }
 
-/** Validate sign options and load the key (or set up keyless). Throws 'USAGE' with what to fix. */
-export async function prepareSigning(options: SignOptions, environment: NodeJS.ProcessEnv = process.env): Promise<Signing> {
+/**
+ * Validate sign options and load the key (or set up keyless). Throws 'USAGE' with what to fix; `signal` stops it
+ * (CANCELLED).
+ */
+export function prepareSigning(options: SignOptions, environment: NodeJS.ProcessEnv = process.env, call: CallOptions = {}): Promise<Signing> {
+  return cancellable(call.signal, 'preparing to sign', () => prepareNow(options, environment));
+}
+
+async function prepareNow(options: SignOptions, environment: NodeJS.ProcessEnv): Promise<Signing> {
   const keyless = options.keyless === undefined || options.keyless === false ? undefined : options.keyless === true ? {} : options.keyless;
   if (options.key !== undefined && keyless !== undefined) {
     throw new StowageError('USAGE', 'sign with a key or keyless, not both (--key FILE or --keyless)');
@@ -249,7 +257,11 @@ export interface SignImageOptions extends RemoteOptions, SignOptions {
 }
 
 /** `stowage sign REF`: sign the image REF names (by digest), attach the signature, return what was written. */
-export async function signImage(options: SignImageOptions): Promise<AttestResult> {
+export function signImage(options: SignImageOptions): Promise<AttestResult> {
+  return cancellable(options.signal, `signing ${options.reference}`, () => signNow(options));
+}
+
+async function signNow(options: SignImageOptions): Promise<AttestResult> {
   const log = options.log ?? silentLogger;
   const env = options.environment ?? process.env;
   const ref = parseReference(options.reference);
@@ -315,7 +327,11 @@ export interface VerifyImageResult {
  * when at least one verifies; otherwise throws StowageError('SIGNATURE') naming the image, the key or policy and why
  * each candidate failed. Bad options fail before any registry traffic.
  */
-export async function verifyImage(options: VerifyImageOptions): Promise<VerifyImageResult> {
+export function verifyImage(options: VerifyImageOptions): Promise<VerifyImageResult> {
+  return cancellable(options.signal, `verifying ${options.reference}`, () => verifyNow(options));
+}
+
+async function verifyNow(options: VerifyImageOptions): Promise<VerifyImageResult> {
   const log = options.log ?? silentLogger;
   const ref = parseReference(options.reference);
   const keylessWanted = [
@@ -395,7 +411,11 @@ export interface AttestBuildOptions extends RemoteOptions {
 }
 
 /** Attach to the image a `build()` just pushed (registry destinations only), over a connection of its own. */
-export async function attestBuild(result: BuildResult, options: AttestBuildOptions): Promise<AttestResult> {
+export function attestBuild(result: BuildResult, options: AttestBuildOptions): Promise<AttestResult> {
+  return cancellable(options.signal, `attaching to ${result.destination}`, () => attestNow(result, options));
+}
+
+async function attestNow(result: BuildResult, options: AttestBuildOptions): Promise<AttestResult> {
   const target = parseTarget(result.destination, 'destination');
   if (target.kind !== 'registry') {
     throw new StowageError('USAGE', `signatures and attestations are attached in a registry; ${result.destination} is not one`);

@@ -13,6 +13,7 @@ import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-header.js
 import type { Logger } from '../log.js';
 import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import type { ImageSink, SinkResult } from './sink.js';
+import { throwIfCancelled } from '../util/cancel.js';
 
 function decompressor(mediaType: string): Transform | undefined {
   if (isGzipLayer(mediaType)) return zlib.createGunzip();
@@ -68,6 +69,7 @@ export class DockerArchiveSink implements ImageSink {
         layerNames.push(name);
         if (done.has(name)) continue;
         done.add(name);
+        throwIfCancelled(`writing ${this.describe()}`, this.#policy.signal);
         const { size, stream } = await retrying(this.#policy, log, `unpacking layer ${layer.descriptor.digest}`, () => this.#uncompressed(layer, work));
         await put(name, size, stream);
         log.info(`archived ${layer.origin} layer ${layer.diffId.slice(0, 19)} (${size} bytes uncompressed)`);
@@ -78,6 +80,7 @@ export class DockerArchiveSink implements ImageSink {
       await writeChunk(out, END_OF_ARCHIVE);
       out.end();
       await written;
+      throwIfCancelled(`writing ${this.describe()}`, this.#policy.signal);
       await rename(tmpOut, this.file);
     } catch (e) {
       await rm(tmpOut, { force: true });

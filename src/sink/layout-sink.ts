@@ -11,6 +11,7 @@ import { streamToFileAtomic, writeFileAtomic } from '../util/files.js';
 import { mapLimit } from '../util/limit.js';
 import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import type { ImageSink, SinkResult } from './sink.js';
+import { anySignal, currentSignal, throwIfCancelled } from '../util/cancel.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -64,7 +65,8 @@ export class LayoutSink implements ImageSink {
       if (isForeignLayer(d.mediaType) || (await this.#hasBlob(d.digest, d.size))) return;
       // A base layer comes over the network: a cut or corrupt download is fetched again (never kept).
       await retrying(this.#policy, log, `copy of layer ${d.digest} into ${this.dir}`, async () =>
-        streamToFileAtomic(layoutBlobPath(this.dir, d.digest), await layer.open()),
+        // A cancelled write stops copying (the stream is destroyed, its temp file removed).
+        streamToFileAtomic(layoutBlobPath(this.dir, d.digest), await layer.open(), 0o644, anySignal(this.#policy.signal, currentSignal())),
       );
       log.info(`wrote ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
     });
@@ -79,6 +81,7 @@ export class LayoutSink implements ImageSink {
 
   /** Points index.json at `doc` (under the tag, replacing what the tag named before). */
   async #record(doc: { digest: string; bytes: Buffer; mediaType: string }, log: Logger): Promise<SinkResult> {
+    throwIfCancelled(`writing ${this.describe()}`, this.#policy.signal);
     const index = await this.#readIndex();
     const entry: Descriptor = {
       mediaType: doc.mediaType,

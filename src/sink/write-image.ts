@@ -11,6 +11,7 @@ import { DockerArchiveSink } from './docker-archive-sink.js';
 import { LayoutSink } from './layout-sink.js';
 import { RegistrySink, type RegistrySinkOptions } from './registry-sink.js';
 import type { ImageSink, SinkResult } from './sink.js';
+import { cancellable } from '../util/cancel.js';
 
 export type { SinkResult };
 
@@ -24,7 +25,10 @@ export interface WriteOptions {
   /** Live per-layer counters (bytes sent, state). */
   progress?: Progress;
   log?: Logger;
-  /** Layout and archive destinations: stops copying layers. (Registry requests stop with the remote's signal.) */
+  /**
+   * Stops the write (CANCELLED): registry requests made for it (reading the image, sending blobs) and layer copies
+   * stop, and nothing is tagged (no manifest put, no index.json entry, no archive renamed into place).
+   */
   signal?: AbortSignal;
   /** Each blob as it reaches a registry (sent, already there, mounted), then the image written. */
   onEvent?: (event: Extract<BuildEvent, { type: 'blob-pushed' | 'image-written' }>) => void;
@@ -52,13 +56,16 @@ export function sinkFor(
   return new DockerArchiveSink(target.file, target.repoTag, options.policy ?? retryPolicy());
 }
 
-async function writeTo(image: Image, target: Target, options: WriteOptions): Promise<SinkResult> {
-  if (options.signal?.aborted) throw new StowageError('CANCELLED', `writing to ${target.input} cancelled before it started`);
-  const emit = options.onEvent;
-  const sink = sinkFor(target, { ...options, policy: retryPolicy({}, options.signal), ...(emit ? { onBlob: (b) => emit({ type: 'blob-pushed', ...b }) } : {}) });
-  const result = await sink.write(await image.resolve(), options.log ?? silentLogger);
-  emit?.({ type: 'image-written', digest: result.digest, destination: result.location });
-  return result;
+function writeTo(image: Image, target: Target, options: WriteOptions): Promise<SinkResult> {
+  // Cancelled: every request made for the write (reading the image, sending blobs) stops, and the manifest, tag or
+  // index.json entry is never written.
+  return cancellable(options.signal, `writing to ${target.input}`, async () => {
+    const emit = options.onEvent;
+    const sink = sinkFor(target, { ...options, policy: retryPolicy({}, options.signal), ...(emit ? { onBlob: (b) => emit({ type: 'blob-pushed', ...b }) } : {}) });
+    const result = await sink.write(await image.resolve(), options.log ?? silentLogger);
+    emit?.({ type: 'image-written', digest: result.digest, destination: result.location });
+    return result;
+  });
 }
 
 /**

@@ -19,6 +19,7 @@ import { skip } from '../util/slice.js';
 import { DockerArchiveSink } from './docker-archive-sink.js';
 import { LayoutSink } from './layout-sink.js';
 import { RegistrySink } from './registry-sink.js';
+import { cancellable } from '../util/cancel.js';
 
 export interface IndexWriteOptions {
   /** Registry destinations: the connection to push through. */
@@ -30,7 +31,7 @@ export interface IndexWriteOptions {
   /** Live per-blob counters (bytes sent, state). */
   progress?: Progress;
   log?: Logger;
-  /** Stops the work between steps and layout copies. (Registry requests stop with the remote's signal.) */
+  /** Stops the write (CANCELLED): its registry requests and layer copies stop, and nothing is tagged. */
   signal?: AbortSignal;
   /** Each blob as it reaches a registry, then each child manifest and the index as written. */
   onEvent?: (event: Extract<BuildEvent, { type: 'blob-pushed' | 'image-written' }>) => void;
@@ -132,16 +133,27 @@ async function toRegistry(index: Index, target: Extract<Target, { kind: 'registr
     ...(emit ? { onBlob: (b) => emit({ type: 'blob-pushed', ...b }) } : {}),
   });
   // Every child settles before this returns (none left uploading behind the caller), the first failure is thrown,
-  // and the index is put only when all of them are in place: a failed child leaves no tag.
-  const results = await Promise.allSettled(
+  // and the index is put only when all of them are in place: a failed child leaves no tag. After a failure, blobs
+  // not yet started are not started (their opener refuses): only the uploads under way finish.
+  let failure: { error: unknown } | undefined;
+  const stoppable = (image: BuiltImage): BuiltImage => ({
+    ...image,
+    layers: image.layers.map((l) => ({
+      ...l,
+      open: (start?: number) => (failure ? Promise.reject(new StowageError('CANCELLED', `not sending ${l.descriptor.digest}: another image of the index failed`)) : l.open(start)),
+    })),
+  });
+  await Promise.allSettled(
     written.map(async ({ image }) => {
-      const r = await sink.write(image, log);
-      emit?.({ type: 'image-written', digest: r.digest, destination: r.location });
-      return r;
+      try {
+        const r = await sink.write(stoppable(image), log);
+        emit?.({ type: 'image-written', digest: r.digest, destination: r.location });
+      } catch (error) {
+        failure ??= { error };
+      }
     }),
   );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw withHint(failed.reason, `the index ${manifest.digest} was not pushed and no tag was set`);
+  if (failure) throw withHint(failure.error, `the index ${manifest.digest} was not pushed and no tag was set`);
   cancelled(options.signal, target.input);
 
   const location = await putIndex(registry.repository(where.repository, { push: true }), target.ref, manifest, tags);
@@ -226,9 +238,12 @@ function writeTo(index: Index, target: Target, options: IndexWriteOptions): Prom
   if ((options.tags ?? []).length && target.kind !== 'registry') {
     return Promise.reject(new StowageError('USAGE', `tags apply to registry destinations, not ${target.input}`));
   }
-  if (target.kind === 'registry') return toRegistry(index, target, options);
-  if (target.kind === 'oci') return toLayout(index, target, options);
-  return toArchive(index, target, options);
+  // Cancelled: the requests made for the write (reading children, sending blobs) stop too, and nothing is tagged.
+  return cancellable(options.signal, `writing to ${target.input}`, () => {
+    if (target.kind === 'registry') return toRegistry(index, target, options);
+    if (target.kind === 'oci') return toLayout(index, target, options);
+    return toArchive(index, target, options);
+  });
 }
 
 /**

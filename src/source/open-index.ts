@@ -11,6 +11,7 @@ import { parseTarget, type Target } from '../ref/target.js';
 import type { Remote } from '../registry/remote.js';
 import { openTree, type TreeReader } from './image-tree.js';
 import { ReaderImage } from './reader-image.js';
+import { cancellable, type CallOptions } from '../util/cancel.js';
 
 export interface OpenIndexOptions {
   /** The registry connection (registry references only). */
@@ -52,7 +53,7 @@ function entriesFor(reader: TreeReader, index: RawJson<IndexManifest>): IndexEnt
       const image = new ReaderImage(reader, d.digest, `${reader.label}@${d.digest} (${formatPlatform(d.platform)})`, index);
       return { kind: 'image', ...common, platform: d.platform, image: () => image } satisfies ImageEntry;
     }
-    return { kind: isAttestation(d) ? 'attestation' : 'other', ...common, contents: once(() => contentsOf(reader, d)) } satisfies OpaqueEntry;
+    return { kind: isAttestation(d) ? 'attestation' : 'other', ...common, contents: once(() => contentsOf(reader, d), () => `reading ${reader.label}@${d.digest}`) } satisfies OpaqueEntry;
   });
 }
 
@@ -76,7 +77,7 @@ async function contentsOf(reader: TreeReader, d: Descriptor): Promise<OpaqueCont
 /** An index read through a tree reader, on first use. */
 class ReaderIndex implements Index {
   readonly #label: string;
-  readonly resolve: () => Promise<ResolvedIndex>;
+  readonly resolve: (options?: CallOptions) => Promise<ResolvedIndex>;
 
   constructor(label: string, open: () => Promise<TreeReader>) {
     this.#label = label;
@@ -88,7 +89,7 @@ class ReaderIndex implements Index {
       }
       const manifest = { ...top, value: validateIndex(top.value, reader.label) } as RawJson<IndexManifest>;
       return { manifest, entries: entriesFor(reader, manifest), ...(reader.origin ? { name: reader.label } : {}) };
-    });
+    }, () => `resolving ${label}`);
   }
 
   describe(): string {
@@ -121,8 +122,9 @@ export function openIndex(location: string, options: OpenIndexOptions = {}): Ind
  * answer to "is this a multi-platform image?" that go-containerregistry's `remote.Get` and regctl's `IsList` give.
  * Reads the top document only (once: the value returned reuses it); children and layers stay unread.
  */
-export async function open(location: string, options: OpenIndexOptions = {}): Promise<Opened> {
-  return openReader(await readerFor(targetOf(location), options));
+export async function open(location: string, options: OpenIndexOptions & CallOptions = {}): Promise<Opened> {
+  const target = targetOf(location);
+  return cancellable(options.signal, `opening ${location}`, async () => openReader(await readerFor(target, options)));
 }
 
 /** {@link open} over a reader already made (build --platform all reads its base through its own). */

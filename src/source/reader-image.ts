@@ -6,6 +6,7 @@ import { DEFAULT_PLATFORM } from '../image/platform.js';
 import type { IndexManifest, RawJson } from '../image/types.js';
 import type { TreeReader } from './image-tree.js';
 import { resolveImage } from './resolve.js';
+import type { CallOptions } from '../util/cancel.js';
 
 /**
  * One image under a reference, read through a {@link TreeReader}: a child of an index by its digest, or the
@@ -14,7 +15,7 @@ import { resolveImage } from './resolve.js';
  */
 export class ReaderImage implements Image {
   readonly #label: string;
-  readonly resolve: () => Promise<ResolvedImage>;
+  readonly resolve: (options?: CallOptions) => Promise<ResolvedImage>;
 
   /** `reference`: a digest (or the reader's top); `index`: the index it is a child of. */
   constructor(reader: TreeReader, reference: string, label: string, index?: RawJson<IndexManifest>) {
@@ -47,7 +48,7 @@ export class ReaderImage implements Image {
         ...(name ? { name } : {}),
         ...(index ? { index } : {}),
       };
-    });
+    }, () => `resolving ${label}`);
   }
 
   describe(): string {

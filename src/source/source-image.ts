@@ -3,11 +3,12 @@ import { once, type Image, type ResolvedImage } from '../image/image.js';
 import { familyOf } from '../image/media-types.js';
 import type { Platform } from '../image/types.js';
 import type { ImageSource } from './source.js';
+import type { CallOptions } from '../util/cancel.js';
 
 /** An image read from a source (registry, layout, archive) for one platform, on first use. */
 export class SourceImage implements Image {
   readonly #source: ImageSource;
-  readonly resolve: () => Promise<ResolvedImage>;
+  readonly resolve: (options?: CallOptions) => Promise<ResolvedImage>;
 
   /** `platformExplicit`: the caller chose the platform, so a single-platform image of another one is an error. */
   constructor(source: ImageSource, platform: Platform, platformExplicit: boolean) {
@@ -23,7 +24,7 @@ export class SourceImage implements Image {
         ...(base.name ? { name: base.name } : {}),
         ...(base.index ? { index: base.index } : {}),
       };
-    });
+    }, () => `resolving ${source.describe()}`);
   }
 
   describe(): string {

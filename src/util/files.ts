@@ -23,10 +23,11 @@ export async function writeFileAtomic(file: string, data: Buffer | string, mode 
 }
 
 /** Streams into a file atomically; a failed stream leaves no file behind. */
-export async function streamToFileAtomic(file: string, stream: Readable, mode = 0o644): Promise<void> {
+export async function streamToFileAtomic(file: string, stream: Readable, mode = 0o644, signal?: AbortSignal): Promise<void> {
   const tmp = tempBeside(file);
   try {
-    await pipeline(stream, createWriteStream(tmp, { mode }));
+    if (signal) await pipeline(stream, createWriteStream(tmp, { mode }), { signal });
+    else await pipeline(stream, createWriteStream(tmp, { mode }));
     await rename(tmp, file);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -6,11 +6,13 @@ import type { Logger } from '../log.js';
 export interface RetryPolicy {
   backoff: Backoff;
   sleep: (ms: number) => Promise<void>;
+  /** Stops the work (and its waits): a sink copying layers stops copying, and writes no index or tag. */
+  signal?: AbortSignal;
 }
 
 export function retryPolicy(options: RetryOptions = {}, signal?: AbortSignal): RetryPolicy {
   const wait = options.sleep ?? sleep;
-  return { backoff: new Backoff(options), sleep: (ms) => wait(ms, signal) };
+  return { backoff: new Backoff(options), sleep: (ms) => wait(ms, signal), ...(signal ? { signal } : {}) };
 }
 
 /** Content that arrived cut short or wrong: worth fetching again. */

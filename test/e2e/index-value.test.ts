@@ -322,6 +322,27 @@ describe('mapImages and the index sinks', () => {
   });
 });
 
+describe('after a child fails', () => {
+  it('blobs of the other children not yet started are not sent', async () => {
+    const broken: Layer = { ...(await memoryLayer([{ path: '/srv/broken', content: 'x' }], { cache })), open: () => Promise.reject(new Error('the layer source is gone')) };
+    const big = await memoryLayer([{ path: '/srv/big.bin', content: randomBytes(256 * 1024) }], { cache });
+    // One upload at a time: the amd64 child's broken layer fails before the arm64 child's big layer gets its turn.
+    const index = mapImages(openIndex(bases.indexRef, { remote }), (image, platform) => append(image, platform.architecture === 'amd64' ? broken : big));
+    const before = accessLog(registry).length;
+    const failingRemote = new Remote({ retries: 0 });
+    try {
+      await expect(pushIndex(index, `${registry.host}/idx/stopped:1`, { remote: failingRemote, concurrency: 1 })).rejects.toMatchObject({
+        message: expect.stringMatching(/the layer source is gone.*no tag was set/s),
+      });
+    } finally {
+      failingRemote.close();
+    }
+    const steps = accessLog(registry).slice(before);
+    expect(blobUploads(steps).filter((e) => e.method === 'PUT' && e.query.get('digest') === big.descriptor.digest)).toEqual([]);
+    expect(steps.filter((e) => e.method === 'PUT' && e.path.includes('/manifests/'))).toEqual([]);
+  });
+});
+
 /** The stream's first `bytes`, then an error: an upload that breaks in the middle. */
 function cutAfter(stream: Readable, bytes: number): Readable {
   let seen = 0;
