@@ -120,7 +120,8 @@ export function openIndex(location: string, options: OpenIndexOptions = {}): Ind
 /**
  * Reads what a location names and hands back an image or an index, typed as a union to switch on (`kind`): the
  * answer to "is this a multi-platform image?" that go-containerregistry's `remote.Get` and regctl's `IsList` give.
- * Reads the top document only (once: the value returned reuses it); children and layers stay unread.
+ * Reads the top document only (once: the value returned reuses it); children and layers stay unread. `signal`
+ * stops the reading (CANCELLED).
  */
 export async function open(location: string, options: OpenIndexOptions & CallOptions = {}): Promise<Opened> {
   const target = targetOf(location);
