@@ -44,6 +44,17 @@ export function parseTarget(input: string, role: 'base' | 'destination'): Target
     }
     return { kind: 'docker-archive', file, input };
   }
+  return registryTarget(input);
+}
+
+/** A registry reference as a destination (a `docker://` prefix accepted), for the library's push functions. */
+export function registryTarget(input: string): Target & { kind: 'registry' } {
   const text = input.startsWith('docker://') ? input.slice('docker://'.length) : input;
   return { kind: 'registry', ref: parseReference(text), input };
+}
+
+/** An OCI layout directory as a destination, tagged `tag` when given (checked), for the library's writeLayout. */
+export function layoutTarget(dir: string, tag: string | undefined): Target & { kind: 'oci' } {
+  if (tag !== undefined) validateTag(tag);
+  return { kind: 'oci', dir, ...(tag ? { tag } : {}), input: `oci:${dir}${tag ? `:${tag}` : ''}` };
 }

@@ -2,8 +2,8 @@ import type { BuildEvent } from '../events.js';
 import type { Image } from '../image/image.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Progress } from '../progress.js';
-import { parseReference, validateTag } from '../ref/reference.js';
-import { parseTarget, type Target } from '../ref/target.js';
+import { validateTag } from '../ref/reference.js';
+import { layoutTarget, parseTarget, registryTarget, type Target } from '../ref/target.js';
 import type { Remote } from '../registry/remote.js';
 import { StowageError } from '../errors.js';
 import { retryPolicy, type RetryPolicy } from '../util/retrying.js';
@@ -78,14 +78,12 @@ export function write(image: Image, location: string, options: WriteOptions = {}
 
 /** Pushes to a registry: every blob confirmed (present, mounted or uploaded) before the manifest; tags after it. */
 export function push(image: Image, reference: string, options: WriteOptions & { remote: Remote }): Promise<SinkResult> {
-  const text = reference.startsWith('docker://') ? reference.slice('docker://'.length) : reference;
-  return writeTo(image, { kind: 'registry', ref: parseReference(text), input: reference }, options);
+  return writeTo(image, registryTarget(reference), options);
 }
 
 /** Writes into an OCI image layout directory (created if absent), tagged `tag` when given. */
 export function writeLayout(image: Image, dir: string, options: WriteOptions & { tag?: string } = {}): Promise<SinkResult> {
-  if (options.tag !== undefined) validateTag(options.tag);
-  return writeTo(image, { kind: 'oci', dir, ...(options.tag ? { tag: options.tag } : {}), input: `oci:${dir}` }, options);
+  return writeTo(image, layoutTarget(dir, options.tag), options);
 }
 
 /** Writes a `docker load` archive, named `repoTag` (`REPO:TAG`) when given. */

@@ -9,8 +9,8 @@ import { ociIndex, ociManifest } from '../image/to-oci.js';
 import type { Descriptor, ImageConfig, IndexManifest, Platform, RawJson } from '../image/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Progress } from '../progress.js';
-import { formatReference, parseReference, validateTag, type Reference } from '../ref/reference.js';
-import { parseTarget, type Target } from '../ref/target.js';
+import { formatReference, validateTag, type Reference } from '../ref/reference.js';
+import { layoutTarget, parseTarget, registryTarget, type Target } from '../ref/target.js';
 import type { Repository } from '../registry/registry.js';
 import type { Remote } from '../registry/remote.js';
 import { mapLimit } from '../util/limit.js';
@@ -261,12 +261,10 @@ export function writeIndex(index: Index, location: string, options: IndexWriteOp
  * Nothing is tagged unless every child is in place.
  */
 export function pushIndex(index: Index, reference: string, options: IndexWriteOptions & { remote: Remote }): Promise<IndexSinkResult> {
-  const text = reference.startsWith('docker://') ? reference.slice('docker://'.length) : reference;
-  return writeTo(index, { kind: 'registry', ref: parseReference(text), input: reference }, options);
+  return writeTo(index, registryTarget(reference), options);
 }
 
 /** Writes an index into an OCI image layout directory (created if absent), as an OCI index, tagged `tag` when given. */
 export function writeIndexLayout(index: Index, dir: string, options: IndexWriteOptions & { tag?: string } = {}): Promise<IndexSinkResult> {
-  if (options.tag !== undefined) validateTag(options.tag);
-  return writeTo(index, { kind: 'oci', dir, ...(options.tag ? { tag: options.tag } : {}), input: `oci:${dir}${options.tag ? `:${options.tag}` : ''}` }, options);
+  return writeTo(index, layoutTarget(dir, options.tag), options);
 }

@@ -1,11 +1,10 @@
 import { StowageError } from '../errors.js';
-import { baseLayersOf } from '../image/compose.js';
 import { once, type Image, type ResolvedImage } from '../image/image.js';
-import { familyOf } from '../image/media-types.js';
 import { DEFAULT_PLATFORM } from '../image/platform.js';
 import type { IndexManifest, RawJson } from '../image/types.js';
 import type { TreeReader } from './image-tree.js';
 import { resolveImage } from './resolve.js';
+import { resolvedFrom } from './source-image.js';
 import type { CallOptions } from '../util/cancel.js';
 
 /**
@@ -31,23 +30,14 @@ export class ReaderImage implements Image {
       if (resolved.index) throw new StowageError('MANIFEST_INVALID', `${label} is an index inside an index; nested indexes are not supported`);
       // A registry reference names the base (base.name of images built on it); a local path would break reproducibility.
       const name = reader.origin ? reader.label : undefined;
-      const base = {
+      return resolvedFrom({
         manifest: resolved.manifest,
         config: resolved.config,
         ...(name ? { name } : {}),
         ...(index ? { index } : {}),
         ...(reader.origin ? { origin: reader.origin } : {}),
         openBlob: (d: { digest: string; size: number }) => reader.openBlob(d),
-      };
-      return {
-        family: familyOf(base.manifest.mediaType),
-        manifest: base.manifest,
-        config: base.config,
-        layers: baseLayersOf(base),
-        base,
-        ...(name ? { name } : {}),
-        ...(index ? { index } : {}),
-      };
+      });
     }, () => `resolving ${label}`);
   }
 
