@@ -20,10 +20,11 @@ export { entriesOf, imagesOf, indexDigestOf } from './image/image-index.js';
 export { mapImages, selectPlatforms, withIndexAnnotations } from './mutate/index-mutate.js';
 export { writeIndex, pushIndex, writeIndexLayout } from './sink/write-index.js';
 
-// Layers: from files, from entries held in memory, from an existing tar.
+// Layers: from files, from entries held in memory, from an existing tar, from a model directory (as build --model).
 export { fileLayer } from './layer/file-layer.js';
 export { memoryLayer } from './layer/memory-layer.js';
 export { tarLayer } from './layer/tar-layer.js';
+export { modelLayers } from './layer/model-layers.js';
 export { openLayerCache } from './cache/open.js';
 
 // Transformations: each returns a new image.
@@ -55,6 +56,7 @@ export type { MapImagesOptions, PlatformChoice } from './mutate/index-mutate.js'
 export type { IndexWriteOptions, IndexSinkResult } from './sink/write-index.js';
 export type { RemoteOptions } from './registry/remote.js';
 export type { LayerOptions } from './layer/layer-options.js';
+export type { ModelLayerOptions } from './layer/model-layers.js';
 export type { MemoryEntry, FileEntry, DirectoryEntry, SymlinkEntry, EntryContent } from './layer/memory-layer.js';
 export type { ConfigUpdate } from './mutate/config-update.js';
 export type { WriteOptions, SinkResult } from './sink/write-image.js';

@@ -19,7 +19,8 @@ import type { Progress } from '../progress.js';
 import type { ImageSink } from '../sink/sink.js';
 import type { BaseImage } from '../source/source.js';
 import type { CacheEntry } from './cache-record.js';
-import { fileLayerInfos, planModelInputs, type ModelInputs, type WalkedLayer } from './model-layers.js';
+import { planModelInputs, type ModelInputs, type WalkedLayer } from '../model/inputs.js';
+import { fileLayerInfos } from './model-layers.js';
 
 /** The files of every new layer, listed (metadata only): the model's first, then the copies, in order. */
 export interface Inputs {

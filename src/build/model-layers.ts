@@ -3,42 +3,13 @@ import type { BuiltLayerInfo } from '../build-options.js';
 import type { BuiltImage, NewLayer } from '../image/compose.js';
 import type { BuildEvent } from '../events.js';
 import type { CompressionOptions } from '../layer/build-layer.js';
-import type { WalkedCopy } from '../layer/file-layer.js';
 import type { Logger } from '../log.js';
 import type { FileLayerResult } from '../model/file-layers.js';
-import type { ModelSpec } from '../model/model-spec.js';
-import { planModel, type ModelLayerPlan, type ModelPlan, type ModelPlanOptions } from '../model/plan.js';
+import type { ModelInputs } from '../model/inputs.js';
+import type { ModelLayerPlan, ModelPlan } from '../model/plan.js';
 import { planModelPack, publishModelPack, type ModelPackPlan, type ModelPackResult, type SharedLayer } from '../model/publish.js';
 import type { Reference } from '../ref/reference.js';
 import type { Remote } from '../registry/remote.js';
-
-/** Files listed for a layer, with the layer's own compression when it differs from the build's (model weights). */
-export interface WalkedLayer extends WalkedCopy {
-  compression?: CompressionOptions;
-}
-
-/** A model split into layers: which are hashed by the model pipeline and which are built like any copy. */
-export interface ModelInputs {
-  plan: ModelPlan;
-  /** Per-file weight layers, uncompressed: hashed and sent by the model pipeline (src/model/file-layers.ts). */
-  perFile: ModelLayerPlan[];
-  /** Compressed per-file layers and the layer of the small files, built like any `--copy` layer, in the model's order. */
-  walked: WalkedLayer[];
-}
-
-/** Lists the model's files (metadata only) and splits them into layers. */
-export async function planModelInputs(spec: ModelSpec, options: ModelPlanOptions, compression: CompressionOptions): Promise<ModelInputs> {
-  const plan = await planModel(spec, options);
-  const uncompressedFiles = compression.kind === 'none';
-  const perFile = plan.layers.filter((l) => l.own && uncompressedFiles);
-  const walked: WalkedLayer[] = [];
-  for (const l of plan.layers) {
-    if (l.own && uncompressedFiles) continue;
-    const dest = l.own ? `/${l.files[0]!.entry.name}` : spec.dest;
-    walked.push({ spec: { source: l.own ? l.files[0]!.entry.source! : spec.source, dest }, entries: l.entries, ...(l.own ? { compression } : {}) });
-  }
-  return { plan, perFile, walked };
-}
 
 /** What the per-file layers were, for the result, the log and the `layer-ready` events. */
 export function fileLayerInfos(perFile: ModelLayerPlan[], results: FileLayerResult[], log: Logger, emit: (e: BuildEvent) => void): BuiltLayerInfo[] {

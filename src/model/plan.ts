@@ -42,6 +42,8 @@ export interface ModelPlanOptions {
   readableByAll?: boolean;
   /** Owner of every entry (default 0:0). */
   owner?: { uid: number; gid: number };
+  /** How errors name the model: `--model` (the default, the CLI's flag) or `model` (the library's `modelLayers`). */
+  label?: string;
 }
 
 const WEIGHT_EXT = /\.(safetensors|bin|pt|pth|ckpt|gguf|ggml|onnx|onnx_data|h5|keras|msgpack|pb|tflite|mlmodel|npz|npy|pkl|joblib|params|engine|plan)$/i;
@@ -72,7 +74,7 @@ export async function planModel(spec: ModelSpec, options: ModelPlanOptions = {})
   const min = options.fileLayerMin ?? DEFAULT_FILE_LAYER_MIN;
   if (!Number.isSafeInteger(min) || min < 1) throw new StowageError('USAGE', `the per-file layer threshold must be a positive number of bytes, got ${min}`);
   // A single file goes inside DEST_DIR (trailing '/'); a directory's contents become DEST_DIR's.
-  const walked = await walkCopy({ source: spec.source, dest: `${spec.dest}/`, ...(options.owner ? { chown: options.owner } : {}) }, '--model');
+  const walked = await walkCopy({ source: spec.source, dest: `${spec.dest}/`, ...(options.owner ? { chown: options.owner } : {}) }, options.label ?? '--model');
   const entries = options.readableByAll ? walked.map(readable) : walked;
   const prefix = `${spec.dest.slice(1)}/`;
   const files: ModelFile[] = [];
@@ -81,7 +83,7 @@ export async function planModel(spec: ModelSpec, options: ModelPlanOptions = {})
     const relative = entry.name.startsWith(prefix) ? entry.name.slice(prefix.length) : entry.name;
     files.push({ relative, entry, kind: kindOf(relative, entry.size, min) });
   }
-  if (files.length === 0) throw new StowageError('INVALID_INPUT', `--model source "${spec.source}" holds no regular files; a model needs at least one`);
+  if (files.length === 0) throw new StowageError('INVALID_INPUT', `${options.label ?? '--model'} source "${spec.source}" holds no regular files; a model needs at least one`);
 
   const dirs = new Map(entries.filter((e) => e.type === 'directory').map((e) => [e.name, e]));
   const ancestors = (name: string): LayerEntry[] => {

@@ -1,8 +1,10 @@
 // The composable library API against real components: the examples/ programs run as a user runs them (node, the
 // package imported by name) against a loopback docker-registry, their images checked with skopeo and run with
 // runc (the index example's by containerd); layer values compared byte for byte; a shared layer's uploads counted
-// in the registry's access log.
+// in the registry's access log; modelLayers compared with the layers of `stowage build --model`.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { createServer } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +18,7 @@ import {
   digestOf,
   fileLayer,
   memoryLayer,
+  modelLayers,
   openImage,
   openLayerCache,
   push,
@@ -24,8 +27,11 @@ import {
   writeDockerArchive,
   writeLayout,
   type BuildEvent,
+  type Layer,
   type LayerCache,
+  type Meter,
 } from '../../src/index.js';
+import { writeWeights } from '../../bench/lib/weights.js';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
 import { stowage } from '../harness/cli.js';
 import { runOk } from '../harness/exec.js';
@@ -43,12 +49,52 @@ let work: string;
 let cache: LayerCache;
 let remote: Remote;
 
+// A model shaped like a real one: two safetensors shards of bf16/fp16 weights drawn from N(0, 0.02) (one of 64 MiB,
+// one exactly at the 16 MiB per-file threshold), a config, a private tokenizer, a README; and a small one (2 MiB).
+const EPOCH = 1_700_000_000;
+const MiB = 1024 * 1024;
+const SHARDS = { 'model-00001-of-00002.safetensors': 64 * MiB, 'model-00002-of-00002.safetensors': 16 * MiB };
+let model: string;
+let smallModel: string;
+/** sha256 of every file of `model`, by path below it. */
+const modelHashes: Record<string, string> = {};
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function makeModels(): Promise<void> {
+  model = join(work, 'llm');
+  await mkdir(join(model, 'tokenizer'), { recursive: true });
+  await writeWeights(join(model, 'model-00001-of-00002.safetensors'), SHARDS['model-00001-of-00002.safetensors'], { format: 'bf16', seed: 'library-1' });
+  await writeWeights(join(model, 'model-00002-of-00002.safetensors'), SHARDS['model-00002-of-00002.safetensors'], { format: 'fp16', seed: 'library-2' });
+  await writeFile(join(model, 'config.json'), '{"architectures":["Demo"],"torch_dtype":"bfloat16"}\n');
+  await writeFile(join(model, 'tokenizer', 'vocab.txt'), 'a\nb\n');
+  await writeFile(join(model, 'README.md'), '# demo\n');
+  // Private on disk (as checkpoints often are): only readableByAll makes them readable to KServe's uid 1010.
+  await chmod(join(model, 'model-00001-of-00002.safetensors'), 0o600);
+  await chmod(join(model, 'tokenizer', 'vocab.txt'), 0o600);
+  await chmod(join(model, 'tokenizer'), 0o700);
+  await chmod(model, 0o755);
+  for (const f of [...Object.keys(SHARDS), 'config.json', 'tokenizer/vocab.txt', 'README.md']) modelHashes[f] = await sha256File(join(model, f));
+
+  smallModel = join(work, 'small-model');
+  await mkdir(join(smallModel, 'head'), { recursive: true });
+  await writeWeights(join(smallModel, 'weights.bin'), 2 * MiB, { format: 'bf16', seed: 'library-3' });
+  await writeWeights(join(smallModel, 'head', 'head.bin'), 1.5 * MiB, { format: 'fp16', seed: 'library-4' });
+  await writeFile(join(smallModel, 'config.json'), '{"hidden_size":8}\n');
+  await symlink('config.json', join(smallModel, 'latest.json'));
+}
+
 beforeAll(async () => {
   registry = await startRegistry();
   bases = await pushBaseImages(registry);
   work = await makeTempDir('library');
   cache = await openLayerCache(join(work, 'cache'));
   remote = new Remote();
+  await makeModels();
 }, 180_000);
 
 afterAll(async () => {
@@ -79,22 +125,24 @@ describe('examples/', () => {
     expect(config.config.Labels['model.diff_id']).toBe(config.rootfs.diff_ids.at(-2));
   });
 
-  it('modelcar: a model directory at /models, readable by another uid, Entrypoint cleared', async () => {
-    const model = join(work, 'model');
-    await mkdir(join(model, 'tokenizer'), { recursive: true });
-    await writeFile(join(model, 'config.json'), '{"architectures":["Demo"]}\n');
-    await writeFile(join(model, 'tokenizer', 'vocab.txt'), 'a\nb\n');
-    await chmod(model, 0o755);
-    await chmod(join(model, 'tokenizer'), 0o755);
+  it('modelcar: the model at /models in per-file layers, readable by another uid (shards bit-identical), Entrypoint cleared', async () => {
     const dest = `${registry.host}/ex/modelcar:1`;
     const [digest] = await example('modelcar.mjs', [bases.ociRef, model, dest]);
     const ref = `docker://${registry.host}/ex/modelcar@${digest}`;
     const config = await inspectImage(ref, { raw: true, config: true });
     expect(config.config.Entrypoint).toBeUndefined();
     expect(config.config.Cmd).toEqual(['sh', '-c', 'sleep infinity']);
-    expect((await inspectRaw(ref)).json.annotations['org.opencontainers.image.title']).toBe('modelcar');
-    const out = await runImage(ref, { entrypoint: ['cat', '/models/config.json', '/models/tokenizer/vocab.txt'], user: { uid: 1010, gid: 1010 } });
-    expect(out.stdout).toBe('{"architectures":["Demo"]}\na\nb\n');
+    const raw = await inspectRaw(ref);
+    expect(raw.json.annotations['org.opencontainers.image.title']).toBe('modelcar');
+    // Each shard its own uncompressed layer (digest = diff_id, one read to hash), then the small files gzipped.
+    const ours = raw.json.layers.slice(-3);
+    expect(ours.map((l: { mediaType: string }) => l.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar', 'application/vnd.oci.image.layer.v1.tar', 'application/vnd.oci.image.layer.v1.tar+gzip']);
+    expect(config.rootfs.diff_ids.slice(-3, -1)).toEqual(ours.slice(0, 2).map((l: { digest: string }) => l.digest));
+    // Read back inside the container as KServe's uid: every file, private ones included, bit for bit.
+    const files = Object.keys(modelHashes);
+    const out = await runImage(ref, { entrypoint: ['sha256sum', ...files.map((f) => `/models/${f}`)], user: { uid: 1010, gid: 1010 } });
+    expect(out.stderr).toBe('');
+    expect(out.stdout).toBe(files.map((f) => `${modelHashes[f]}  /models/${f}\n`).join(''));
   });
 
   it('shared-layer: one layer in two images, its blob uploaded once (access log), both images run', async () => {
@@ -319,4 +367,168 @@ describe('stowage build --json', () => {
     const again = JSON.parse((await stowage(['build', '--from', bases.ociRef, '--to', dest, '--copy', `${dir}/model.json:/app/model.json`, '--json', '--cache-dir', join(work, 'json-cache')], { env: {} })).stdout);
     expect(again.digest).toBe(report.digest);
   });
+});
+
+describe('modelLayers: the layers of build --model, as values', () => {
+  type Descriptor = { mediaType: string; digest: string; size: number };
+  const TAR = 'application/vnd.oci.image.layer.v1.tar';
+
+  /** The image's manifest layers, diff_ids and history lines, as the registry serves them. */
+  async function pushed(ref: string) {
+    const raw = await inspectRaw(`docker://${ref}`);
+    const config = await inspectImage(`docker://${ref}`, { raw: true, config: true });
+    const history = (config.history as { created_by?: string; empty_layer?: boolean }[]).filter((h) => !h.empty_layer).map((h) => h.created_by);
+    return { layers: raw.json.layers as Descriptor[], diffIds: config.rootfs.diff_ids as string[], history };
+  }
+
+  async function cliBuild(args: string[]): Promise<void> {
+    const res = await stowage(['build', ...args, '--cache-dir', join(work, 'cli-model-cache')], { env: { SOURCE_DATE_EPOCH: String(EPOCH) } });
+    expect(res.code, res.stderr).toBe(0);
+  }
+
+  async function pushLayers(baseRef: string, layers: Layer[], dest: string): Promise<string> {
+    return (await push(append(openImage(baseRef, { remote }), ...layers), dest, { remote })).digest;
+  }
+
+  it('Modelcar settings: layers, diff_ids and history equal to `stowage build --model --modelcar` of the same directory', async () => {
+    await cliBuild(['--from', bases.ociRef, '--to', `${registry.host}/ml/cli:1`, '--model', model, '--modelcar']);
+    const layers = await modelLayers(model, { readableByAll: true, mtime: EPOCH, cache });
+    const digest = await pushLayers(bases.ociRef, layers, `${registry.host}/ml/lib:1`);
+    const fromCli = await pushed(`${registry.host}/ml/cli:1`);
+    const fromLib = await pushed(`${registry.host}/ml/lib@${digest}`);
+    expect(fromLib.layers).toEqual(fromCli.layers);
+    expect(fromLib.diffIds).toEqual(fromCli.diffIds);
+    expect(fromLib.history).toEqual(fromCli.history);
+    // The shape: one uncompressed layer per shard in path order (digest = diff_id), then the small files.
+    const ours = fromLib.layers.slice(-3);
+    expect(layers.map((l) => l.descriptor)).toEqual(ours);
+    expect(ours.map((l) => l.mediaType)).toEqual([TAR, TAR, 'application/vnd.oci.image.layer.v1.tar+gzip']);
+    expect(layers.map((l) => l.label)).toEqual(['/models/model-00001-of-00002.safetensors', '/models/model-00002-of-00002.safetensors', '/models']);
+    for (const l of layers.slice(0, 2)) expect(l.diffId).toBe(l.descriptor.digest);
+    expect(layers[0]!.descriptor.size).toBeGreaterThan(SHARDS['model-00001-of-00002.safetensors']);
+    // A layer read from any offset is the same bytes (a resumed upload reads from where it stopped).
+    const at = 40 * MiB + 7;
+    const tail = createHash('sha256');
+    for await (const chunk of await layers[0]!.open(at)) tail.update(chunk as Buffer);
+    const whole = Buffer.concat(await (await layers[0]!.open()).toArray());
+    expect(tail.digest('hex')).toBe(createHash('sha256').update(whole.subarray(at)).digest('hex'));
+  }, 120_000);
+
+  it.each([
+    { name: 'gzip per-file layers, threshold 1 MiB, DEST /opt/model, chown, on a Docker base', base: () => bases.dockerRef, flags: ['--model-compression', 'gzip', '--model-file-layer-min', String(MiB), '--chown', '1000:1000'], options: { compression: 'gzip' as const, fileLayerMin: MiB, chown: '1000:1000' } },
+    { name: 'zstd everywhere (level 5), recorded file digests', base: () => bases.ociRef, flags: ['--model-compression', 'zstd', '--compression', 'zstd', '--compression-level', '5', '--model-file-layer-min', String(MiB), '--sbom'], options: { compression: { kind: 'zstd' as const, level: 5 }, smallFileCompression: { kind: 'zstd' as const, level: 5 }, fileLayerMin: MiB, recordFiles: true } },
+  ])('$name: the same layers as the CLI flags give', async ({ base, flags, options }) => {
+    const tag = createHash('sha256').update(flags.join(' ')).digest('hex').slice(0, 8);
+    await cliBuild(['--from', base(), '--to', `${registry.host}/ml/cli:${tag}`, '--model', `${smallModel}:/opt/model`, ...flags]);
+    const layers = await modelLayers(smallModel, { dest: '/opt/model', mtime: EPOCH, cache, ...options });
+    const digest = await pushLayers(base(), layers, `${registry.host}/ml/lib:${tag}`);
+    const fromCli = await pushed(`${registry.host}/ml/cli:${tag}`);
+    const fromLib = await pushed(`${registry.host}/ml/lib@${digest}`);
+    expect(fromLib.layers).toEqual(fromCli.layers);
+    expect(fromLib.diffIds).toEqual(fromCli.diffIds);
+    expect(fromLib.history).toEqual(fromCli.history);
+    // head/head.bin and weights.bin (≥ 1 MiB) their own layers in path order, then config.json and the symlink.
+    expect(layers.map((l) => l.label)).toEqual(['/opt/model/head/head.bin', '/opt/model/weights.bin', '/opt/model']);
+    if (options.recordFiles) expect(layers[1]!.files).toEqual([{ path: '/opt/model/weights.bin', sha256: `sha256:${await sha256File(join(smallModel, 'weights.bin'))}`, size: 2 * MiB }]);
+  }, 120_000);
+
+  it('one set of layer values in two images: each shard is uploaded once (access log)', async () => {
+    const layers = await modelLayers(model, { readableByAll: true, mtime: EPOCH, cache });
+    const again = await modelLayers(model, { readableByAll: true, mtime: EPOCH, cache });
+    expect(again.map((l) => l.descriptor)).toEqual(layers.map((l) => l.descriptor));
+    const before = accessLog(registry).length;
+    const base = openImage(bases.ociRef, { remote });
+    const serving = append(base, ...layers);
+    await push(serving, `${registry.host}/ml/two:a`, { remote });
+    await push(withConfig(append(base, ...again), { cmd: ['ls', '/models'] }), `${registry.host}/ml/two:b`, { remote });
+    const steps = accessLog(registry).slice(before);
+    for (const layer of layers) {
+      const puts = blobUploads(steps).filter((e) => e.method === 'PUT' && e.query.get('digest') === layer.descriptor.digest);
+      expect(puts, layer.label).toHaveLength(1);
+    }
+  }, 120_000);
+
+  it('bad input: one StowageError naming what is wrong, as --model gives', async () => {
+    const missing = join(work, 'no-such-model');
+    const cli = await stowage(['build', '--from', bases.ociRef, '--to', `${registry.host}/ml/bad:1`, '--model', missing]);
+    expect(cli.code).not.toBe(0);
+    const cliLine = cli.stderr.trim().split('\n');
+    expect(cliLine).toHaveLength(1);
+    const err = await modelLayers(missing, { cache }).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ name: 'StowageError', code: 'INVALID_INPUT' });
+    // The same words as the CLI's, with the flag's name replaced by "model".
+    expect(cliLine[0]).toContain(err!.message.replace(/^model source/, '--model source'));
+
+    const withSocket = join(work, 'model-with-socket');
+    await mkdir(withSocket, { recursive: true });
+    await writeFile(join(withSocket, 'config.json'), '{}');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(join(withSocket, 'serve.sock'), resolve));
+    try {
+      await expect(modelLayers(withSocket, { cache })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/^model source ".*model-with-socket" contains ".*serve\.sock", a special file \(device, socket or FIFO\); only regular files/) });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const empty = join(work, 'empty-model');
+    await mkdir(join(empty, 'sub'), { recursive: true });
+    await expect(modelLayers(empty, { cache })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/holds no regular files/) });
+    await expect(modelLayers(smallModel, { cache, dest: 'models' })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/absolute/) });
+    await expect(modelLayers(smallModel, { cache, dest: '/' })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/below \//) });
+    await expect(modelLayers(smallModel, { cache, fileLayerMin: 0 })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/threshold/) });
+    await expect(modelLayers(smallModel, { cache, compression: 'zstd', family: 'docker' })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/zstd/) });
+    await expect(modelLayers(smallModel, { cache, chown: 'root' })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/UID\[:GID\]/) });
+  });
+
+  it('cancelled: an aborted signal stops before any read, or while the 64 MiB shard is hashed (CANCELLED)', async () => {
+    const fresh = await openLayerCache(false);
+    try {
+      await expect(modelLayers(model, { cache: fresh, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'CANCELLED', message: expect.stringMatching(/before it started/) });
+      // Aborted from inside: the moment the first bytes of the 64 MiB shard are counted.
+      const controller = new AbortController();
+      const meters = new Map<string, Meter>();
+      const progress = {
+        meter(label: string, total?: number): Meter {
+          let read = 0;
+          const m: Meter = { written: 0, sent: 0, state: '', ...(total !== undefined ? { total } : {}), get read() { return read; }, set read(n: number) { read = n; if (n > 0 && label.endsWith('00001-of-00002.safetensors')) controller.abort(); } };
+          meters.set(label, m);
+          return m;
+        },
+      };
+      await expect(modelLayers(model, { cache: fresh, signal: controller.signal, progress })).rejects.toMatchObject({ code: 'CANCELLED' });
+      // Then the whole model, uncancelled: the hashing of the aborted call had stopped (its meter stays short).
+      const layers = await modelLayers(model, { cache: fresh, readableByAll: true, mtime: EPOCH });
+      const first = meters.get('/models/model-00001-of-00002.safetensors');
+      expect(first!.read).toBeGreaterThan(0);
+      expect(first!.read).toBeLessThan(SHARDS['model-00001-of-00002.safetensors']);
+      expect(layers[0]!.cached).toBe(false);
+      expect(layers.map((l) => l.descriptor)).toEqual((await modelLayers(model, { readableByAll: true, mtime: EPOCH, cache })).map((l) => l.descriptor));
+    } finally {
+      await fresh.dispose();
+    }
+  }, 120_000);
+
+  it('bounded memory: a child process makes and pushes the 64 MiB + 16 MiB shards with about the RSS of a 2 MiB model', async () => {
+    // Peak RSS (maxRSS) of a fresh process per model, so nothing else of the test runner counts.
+    const script = join(work, 'model-rss.mjs');
+    await writeFile(script, `import { Remote, append, modelLayers, openImage, openLayerCache, push } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+const [base, dir, dest] = process.argv.slice(2);
+const remote = new Remote();
+const cache = await openLayerCache(false);
+try {
+  const layers = await modelLayers(dir, { cache, compression: process.env.MODEL_COMPRESSION || 'none' });
+  await push(append(openImage(base, { remote }), ...layers), dest, { remote });
+} finally {
+  remote.close();
+  await cache.dispose();
+}
+console.log(process.resourceUsage().maxRSS);
+`);
+    const rss = async (dir: string, dest: string) => Number((await runOk(process.execPath, [script, bases.ociRef, dir, dest], { timeoutMs: 120_000 })).stdout.trim()) * 1024;
+    const small = await rss(smallModel, `${registry.host}/ml/rss:small`);
+    const big = await rss(model, `${registry.host}/ml/rss:big`);
+    expect(big).toBeLessThan(150 * MiB);
+    // 80 MiB of weights cost no more than the small model (whose gzip layer dominates) plus far less than one copy of
+    // the big shard: the shards are streamed, never held.
+    expect(big - small).toBeLessThan(32 * MiB);
+  }, 120_000);
 });

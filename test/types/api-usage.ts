@@ -8,6 +8,7 @@ import {
   fileLayer,
   isStowageError,
   memoryLayer,
+  modelLayers,
   openImage,
   push,
   withAnnotations,
@@ -30,6 +31,7 @@ import {
   type Platform,
   type Layer,
   type MemoryEntry,
+  type ModelLayerOptions,
 } from '../../src/index.js';
 
 export async function intended(): Promise<void> {
@@ -43,10 +45,13 @@ export async function intended(): Promise<void> {
   ];
   const model: Layer = await memoryLayer(entries, { compression: 'gzip', family: 'oci' });
   const code: Layer = await fileLayer({ source: 'src', dest: '/app/src', chmod: 0o755, chown: { uid: 1000, gid: 1000 } });
+  // A model directory as `build --model` lays it out: one layer per big file, then the small files.
+  const modelcar: ModelLayerOptions = { dest: '/models', fileLayerMin: 64 << 20, compression: 'none', readableByAll: true, chown: '1000:1000', mtime: 0 };
+  const weights: Layer[] = await modelLayers('./llama', { ...modelcar, smallFileCompression: { kind: 'zstd', level: 3 }, signal: AbortSignal.timeout(60_000) });
   const digest: string = model.descriptor.digest;
   const diffId: string = model.diffId;
   void [digest, diffId];
-  let image = append(base, model, code);
+  let image = append(base, model, code, ...weights);
   image = withConfig(image, { entrypoint: ['python3', '/app/predict.py'], cmd: '0', env: { MODEL: '/app/model.json' }, expose: [8080] });
   image = withConfig(image, (c: ContainerConfig) => ({ ...c, User: '1000' }));
   image = withAnnotations(withPlatform(image, 'linux/arm64/v8'), { 'org.opencontainers.image.source': 'https://example.com' });
@@ -72,6 +77,10 @@ export async function misuses(base: Image, layer: Layer): Promise<void> {
   await build({ from: 'busybox', to: 'oci:out', compression: 'brotli' });
   // @ts-expect-error layers are values, not paths
   append(base, 'model.json');
+  // @ts-expect-error modelLayers gives several layers: spread them into append
+  append(base, await modelLayers('./llama'));
+  // @ts-expect-error a model's per-file layers are tar, tar+gzip or tar+zstd
+  await modelLayers('./llama', { compression: 'xz' });
   // @ts-expect-error a symlink needs its target
   await memoryLayer([{ path: '/a', type: 'symlink' }]);
   // @ts-expect-error a directory has no content
