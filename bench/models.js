@@ -4,6 +4,7 @@
 //   raw upload        the floor: each shard's bytes PUT as one blob, one blob at a time (node:http, streamed)
 //   stowage --model   per-file uncompressed layers (cold: empty cache, fresh repository; warm: nothing changed)
 //   stowage --model --modelcar --modelpack   the same plus the Modelcar shape and the ModelPack artifact + index
+//   modelLayers() + push   the library's way to the same layers (bench/lib/model-layers-child.mjs)
 //   stowage --copy    one gzip --copy per shard (the way before --model)
 //   skopeo+umoci      skopeo copy base → OCI layout, umoci insert per file, skopeo copy → registry
 //   containerify      --extraContent per shard, --customContent for the small files
@@ -24,10 +25,10 @@ import { machineHeader, machineInfo } from './lib/machine.js';
 import { describeFailure, measure } from './lib/measure.js';
 import { startRegistry, summarize } from './lib/registry.js';
 import { fmtMiB, fmtRatio, fmtS, max, median, MiB, min, table } from './lib/stats.js';
-import { BENCH_DIR, CONTAINERIFY_CLI, ROOT, STOWAGE_DIST, UPLOAD_CHILD, containerifyVersion, sha256File, snapshotStowage, verifyPushed } from './lib/tools.js';
+import { BENCH_DIR, CONTAINERIFY_CLI, MODEL_LAYERS_CHILD, ROOT, STOWAGE_DIST, UPLOAD_CHILD, containerifyVersion, sha256File, snapshotStowage, verifyPushed } from './lib/tools.js';
 import { writeWeights } from './lib/weights.js';
 
-const ROWS = ['raw', 'model', 'modelcar', 'copy', 'skopeo', 'containerify'];
+const ROWS = ['raw', 'model', 'library', 'modelcar', 'copy', 'skopeo', 'containerify'];
 const { values: flags } = parseArgs({
   options: {
     shards: { type: 'string', default: '4' },
@@ -136,7 +137,10 @@ async function measured(row, scenario, run, spec, check) {
   return out;
 }
 const cli = (args) => ({ args: [stowage.cli, ...args], cwd: dirs.model, env });
-const verified = (ref, layers) => async (r) => ({ digest: (await verifyPushed(ref, { layers, expectDigest: r.stdout.trim() })).digest });
+const verified = (ref, layers) => async (r) => {
+  const pushed = await verifyPushed(ref, { layers, expectDigest: r.stdout.trim() });
+  return { digest: pushed.digest, layers: pushed.layers };
+};
 const smallCopies = ['config.json', 'tokenizer.json'].flatMap((f) => ['--copy', `${f}:/models/${f}`]);
 
 const rounds = {
@@ -150,6 +154,13 @@ const rounds = {
     const cold = await measured('stowage --model', 'cold', run, cli(args), verified(ref, SHARDS + 2));
     const warm = await measured('stowage --model', 'warm', run, cli(args), verified(ref, SHARDS + 2));
     warm.sameDigest = warm.digest === cold.digest;
+    await rm(cache, { recursive: true, force: true });
+  },
+  library: async (run) => {
+    const ref = `${registry.host}/bench/library-${run}:latest`;
+    const cache = join(dirs.cache, `library-${run}`);
+    const dist = join(stowage.cli, '..', '..');
+    await measured('stowage modelLayers() + push', 'cold', run, { args: [MODEL_LAYERS_CHILD, dist, baseRef, dirs.model, ref, cache], cwd: dirs.model, env }, verified(ref, SHARDS + 2));
     await rm(cache, { recursive: true, force: true });
   },
   modelcar: async (run) => {
@@ -220,6 +231,11 @@ if (only.has('model')) {
   if (only.has('skopeo')) targets.push(`- --model cold faster than skopeo+umoci: ${fmtS(cold)} s vs ${fmtS(med('skopeo+umoci pipeline'))} s → ${verdict(cold < med('skopeo+umoci pipeline'))}`);
   const w = results.filter((r) => r.row === 'stowage --model' && r.scenario === 'warm');
   targets.push(`- nothing changed ≤ 0.5 s: ${fmtS(warm)} s, ${max(w.map((r) => r.upload.blobs))} blob uploads, same digest: ${w.every((r) => r.sameDigest) ? 'yes' : 'no'} → ${verdict(warm <= 0.5 && w.every((r) => r.sameDigest))}`);
+  // The library's layers of the same directory are --model's (the image configs differ: no created time, no base annotations).
+  const lib = results.filter((r) => r.row === 'stowage modelLayers() + push');
+  const cliLayers = JSON.stringify(results.find((r) => r.row === 'stowage --model' && r.scenario === 'cold')?.layers);
+  const same = lib.every((r) => JSON.stringify(r.layers) === cliLayers);
+  if (lib.length) targets.push(`- modelLayers() + push: ${fmtS(med('stowage modelLayers() + push'))} s = ${fmtRatio(med('stowage modelLayers() + push') / cold)} --model cold (hashes every shard before push starts; --model uploads each shard as soon as it is hashed), same layer digests as --model: ${same ? 'yes' : 'no'} → ${verdict(same)}`);
   const rss = max(results.filter((r) => r.row.startsWith('stowage')).map((r) => (r.rssKiB ?? NaN) / 1024));
   targets.push(`- peak RSS ≤ 150 MiB (every stowage row): ${rss.toFixed(0)} MiB → ${verdict(rss <= 150)}`);
 }

@@ -11,6 +11,7 @@ export const ROOT = join(BENCH_DIR, '..');
 export const STOWAGE_DIST = join(ROOT, 'dist');
 export const CONTAINERIFY_CLI = join(BENCH_DIR, 'node_modules/containerify/lib/cli.js');
 export const UPLOAD_CHILD = join(BENCH_DIR, 'lib/upload-child.js');
+export const MODEL_LAYERS_CHILD = join(BENCH_DIR, 'lib/model-layers-child.mjs');
 
 /** The two layers every tool adds: the small files, then the model in a layer of its own (as our users do). */
 export const SMALL_DEST = '/app/src';

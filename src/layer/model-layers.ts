@@ -4,7 +4,7 @@ import { newLayerMediaType, type Layer } from '../image/layer.js';
 import { fileLayers } from '../model/file-layers.js';
 import { planModelInputs } from '../model/inputs.js';
 import { DEFAULT_MODEL_DIR, modelDir } from '../model/model-spec.js';
-import { cancellable } from '../util/cancel.js';
+import { anySignal, cancellable } from '../util/cancel.js';
 import type { CompressionKind, CompressionOptions } from '../compress/compressor.js';
 import { parseChown } from './copy-spec.js';
 import { layerFromWalk } from './file-layer.js';
@@ -76,7 +76,10 @@ export function modelLayers(source: string, options: ModelLayerOptions = {}): Pr
       },
       perFileCompression,
     );
-    // The uncompressed per-file layers are hashed by the model pipeline while the others are built, as in a build.
+    // The uncompressed per-file layers are hashed by the model pipeline while the others are built, as in a build;
+    // if a walked layer fails, the hashing stops too rather than read on through gigabytes nobody will use.
+    const stop = new AbortController();
+    const signal = anySignal(settings.signal, stop.signal)!;
     const perFile = fileLayers(
       inputs.perFile.map((l) => l.entries),
       {
@@ -85,17 +88,25 @@ export function modelLayers(source: string, options: ModelLayerOptions = {}): Pr
         cache: settings.cache,
         ...(settings.recordFiles ? { recordFiles: true } : {}),
         ...(settings.progress ? { progress: settings.progress } : {}),
-        ...(settings.signal ? { signal: settings.signal } : {}),
+        signal,
+        // Nothing is uploaded until every layer is known (a Layer carries its digest), so unlike a build, where one
+        // file at a time gets the first upload going soonest, both cores hash.
+        workers: 2,
       },
     );
     perFile.catch(() => undefined); // awaited below, after the walked layers (or their failure)
-    const walked: Layer[] = [];
-    for (const { spec: copy, entries, compression: own } of inputs.walked) {
-      const compression = own ?? settings.compression;
-      const s: LayerSettings = { ...settings, compression, mediaType: newLayerMediaType(family, compression.kind) };
-      walked.push((await layerFromWalk({ spec: copy, entries }, s)).layer);
+    try {
+      const walked: Layer[] = [];
+      for (const { spec: copy, entries, compression: own } of inputs.walked) {
+        const compression = own ?? settings.compression;
+        const s: LayerSettings = { ...settings, compression, mediaType: newLayerMediaType(family, compression.kind) };
+        walked.push((await layerFromWalk({ spec: copy, entries }, s)).layer);
+      }
+      const files = (await perFile).map(({ layer, cached }) => ({ ...newImageLayer(layer), cached }));
+      return [...files, ...walked];
+    } catch (e) {
+      stop.abort();
+      throw e;
     }
-    const files = (await perFile).map(({ layer, cached }) => ({ ...newImageLayer(layer), cached }));
-    return [...files, ...walked];
   });
 }

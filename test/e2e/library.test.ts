@@ -414,13 +414,15 @@ describe('modelLayers: the layers of build --model, as values', () => {
     expect(tail.digest('hex')).toBe(createHash('sha256').update(whole.subarray(at)).digest('hex'));
   }, 120_000);
 
+  const LABELS = ['/opt/model/head/head.bin', '/opt/model/weights.bin', '/opt/model'];
   it.each([
-    { name: 'gzip per-file layers, threshold 1 MiB, DEST /opt/model, chown, on a Docker base', base: () => bases.dockerRef, flags: ['--model-compression', 'gzip', '--model-file-layer-min', String(MiB), '--chown', '1000:1000'], options: { compression: 'gzip' as const, fileLayerMin: MiB, chown: '1000:1000' } },
-    { name: 'zstd everywhere (level 5), recorded file digests', base: () => bases.ociRef, flags: ['--model-compression', 'zstd', '--compression', 'zstd', '--compression-level', '5', '--model-file-layer-min', String(MiB), '--sbom'], options: { compression: { kind: 'zstd' as const, level: 5 }, smallFileCompression: { kind: 'zstd' as const, level: 5 }, fileLayerMin: MiB, recordFiles: true } },
-  ])('$name: the same layers as the CLI flags give', async ({ base, flags, options }) => {
-    const tag = createHash('sha256').update(flags.join(' ')).digest('hex').slice(0, 8);
-    await cliBuild(['--from', base(), '--to', `${registry.host}/ml/cli:${tag}`, '--model', `${smallModel}:/opt/model`, ...flags]);
-    const layers = await modelLayers(smallModel, { dest: '/opt/model', mtime: EPOCH, cache, ...options });
+    { name: 'gzip per-file layers, threshold 1 MiB, DEST /opt/model, chown, on a Docker base', file: '', labels: LABELS, base: () => bases.dockerRef, flags: ['--model-compression', 'gzip', '--model-file-layer-min', String(MiB), '--chown', '1000:1000'], options: { compression: 'gzip' as const, fileLayerMin: MiB, chown: '1000:1000' } },
+    { name: 'zstd everywhere (level 5), recorded file digests', file: '', labels: LABELS, base: () => bases.ociRef, flags: ['--model-compression', 'zstd', '--compression', 'zstd', '--compression-level', '5', '--model-file-layer-min', String(MiB), '--sbom'], options: { compression: { kind: 'zstd' as const, level: 5 }, smallFileCompression: { kind: 'zstd' as const, level: 5 }, fileLayerMin: MiB, recordFiles: true } },
+    { name: 'a single file as the model', file: '/weights.bin', labels: ['/opt/model/weights.bin'], base: () => bases.ociRef, flags: ['--model-file-layer-min', String(MiB)], options: { fileLayerMin: MiB } },
+  ])('$name: the same layers as the CLI flags give', async ({ file, labels, base, flags, options }) => {
+    const tag = createHash('sha256').update(`${file} ${flags.join(' ')}`).digest('hex').slice(0, 8);
+    await cliBuild(['--from', base(), '--to', `${registry.host}/ml/cli:${tag}`, '--model', `${smallModel}${file}:/opt/model`, ...flags]);
+    const layers = await modelLayers(`${smallModel}${file}`, { dest: '/opt/model', mtime: EPOCH, cache, ...options });
     const digest = await pushLayers(base(), layers, `${registry.host}/ml/lib:${tag}`);
     const fromCli = await pushed(`${registry.host}/ml/cli:${tag}`);
     const fromLib = await pushed(`${registry.host}/ml/lib@${digest}`);
@@ -428,7 +430,7 @@ describe('modelLayers: the layers of build --model, as values', () => {
     expect(fromLib.diffIds).toEqual(fromCli.diffIds);
     expect(fromLib.history).toEqual(fromCli.history);
     // head/head.bin and weights.bin (≥ 1 MiB) their own layers in path order, then config.json and the symlink.
-    expect(layers.map((l) => l.label)).toEqual(['/opt/model/head/head.bin', '/opt/model/weights.bin', '/opt/model']);
+    expect(layers.map((l) => l.label)).toEqual(labels);
     if (options.recordFiles) expect(layers[1]!.files).toEqual([{ path: '/opt/model/weights.bin', sha256: `sha256:${await sha256File(join(smallModel, 'weights.bin'))}`, size: 2 * MiB }]);
   }, 120_000);
 
