@@ -50,10 +50,11 @@
  *     per MiB, by our own coder (huffman-block.ts) on a worker. This is what made gzip of weights fast. On 32 MiB of
  *     N(0, 0.02) weights (bench/compress.js, CPU seconds, a busy 2-core machine): deflate -6 30-33 MiB/s a core
  *     saving 21.76% (bf16) / 7.89% (fp16); zlib's Z_HUFFMAN_ONLY 94-105 MiB/s, 21.80% / 7.92%; our coder
- *     103-139 MiB/s, 22.03% / 8.18%; after making its loops branch-free (huffman-block.ts, same bytes) ~330-360
- *     MiB/s a core, and the rule's sample 0.7 -> 0.3 ms a MiB (adaptive.ts). Candidates not taken: a native Huffman-only (node:zlib) is no faster and its
- *     bytes would need the engine check below (pako's Huffman-only runs at 32 MiB/s); a WebAssembly deflate still
- *     searches for matches that weights do not have; zstd (22.0% at ~380 MiB/s) is offered as its own layer type;
+ *     103-139 MiB/s, 22.03% / 8.18%; after making its loops branch-free (huffman-block.ts, same bytes) ~330-360 MiB/s a
+ *     core, and the rule's sample 0.7 -> 0.3 ms a MiB (adaptive.ts). Candidates not taken: a native Huffman-only
+ *     (node:zlib) is no faster and its bytes would need the engine check below (pako's Huffman-only runs at 32 MiB/s);
+ *     a WebAssembly deflate still searches for matches that weights do not have; zstd (22.0% at ~380 MiB/s) is offered
+ *     as its own layer type;
  *   - deflate (everything else: text, programs, tar headers), as before.
  *   A block that coding made bigger than stored is stored. GZIP_FORMAT names the rule: stowage-gzip/1 stored blocks
  *   over 7 bits and deflated the rest; /2 adds the Huffman-only coding and stores only over 7.5 bits.
