@@ -17,6 +17,7 @@ import { openTree } from './source/image-tree.js';
 import { openReader } from './source/open-index.js';
 import { mapLimit } from './util/limit.js';
 import type { SignOptions } from './sign/sign-types.js';
+import { anySignal } from './util/cancel.js';
 
 /** What a multi-platform build reads of the build options (the build's own type lives with build()). */
 export interface PlatformBuildOptions extends RegistryAccessOptions {
@@ -79,10 +80,10 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
   const attest = ATTESTING(options) ? await import('./sign/attest.js') : undefined;
   const signing = options.sign && attest ? await attest.prepareSigning(options.sign, options.environment) : undefined;
 
+  // Our own abort as well as the caller's: a failing child stops the others' requests still in flight.
   const work = new AbortController();
-  const onAbort = () => work.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const client = openClient(options, log, work.signal);
+  const signal = anySignal(options.signal, work.signal)!;
+  const client = openClient(options, log, signal);
   let tempCache: string | undefined;
   try {
     const reader = await openTree(from, client);
@@ -123,7 +124,7 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
         untagged: to.kind !== 'docker-archive',
         ...(options.provenance || options.sbom ? { recordFiles: true } : {}),
         ...(tempCache ? { cacheDir: tempCache } : {}),
-        signal: work.signal,
+        signal,
       }) as unknown as O;
     const results: R[] = [];
     results.push(await buildOne(child(0)));
@@ -193,7 +194,6 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
     work.abort();
     throw e;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
     client.close();
     if (tempCache) await rm(tempCache, { recursive: true, force: true });
   }

@@ -24,6 +24,7 @@ import { openClient } from './registry/access.js';
 import { Remote } from './registry/remote.js';
 import { sourceFor } from './source/open-image.js';
 import { SourceImage } from './source/source-image.js';
+import { anySignal } from './util/cancel.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
@@ -48,11 +49,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const dockerfile = p.dockerfile ? await readDockerfile(p.dockerfile, p.platform, p.environment) : undefined;
   // Our own abort: a failure anywhere cancels the uploads still in flight, so nothing runs on behind the caller.
   const work = new AbortController();
-  const onAbort = () => work.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = anySignal(options.signal, work.signal)!;
   // One registry connection for the build (sources, sink, shared cache, attachments); unset options stay unset.
-  const remote = new Remote(openClient(options, log, work.signal));
-  const { signal } = work;
+  const remote = new Remote(openClient(options, log, signal));
   const progress = options.progress ? { progress: options.progress } : {};
   let cache: LayerCache | undefined;
   try {
@@ -97,7 +96,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
     throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
     await cache?.dispose();
     remote.close();
   }

@@ -19,6 +19,7 @@ import { openTree, readTree, type ImageTree, type TreeImage, type TreeReader } f
 import type { BaseImage } from './source/source.js';
 import { retryPolicy } from './util/retrying.js';
 import { skip } from './util/slice.js';
+import { anySignal } from './util/cancel.js';
 
 export interface CopyOptions extends RegistryAccessOptions {
   /** Source: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
@@ -96,10 +97,10 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
   if (extra.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'copy cancelled before it started');
 
+  // Our own abort as well as the caller's: a failure anywhere stops the copies still in flight.
   const work = new AbortController();
-  const onAbort = () => work.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const client = openClient(options, log, work.signal);
+  const signal = anySignal(options.signal, work.signal)!;
+  const client = openClient(options, log, signal);
   try {
     const reader = await openTree(from, client);
     log.info(`reading ${reader.label}`);
@@ -112,7 +113,7 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
       openBlob: (d: Descriptor) => reader.openBlob(d),
     };
     const images = tree.images.map((i) => asImage(i, reader, base));
-    const written = await write(to, tree, images, { client, log, extra, options, signal: work.signal });
+    const written = await write(to, tree, images, { client, log, extra, options, signal });
     return {
       ...written,
       images: written.images.map((d) => ({ digest: d.digest, mediaType: d.mediaType, ...(d.platform ? { platform: d.platform } : {}) })),
@@ -121,7 +122,6 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
     work.abort();
     throw e;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
     client.close();
   }
 }

@@ -59,14 +59,10 @@ async function withReader<T>(options: RegistryAccessOptions & { ref: string }, f
   const target = parseTarget(options.ref, options.ref.startsWith('docker-archive:') ? 'destination' : 'base');
   const log = options.log ?? silentLogger;
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'cancelled before it started');
-  const work = new AbortController();
-  const onAbort = () => work.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const client = openClient(options, log, work.signal);
+  const client = openClient(options, log, options.signal);
   try {
     return await fn(await openTree(target, client));
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
     client.close();
   }
 }

@@ -36,10 +36,7 @@ export async function tag(options: TagOptions): Promise<TagResult> {
   const target = parseTarget(options.ref, 'base');
   const log = options.log ?? silentLogger;
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'tag cancelled before it started');
-  const work = new AbortController();
-  const onAbort = () => work.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const client = openClient(options, log, work.signal);
+  const client = openClient(options, log, options.signal);
   try {
     const reader = await openTree(target, client);
     const doc = await reader.manifest(reader.top);
@@ -71,7 +68,6 @@ export async function tag(options: TagOptions): Promise<TagResult> {
     for (const t of tagged) log.info(`tagged ${t} -> ${doc.digest}`);
     return { digest: doc.digest, tagged };
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
     client.close();
   }
 }

@@ -43,7 +43,7 @@ export function retrySettings(options: RegistryAccessOptions): ClientOptions['re
 }
 
 /** A client for `options`, cancelled by `signal`; retries validated here, once, for every command. */
-export function openClient(options: RegistryAccessOptions, log: Logger, signal: AbortSignal): RegistryClient {
+export function openClient(options: RegistryAccessOptions, log: Logger, signal: AbortSignal | undefined): RegistryClient {
   validateRetries(options.retries);
   return new RegistryClient({
     insecure: options.insecure,

@@ -5,12 +5,12 @@ import {
   FulcioSigner,
   RekorWitness,
   TSAWitness,
-  type IdentityProvider,
   type Witness,
 } from '@sigstore/sign';
 
 import { StowageError } from '../errors.js';
 import { defaultIdentityProvider } from './identity.js';
+import type { KeylessSignOptions } from './sign-types.js';
 
 /**
  * Keyless signing ("cosign sign" without --key): sigstore-js roles composed as its own `packages/client/src/config.ts`
@@ -25,22 +25,8 @@ import { defaultIdentityProvider } from './identity.js';
 export const DEFAULT_TSA_URL = 'https://timestamp.sigstore.dev';
 export { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL };
 
-export interface KeylessOptions {
-  /** Defaults to `defaultIdentityProvider()` (SIGSTORE_ID_TOKEN, then GitHub Actions). */
-  identityProvider?: IdentityProvider;
-  fulcioURL?: string;
-  rekorURL?: string;
-  /** Send nothing to Rekor (private deployments without a log; the bundle then needs a TSA timestamp to verify). */
-  noTransparencyLog?: boolean;
-  /**
-   * RFC 3161 timestamp authority; none by default (Rekor's integrated time serves as the timestamp). An origin
-   * (`https://timestamp.sigstore.dev`) gets `/api/v1/timestamp` appended; a URL with a path is used as it is
-   * (@sigstore/sign `external/tsa.ts`).
-   */
-  tsaURL?: string;
-  timeoutMs?: number;
-  retries?: number;
-}
+/** The public keyless settings as they are; the identity defaults to `defaultIdentityProvider()`. */
+export type KeylessOptions = KeylessSignOptions;
 
 export interface KeylessSetup {
   builder: DSSEBundleBuilder;

@@ -29,7 +29,11 @@ export interface KeylessSignOptions {
   rekorURL?: string;
   /** Send nothing to Rekor (private deployments without a log; the bundle then needs a TSA timestamp to verify). */
   noTransparencyLog?: boolean;
-  /** RFC 3161 timestamp authority; none by default (Rekor's integrated time serves as the timestamp). */
+  /**
+   * RFC 3161 timestamp authority; none by default (Rekor's integrated time serves as the timestamp). An origin
+   * (`https://timestamp.sigstore.dev`) gets `/api/v1/timestamp` appended; a URL with a path is used as it is
+   * (@sigstore/sign `external/tsa.ts`).
+   */
   tsaURL?: string;
   timeoutMs?: number;
   retries?: number;

@@ -1,5 +1,4 @@
 import { StowageError, withHint } from '../errors.js';
-import type { BuildEvent } from '../events.js';
 import type { BuiltImage } from '../image/compose.js';
 import type { Index, IndexEntry, OpaqueContents } from '../image/image-index.js';
 import type { Layer } from '../image/layer.js';
@@ -7,8 +6,7 @@ import { familyOf } from '../image/media-types.js';
 import { formatPlatform, normalizePlatform } from '../image/platform.js';
 import { ociIndex, ociManifest } from '../image/to-oci.js';
 import type { Descriptor, ImageConfig, IndexManifest, Platform, RawJson } from '../image/types.js';
-import { silentLogger, type Logger } from '../log.js';
-import type { Progress } from '../progress.js';
+import { silentLogger } from '../log.js';
 import { formatReference, validateTag, type Reference } from '../ref/reference.js';
 import { layoutTarget, parseTarget, registryTarget, type Target } from '../ref/target.js';
 import type { Repository } from '../registry/registry.js';
@@ -20,22 +18,15 @@ import { DockerArchiveSink } from './docker-archive-sink.js';
 import { LayoutSink } from './layout-sink.js';
 import { RegistrySink } from './registry-sink.js';
 import { cancellable } from '../util/cancel.js';
+import type { WriteOptions } from './write-image.js';
 
-export interface IndexWriteOptions {
-  /** Registry destinations: the connection to push through. */
-  remote?: Remote;
-  /** Registry destinations: more tags for the index, put after it (children go up by digest, never tagged). */
-  tags?: string[];
-  /** Registry destinations: blob uploads at once, across all children (default 4). */
-  concurrency?: number;
-  /** Live per-blob counters (bytes sent, state). */
-  progress?: Progress;
-  log?: Logger;
-  /** Stops the write (CANCELLED): its registry requests and layer copies stop, and nothing is tagged. */
-  signal?: AbortSignal;
-  /** Each blob as it reaches a registry, then each child manifest and the index as written. */
-  onEvent?: (event: Extract<BuildEvent, { type: 'blob-pushed' | 'image-written' }>) => void;
-}
+/**
+ * How an index is written: an image's {@link WriteOptions}, applied to the whole index. `tags` go on the index (its
+ * children go up by digest, never tagged), `concurrency` counts blob uploads across all children, `signal` stops
+ * every child's requests and copies with nothing tagged, and `onEvent` reports each blob, each child manifest and
+ * the index as written.
+ */
+export type IndexWriteOptions = WriteOptions;
 
 export interface IndexSinkResult {
   /** Digest of the index as written (what the destination's tag names). */
