@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImages, pushDockerList, type BaseImages, type DockerList } from '../harness/base-images.js';
 import { pushBuildxIndex, type BuildxIndex } from '../harness/buildx-index.js';
-import { DIGEST_LINE, stowage } from '../harness/cli.js';
+import { DIGEST_LINE, failsWithOneLine, stowage } from '../harness/cli.js';
 import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
 import { startFaultProxy } from '../harness/fault-proxy.js';
 import { runOk } from '../harness/exec.js';
@@ -44,17 +44,6 @@ async function ok(args: string[]): Promise<string> {
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(DIGEST_LINE);
   return r.stdout.trim();
-}
-
-/** Runs stowage and expects one clear error line and a non-zero exit. */
-async function fails(args: string[]): Promise<string> {
-  const r = await stowage([...args, '--quiet']);
-  expect(r.code).not.toBe(0);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^stowage: error: /);
-  return lines[0]!;
 }
 
 /** Requests the registry's access log shows since `from` (a log position). */
@@ -132,7 +121,7 @@ describe('stowage copy between two registries', () => {
 
   it('a platform the source lacks fails naming those present, and nothing is tagged', async () => {
     const from = b.logs().length;
-    const line = await fails(['copy', buildx.ref, `${b.host}/copy/missing:1`, '--platform', 'linux/amd64,linux/s390x']);
+    const line = await failsWithOneLine(['copy', buildx.ref, `${b.host}/copy/missing:1`, '--platform', 'linux/amd64,linux/s390x']);
     expect(line).toMatch(/has no image for linux\/s390x; available: linux\/arm64\/v8, linux\/amd64/);
     expect(requests(b, from).filter((l) => / \/v2\/copy\/missing\//.test(l))).toEqual([]);
   });
@@ -152,10 +141,10 @@ describe('stowage copy between two registries', () => {
   });
 
   it('a missing tag and a bad reference are one clear line each', async () => {
-    expect(await fails(['copy', `${a.host}/base/busybox:nope`, `${b.host}/copy/x:1`])).toMatch(/base\/busybox:nope not found/);
-    expect(await fails(['copy', 'Bad Ref', `${b.host}/copy/x:1`])).toMatch(/invalid image reference "Bad Ref"/);
-    expect(await fails(['copy', bases.ociRef, 'oci:'])).toMatch(/oci: needs a directory/);
-    expect(await fails(['copy', bases.ociRef])).toMatch(/expected SRC and DEST/);
+    expect(await failsWithOneLine(['copy', `${a.host}/base/busybox:nope`, `${b.host}/copy/x:1`])).toMatch(/base\/busybox:nope not found/);
+    expect(await failsWithOneLine(['copy', 'Bad Ref', `${b.host}/copy/x:1`])).toMatch(/invalid image reference "Bad Ref"/);
+    expect(await failsWithOneLine(['copy', bases.ociRef, 'oci:'])).toMatch(/oci: needs a directory/);
+    expect(await failsWithOneLine(['copy', bases.ociRef])).toMatch(/expected SRC and DEST/);
   });
 });
 
@@ -203,7 +192,7 @@ describe('stowage copy to and from other places', () => {
 
   it('to docker-archive: one platform, loadable by skopeo; an index without --platform is refused clearly', async () => {
     const file = join(work, 'image.tar');
-    const line = await fails(['copy', buildx.ref, `docker-archive:${file}`]);
+    const line = await failsWithOneLine(['copy', buildx.ref, `docker-archive:${file}`]);
     expect(line).toMatch(/a docker archive holds one image, and the source has 2 \(linux\/arm64\/v8, linux\/amd64\); choose one with --platform/);
     await expect(stat(file)).rejects.toThrow();
     await ok(['copy', buildx.ref, `docker-archive:${file}:busybox:copied`, '--platform', 'linux/amd64']);
@@ -233,16 +222,16 @@ describe('stowage tag, inspect, digest', () => {
     const seen = requests(b, from);
     expect(seen.filter((l) => /\/blobs\//.test(l))).toEqual([]);
     expect(seen.filter((l) => /"PUT \/v2\/tagged\/oci\/manifests\/(v2|stable) /.test(l))).toHaveLength(2);
-    expect(await fails(['tag', `${b.host}/tagged/oci:1`, 'bad tag!'])).toMatch(/invalid tag "bad tag!"/);
-    expect(await fails(['tag', `${b.host}/tagged/oci:absent`, 'v3'])).toMatch(/tagged\/oci:absent not found/);
+    expect(await failsWithOneLine(['tag', `${b.host}/tagged/oci:1`, 'bad tag!'])).toMatch(/invalid tag "bad tag!"/);
+    expect(await failsWithOneLine(['tag', `${b.host}/tagged/oci:absent`, 'v3'])).toMatch(/tagged\/oci:absent not found/);
   });
 
   it('digest prints what skopeo computes from the served bytes, for a tag, an index and a platform', async () => {
     expect(await ok(['digest', bases.ociRef])).toBe((await inspectRaw(`docker://${bases.ociRef}`)).digest);
     expect(await ok(['digest', buildx.ref])).toBe(buildx.digest);
     expect(await ok(['digest', buildx.ref, '--platform', 'linux/arm64'])).toBe(buildx.arm64);
-    expect(await fails(['digest', `${a.host}/base/busybox:absent`])).toMatch(/not found/);
-    expect(await fails(['digest', buildx.ref, '--platform', 'windows/amd64'])).toMatch(/no image for platform windows\/amd64; available: linux\/arm64\/v8, linux\/amd64/);
+    expect(await failsWithOneLine(['digest', `${a.host}/base/busybox:absent`])).toMatch(/not found/);
+    expect(await failsWithOneLine(['digest', buildx.ref, '--platform', 'windows/amd64'])).toMatch(/no image for platform windows\/amd64; available: linux\/arm64\/v8, linux\/amd64/);
   });
 
   it('inspect prints JSON: an index lists its entries (attestation marked), an image its config and layers', async () => {
@@ -271,7 +260,7 @@ describe('stowage tag, inspect, digest', () => {
     const config = await stowage(['inspect', '--config', bases.dockerRef]);
     const manifest = JSON.parse(raw.stdout) as Json;
     expect(sha256(config.stdout)).toBe(manifest.config.digest);
-    expect(await fails(['inspect', '--config', buildx.ref])).toMatch(/is an index .* choose one with --platform/);
+    expect(await failsWithOneLine(['inspect', '--config', buildx.ref])).toMatch(/is an index .* choose one with --platform/);
   });
 
   it('inspect and digest read oci: layouts too', async () => {
@@ -308,7 +297,7 @@ describe('stowage copy: faults and credentials', () => {
     try {
       const layer = (await inspectRaw(`docker://${bases.ociRef}`)).json.layers[0].digest as string;
       proxy.add({ method: 'GET', path: new RegExp(`/blobs/${layer}$`), action: { kind: 'corrupt' }, times: Infinity });
-      const line = await fails(['copy', bases.ociRef.replace(a.host, proxy.host), `${b.host}/faults/broken:1`, '--retries', '1']);
+      const line = await failsWithOneLine(['copy', bases.ociRef.replace(a.host, proxy.host), `${b.host}/faults/broken:1`, '--retries', '1']);
       expect(line).toMatch(new RegExp(`${layer}.*content hashes to`));
       const tags = await fetch(`${b.url}/v2/faults/broken/tags/list`);
       expect(tags.status).toBe(404);
@@ -323,7 +312,7 @@ describe('stowage copy: faults and credentials', () => {
       const digest = await ok(['copy', bases.ociRef, `${secure.host}/auth/oci:1`, '--to-creds', 'alice:wonderland']);
       expect(digest).toBe(bases.digests.oci);
       expect((await inspectRaw(`docker://${secure.host}/auth/oci:1`, { creds: 'alice:wonderland' })).digest).toBe(digest);
-      const line = await fails(['copy', bases.ociRef, `${secure.host}/auth/oci:2`, '--to-creds', 'alice:wrong']);
+      const line = await failsWithOneLine(['copy', bases.ociRef, `${secure.host}/auth/oci:2`, '--to-creds', 'alice:wrong']);
       expect(line).toMatch(/401|denied|unauthori[sz]ed|credentials/i);
       expect(line).not.toContain('wrong');
     } finally {

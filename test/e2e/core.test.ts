@@ -4,14 +4,13 @@ import { cp, mkdir, readFile, symlink, utimes, writeFile, chmod } from 'node:fs/
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
-import { DIGEST_LINE, FIXTURES, stowage } from '../harness/cli.js';
+import { DIGEST_LINE, SALARY, salaryArgs, stowage } from '../harness/cli.js';
 import { freePort } from '../harness/ports.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 import { run } from '../harness/exec.js';
 
-const SALARY = join(FIXTURES, 'salary');
 const PREDICT_0 = 'predicted salary for 0 years of experience: 25792.20\n';
 const PREDICT_5 = 'predicted salary for 5 years of experience: 73042.01\n';
 
@@ -19,18 +18,9 @@ let registry: RegistryHandle;
 let bases: BaseImages;
 let work: string;
 
-function salaryArgs(from: string, to: string, extra: string[] = []): string[] {
-  return [
-    'build',
-    '--from', from,
-    '--to', to,
-    '--copy', `${SALARY}/model.json:/app/model.json`,
-    '--copy', `${SALARY}/predict.sh:/app/predict.sh`,
-    '--entrypoint', '["/bin/sh","/app/predict.sh"]',
-    '--cmd', '["0"]',
-    '--cache-dir', join(work, 'cache'),
-    ...extra,
-  ];
+/** The salary example's build arguments with this file's cache directory. */
+function salaryBuild(from: string, to: string, extra: string[] = []): string[] {
+  return salaryArgs(from, to, join(work, 'cache'), extra);
 }
 
 async function tagExists(ref: string): Promise<boolean> {
@@ -54,7 +44,7 @@ describe('salary image from an OCI busybox base', () => {
   const dest = () => `${registry.host}/ml/salary:1`;
 
   it('builds and pushes; stdout is exactly the digest', async () => {
-    const r = await stowage(salaryArgs(bases.ociRef, dest()));
+    const r = await stowage(salaryBuild(bases.ociRef, dest()));
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(DIGEST_LINE);
@@ -97,7 +87,7 @@ describe('salary image from an OCI busybox base', () => {
     await mkdir(copy, { recursive: true });
     await cp(SALARY, copy, { recursive: true });
     await utimes(join(copy, 'model.json'), new Date('2030-01-01'), new Date('2030-01-01'));
-    const args = salaryArgs(bases.ociRef, `${registry.host}/ml/salary:again`)
+    const args = salaryBuild(bases.ociRef, `${registry.host}/ml/salary:again`)
       .map((a) => a.replace(SALARY, copy))
       .filter((a, i, all) => a !== '--cache-dir' && all[i - 1] !== '--cache-dir');
     const r = await stowage([...args, '--no-cache']);
@@ -106,7 +96,7 @@ describe('salary image from an OCI busybox base', () => {
   });
 
   it('SOURCE_DATE_EPOCH sets created and entry mtimes, and changes the digest', async () => {
-    const r = await stowage(salaryArgs(bases.ociRef, `${registry.host}/ml/salary:sde`), { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+    const r = await stowage(salaryBuild(bases.ociRef, `${registry.host}/ml/salary:sde`), { env: { SOURCE_DATE_EPOCH: '1700000000' } });
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).not.toBe(digest);
     const config = await inspectImage(`docker://${registry.host}/ml/salary:sde`, { raw: true, config: true });
@@ -117,7 +107,7 @@ describe('salary image from an OCI busybox base', () => {
 describe('Docker schema 2 base', () => {
   it('keeps the Docker media-type family, no annotations, and runs', async () => {
     const dest = `${registry.host}/ml/salary-docker:1`;
-    const r = await stowage(salaryArgs(bases.dockerRef, dest));
+    const r = await stowage(salaryBuild(bases.dockerRef, dest));
     expect(r.code).toBe(0);
     const raw = await inspectRaw(`docker://${dest}`);
     expect(raw.digest).toBe(r.stdout.trim());
@@ -132,11 +122,11 @@ describe('Docker schema 2 base', () => {
 
 describe('multi-platform index base', () => {
   it('picks linux/amd64 by default and linux/arm64 on request', async () => {
-    const amd = await stowage(salaryArgs(bases.indexRef, `${registry.host}/ml/multi:amd64`));
+    const amd = await stowage(salaryBuild(bases.indexRef, `${registry.host}/ml/multi:amd64`));
     expect(amd.code).toBe(0);
     const amdRaw = await inspectRaw(`docker://${registry.host}/ml/multi:amd64`);
     expect(amdRaw.json.annotations['org.opencontainers.image.base.digest']).toBe(bases.digests.indexAmd64);
-    const arm = await stowage(salaryArgs(bases.indexRef, `${registry.host}/ml/multi:arm64`, ['--platform', 'linux/arm64']));
+    const arm = await stowage(salaryBuild(bases.indexRef, `${registry.host}/ml/multi:arm64`, ['--platform', 'linux/arm64']));
     expect(arm.code).toBe(0);
     const armConfig = await inspectImage(`docker://${registry.host}/ml/multi:arm64`, { raw: true, config: true });
     expect(armConfig.architecture).toBe('arm64');
@@ -146,7 +136,7 @@ describe('multi-platform index base', () => {
 
   it('an unknown platform fails, lists the available ones, and pushes nothing', async () => {
     const dest = `${registry.host}/ml/multi:s390x`;
-    const r = await stowage(salaryArgs(bases.indexRef, dest, ['--platform', 'linux/s390x']));
+    const r = await stowage(salaryBuild(bases.indexRef, dest, ['--platform', 'linux/s390x']));
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(2); // "resolving base ..." progress, then the one-line error
@@ -158,7 +148,7 @@ describe('multi-platform index base', () => {
 describe('other sources and destinations', () => {
   it('reads an oci: layout base and writes an oci: layout that umoci + runc run', async () => {
     const out = join(work, 'layout-out');
-    const r = await stowage(salaryArgs(`oci:${bases.layoutDir}:amd64`, `oci:${out}:salary`));
+    const r = await stowage(salaryBuild(`oci:${bases.layoutDir}:amd64`, `oci:${out}:salary`));
     expect(r.code).toBe(0);
     const info = await inspectImage(`oci:${out}:salary`);
     expect(info.Digest).toBe(r.stdout.trim());
@@ -168,7 +158,7 @@ describe('other sources and destinations', () => {
 
   it('writes a docker-archive that skopeo reads and runc runs', async () => {
     const file = join(work, 'salary.tar');
-    const r = await stowage(salaryArgs(bases.ociRef, `docker-archive:${file}:ml/salary:v1`));
+    const r = await stowage(salaryBuild(bases.ociRef, `docker-archive:${file}:ml/salary:v1`));
     expect(r.code).toBe(0);
     const manifest = JSON.parse((await run('tar', ['-xOf', file, 'manifest.json'])).stdout);
     expect(manifest[0].RepoTags).toEqual(['ml/salary:v1']);
@@ -182,7 +172,7 @@ describe('other sources and destinations', () => {
     try {
       const digestFile = join(work, 'digest.txt');
       const dest = `${other.host}/ml/salary:1`;
-      const r = await stowage(salaryArgs(bases.ociRef, dest, ['--tag', 'latest', '--tag', 'stable', '--digest-file', digestFile]));
+      const r = await stowage(salaryBuild(bases.ociRef, dest, ['--tag', 'latest', '--tag', 'stable', '--digest-file', digestFile]));
       expect(r.code).toBe(0);
       expect(r.stderr).toContain('pushed  base layer');
       expect(await readFile(digestFile, 'utf8')).toBe(r.stdout);
@@ -190,7 +180,7 @@ describe('other sources and destinations', () => {
         expect((await inspectImage(`docker://${other.host}/ml/salary:${tag}`)).Digest).toBe(r.stdout.trim());
       }
       // A second push finds every blob in place.
-      const again = await stowage(salaryArgs(bases.ociRef, dest));
+      const again = await stowage(salaryBuild(bases.ociRef, dest));
       expect(again.stdout).toBe(r.stdout);
       expect(again.stderr).not.toMatch(/pushed {2}(base|new) layer/);
     } finally {
@@ -233,12 +223,12 @@ describe('bad input: clear one-line errors, non-zero exit, nothing pushed', () =
   const cases: [string, (dest: string) => string[], RegExp][] = [
     ['malformed base reference', (d) => ['build', '--from', 'Bad/Ref:', '--to', d], /invalid image reference "Bad\/Ref:"/],
     ['malformed destination', (d) => ['build', '--from', bases.ociRef, '--to', `${d}:x:y`], /invalid (image reference|tag)/],
-    ['missing file', (d) => salaryArgs(bases.ociRef, d, ['--copy', '/nonexistent/model.bin:/app/model.bin']), /--copy source "\/nonexistent\/model.bin" does not exist/],
-    ['relative DEST_PATH', (d) => salaryArgs(bases.ociRef, d, ['--copy', `${SALARY}/model.json:app/model.json`]), /DEST_PATH "app\/model.json" must be absolute/],
-    ['DEST_PATH with ..', (d) => salaryArgs(bases.ociRef, d, ['--copy', `${SALARY}/model.json:/app/../etc/x`]), /must not contain "\.\."/],
-    ['unknown platform format', (d) => salaryArgs(bases.indexRef, d, ['--platform', 'linux']), /invalid platform "linux"/],
-    ['bad --cmd JSON', (d) => [...salaryArgs(bases.ociRef, d).slice(0, -2), '--cmd', '["0",'], /--cmd .*not a valid JSON array/],
-    ['unknown flag', (d) => [...salaryArgs(bases.ociRef, d), '--frobnicate'], /Unknown option '--frobnicate'/],
+    ['missing file', (d) => salaryBuild(bases.ociRef, d, ['--copy', '/nonexistent/model.bin:/app/model.bin']), /--copy source "\/nonexistent\/model.bin" does not exist/],
+    ['relative DEST_PATH', (d) => salaryBuild(bases.ociRef, d, ['--copy', `${SALARY}/model.json:app/model.json`]), /DEST_PATH "app\/model.json" must be absolute/],
+    ['DEST_PATH with ..', (d) => salaryBuild(bases.ociRef, d, ['--copy', `${SALARY}/model.json:/app/../etc/x`]), /must not contain "\.\."/],
+    ['unknown platform format', (d) => salaryBuild(bases.indexRef, d, ['--platform', 'linux']), /invalid platform "linux"/],
+    ['bad --cmd JSON', (d) => [...salaryBuild(bases.ociRef, d).slice(0, -2), '--cmd', '["0",'], /--cmd .*not a valid JSON array/],
+    ['unknown flag', (d) => [...salaryBuild(bases.ociRef, d), '--frobnicate'], /Unknown option '--frobnicate'/],
   ];
   it.each(cases)('%s', async (_name, args, message) => {
     const dest = `${registry.host}/ml/bad:${_name.replace(/[^a-z]/g, '')}`;
@@ -254,14 +244,14 @@ describe('bad input: clear one-line errors, non-zero exit, nothing pushed', () =
 
   it('an unreachable registry is named in the error', async () => {
     const port = await freePort();
-    const r = await stowage(salaryArgs(`127.0.0.1:${port}/base/busybox:oci`, `${registry.host}/ml/bad:unreachable`));
+    const r = await stowage(salaryBuild(`127.0.0.1:${port}/base/busybox:oci`, `${registry.host}/ml/bad:unreachable`));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`stowage: error: cannot reach https?://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
     expect(await tagExists(`${registry.host}/ml/bad:unreachable`)).toBe(false);
   });
 
   it('a missing base tag is named in the error', async () => {
-    const r = await stowage(salaryArgs(`${registry.host}/base/busybox:nope`, `${registry.host}/ml/bad:nobase`));
+    const r = await stowage(salaryBuild(`${registry.host}/base/busybox:nope`, `${registry.host}/ml/bad:nobase`));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/base image 127\.0\.0\.1:\d+\/base\/busybox:nope not found/);
   });

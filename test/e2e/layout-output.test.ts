@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImages, pushDockerList, type BaseImages, type DockerList } from '../harness/base-images.js';
-import { FIXTURES, stowage } from '../harness/cli.js';
+import { salaryArgs, stowage } from '../harness/cli.js';
 import { runOk } from '../harness/exec.js';
 import { MEDIA, readBlob, readJsonBlob, resolveTag, sha256 } from '../harness/layout.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
@@ -13,7 +13,6 @@ import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
 import { skopeoCopy, type Json } from '../harness/skopeo.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
-const SALARY = join(FIXTURES, 'salary');
 const PREDICT_0 = 'predicted salary for 0 years of experience: 25792.20\n';
 const PREDICT_5 = 'predicted salary for 5 years of experience: 73042.01\n';
 const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
@@ -23,19 +22,13 @@ let bases: BaseImages;
 let list: DockerList;
 let work: string;
 
-function salaryArgs(from: string, to: string, extra: string[] = []): string[] {
-  return [
-    'build', '--from', from, '--to', to,
-    '--copy', `${SALARY}/model.json:/app/model.json`,
-    '--copy', `${SALARY}/predict.sh:/app/predict.sh`,
-    '--entrypoint', '["/bin/sh","/app/predict.sh"]', '--cmd', '["0"]',
-    '--cache-dir', join(work, 'cache'),
-    ...extra,
-  ];
+/** The salary example's build arguments with this file's cache directory. */
+function salaryBuild(from: string, to: string, extra: string[] = []): string[] {
+  return salaryArgs(from, to, join(work, 'cache'), extra);
 }
 
 async function build(from: string, to: string, extra: string[] = []): Promise<string> {
-  const r = await stowage(salaryArgs(from, to, extra));
+  const r = await stowage(salaryBuild(from, to, extra));
   expect(r.stderr).not.toMatch(/error/);
   expect(r.code).toBe(0);
   return r.stdout.trim();

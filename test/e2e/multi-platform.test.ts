@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBuildxIndex, pushDockerArmList, CHILD_ANNOTATION, INDEX_ANNOTATION, type BuildxIndex, type DockerArmList } from '../harness/buildx-index.js';
-import { DIGEST_LINE, FIXTURES, stowage } from '../harness/cli.js';
+import { DIGEST_LINE, failsWithOneLine, salaryArgs, stowage } from '../harness/cli.js';
 import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
 import { MEDIA, readJsonBlob, resolveTag } from '../harness/layout.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
@@ -15,7 +15,6 @@ import { runImage } from '../harness/runc.js';
 import { inspectImage, inspectRaw, skopeoCopy, type Json } from '../harness/skopeo.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
-const SALARY = join(FIXTURES, 'salary');
 const PREDICT_0 = 'predicted salary for 0 years of experience: 25792.20\n';
 
 let registry: RegistryHandle;
@@ -23,6 +22,11 @@ let buildx: BuildxIndex;
 let armList: DockerArmList;
 let containerd: ContainerdHandle;
 let work: string;
+
+/** The salary example's build arguments with this file's cache directory. */
+function salaryBuild(from: string, to: string, extra: string[] = []): string[] {
+  return salaryArgs(from, to, join(work, 'cache'), ['--label', 'org.example.model=salary', ...extra]);
+}
 
 beforeAll(async () => {
   [registry, work] = await Promise.all([startRegistry(), makeTempDir('multi')]);
@@ -35,33 +39,13 @@ afterAll(async () => {
   await Promise.all([registry?.stop(), containerd?.stop(), work ? removeTempDir(work) : undefined]);
 });
 
-function salaryArgs(from: string, to: string, extra: string[] = []): string[] {
-  return [
-    'build', '--from', from, '--to', to,
-    '--copy', `${SALARY}/model.json:/app/model.json`,
-    '--copy', `${SALARY}/predict.sh:/app/predict.sh`,
-    '--entrypoint', '["/bin/sh","/app/predict.sh"]', '--cmd', '["0"]',
-    '--label', 'org.example.model=salary',
-    '--cache-dir', join(work, 'cache'),
-    ...extra,
-  ];
-}
 
 async function build(from: string, to: string, extra: string[] = []): Promise<{ digest: string; stderr: string }> {
-  const r = await stowage(salaryArgs(from, to, extra));
+  const r = await stowage(salaryBuild(from, to, extra));
   expect(r.stderr).not.toMatch(/error/);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(DIGEST_LINE);
   return { digest: r.stdout.trim(), stderr: r.stderr };
-}
-
-async function fails(args: string[]): Promise<string> {
-  const r = await stowage([...args, '--quiet']);
-  expect(r.code).not.toBe(0);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  return lines[0]!;
 }
 
 /** The registry access log's blob uploads (completed PUTs) since position `from`. */
@@ -131,7 +115,7 @@ describe('build --platform all on an OCI index as buildx pushes it', () => {
 
   it('the same inputs give the same index digest; a platform list selecting the same children gives the same index', async () => {
     expect((await build(buildx.ref, `${registry.host}/app/salary:again`, ['--platform', 'all'])).digest).toBe(digest);
-    const json = await stowage([...salaryArgs(buildx.ref, `${registry.host}/app/salary:json`, ['--platform', 'all']), '--json', '--quiet']);
+    const json = await stowage([...salaryBuild(buildx.ref, `${registry.host}/app/salary:json`, ['--platform', 'all']), '--json', '--quiet']);
     const report = JSON.parse(json.stdout) as Json;
     expect(report.digest).toBe(digest);
     expect(report.mediaType).toBe(MEDIA.ociIndex);
@@ -141,8 +125,8 @@ describe('build --platform all on an OCI index as buildx pushes it', () => {
   }, 120_000);
 
   it('a malformed list is refused before anything moves; a list naming a missing platform fails listing those present', async () => {
-    expect(await fails(salaryArgs(buildx.ref, `${registry.host}/app/salary:bad`, ['--platform', 'linux/arm64/v8,']))).toMatch(/invalid platform list "linux\/arm64\/v8,"/);
-    const line = await fails(salaryArgs(buildx.ref, `${registry.host}/app/salary:missing`, ['--platform', 'linux/amd64,linux/s390x']));
+    expect(await failsWithOneLine(salaryBuild(buildx.ref, `${registry.host}/app/salary:bad`, ['--platform', 'linux/arm64/v8,']))).toMatch(/invalid platform list "linux\/arm64\/v8,"/);
+    const line = await failsWithOneLine(salaryBuild(buildx.ref, `${registry.host}/app/salary:missing`, ['--platform', 'linux/amd64,linux/s390x']));
     expect(line).toMatch(/has no image for linux\/s390x; available: linux\/arm64\/v8, linux\/amd64/);
     const tags = await fetch(`${registry.url}/v2/app/salary/tags/list`).then((r) => r.json() as Promise<{ tags: string[] }>);
     expect(tags.tags).not.toContain('missing');
@@ -216,7 +200,7 @@ describe('build --platform all to other destinations', () => {
 
   it('docker-archive: with several platforms is refused clearly, and no file is written', async () => {
     const file = join(work, 'multi.tar');
-    const line = await fails(salaryArgs(buildx.ref, `docker-archive:${file}`, ['--platform', 'all']));
+    const line = await failsWithOneLine(salaryBuild(buildx.ref, `docker-archive:${file}`, ['--platform', 'all']));
     expect(line).toMatch(/docker archive holds one image.*linux\/arm64\/v8, linux\/amd64/);
   });
 });

@@ -1,4 +1,5 @@
 // Runs the compiled stowage CLI the way a user or a CI script does: a child process, stdout and stderr apart.
+import { expect } from 'vitest';
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,4 +61,36 @@ export function cliFor(uid: number): Promise<SharedCli> {
     shared.set(uid, found);
   }
   return found;
+}
+
+/** The salary example's files (fixtures/salary): model.json, predict.sh. */
+export const SALARY = join(FIXTURES, 'salary');
+
+/**
+ * `stowage build` arguments for the salary example (the job the project replaces): the model and the script copied
+ * to /app, Entrypoint and Cmd as its Dockerfile sets them, a cache directory (the last two arguments before `extra`).
+ */
+export function salaryArgs(from: string, to: string, cacheDir: string, extra: string[] = []): string[] {
+  return [
+    'build',
+    '--from', from,
+    '--to', to,
+    '--copy', `${SALARY}/model.json:/app/model.json`,
+    '--copy', `${SALARY}/predict.sh:/app/predict.sh`,
+    '--entrypoint', '["/bin/sh","/app/predict.sh"]',
+    '--cmd', '["0"]',
+    '--cache-dir', cacheDir,
+    ...extra,
+  ];
+}
+
+/** Runs stowage expecting failure: a non-zero exit, nothing on stdout, one `stowage: error:` line, returned. */
+export async function failsWithOneLine(args: string[]): Promise<string> {
+  const r = await stowage([...args, '--quiet']);
+  expect(r.code).not.toBe(0);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^stowage: error: /);
+  return lines[0]!;
 }
