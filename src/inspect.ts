@@ -1,7 +1,8 @@
 import { StowageError } from './errors.js';
 import { isAttestation } from './image/attestation.js';
-import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } from './image/platform.js';
+import { formatPlatform, parsePlatform } from './image/platform.js';
 import type { ContainerConfig, Descriptor, Index, Manifest, Platform, RawJson } from './image/types.js';
+import { selectImage } from './image/select.js';
 import { manifestKind, validateIndex, validateManifest } from './image/validate.js';
 import { silentLogger } from './log.js';
 import { parseTarget } from './ref/target.js';
@@ -72,15 +73,7 @@ async function named(reader: TreeReader, platform: Platform | undefined): Promis
   const kind = manifestKind(top.value, top.mediaType, reader.label);
   if (kind === 'manifest' || !platform) return { reader, doc: top, kind };
   const index = { ...top, value: validateIndex(top.value, reader.label) } as RawJson<Index>;
-  const candidates = index.value.manifests.filter((d) => d.platform && !isAttestation(d));
-  const match = candidates.find((d) => platformMatches(platform, d.platform));
-  if (!match) {
-    const available = candidates.map((d) => formatPlatform(normalizePlatform(d.platform!)));
-    throw new StowageError(
-      'PLATFORM_NOT_FOUND',
-      `${reader.label} has no image for platform ${formatPlatform(platform)}; available: ${available.length ? available.join(', ') : '(none)'}`,
-    );
-  }
+  const match = selectImage(index.value, platform, reader.label);
   const child = await reader.manifest(match.digest);
   return { reader, doc: child, kind: manifestKind(child.value, child.mediaType, `${reader.label}@${match.digest}`), index };
 }

@@ -1,7 +1,22 @@
 import { StowageError } from '../errors.js';
 import { isAttestation } from './attestation.js';
 import { formatPlatform, normalizePlatform, platformMatches, type PlatformSelection } from './platform.js';
-import type { Descriptor, Index } from './types.js';
+import type { Descriptor, Index, Platform } from './types.js';
+
+/**
+ * The one image of an index for `want` (BuildKit attestations never count); when there is none, the error lists the
+ * platforms present, followed by `hint`.
+ */
+export function selectImage(index: Index, want: Platform, label: string, hint = ''): Descriptor {
+  const candidates = index.manifests.filter((d) => d.platform && !isAttestation(d));
+  const match = candidates.find((d) => platformMatches(want, d.platform));
+  if (match) return match;
+  const available = candidates.map((d) => formatPlatform(normalizePlatform(d.platform!)));
+  throw new StowageError(
+    'PLATFORM_NOT_FOUND',
+    `${label} has no image for platform ${formatPlatform(want)}; available: ${available.length ? available.join(', ') : '(none)'}${hint}`,
+  );
+}
 
 /**
  * The images of an index a selection names, in the index's order: `all` is every entry with a platform that is

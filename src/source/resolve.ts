@@ -1,7 +1,7 @@
 import { digestBytes, verifyBytes } from '../digest.js';
 import { StowageError } from '../errors.js';
-import { isAttestation } from '../image/attestation.js';
 import { formatPlatform, normalizePlatform, platformMatches } from '../image/platform.js';
+import { selectImage } from '../image/select.js';
 import { manifestKind, validateConfig, validateIndex, validateManifest } from '../image/validate.js';
 import type { ImageConfig, Index, Manifest, Platform, RawJson } from '../image/types.js';
 import type { ManifestReader } from './source.js';
@@ -30,16 +30,8 @@ export async function resolveImage(
   if (kind === 'index') {
     const value = validateIndex(top.value, label);
     index = { ...top, value };
-    const candidates = value.manifests.filter((d) => d.platform && !isAttestation(d));
     const want = normalizePlatform(platform);
-    const match = candidates.find((d) => platformMatches(want, d.platform));
-    if (!match) {
-      const available = candidates.map((d) => formatPlatform(normalizePlatform(d.platform!)));
-      throw new StowageError(
-        'PLATFORM_NOT_FOUND',
-        `${label} has no image for platform ${formatPlatform(want)}; available: ${available.length ? available.join(', ') : '(none)'} (choose one with --platform)`,
-      );
-    }
+    const match = selectImage(value, want, label, ' (choose one with --platform)');
     const child = await reader.manifest(match.digest);
     if (manifestKind(child.value, child.mediaType, `${label}@${match.digest}`) !== 'manifest') {
       throw new StowageError('MANIFEST_INVALID', `${label}: the ${formatPlatform(want)} entry of the index is not an image manifest`);
