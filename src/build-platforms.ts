@@ -18,6 +18,7 @@ import { openReader } from './source/open-index.js';
 import { mapLimit } from './util/limit.js';
 import type { SignOptions } from './sign/sign-types.js';
 import { anySignal } from './util/cancel.js';
+import { epochFrom } from './build/plan.js';
 
 /** What a multi-platform build reads of the build options (the build's own type lives with build()). */
 export interface PlatformBuildOptions extends RegistryAccessOptions {
@@ -162,7 +163,7 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
     if (attest && to.kind === 'registry') {
       const repo = client.registry(to.ref.registry).repository(to.ref.repository, { push: true });
       const parameters = attest.buildParameters(options as never);
-      const common = { ...(signing ? { sign: signing } : {}), created: createdOf(options), ...(options.environment ? { environment: options.environment } : {}), log };
+      const common = { ...(signing ? { sign: signing } : {}), created: epochFrom(options), ...(options.environment ? { environment: options.environment } : {}), log };
       const attached: NonNullable<R['attached']> = [];
       try {
         for (const image of images) {
@@ -197,11 +198,4 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
     client.close();
     if (tempCache) await rm(tempCache, { recursive: true, force: true });
   }
-}
-
-/** The attachments' timestamp, as a single-platform build sets it: SOURCE_DATE_EPOCH (option or environment), else 0. */
-function createdOf(options: PlatformBuildOptions): number {
-  if (options.sourceDateEpoch !== undefined) return options.sourceDateEpoch;
-  const text = (options.environment ?? process.env).SOURCE_DATE_EPOCH;
-  return text && /^\d+$/.test(text) ? Number(text) : 0;
 }

@@ -4,12 +4,14 @@ import { parseCacheRepo } from '../cache/open-registry-cache.js';
 import { validateCompression } from '../compress/compressor.js';
 import type { DockerfileOptions } from '../dockerfile/executor.js';
 import { StowageError } from '../errors.js';
-import { normalizePort, parseCommand, parseEnv, parseKeyValue, type ConfigChanges } from '../image/config-changes.js';
+import type { ConfigChanges } from '../image/config-changes.js';
 import { DEFAULT_PLATFORM, parsePlatform } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
 import type { CompressionOptions } from '../layer/build-layer.js';
 import { parseChown, parseCopy, validateDestPath, type CopySpec } from '../layer/copy-spec.js';
+import { epochFromEnv } from '../layer/layer-options.js';
 import { parseModel, type ModelSpec } from '../model/model-spec.js';
+import { parseConfigUpdate } from '../mutate/config-update.js';
 import type { ModelPlanOptions } from '../model/plan.js';
 import { validateTag, type Reference } from '../ref/reference.js';
 import { parseTarget, type Target } from '../ref/target.js';
@@ -54,23 +56,15 @@ export interface Plan {
   environment: NodeJS.ProcessEnv;
 }
 
-function asList(value: string[] | Record<string, string> | undefined, parse: (s: string) => [string, string]): [string, string][] {
-  if (value === undefined) return [];
-  if (Array.isArray(value)) return value.map(parse);
-  return Object.entries(value);
-}
-
-function epochFrom(options: BuildOptions): number {
+/** The build's timestamp: `sourceDateEpoch`, else SOURCE_DATE_EPOCH from its environment, else 0; checked. */
+export function epochFrom(options: { sourceDateEpoch?: number; environment?: NodeJS.ProcessEnv }): number {
   if (options.sourceDateEpoch !== undefined) {
     if (!Number.isSafeInteger(options.sourceDateEpoch) || options.sourceDateEpoch < 0) {
       throw new StowageError('USAGE', `sourceDateEpoch must be a non-negative integer number of seconds, got ${options.sourceDateEpoch}`);
     }
     return options.sourceDateEpoch;
   }
-  const text = (options.environment ?? process.env).SOURCE_DATE_EPOCH;
-  if (text === undefined || text === '') return 0;
-  if (!/^\d+$/.test(text)) throw new StowageError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got "${text}"`);
-  return Number(text);
+  return epochFromEnv(options.environment ?? process.env);
 }
 
 /** Validates every option before anything touches the network or the disk. */
@@ -89,22 +83,7 @@ export function plan(options: BuildOptions): Plan {
     const spec = typeof c === 'string' ? parseCopy(c) : { ...c, dest: validateDestPath(c.dest, `${c.source}:${c.dest}`) };
     return chown && !spec.chown ? { ...spec, chown } : spec;
   });
-  const command = (v: string | string[] | undefined, flag: string) =>
-    v === undefined ? undefined : Array.isArray(v) ? v : parseCommand(v, flag);
-  const entrypoint = command(options.entrypoint, '--entrypoint');
-  const cmd = command(options.cmd, '--cmd');
-  const env = asList(options.env, parseEnv);
-  const labelList = asList(options.labels, (s) => parseKeyValue(s, '--label'));
-  const expose = (options.expose ?? []).map((p) => normalizePort(String(p)));
-  const changes: ConfigChanges = {
-    ...(entrypoint ? { entrypoint } : {}),
-    ...(cmd ? { cmd } : {}),
-    ...(env.length ? { env } : {}),
-    ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
-    ...(options.user !== undefined ? { user: options.user } : {}),
-    ...(labelList.length ? { labels: Object.fromEntries(labelList) } : {}),
-    ...(expose.length ? { expose } : {}),
-  };
+  const changes: ConfigChanges = parseConfigUpdate(options);
   const tags = (options.tags ?? []).map(validateTag);
   if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
   const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
@@ -115,7 +94,7 @@ export function plan(options: BuildOptions): Plan {
   for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
     if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
   }
-  if (options.modelcar && entrypoint?.length) {
+  if (options.modelcar && changes.entrypoint?.length) {
     throw new StowageError('USAGE', '--modelcar clears the Entrypoint (KServe runs "sh -c ..." as the container\'s args); drop --entrypoint');
   }
   if (options.modelpack && to.kind !== 'registry') {
