@@ -16,7 +16,6 @@ import { applyChanges } from './image/config-changes.js';
 import { baseLayersOf, newImageLayer } from './image/compose.js';
 import { familyOf } from './image/media-types.js';
 import { isPlatformList } from './image/platform.js';
-import { layerMediaType } from './layer/media-type.js';
 import { silentLogger } from './log.js';
 import type { ModelPackPlan } from './model/publish.js';
 import { append, withBase, withConfig, withCreated, withFamily } from './mutate/mutate.js';
@@ -25,6 +24,7 @@ import { Remote } from './registry/remote.js';
 import { sourceFor } from './source/open-image.js';
 import { SourceImage } from './source/source-image.js';
 import { anySignal } from './util/cancel.js';
+import { newLayerMediaType } from './image/layer.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
@@ -70,7 +70,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // The destination may require a family (an OCI layout holds OCI types only); else the image keeps the base's.
       // Decided before anything moves: an image whose family cannot carry the layers is refused with nothing pushed.
       const family = sink.family ?? familyOf(base.manifest.mediaType);
-      for (const c of [p.compression, p.modelCompression]) layerMediaType(family, c, source.describe());
+      for (const c of [p.compression, p.modelCompression]) newLayerMediaType(family, c.kind, source.describe());
       for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
       cache = await LayerCache.open(p.cacheDir, options.now);
       layers = await buildLayers(inputs, { cache, mtime: p.epoch, compression: p.compression, family, recordFiles: p.recordFiles, base, sink, ...(shared ? { shared } : {}), log, emit, ...progress, signal });

@@ -9,7 +9,6 @@ import type { CompressionOptions } from '../layer/build-layer.js';
 import type { CopySpec } from '../layer/copy-spec.js';
 import { layerFromWalk } from '../layer/file-layer.js';
 import type { LayerSettings } from '../layer/layer-options.js';
-import { layerMediaType } from '../layer/media-type.js';
 import { walkCopy } from '../layer/walk.js';
 import type { Logger } from '../log.js';
 import { fileLayers } from '../model/file-layers.js';
@@ -21,6 +20,7 @@ import type { BaseImage } from '../source/source.js';
 import type { CacheEntry } from './cache-record.js';
 import { planModelInputs, type ModelInputs, type WalkedLayer } from '../model/inputs.js';
 import { fileLayerInfos } from './model-layers.js';
+import { newLayerMediaType } from '../image/layer.js';
 
 /** The files of every new layer, listed (metadata only): the model's first, then the copies, in order. */
 export interface Inputs {
@@ -74,7 +74,7 @@ export async function buildLayers(inputs: Inputs, s: LayerSteps): Promise<BuiltL
   const perFile = inputs.model?.perFile ?? [];
   const perFileDone = fileLayers(perFile.map((l) => l.entries), {
     mtime: s.mtime,
-    mediaType: layerMediaType(s.family, { kind: 'none' }),
+    mediaType: newLayerMediaType(s.family, 'none', 'the base'),
     cache: s.cache,
     // With a shared cache, a destination that lacks a file's layer mounts it from the cache repository.
     ready: (layer) => s.sink.prefetch?.(newImageLayer(s.shared ? { ...layer, mountFrom: s.shared.origin } : layer), s.base, s.log),
@@ -112,7 +112,7 @@ async function copyLayer({ spec, entries, compression: own }: WalkedLayer, s: La
     cache: s.cache,
     mtime: s.mtime,
     compression,
-    mediaType: layerMediaType(s.family, compression),
+    mediaType: newLayerMediaType(s.family, compression.kind, 'the base'),
     recordFiles: s.recordFiles,
     signal: s.signal,
     ...(s.progress ? { progress: s.progress } : {}),

@@ -91,7 +91,6 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
   const destClean = path.posix.normalize(req.dest).replace(/(.)\/$/, '$1');
   const destExisting = req.link ? undefined : req.destFs.lookup(destClean, true);
   const destIsDir = destIsDirHint || destExisting?.node.type === 'directory';
-  const createdDirs = new Set<string>();
 
   const ownerOf = (node: FsNode): Owner => req.owner ?? (req.keepOwner ? { uid: node.uid, gid: node.gid } : { uid: 0, gid: 0 });
   const modeOf = (node: FsNode): number => (req.chmod && node.type !== 'symlink' ? req.chmod(node.mode, node.type === 'directory') : node.mode);
@@ -113,7 +112,6 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
         out.set(`${p}/`, { name: `${p}/`, type: 'directory', mode: n.mode, uid: n.uid, gid: n.gid, size: 0 });
       } else {
         const o = req.owner ?? { uid: 0, gid: 0 };
-        createdDirs.add(p);
         out.set(`${p}/`, { name: `${p}/`, type: 'directory', mode: 0o755, ...o, size: 0 });
       }
     }
@@ -171,10 +169,8 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
     await copyTree(found.path, real, '');
   };
 
-  let matched = 0;
   for (const source of req.sources) {
     if (typeof source !== 'string') {
-      matched++;
       if (source.members) {
         const real = realTarget(destClean, true);
         addParents(`${real}/x`);
@@ -205,7 +201,6 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
         if (wildcard) continue;
         throw new StowageError('INVALID_INPUT', `${req.what}: "/${p}": not found`);
       }
-      matched++;
       if (excludes && p !== '' && excludes.ignores(path.posix.basename(p))) continue;
       let target: string;
       if (req.parents) {
@@ -224,7 +219,5 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
       put(real, found.node, ownerOf(found.node), modeOf(found.node));
     }
   }
-  void matched;
-  // Parents that the numeric --chmod applies to are the created ones only (fsutil MkdirAll with the mode).
   return [...out.values()].sort((a, b) => compareNames(a.name, b.name));
 }

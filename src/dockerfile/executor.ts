@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,12 +9,11 @@ import { MediaType } from '../image/media-types.js';
 import type { ContainerConfig, HistoryEntry, Platform } from '../image/types.js';
 import { buildLayer, layerKey, type LayerBuildOptions } from '../layer/build-layer.js';
 import type { LayerEntry } from '../layer/walk.js';
-import { layerMediaType } from '../layer/media-type.js';
 import type { Logger } from '../log.js';
 import type { BaseImage } from '../source/source.js';
 import { fileStream } from '../util/files.js';
 import { rfc3339 } from '../util/time.js';
-import { digestBytes } from '../digest.js';
+import { digestBytes, hexOf, sha256 } from '../digest.js';
 import { unpackArchive } from './archive.js';
 import { parseChmod } from './chmod.js';
 import { ContextTree, type FileTree } from './context.js';
@@ -23,10 +21,11 @@ import { planCopy, type PlannedEntry, type ReadySource } from './copy.js';
 import { loadIgnore } from './dockerignore.js';
 import { downloadUrl } from './fetch-url.js';
 import { expandWord, expandWords, LexError } from './lex.js';
-import { jsonForm, parseDockerfile, parseError, splitFlags, type Instruction } from './parser.js';
+import { jsonForm, parseDockerfile, parseError, type Instruction } from './parser.js';
 import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import { resolveOwner } from './users.js';
+import { newLayerMediaType } from '../image/layer.js';
 
 /**
  * Runs a Dockerfile without a container: every instruction except RUN, stage by stage, with BuildKit's semantics
@@ -273,7 +272,7 @@ export class DockerfileExecutor {
   private readonly meta = new Map<string, string>();
   private readonly states = new Map<number, State>();
   private stages: Stage[] = [];
-  private readonly images = new Map<string, Promise<{ image: BaseImage; fs?: Promise<RootFs> }>>();
+  private readonly images = new Map<string, Promise<BaseImage>>();
   private readonly rootFsCache = new Map<string, Promise<RootFs>>();
   private staging = '';
   private context!: ContextTree;
@@ -446,10 +445,10 @@ export class DockerfileExecutor {
     const key = `${ref}\0${formatPlatform(platform)}`;
     let p = this.images.get(key);
     if (!p) {
-      p = this.env.resolveImage(ref, platform, explicit).then((image) => ({ image }));
+      p = this.env.resolveImage(ref, platform, explicit);
       this.images.set(key, p);
     }
-    return (await p).image;
+    return p;
   }
 
   private rootFsOf(image: BaseImage): Promise<RootFs> {
@@ -798,9 +797,10 @@ export class DockerfileExecutor {
       if (h && heredocs.has(h[2]!)) {
         const doc = heredocs.get(h[2]!)!;
         const content = doc.expand ? this.expand(inst, doc.content, vars) : doc.content;
-        const file = path.join(this.staging, `h${createHash('sha256').update(content).digest('hex')}`);
+        const hash = hexOf(sha256(content));
+        const file = path.join(this.staging, `h${hash}`);
         await writeFile(file, content, { mode: 0o600 });
-        const node = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(content), source: file, state: `heredoc:${createHash('sha256').update(content).digest('hex')}` };
+        const node = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(content), source: file, state: `heredoc:${hash}` };
         const r: ReadySource = { name: doc.name, node };
         ready.push(r);
         sources.push(r);
@@ -925,7 +925,7 @@ export class DockerfileExecutor {
   private async addLayer(state: State, entries: LayerEntry[], createdBy: string, source: string, dest: string, prepare?: () => Promise<void>): Promise<void> {
     const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
     const compression = this.env.compression;
-    const mediaType = layerMediaType(family, compression, state.scratch ? 'scratch' : `the stage's base ${state.root.manifest.digest}`);
+    const mediaType = newLayerMediaType(family, compression.kind, state.scratch ? 'scratch' : `the stage's base ${state.root.manifest.digest}`);
     const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}`, ...(this.env.recordFiles ? { recordFiles: true } : {}) };
     const key = layerKey(entries, options);
     const found = await this.env.cache.lookup(key);

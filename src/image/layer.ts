@@ -37,12 +37,10 @@ export interface Layer {
   open(start?: number, options?: CallOptions): Promise<Readable>;
 }
 
-const DOCKER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
-
 /** The same bytes named in the other family's words: tar and tar+gzip have both a Docker and an OCI media type. */
 const EQUIVALENT: Record<Family, Record<string, string>> = {
-  docker: { [MediaType.OciLayer]: DOCKER_TAR, [MediaType.OciLayerGzip]: MediaType.DockerLayerGzip },
-  oci: { [DOCKER_TAR]: MediaType.OciLayer, [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip },
+  docker: { [MediaType.OciLayer]: MediaType.DockerLayer, [MediaType.OciLayerGzip]: MediaType.DockerLayerGzip },
+  oci: { [MediaType.DockerLayer]: MediaType.OciLayer, [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip },
 };
 
 /** The layer's media type in a manifest of `family` (a registry refuses a Docker manifest naming OCI layers, and skopeo the reverse). */
@@ -50,11 +48,21 @@ export function layerMediaTypeFor(family: Family, mediaType: string): string {
   return EQUIVALENT[family][mediaType] ?? mediaType;
 }
 
-/** The media type of a layer stowage writes, for a manifest family and a compression. */
-export function newLayerMediaType(family: Family, compression: 'gzip' | 'zstd' | 'none'): string {
+/**
+ * The media type of a layer stowage writes, for a manifest family and a compression. `base` names the image a build
+ * adds the layer to (the CLI's words for the zstd refusal); the library's layer makers have none.
+ */
+export function newLayerMediaType(family: Family, compression: 'gzip' | 'zstd' | 'none', base?: string): string {
   if (compression === 'zstd') {
-    // Docker schema 2 has no zstd layer type (BuildKit refuses too).
-    if (family === 'docker') throw new StowageError('USAGE', 'zstd layers need an OCI image: Docker schema 2 has no zstd layer type (use gzip)');
+    // Docker schema 2 has no zstd layer type (BuildKit refuses too); changing the family would change the base.
+    if (family === 'docker') {
+      throw new StowageError(
+        'USAGE',
+        base === undefined
+          ? 'zstd layers need an OCI image: Docker schema 2 has no zstd layer type (use gzip)'
+          : `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`,
+      );
+    }
     return MediaType.OciLayerZstd;
   }
   return layerMediaTypeFor(family, compression === 'none' ? MediaType.OciLayer : MediaType.OciLayerGzip);

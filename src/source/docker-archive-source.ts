@@ -11,7 +11,6 @@ import { MANIFEST_LIMIT } from '../registry/registry.js';
 import type { BaseImage, ImageSource } from './source.js';
 import { indexTar, type TarMember } from './tar-index.js';
 
-const DOCKER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
 
 interface ArchiveEntry {
   Config: string;
@@ -139,7 +138,7 @@ export class DockerArchiveSource implements ImageSource {
       if (!m) throw new StowageError('MANIFEST_INVALID', `${label}: layer "${name}" is not in the archive`);
       const digest = config.rootfs.diff_ids[i]!;
       byDigest.set(digest, m);
-      return { mediaType: DOCKER_TAR, digest, size: m.size };
+      return { mediaType: MediaType.DockerLayer, digest, size: m.size };
     });
     const configDigest = digestBytes(configBytes);
     const manifest: Manifest = {
