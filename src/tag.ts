@@ -8,8 +8,8 @@ import { openClient, type RegistryAccessOptions } from './registry/access.js';
 import { openTree } from './source/image-tree.js';
 import type { Index } from './image/types.js';
 import { writeFileAtomic } from './util/files.js';
+import { REF_NAME } from './image/media-types.js';
 
-const REF_NAME = 'org.opencontainers.image.ref.name';
 
 export interface TagOptions extends RegistryAccessOptions {
   /** The image (or index) to tag: a registry reference or `oci:DIR[:TAG]`. */

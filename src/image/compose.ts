@@ -7,7 +7,7 @@ import type { LayerRecord } from '../cache/layer-cache.js';
 import type { BaseImage } from '../source/source.js';
 import { applyChanges, type ConfigChanges } from './config-changes.js';
 import { inFamily, type Layer } from './layer.js';
-import { familyOf, MediaType, ociMediaType, type Family } from './media-types.js';
+import { familyOf, MediaType, type Family } from './media-types.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Manifest, Platform, RawJson } from './types.js';
 import { cancellableOpen } from '../util/cancel.js';
 

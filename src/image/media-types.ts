@@ -66,3 +66,6 @@ export function ociMediaType(mediaType: string): string | undefined {
   if (!mediaType.startsWith('application/vnd.docker.')) return mediaType;
   return DOCKER_TO_OCI.get(mediaType);
 }
+
+/** The annotation that names an entry of an OCI image layout's index.json (its tag). */
+export const REF_NAME = 'org.opencontainers.image.ref.name';

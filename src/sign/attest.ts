@@ -15,7 +15,7 @@ import { keyBundleBuilder, signStatement } from './bundle.js';
 import { attachLegacyCosignSignature, type LegacyAttachResult } from './cosign-tag.js';
 import type { JsonValue } from './encoding.js';
 import { defaultIdentityProvider } from './identity.js';
-import { keylessBundleBuilder, type KeylessOptions } from './keyless.js';
+import { keylessBundleBuilder } from './keyless.js';
 import { identityMatcher, type IdentityMatcher } from './certificate-identity.js';
 import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type PublicKeyInfo, type SigningKey } from './keys.js';
 import { readTrustedRoot } from './trusted-root-file.js';

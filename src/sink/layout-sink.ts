@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 import type { BuiltImage } from '../image/compose.js';
-import { isForeignLayer } from '../image/media-types.js';
+import { isForeignLayer, REF_NAME } from '../image/media-types.js';
 import type { Descriptor, Index, RawJson } from '../image/types.js';
 import type { Logger } from '../log.js';
 import { layoutBlobPath } from '../source/layout-source.js';
@@ -13,7 +13,6 @@ import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import type { ImageSink, SinkResult } from './sink.js';
 import { anySignal, currentSignal, throwIfCancelled } from '../util/cancel.js';
 
-const REF_NAME = 'org.opencontainers.image.ref.name';
 
 /** Writes an OCI image layout (image-spec image-layout.md), `oci:DIR[:TAG]`, as skopeo and umoci read it. */
 export class LayoutSink implements ImageSink {

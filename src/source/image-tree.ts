@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { digestBytes, verifyBytes, VerifyingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
 import { attestationSubject, isAttestation } from '../image/attestation.js';
-import { MediaType } from '../image/media-types.js';
+import { MediaType, REF_NAME } from '../image/media-types.js';
 import { DEFAULT_PLATFORM, formatPlatform, normalizePlatform, platformMatches, type PlatformSelection } from '../image/platform.js';
 import { selectImages } from '../image/select.js';
 import type { Descriptor, Index, Manifest, Platform, RawJson } from '../image/types.js';
@@ -18,7 +18,6 @@ import { DockerArchiveSource } from './docker-archive-source.js';
 import { layoutBlobPath, readLayoutIndex } from './layout-source.js';
 import type { BaseImage } from './source.js';
 
-const REF_NAME = 'org.opencontainers.image.ref.name';
 
 /**
  * Read access to everything under one reference, for the commands that move or show images as they are (copy,

@@ -8,9 +8,8 @@ import type { Descriptor, Index, Platform, RawJson } from '../image/types.js';
 import { resolveImage } from './resolve.js';
 import type { BaseImage, ImageSource, ManifestReader } from './source.js';
 import { MANIFEST_LIMIT } from '../registry/registry.js';
-import { MediaType } from '../image/media-types.js';
+import { MediaType, REF_NAME } from '../image/media-types.js';
 
-const REF_NAME = 'org.opencontainers.image.ref.name';
 
 export function layoutBlobPath(dir: string, digest: string): string {
   return path.join(dir, 'blobs', digest.slice(0, digest.indexOf(':')), hexOf(digest));
