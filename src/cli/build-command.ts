@@ -6,7 +6,7 @@ import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
 import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
-import { credentialFor } from './registry-flags.js';
+import { credentialFor, parseRetries } from './registry-flags.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
 
 const { legacy: _legacy, ...KEY_FLAGS } = SIGNING_FLAGS;
@@ -85,8 +85,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   if (modelCompression !== undefined && modelCompression !== 'none' && modelCompression !== 'gzip' && modelCompression !== 'zstd') {
     throw new StowageError('USAGE', `--model-compression "${modelCompression}": expected none, gzip or zstd`);
   }
-  const retries = values.retries;
-  if (retries !== undefined && !/^\d+$/.test(retries)) throw new StowageError('USAGE', `--retries "${retries}": expected a non-negative integer`);
+  const retries = parseRetries(values.retries);
   if (values['no-cache'] && values['cache-dir']) throw new StowageError('USAGE', '--no-cache and --cache-dir cannot be used together');
   const credentials = credentialsFrom(values['from-creds'], values['to-creds'], values.from, values.to);
   const signing = signOptionsFromFlags({ ...values, legacy: values['legacy-signature'] });
@@ -126,7 +125,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(credentials ? { credentials } : {}),
     ...(values.compression ? { compression: values.compression as CompressionKind } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
-    ...(retries !== undefined ? { retries: Number(retries) } : {}),
+    ...(retries !== undefined ? { retries } : {}),
     ...(signing ? { sign: signing.sign } : {}),
     ...(values.provenance ? { provenance: true } : {}),
     ...(values.sbom ? { sbom: true } : {}),

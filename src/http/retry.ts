@@ -1,7 +1,6 @@
 import { StowageError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HttpRequest, HttpResponse, Middleware } from './types.js';
-import { anySignal, currentSignal } from '../util/cancel.js';
 
 export interface RetryOptions {
   /** Retries after the first attempt (default 3, like ggcr). 0 disables. */
@@ -116,7 +115,8 @@ export function retryMiddleware(options: RetryOptions = {}): Middleware {
       const ms = backoff.delay(attempt, res ? parseRetryAfter(res.header('retry-after'), now()) : undefined, what);
       options.log?.info(`retrying ${what} in ${(ms / 1000).toFixed(1)} s (${res ? `answered ${res.status}` : messageOf(error)}; attempt ${attempt + 1} of ${backoff.retries + 1})`);
       if (res) await res.discard();
-      await wait(ms, anySignal(req.signal, currentSignal()));
+      // req.signal already carries the public call's signal: the client's cancellable middleware sits outside this one.
+      await wait(ms, req.signal);
     }
   };
 }

@@ -62,8 +62,7 @@ export class RegistrySink implements ImageSink {
 
   #target(base: MountSource): Repository {
     if (!this.#repo) {
-      const origin = base.origin;
-      this.#mountFrom = origin && origin.registry === this.ref.registry && origin.repository !== this.ref.repository ? origin.repository : undefined;
+      this.#mountFrom = this.#sameRegistry(base.origin);
       const sources = [...(this.#mountFrom ? [this.#mountFrom] : []), ...(this.options.mountSources ?? [])].filter((r) => r !== this.ref.repository);
       this.#repo = this.registry.repository(this.ref.repository, { push: true, ...(sources.length ? { mountFrom: [...new Set(sources)] } : {}) });
     }
