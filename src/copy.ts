@@ -3,7 +3,6 @@ import { isAttestation } from './image/attestation.js';
 import type { BuiltImage, ImageLayer } from './image/compose.js';
 import { familyOf } from './image/media-types.js';
 import { parsePlatformSelection } from './image/platform.js';
-import { ociIndex, ociManifest } from './image/to-oci.js';
 import type { Descriptor, ImageConfig, Index, Platform, RawJson } from './image/types.js';
 import { validateConfig } from './image/validate.js';
 import { silentLogger, type Logger } from './log.js';
@@ -20,6 +19,7 @@ import type { BaseImage } from './source/source.js';
 import { retryPolicy } from './util/retrying.js';
 import { skip } from './util/slice.js';
 import { anySignal } from './util/cancel.js';
+import { ociImage, ociIndexOf } from './image/oci-layout-image.js';
 
 export interface CopyOptions extends RegistryAccessOptions {
   /** Source: a registry reference, `oci:DIR[:TAG]` or `docker-archive:FILE[:REPO:TAG]`. */
@@ -184,18 +184,7 @@ async function write(to: Target, tree: ImageTree, images: BuiltImage[], ctx: Wri
     const sink = new LayoutSink(to.dir, to.tag, retryPolicy(ctx.options.retry, ctx.signal));
     // An OCI layout holds OCI types only (skopeo and umoci read nothing else): Docker images are relabelled, as
     // skopeo copy docker://… oci:… does; their blobs stay byte for byte, their manifests get new digests.
-    const relabelled = images.map((image) => {
-      const manifest = ociManifest(image.manifest, `${image.manifest.digest}`);
-      if (manifest === image.manifest) return image;
-      const configDescriptor = manifest.value.config;
-      return {
-        ...image,
-        family: 'oci' as const,
-        manifest,
-        config: { ...image.config, mediaType: configDescriptor.mediaType },
-        layers: image.layers.map((l, i) => ({ ...l, descriptor: manifest.value.layers[i]! })),
-      };
-    });
+    const relabelled = images.map(ociImage);
     if (tree.kind === 'manifest') {
       const result = await sink.write(relabelled[0]!, log);
       return {
@@ -206,12 +195,7 @@ async function write(to: Target, tree: ImageTree, images: BuiltImage[], ctx: Wri
         verbatim: result.digest === tree.top.digest,
       };
     }
-    const renamed = new Map<string, Descriptor>();
-    images.forEach((image, i) => {
-      const m = relabelled[i]!.manifest;
-      renamed.set(image.manifest.digest, { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length });
-    });
-    const index = ociIndex(tree.top as RawJson<Index>, renamed);
+    const index = ociIndexOf(tree.top as RawJson<Index>, images, relabelled);
     const result = await sink.writeIndex(index, relabelled, log);
     return { digest: result.digest, mediaType: index.mediaType, destination: result.location, images: index.value.manifests, verbatim: index === tree.top };
   }

@@ -4,7 +4,6 @@ import type { Index, IndexEntry, OpaqueContents } from '../image/image-index.js'
 import type { Layer } from '../image/layer.js';
 import { familyOf } from '../image/media-types.js';
 import { formatPlatform, normalizePlatform } from '../image/platform.js';
-import { ociIndex, ociManifest } from '../image/to-oci.js';
 import type { Descriptor, ImageConfig, IndexManifest, Platform, RawJson } from '../image/types.js';
 import { silentLogger } from '../log.js';
 import { formatReference, validateTag, type Reference } from '../ref/reference.js';
@@ -17,8 +16,9 @@ import { skip } from '../util/slice.js';
 import { DockerArchiveSink } from './docker-archive-sink.js';
 import { LayoutSink } from './layout-sink.js';
 import { RegistrySink } from './registry-sink.js';
-import { cancellable } from '../util/cancel.js';
+import { cancellable, throwIfCancelled } from '../util/cancel.js';
 import type { WriteOptions } from './write-image.js';
+import { ociImage, ociIndexOf } from '../image/oci-layout-image.js';
 
 /**
  * How an index is written: an image's {@link WriteOptions}, applied to the whole index. `tags` go on the index (its
@@ -98,10 +98,6 @@ function described(entries: readonly { descriptor: Descriptor }[]): IndexSinkRes
   return entries.map(({ descriptor: d }) => ({ digest: d.digest, mediaType: d.mediaType, ...(d.platform ? { platform: d.platform } : {}) }));
 }
 
-function cancelled(signal: AbortSignal | undefined, where: string): void {
-  if (signal?.aborted) throw new StowageError('CANCELLED', `writing the index to ${where} cancelled`);
-}
-
 async function toRegistry(index: Index, target: Extract<Target, { kind: 'registry' }>, options: IndexWriteOptions): Promise<IndexSinkResult> {
   if (!options.remote) throw new StowageError('USAGE', `pushing to ${target.input} needs a remote (new Remote({...})) to reach the registry`);
   const log = options.log ?? silentLogger;
@@ -112,7 +108,7 @@ async function toRegistry(index: Index, target: Extract<Target, { kind: 'registr
     throw new StowageError('INVALID_REFERENCE', `destination ${target.input} names digest ${target.ref.digest}, but the index is ${manifest.digest}; push by tag instead`);
   }
   const written = await readEntries(index, entries);
-  cancelled(options.signal, target.input);
+  throwIfCancelled(`writing the index to ${target.input}`, options.signal);
   const where = { registry: target.ref.registry, repository: target.ref.repository };
   const registry = options.remote.client.registry(where.registry);
   // One sink for every child: a blob shared by children (a base layer, a new layer appended to each) goes up once,
@@ -145,7 +141,7 @@ async function toRegistry(index: Index, target: Extract<Target, { kind: 'registr
     }),
   );
   if (failure) throw withHint(failure.error, `the index ${manifest.digest} was not pushed and no tag was set`);
-  cancelled(options.signal, target.input);
+  throwIfCancelled(`writing the index to ${target.input}`, options.signal);
 
   const location = await putIndex(registry.repository(where.repository, { push: true }), target.ref, manifest, tags);
   log.info(`pushed index ${formatReference({ ...where, ...(target.ref.tag ? { tag: target.ref.tag } : { digest: manifest.digest }) })} (${written.length} manifests)`);
@@ -171,33 +167,15 @@ export async function putIndex(repo: Repository, ref: Reference, manifest: RawJs
   return formatReference({ ...where, digest: manifest.digest });
 }
 
-/** The image relabelled with OCI media types (same blobs), as an OCI layout holds it. */
-function ociImage(image: BuiltImage): BuiltImage {
-  const manifest = ociManifest(image.manifest, image.manifest.digest);
-  if (manifest === image.manifest) return image;
-  return {
-    ...image,
-    family: 'oci',
-    manifest,
-    config: { ...image.config, mediaType: manifest.value.config.mediaType },
-    layers: image.layers.map((l, i) => ({ ...l, descriptor: manifest.value.layers[i]! })),
-  };
-}
-
 async function toLayout(index: Index, target: Extract<Target, { kind: 'oci' }>, options: IndexWriteOptions): Promise<IndexSinkResult> {
   const log = options.log ?? silentLogger;
   const { manifest, entries } = await index.resolve();
   const written = await readEntries(index, entries);
-  cancelled(options.signal, target.input);
+  throwIfCancelled(`writing the index to ${target.input}`, options.signal);
   // An OCI layout holds OCI types only (skopeo, umoci and containerd read nothing else there): Docker children are
   // relabelled as `skopeo copy --all docker://… oci:…` does, and the list becomes an OCI index naming them.
   const images = written.map((w) => ociImage(w.image));
-  const renamed = new Map<string, Descriptor>();
-  written.forEach((w, i) => {
-    const m = images[i]!.manifest;
-    renamed.set(w.image.manifest.digest, { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length });
-  });
-  const oci = ociIndex(manifest, renamed);
+  const oci = ociIndexOf(manifest, written.map((w) => w.image), images);
   const sink = new LayoutSink(target.dir, target.tag, retryPolicy({}, options.signal));
   const result = await sink.writeIndex(oci, images, log);
   options.onEvent?.({ type: 'image-written', digest: result.digest, destination: result.location });
@@ -217,7 +195,7 @@ async function toArchive(index: Index, target: Extract<Target, { kind: 'docker-a
   }
   const entry = images[0]!;
   const image = await entry.image().resolve();
-  cancelled(options.signal, target.input);
+  throwIfCancelled(`writing the index to ${target.input}`, options.signal);
   const sink = new DockerArchiveSink(target.file, target.repoTag, retryPolicy({}, options.signal));
   const result = await sink.write(image, options.log ?? silentLogger);
   options.onEvent?.({ type: 'image-written', digest: result.digest, destination: result.location });
