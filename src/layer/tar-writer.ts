@@ -9,11 +9,6 @@ import type { LayerEntry } from './walk.js';
 
 const READ_CHUNK = 1024 * 1024;
 
-/**
- * The tar bytes of a layer, streamed: headers are written as the walk left them, file contents are read in
- * 1 MiB chunks (a fresh buffer each, since downstream may still hold the previous one). A file whose size
- * changes while it is read fails the layer instead of producing a corrupt archive.
- */
 /** A regular file of a layer with its content digest, for provenance and SBOMs. */
 export interface FileDigest {
   /** Path in the image, absolute. */
@@ -22,6 +17,17 @@ export interface FileDigest {
   size: number;
 }
 
+/** An entry's tar header: its own fields (not where its bytes come from), with its own mtime or the layer's. */
+export function entryHeader(entry: LayerEntry, mtime: number): Buffer {
+  const { source: _source, state: _state, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
+  return encodeHeader({ ...fields, mtime: own ?? mtime });
+}
+
+/**
+ * The tar bytes of a layer, streamed: headers are written as the walk left them, file contents are read in
+ * 1 MiB chunks (a fresh buffer each, since downstream may still hold the previous one). A file whose size
+ * changes while it is read fails the layer instead of producing a corrupt archive.
+ */
 export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): AsyncGenerator<Buffer> {
   if (start > 0 && files) throw new Error('tarChunks: file digests need the whole stream');
   // Bytes of the tar stream so far: file reads end on READ_CHUNK boundaries of the stream, so that most chunks are
@@ -35,8 +41,7 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
     return begin >= start ? part : part.subarray(start - begin);
   };
   for (const entry of entries) {
-    const { source: _source, state: _state, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
-    const header = from(encodeHeader({ ...fields, mtime: own ?? mtime }));
+    const header = from(entryHeader(entry, mtime));
     if (header) yield header;
     if (entry.type !== 'file') continue;
     // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
-import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../layer/tar-header.js';
+import { END_OF_ARCHIVE, paddingFor } from '../layer/tar-header.js';
+import { entryHeader } from '../layer/tar-writer.js';
 import type { LayerEntry } from '../layer/walk.js';
-import { unreadableFile } from '../util/files.js';
+import { openInput, unreadableFile } from '../util/files.js';
 import { notePassingBytes } from '../util/memory.js';
 
 /**
@@ -29,7 +30,7 @@ export function fileLayerBytes(entries: readonly LayerEntry[], mtime: number): F
   if (!entry || entry.type !== 'file' || entries.slice(0, -1).some((e) => e.type !== 'directory')) {
     throw new Error('fileLayerBytes: expected directories, then one regular file');
   }
-  const head = Buffer.concat(entries.map(({ source: _s, state: _st, changedAt: _c, ...fields }) => encodeHeader({ ...fields, mtime })));
+  const head = Buffer.concat(entries.map((e) => entryHeader(e, mtime)));
   const tail = Buffer.concat([entry.size > 0 ? paddingFor(entry.size) : Buffer.alloc(0), END_OF_ARCHIVE]);
   return { head, entry, tail, size: head.length + entry.size + tail.length };
 }
@@ -53,12 +54,7 @@ export async function hashFileLayer(
   const own = options.fileDigest ? createHash('sha256') : undefined;
   const file = layer.entry.source!;
   const size = layer.entry.size;
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (e) {
-    throw unreadableFile(file, e);
-  }
+  const handle = await openInput(file);
   try {
     const buf = Buffer.allocUnsafe(Math.min(HASH_CHUNK, Math.max(size, 1)));
     let position = 0;
@@ -101,9 +97,7 @@ export function openFileLayer(layer: FileLayerBytes, start = 0): Readable {
         throw unreadableFile(file, e);
       });
       if (st.size !== size) throw new StowageError('INVALID_INPUT', `"${file}" changed size since it was read (${st.size} bytes, was ${size}); rerun when it is stable`);
-      const handle = await open(file, 'r').catch((e: unknown) => {
-        throw unreadableFile(file, e);
-      });
+      const handle = await openInput(file);
       try {
         let position = at - layer.head.length;
         while (position < size) {
