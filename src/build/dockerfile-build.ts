@@ -1,5 +1,5 @@
 import type { LayerCache } from '../cache/layer-cache.js';
-import type { DockerfileExecutor, DockerfileOptions, ExecutorEnv } from '../dockerfile/executor.js';
+import type { DockerfileExecutor, DockerfileOptions } from '../dockerfile/executor.js';
 import { StowageError } from '../errors.js';
 import { baseLayersOf, composeImageWith, newImageLayer } from '../image/compose.js';
 import { familyOf } from '../image/media-types.js';
@@ -13,15 +13,15 @@ import { sourceFor } from '../source/open-image.js';
 import type { Plan } from './plan.js';
 import type { MadeImage } from './result.js';
 
-/** A checked Dockerfile: its executor for the build's environment. */
-export type DockerfileRun = (env: ExecutorEnv) => DockerfileExecutor;
-
-/** Parses and checks a Dockerfile (syntax, RUN) before anything is fetched; the executor code loads only now. */
-export async function readDockerfile(dockerfile: DockerfileOptions, platform: Platform, environment: NodeJS.ProcessEnv): Promise<DockerfileRun> {
+/**
+ * Reads, parses and checks a Dockerfile (syntax, RUN) before anything is fetched, once: the checked executor is the
+ * one that runs it. The executor code loads only now.
+ */
+export async function readDockerfile(dockerfile: DockerfileOptions, platform: Platform, environment: NodeJS.ProcessEnv): Promise<DockerfileExecutor> {
   const { DockerfileExecutor } = await import('../dockerfile/executor.js');
-  const executorOf: DockerfileRun = (env) => new DockerfileExecutor(dockerfile, env);
-  await executorOf({ platform, environment } as never).prepare();
-  return executorOf;
+  const executor = new DockerfileExecutor(dockerfile, { platform, environment });
+  await executor.prepare();
+  return executor;
 }
 
 /**
@@ -31,7 +31,7 @@ export async function readDockerfile(dockerfile: DockerfileOptions, platform: Pl
  */
 export async function dockerfileRootBase(dockerfile: DockerfileOptions, environment: NodeJS.ProcessEnv, platforms: string): Promise<string> {
   const { DockerfileExecutor } = await import('../dockerfile/executor.js');
-  const probe = new DockerfileExecutor(dockerfile, { platform: DEFAULT_PLATFORM, environment } as never);
+  const probe = new DockerfileExecutor(dockerfile, { platform: DEFAULT_PLATFORM, environment });
   await probe.prepare();
   const base = probe.rootBase();
   if (base === undefined) {
@@ -54,10 +54,10 @@ export interface DockerfileSteps {
 }
 
 /** Runs the Dockerfile's instructions: the target stage's base, its new layers (each handed to the sink) and config. */
-export async function dockerfileImage(run: DockerfileRun, p: DockerfilePlan, steps: DockerfileSteps): Promise<MadeImage> {
+export async function dockerfileImage(executor: DockerfileExecutor, p: DockerfilePlan, steps: DockerfileSteps): Promise<MadeImage> {
   const s = { ...p, ...steps };
   const { sink, log } = s;
-  const executor = run({
+  const df = await executor.run({
     resolveImage: async (ref, platform, explicit) => {
       const src = sourceFor(parseTarget(ref, 'base'), s.remote);
       log.info(`resolving ${src.describe()}`);
@@ -75,8 +75,6 @@ export async function dockerfileImage(run: DockerfileRun, p: DockerfilePlan, ste
     ...(sink.family ? { family: sink.family } : {}),
     ...(s.recordFiles ? { recordFiles: true } : {}),
   });
-  await executor.prepare();
-  const df = await executor.run();
   for (const w of df.warnings) log.warn(w);
   const base = df.base;
   if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);

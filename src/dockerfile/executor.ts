@@ -63,6 +63,9 @@ export interface ExecutorEnv {
   recordFiles?: boolean;
 }
 
+/** What checking a Dockerfile reads of its environment: the platform (TARGETARCH and friends) and --build-arg values. */
+export type CheckEnv = Pick<ExecutorEnv, 'platform' | 'environment'>;
+
 export interface DockerfileResult {
   base: BaseImage;
   scratch: boolean;
@@ -275,12 +278,14 @@ export class DockerfileExecutor {
   private readonly images = new Map<string, Promise<BaseImage>>();
   private readonly rootFsCache = new Map<string, Promise<RootFs>>();
   private staging = '';
+  /** What running needs (images, cache, compression, log, signal): given to run(). */
+  private env!: ExecutorEnv;
   private context!: ContextTree;
   private readonly warnings: string[] = [];
 
   constructor(
     private readonly options: DockerfileOptions,
-    private readonly env: ExecutorEnv,
+    private readonly checked: CheckEnv,
   ) {
     this.contextDir = path.resolve(options.context ?? '.');
     this.file = path.resolve(options.file ?? path.join(this.contextDir, 'Dockerfile'));
@@ -288,7 +293,7 @@ export class DockerfileExecutor {
     const list = Array.isArray(options.buildArgs)
       ? options.buildArgs.map((a): [string, string | undefined] => {
           const eq = a.indexOf('=');
-          return eq < 0 ? [a, env.environment[a]] : [a.slice(0, eq), a.slice(eq + 1)];
+          return eq < 0 ? [a, checked.environment[a]] : [a.slice(0, eq), a.slice(eq + 1)];
         })
       : Object.entries(options.buildArgs ?? {});
     for (const [k, v] of list) {
@@ -322,7 +327,7 @@ export class DockerfileExecutor {
     const parsed = parseDockerfile(text, this.fileLabel);
     this.escape = parsed.directives.escape;
     this.warnings.push(...parsed.warnings);
-    const platform = this.env.platform;
+    const platform = this.checked.platform;
     const predefined = platformArgs(platform);
     for (const [k, v] of predefined) this.meta.set(k, v);
     let current: Stage | undefined;
@@ -418,8 +423,15 @@ export class DockerfileExecutor {
     return name;
   }
 
-  /** Runs the target stage (and what it needs) and returns its image parts. */
-  async run(): Promise<DockerfileResult> {
+  /**
+   * Runs the target stage (and what it needs) and returns its image parts; `prepare` has checked the Dockerfile, for
+   * the same platform and environment as `env`'s.
+   */
+  async run(env: ExecutorEnv): Promise<DockerfileResult> {
+    if (env.platform !== this.checked.platform || env.environment !== this.checked.environment) {
+      throw new Error('DockerfileExecutor.run: the platform and environment must be those prepare() checked');
+    }
+    this.env = env;
     this.context = new ContextTree(this.contextDir, await loadIgnore(this.contextDir, this.file));
     this.staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-dockerfile-'));
     try {
