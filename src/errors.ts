@@ -17,7 +17,32 @@ export type ErrorCode =
   | 'REGISTRY' // any other unexpected registry answer
   | 'RATE_LIMITED' // 429 after retries
   | 'SIGNATURE' // signing or verification failed
-  | 'CANCELLED'; // aborted by the user (SIGINT) or an AbortSignal
+  | 'CANCELLED' // aborted by the user (SIGINT) or an AbortSignal
+  // Debian packages (src/apt/)
+  | 'APT_NO_DPKG' // the base has no dpkg database
+  | 'APT_UNSIGNED' // no good signature from a trusted key on an InRelease
+  | 'APT_BAD_SIGNATURE' // a bad signature, or text outside the signed part
+  | 'APT_EXPIRED' // Valid-Until has passed
+  | 'APT_HASH_MISMATCH' // an index or a .deb did not match its SHA256 or size
+  | 'APT_SUITE_MISMATCH' // a source's suite is not the base's
+  | 'APT_UNSATISFIABLE' // no candidate for a package or dependency
+  | 'APT_VIRTUAL_AMBIGUOUS' // a virtual package with several providers and none chosen
+  | 'APT_BASE_UPGRADE' // a dependency needs a newer version of a base package
+  | 'APT_CONFLICT' // Conflicts/Breaks between packages
+  | 'APT_FILE_CONFLICT' // a path owned by another package without Replaces
+  | 'APT_DIVERSION' // a diverted path
+  | 'APT_UNRUN_SCRIPT' // a maintainer script with an effect stowage does not reproduce
+  | 'APT_FORMAT' // a malformed .deb, index or lock
+  // Python wheels (src/python/)
+  | 'PY_NO_INTERPRETER' // no Python interpreter found in the base
+  | 'PY_EXTERNALLY_MANAGED' // PEP 668 marker without a venv target or --break-system-packages
+  | 'PY_UNPINNED' // a requirement without an exact pin and hash
+  | 'PY_NEEDS_BUILD' // an sdist, VCS or directory requirement
+  | 'PY_NO_COMPATIBLE_WHEEL' // no wheel matches the target's tags
+  | 'PY_RECORD_MISMATCH' // a wheel file does not match its RECORD row
+  | 'PY_UNSAFE_PATH' // a wheel member outside its target directory
+  | 'PY_WHEEL_VERSION' // Wheel-Version major is not 1
+  | 'PY_FORMAT'; // a malformed wheel, lock or index page
 
 export class StowageError extends Error {
   readonly code: ErrorCode;
