@@ -42,12 +42,13 @@ function owner(chown: ModelLayerOptions['chown']): { uid: number; gid: number } 
 /**
  * The layers of a model directory (or a single model file), exactly those `stowage build --model SRC[:DEST]` makes
  * with the same settings: each regular file of `fileLayerMin` bytes or more its own layer (uncompressed by default,
- * hashed in one read of the file, its bytes streamed from the file when sent), then one layer of the small files,
- * configs and symlinks. Same directory and settings, same digests, media types and order as the CLI, on any machine.
+ * hashed in one read of the file, its bytes streamed from the file when sent), then one layer of the small files
+ * and configs. A symlink is stored as the regular file it leads to, under the link's name (the Hugging Face cache
+ * keeps weights as links into its blob store). Same directory and settings, same digests, media types and order as the CLI, on any machine.
  * Append them to any image; a layer already in a destination is not sent again.
  *
- * Everything is listed before anything is read: a missing source, a socket, FIFO or device inside it, or a model
- * without regular files fails with one `INVALID_INPUT` error; `signal` stops the hashing (`CANCELLED`).
+ * Everything is listed before anything is read: a missing source, a socket, FIFO or device inside it, a symlink
+ * that dangles, loops or leads to something other than a regular file, or a model without regular files fails with one `INVALID_INPUT` error; `signal` stops the hashing (`CANCELLED`).
  *
  * @example
  * ```ts

@@ -35,7 +35,8 @@ export function parentEntries(dest: string): LayerEntry[] {
   return out;
 }
 
-function stateOf(st: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint; mode: number }): string {
+/** What identifies a file's state for the layer cache (size, mode, times, inode): a change shows even with mtime restored. */
+export function stateOf(st: { size: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint; mode: number }): string {
   return `${st.size}:${st.mode}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}`;
 }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { StowageError } from '../errors.js';
 import { walkCopy, type LayerEntry } from '../layer/walk.js';
+import { followModelLinks } from './links.js';
 import { DEFAULT_FILE_LAYER_MIN, type ModelSpec } from './model-spec.js';
 
 /** What a model file is, in ModelPack's terms (`application/vnd.cncf.model.<kind>.v1.tar`). */
@@ -67,23 +68,26 @@ export function kindOf(relative: string, size: number, fileLayerMin: number): Mo
 /**
  * Splits a model into layers: every regular file of `fileLayerMin` bytes or more its own layer (the file and the
  * directories above it), everything else together in one layer. Order is the walk's (byte-wise sorted paths), so
- * the same directory always gives the same layers. Devices, sockets and FIFOs are refused by the walk, an empty
- * model (no regular file) here: an empty /models is exactly what KServe's init check rejects.
+ * the same directory always gives the same layers. Devices, sockets and FIFOs are refused by the walk; symlinks
+ * become the regular files they lead to (anything else they lead to is refused); an empty model (no regular file) here: an empty /models is exactly what KServe's init check rejects.
  */
 export async function planModel(spec: ModelSpec, options: ModelPlanOptions = {}): Promise<ModelPlan> {
   const min = options.fileLayerMin ?? DEFAULT_FILE_LAYER_MIN;
   if (!Number.isSafeInteger(min) || min < 1) throw new StowageError('USAGE', `the per-file layer threshold must be a positive number of bytes, got ${min}`);
   // A single file goes inside DEST_DIR (trailing '/'); a directory's contents become DEST_DIR's.
-  const walked = await walkCopy({ source: spec.source, dest: `${spec.dest}/`, ...(options.owner ? { chown: options.owner } : {}) }, options.label ?? '--model');
-  const entries = options.readableByAll ? walked.map(readable) : walked;
+  const label = options.label ?? '--model';
   const prefix = `${spec.dest.slice(1)}/`;
+  const listed = await walkCopy({ source: spec.source, dest: `${spec.dest}/`, ...(options.owner ? { chown: options.owner } : {}) }, label);
+  // Links become the files they lead to (the Hugging Face cache keeps every weight as a link into its blob store).
+  const walked = await followModelLinks(listed, path.resolve(spec.source), prefix, label);
+  const entries = options.readableByAll ? walked.map(readable) : walked;
   const files: ModelFile[] = [];
   for (const entry of entries) {
     if (entry.type !== 'file') continue;
     const relative = entry.name.startsWith(prefix) ? entry.name.slice(prefix.length) : entry.name;
     files.push({ relative, entry, kind: kindOf(relative, entry.size, min) });
   }
-  if (files.length === 0) throw new StowageError('INVALID_INPUT', `${options.label ?? '--model'} source "${spec.source}" holds no regular files; a model needs at least one`);
+  if (files.length === 0) throw new StowageError('INVALID_INPUT', `${label} source "${spec.source}" holds no regular files; a model needs at least one`);
 
   const dirs = new Map(entries.filter((e) => e.type === 'directory').map((e) => [e.name, e]));
   const ancestors = (name: string): LayerEntry[] => {
@@ -104,9 +108,9 @@ export async function planModel(spec: ModelSpec, options: ModelPlanOptions = {})
     for (const d of above) covered.add(d.name);
     layers.push({ entries: [...above, file.entry], files: [file], own: true });
   }
-  // The rest keeps walk order: small files, symlinks, and directories no per-file layer already carries
+  // The rest keeps walk order: small files, and directories no per-file layer already carries
   // (directories that per-file layers carry are repeated only when a small file lies below them).
-  const rest = entries.filter((e) => (e.type === 'file' ? e.size < min : e.type === 'symlink' || !covered.has(e.name)));
+  const rest = entries.filter((e) => (e.type === 'file' ? e.size < min : !covered.has(e.name)));
   if (rest.length) {
     const needed = new Map<string, LayerEntry>();
     for (const e of rest) for (const d of ancestors(e.name)) needed.set(d.name, d);

@@ -4,14 +4,16 @@
 // is missing; bad input fails with one line and pushes nothing.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, cp, mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, readdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeWeights } from '../../bench/lib/weights.js';
+import { modelLayers } from '../../src/index.js';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
 import { CLI, DIGEST_LINE, stowage } from '../harness/cli.js';
 import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
 import { run, runOk } from '../harness/exec.js';
+import { imageTree } from '../harness/image-tree.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
@@ -251,6 +253,57 @@ describe('--model with --copy, to an OCI layout', () => {
   });
 });
 
+describe('a Hugging Face cache snapshot: every file a link into ../../blobs', () => {
+  // huggingface_hub's cache: models--org--name/blobs/<sha256> holds the bytes, snapshots/<rev>/<name> are relative
+  // links to them, which leave the model directory.
+  let snapshot: string;
+  const files: Record<string, string> = {};
+  beforeAll(async () => {
+    const cacheRepo = join(work, 'hf-cache', 'models--org--tiny');
+    snapshot = join(cacheRepo, 'snapshots', '0f1e2d3c');
+    await mkdir(join(cacheRepo, 'blobs'), { recursive: true });
+    await mkdir(snapshot, { recursive: true });
+    for (const name of [...SHARDS, ...Object.keys(SMALL)]) {
+      const bytes = await readFile(join(modelDir, name));
+      files[name] = sha256(bytes);
+      await writeFile(join(cacheRepo, 'blobs', files[name]!), bytes);
+      await symlink(`../../blobs/${files[name]}`, join(snapshot, name));
+    }
+  });
+
+  it('--modelcar to an OCI layout: the weights are stored under the links\' names, byte for byte', async () => {
+    const layout = join(work, 'hf-layout');
+    const r = await stowage(['build', '--from', bases.ociRef, '--to', `oci:${layout}:1`, '--model', snapshot, '--modelcar', '--no-cache']);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const { tree } = await imageTree(layout, '1');
+    for (const [name, sha] of Object.entries(files)) expect(tree.get(`models/${name}`), name).toMatchObject({ type: 'file', mode: '644', sha256: sha });
+    const layers = ((await inspectRaw(`oci:${layout}:1`)).json as { layers: { mediaType: string; digest: string; size: number }[] }).layers;
+    expect(layers.map((l) => l.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip', OCI_TAR, OCI_TAR, 'application/vnd.oci.image.layer.v1.tar+gzip']);
+    // The library's modelLayers (same settings as --modelcar) gives the same layers, the weights in them.
+    const fromLib = await modelLayers(snapshot, { readableByAll: true, cache: join(work, 'hf-lib-cache') });
+    expect(fromLib.map((l) => l.descriptor)).toEqual(layers.slice(1).map(({ mediaType, digest, size }) => ({ mediaType, digest, size })));
+  });
+
+  it('--modelcar --modelpack to a registry: the image and the ModelPack artifact hold the weights', async () => {
+    const to = `${registry.host}/ml/hf:1`;
+    const r = await stowage(['build', '--from', bases.ociRef, '--to', to, '--model', snapshot, '--modelcar', '--modelpack', '--no-cache']);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const index = (await inspectRaw(`docker://${to}`)).json as { manifests: { digest: string }[] };
+    const art = (await inspectRaw(`docker://${registry.host}/ml/hf@${index.manifests[1]!.digest}`)).json as { layers: { digest: string; annotations: Record<string, string> }[] };
+    expect(art.layers.map((l) => l.annotations['org.opencontainers.image.title'])).toEqual(['README.md', 'config.json', ...SHARDS, 'tokenizer.json']);
+    for (const l of art.layers) {
+      const name = l.annotations['org.opencontainers.image.title']!;
+      const out = await runOk('sh', ['-c', `tar -xOf - models/${name} | sha256sum`], { input: await blob({ repo: 'ml/hf' }, l.digest) });
+      expect(out.stdout.slice(0, 64), name).toBe(files[name]);
+    }
+    const run = await runImage(`docker://${registry.host}/ml/hf@${index.manifests[0]!.digest}`, { user: { uid: 1010, gid: 1010 }, entrypoint: ['sh', '-c', 'sha256sum /models/*'] });
+    expect(run.code).toBe(0);
+    for (const [name, sha] of Object.entries(files)) expect(run.stdout).toContain(`${sha}  /models/${name}\n`);
+  });
+});
+
 describe('on a Docker schema 2 base', () => {
   it('per-file layers take Docker\'s uncompressed layer type, and the image runs', async () => {
     const to = `${registry.host}/ml/tiny-docker:1`;
@@ -366,6 +419,18 @@ describe('bad input: one clear line, nothing pushed', () => {
         return ['--model', dir];
       },
       /^stowage: error: --model source ".*fifo-model" contains ".*pipe", a special file \(device, socket or FIFO\); only regular files, directories and symlinks can be copied\n$/,
+    ],
+    [
+      'a dangling link in SRC',
+      async () => {
+        // A Hugging Face snapshot whose blob is gone.
+        const dir = join(work, 'dangling-model', 'snapshots', 'r1');
+        await mkdir(dir, { recursive: true });
+        await writeFile(join(dir, 'config.json'), '{}');
+        await symlink('../../blobs/0123abcd', join(dir, 'model.safetensors'));
+        return ['--model', dir, '--modelcar'];
+      },
+      /^stowage: error: --model source ".*r1": ".*r1\/model\.safetensors" is a symlink to "\.\.\/\.\.\/blobs\/0123abcd", which does not exist \(a dangling link\); a model's links must lead to regular files\n$/,
     ],
   ];
   for (const [name, args, message] of cases) {

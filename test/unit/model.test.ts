@@ -81,17 +81,64 @@ describe('planModel', () => {
       ['a.safetensors', 'weight'],
       ['b.safetensors', 'weight'],
       ['config.json', 'weight.config'],
+      ['latest.json', 'weight.config'],
       ['onnx/model.onnx', 'weight'],
       ['run.py', 'code'],
     ]);
+    // The symlink latest.json -> config.json is stored as the file it leads to, with that file's mode and bytes.
+    const latest = plan.files.find((f) => f.relative === 'latest.json')!.entry;
+    expect([latest.type, latest.mode.toString(8), latest.size, latest.source]).toEqual(['file', '600', 2, join(src, 'latest.json')]);
   });
 
-  it('readableByAll (Modelcar): files 0644 and directories 0755, whatever they are on disk; symlinks as they are', async () => {
+  it('readableByAll (Modelcar): files 0644 and directories 0755, whatever they are on disk (a followed link too)', async () => {
     const plan = await planModel({ source: src, dest: '/srv/m' }, { fileLayerMin: 2048, readableByAll: true });
     const modes = plan.layers.flatMap((l) => l.entries).map((e) => `${e.name} ${e.mode.toString(8)}`);
     expect(new Set(modes)).toEqual(
-      new Set(['srv/ 755', 'srv/m/ 755', 'srv/m/a.safetensors 644', 'srv/m/b.safetensors 644', 'srv/m/onnx/ 755', 'srv/m/onnx/model.onnx 644', 'srv/m/README.md 644', 'srv/m/config.json 644', 'srv/m/latest.json 777', 'srv/m/run.py 644']),
+      new Set(['srv/ 755', 'srv/m/ 755', 'srv/m/a.safetensors 644', 'srv/m/b.safetensors 644', 'srv/m/onnx/ 755', 'srv/m/onnx/model.onnx 644', 'srv/m/README.md 644', 'srv/m/config.json 644', 'srv/m/latest.json 644', 'srv/m/run.py 644']),
     );
+  });
+
+  it('follows links out of the model into a Hugging Face cache\'s blob store: the weights are stored under the links\' names', async () => {
+    // models--org--tiny/{blobs/<sha256>, snapshots/<rev>/<name> -> ../../blobs/<sha256>}, as huggingface_hub lays it out.
+    const repo = join(dir, 'hf', 'models--org--tiny');
+    const snapshot = join(repo, 'snapshots', 'abc123');
+    await mkdir(join(repo, 'blobs'), { recursive: true });
+    await mkdir(join(snapshot, 'onnx'), { recursive: true });
+    const files: Record<string, Buffer> = { 'model.safetensors': Buffer.alloc(5000, 7), 'config.json': Buffer.from('{"a":1}'), 'onnx/model.onnx': Buffer.alloc(3000, 9) };
+    for (const [name, bytes] of Object.entries(files)) {
+      const hash = createHash('sha256').update(bytes).digest('hex');
+      await writeFile(join(repo, 'blobs', hash), bytes);
+      await symlink(`${name.includes('/') ? '../' : ''}../../blobs/${hash}`, join(snapshot, name));
+    }
+    const plan = await planModel({ source: snapshot, dest: '/models' }, { fileLayerMin: 2048, readableByAll: true });
+    expect(plan.layers.map((l) => l.entries.map((e) => `${e.name} ${e.type}`))).toEqual([
+      ['models/ directory', 'models/model.safetensors file'],
+      ['models/ directory', 'models/onnx/ directory', 'models/onnx/model.onnx file'],
+      ['models/ directory', 'models/config.json file'],
+    ]);
+    for (const f of plan.files) {
+      expect(f.entry.size, f.relative).toBe(files[f.relative]!.length);
+      const layer = fileLayerBytes([f.entry], 0);
+      const tar = await bytesOf(openFileLayer(layer));
+      expect(tar.subarray(512, 512 + f.entry.size).equals(files[f.relative]!), f.relative).toBe(true);
+    }
+  });
+
+  it.each([
+    ['dangling', async (d: string) => symlink('../../blobs/gone', join(d, 'model.safetensors')), /"[^"]*model\.safetensors" is a symlink to "\.\.\/\.\.\/blobs\/gone", which does not exist \(a dangling link\)/],
+    ['a loop', async (d: string) => { await symlink('b.bin', join(d, 'a.bin')); await symlink('a.bin', join(d, 'b.bin')); }, /"[^"]*a\.bin" is a symlink to "b\.bin", which loops/],
+    ['to a directory', async (d: string) => { await mkdir(join(d, 'real')); await writeFile(join(d, 'real', 'w.bin'), 'w'); await symlink('real', join(d, 'alias')); }, /"[^"]*alias" is a symlink to "real", which is a directory/],
+    ['to a device', async (d: string) => symlink('/dev/null', join(d, 'null.bin')), /"[^"]*null\.bin" is a symlink to "\/dev\/null", which is a special file/],
+  ])('refuses a link %s with one error naming the link', async (name, make, message) => {
+    const d = join(dir, `bad-link-${name.replace(/ /g, '-')}`);
+    await mkdir(d, { recursive: true });
+    await writeFile(join(d, 'config.json'), '{}');
+    await make(d);
+    const e = await rejection(planModel({ source: d, dest: '/models' }, { label: 'model' }));
+    expect(e).toMatchObject({ name: 'StowageError', code: 'INVALID_INPUT' });
+    expect(e.message).toMatch(/^model source "[^"]*": /);
+    expect(e.message).toMatch(message);
+    expect(e.message.split('\n')).toHaveLength(1);
   });
 
   it('a single file goes inside DEST_DIR', async () => {
