@@ -40,8 +40,8 @@ export function contentKey(entries: readonly LayerEntry[], contents: ReadonlyMap
     }),
   );
   for (const e of entries) {
-    let content = '';
-    if (e.type === 'file') {
+    let content = e.hardlink !== undefined ? `hardlink:${e.hardlink}` : '';
+    if (e.type === 'file' && e.hardlink === undefined) {
       const digest = contents.get(e.name);
       if (digest === undefined) throw new Error(`contentKey: no content digest for ${e.name}`);
       content = digest;
@@ -74,12 +74,23 @@ export async function hashContents(entries: readonly LayerEntry[], signal?: Abor
   const out = new Map<string, string>();
   let buffers: [Buffer, Buffer] | undefined;
   for (const e of entries) {
-    if (e.type !== 'file') continue;
+    if (e.type !== 'file' || e.hardlink !== undefined) continue;
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while hashing inputs');
+    if (e.content) {
+      out.set(e.name, await hashStream(e.content()));
+      continue;
+    }
     buffers ??= [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
     out.set(e.name, await hashFile(e.source!, e.size, buffers));
   }
   return out;
+}
+
+/** Bytes a program gives (a member of a package kept in a cache): hashed as they stream by. */
+async function hashStream(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of chunks) hash.update(chunk);
+  return `sha256:${hash.digest('hex')}`;
 }
 
 async function hashFile(file: string, size: number, buffers: [Buffer, Buffer]): Promise<string> {

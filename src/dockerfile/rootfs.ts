@@ -277,6 +277,11 @@ export class RootFs {
     return node ? { path: real, node } : undefined;
   }
 
+  /** The node at a real path (no leading '/', no symlink followed), or undefined. */
+  node(real: string): FsNode | undefined {
+    return this.nodes.get(real);
+  }
+
   /** Names in a directory (real path, no leading '/'), sorted byte-wise. */
   children(dir: string): string[] {
     return [...(this.kids.get(dir) ?? [])].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));

@@ -76,12 +76,29 @@ function filesOf(entries: readonly LayerEntry[], contents: ReadonlyMap<string, s
 }
 
 /** {@link fileLayer} from a listed copy and checked settings (build() lists every copy before it starts). */
-export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSettings, hooks: FileLayerHooks = {}): Promise<MadeFileLayer> {
+export function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSettings, hooks: FileLayerHooks = {}): Promise<MadeFileLayer> {
+  return layerFromEntries(entries, { keyContext: spec.dest, createdBy: createdBy(spec), label: spec.dest }, s, hooks);
+}
+
+/** What names a layer of entries besides its entries: its cache-key context, history line and progress label. */
+export interface EntriesLayerInfo {
+  /** Extra input of the cache key (a copy's DEST_PATH; a package layer's group). */
+  keyContext: string;
+  createdBy: string;
+  label: string;
+}
+
+/**
+ * A layer from listed entries (files on disk or content openers): looked up in the layer cache by everything that
+ * determines its bytes, else in the shared cache by their contents, else built in one pass (streamed to the
+ * destination when big). What `--copy` layers and package layers (src/tree/layers.ts) share.
+ */
+export async function layerFromEntries(entries: readonly LayerEntry[], info: EntriesLayerInfo, s: LayerSettings, hooks: FileLayerHooks = {}): Promise<MadeFileLayer> {
   const buildOptions: LayerBuildOptions = {
     mtime: s.mtime,
     compression: s.compression,
     mediaType: s.mediaType,
-    keyContext: spec.dest,
+    keyContext: info.keyContext,
     ...(s.recordFiles ? { recordFiles: true } : {}),
   };
   const { cache, shared: remote } = { cache: s.cache, shared: hooks.shared };
@@ -122,11 +139,11 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
   // A big layer is streamed to the destination while it is built, so building and sending overlap; the registry
   // then holds it, so the cache keeps only its record (no second copy of a multi-GB model on disk).
   const big = entries.reduce((n, e) => n + e.size, 0) >= STREAM_MIN_BYTES;
-  const stream = !record && big && !hashOnly ? await hooks.stream?.(spec.dest) : undefined;
+  const stream = !record && big && !hashOnly ? await hooks.stream?.(info.label) : undefined;
   if (!record) {
     // Total = tar bytes (headers, content padded to 512, the end blocks), what `read` counts; pax records aside.
     const tarBytes = entries.reduce((n, e) => n + 512 + Math.ceil(e.size / 512) * 512, 1024);
-    const meter = (s.progress ?? noProgress).meter(spec.dest, tarBytes);
+    const meter = (s.progress ?? noProgress).meter(info.label, tarBytes);
     meter.state = 'building';
     hasBlob = stream === undefined && !hashOnly;
     try {
@@ -156,8 +173,8 @@ export async function layerFromWalk({ spec, entries }: WalkedCopy, s: LayerSetti
       : async (start = 0) => rebuiltLayer(entries, buildOptions, built, start);
   const made: NewLayer = {
     record: built,
-    createdBy: createdBy(spec),
-    label: spec.dest,
+    createdBy: info.createdBy,
+    label: info.label,
     open,
     // Mounting from the cache repository when it lacks the blob costs one request that the upload then reuses.
     ...(remote ? { mountFrom: remote.origin } : {}),

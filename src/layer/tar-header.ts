@@ -18,6 +18,8 @@ export interface TarEntryHeader {
   /** Seconds since the epoch. */
   mtime: number;
   linkname?: string;
+  /** A hard link (type `file`): the earlier entry of the same layer holding the bytes; no bytes follow this header. */
+  hardlink?: string;
 }
 
 export const BLOCK = 512;
@@ -95,7 +97,7 @@ export function paddingFor(size: number): Buffer {
 export function encodeHeader(entry: TarEntryHeader): Buffer {
   const pax: Record<string, string> = {};
   let name = entry.name;
-  let linkname = entry.linkname ?? '';
+  let linkname = entry.hardlink ?? entry.linkname ?? '';
   if (!fitsUstarName(name)) {
     pax.path = name;
     name = truncateAscii(name, 100);
@@ -104,7 +106,7 @@ export function encodeHeader(entry: TarEntryHeader): Buffer {
     pax.linkpath = linkname;
     linkname = truncateAscii(linkname, 100);
   }
-  let size = entry.type === 'file' ? entry.size : 0;
+  let size = entry.type === 'file' && entry.hardlink === undefined ? entry.size : 0;
   if (size > USTAR_MAX_SIZE) {
     pax.size = String(size);
     size = 0;
@@ -126,7 +128,7 @@ export function encodeHeader(entry: TarEntryHeader): Buffer {
     gid,
     size,
     mtime: entry.mtime,
-    typeflag: TYPEFLAG[entry.type],
+    typeflag: entry.hardlink !== undefined ? '1' : TYPEFLAG[entry.type],
     linkname,
   });
   const keys = Object.keys(pax).sort();

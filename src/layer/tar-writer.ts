@@ -43,7 +43,7 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
   for (const entry of entries) {
     const header = from(entryHeader(entry, mtime));
     if (header) yield header;
-    if (entry.type !== 'file') continue;
+    if (entry.type !== 'file' || entry.hardlink !== undefined) continue;
     // Same pass, no second read: the file's own digest is taken from the chunks on their way into the tar.
     const hash = files ? createHash('sha256') : undefined;
     if (entry.size > 0) {
