@@ -1,0 +1,116 @@
+// The base's Python read from its files: a real debootstrap bookworm with python3 (dpkg ran its scripts), and
+// python.org- and Alpine-shaped trees made from this machine's files. glibc's version is checked against getconf.
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RootFs } from '../../src/dockerfile/rootfs.js';
+import type { ImageConfig } from '../../src/image/types.js';
+import { glibcVersion } from '../../src/python/libc.js';
+import { inspectPython, markerEnvironment, tagTarget } from '../../src/python/target.js';
+import { compatibleTags } from '../../src/python/tags.js';
+import { debianBaseAvailable, debianRootfs } from '../harness/debian-base.js';
+import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+
+const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
+const config = (env: string[] = []): ImageConfig => ({ architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/usr/local/bin:/usr/bin:/bin', ...env] }, rootfs: { type: 'layers', diff_ids: [] } });
+
+let work: string;
+beforeAll(async () => {
+  work = await makeTempDir('py-target');
+});
+afterAll(async () => {
+  await removeTempDir(work);
+});
+
+function tree(entries: [string, 'file' | 'directory' | 'symlink', string?][]): RootFs {
+  const fs = RootFs.empty();
+  fs.applyEntries(entries.map(([name, type, x]) => ({
+    name, type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, size: 0,
+    ...(type === 'symlink' ? { linkname: x! } : type === 'file' ? { source: x ?? '/dev/null' } : {}),
+  })));
+  return fs;
+}
+
+/** A tree read from a directory on disk through a real tar stream (as a base layer is read). */
+async function treeOf(dir: string): Promise<RootFs> {
+  return RootFs.fromLayers([{ digest: `sha256:${'0'.repeat(64)}`, open: async () => spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout! }]);
+}
+
+describe('glibc version', () => {
+  it("is the highest GLIBC_2.N of libc.so.6's version definitions, as getconf says", async () => {
+    const m = /glibc (\d+)\.(\d+)/.exec(spawnSync('getconf', ['GNU_LIBC_VERSION'], { encoding: 'utf8' }).stdout)!;
+    expect(await glibcVersion(LIBC, LIBC)).toEqual({ major: Number(m[1]), minor: Number(m[2]) });
+  });
+  it('refuses a file that is not glibc', async () => {
+    await expect(glibcVersion('/bin/true', '/bin/true')).rejects.toThrow(/no GLIBC_2.N/);
+  });
+});
+
+describe('python.org layout (Docker Official python images)', () => {
+  const fs = () => tree([
+    ['usr/local/bin/python3', 'symlink', 'python3.12'],
+    ['usr/local/bin/python3.12', 'file'],
+    ['usr/local/lib/python3.12/os.py', 'file'],
+    ['usr/local/lib/python3.12/site-packages', 'directory'],
+    ['lib/x86_64-linux-gnu/libc.so.6', 'file', LIBC],
+  ]);
+  it('installs into /usr/local/lib/python3.12/site-packages with scripts in /usr/local/bin', async () => {
+    const t = await inspectPython(fs(), config(['PYTHON_VERSION=3.12.7']), {}, work);
+    expect(t).toMatchObject({ interpreter: '/usr/local/bin/python3', major: 3, minor: 12, fullVersion: '3.12.7', layout: 'python.org', machine: 'x86_64', libc: { kind: 'glibc', major: 2 } });
+    expect(t.scheme).toEqual({ purelib: '/usr/local/lib/python3.12/site-packages', platlib: '/usr/local/lib/python3.12/site-packages', headers: '/usr/local/include/python3.12', scripts: '/usr/local/bin', data: '/usr/local' });
+    expect(compatibleTags(tagTarget(t))[0]).toMatch(/^cp312-cp312-manylinux_2_\d+_x86_64$/);
+    expect(markerEnvironment(t)).toMatchObject({ python_version: '3.12', python_full_version: '3.12.7', platform_machine: 'x86_64' });
+  });
+  it('writes a venv when asked, linked to the python3 on PATH', async () => {
+    const t = await inspectPython(fs(), config(), { target: 'venv:/opt/venv/' }, work);
+    expect(t.interpreter).toBe('/opt/venv/bin/python3');
+    expect(t.scheme.purelib).toBe('/opt/venv/lib/python3.12/site-packages');
+    expect(t.venv?.config).toBe('home = /usr/local/bin\ninclude-system-site-packages = false\nversion = 3.12\nexecutable = /usr/local/bin/python3.12\ncommand = /usr/local/bin/python3 -m venv /opt/venv\n');
+  });
+  it('refuses a base without python3 on PATH, naming where it looked', async () => {
+    await expect(inspectPython(tree([['bin/sh', 'file']]), config(), {}, work)).rejects.toMatchObject({ code: 'PY_NO_INTERPRETER', message: expect.stringContaining('/usr/local/bin/python3, /usr/bin/python3, /bin/python3') });
+  });
+  it('asks for --python-site when the layout is not one it knows', async () => {
+    const rhel = tree([['usr/bin/python3', 'symlink', 'python3.9'], ['usr/bin/python3.9', 'file'], ['usr/lib/python3.9/os.py', 'file'], ['usr/lib64/libc.so.6', 'file', LIBC]]);
+    await expect(inspectPython(rhel, config(), {}, work)).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('--python-site') });
+    const t = await inspectPython(rhel, config(), { site: '/usr/local/lib/python3.9/site-packages' }, work);
+    expect(t.scheme.scripts).toBe('/usr/local/bin');
+    expect(t.libc?.file).toBe('/usr/lib64/libc.so.6');
+  });
+});
+
+describe('musl (Alpine)', () => {
+  it('reads the musl version from apk and gives musllinux tags', async () => {
+    const db = join(work, 'installed');
+    await writeFile(db, 'C:Q1abc\nP:musl\nV:1.2.5-r0\nA:x86_64\n\n');
+    const fs = tree([
+      ['usr/local/bin/python3', 'symlink', 'python3.12'], ['usr/local/bin/python3.12', 'file'], ['usr/local/lib/python3.12/os.py', 'file'],
+      ['lib/ld-musl-x86_64.so.1', 'file'], ['lib/apk/db/installed', 'file', db],
+    ]);
+    const t = await inspectPython(fs, config(), {}, work);
+    expect(t.libc).toMatchObject({ kind: 'musl', major: 1, minor: 2 });
+    expect(compatibleTags(tagTarget(t))[0]).toBe('cp312-cp312-musllinux_1_2_x86_64');
+  });
+});
+
+const debian = debianBaseAvailable();
+describe.skipIf(!debian.ok)(`Debian bookworm python3 (debootstrap)${debian.ok ? '' : ` [skipped: ${debian.why}]`}`, () => {
+  let fs: RootFs;
+  beforeAll(async () => {
+    fs = await treeOf(await debianRootfs(['python3']));
+  });
+  it('is EXTERNALLY-MANAGED: refused without a target, with one line naming both ways out', async () => {
+    const e = await inspectPython(fs, config(), {}, work).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'PY_EXTERNALLY_MANAGED' });
+    expect((e as Error).message).toMatch(/\/usr\/lib\/python3\.11\/EXTERNALLY-MANAGED.*--python-target venv:.*--break-system-packages/);
+    expect((e as Error).message).not.toContain('\n');
+  });
+  it('with --break-system-packages installs where Debian pip would: /usr/local/lib/python3.11/dist-packages', async () => {
+    const t = await inspectPython(fs, config(), { breakSystemPackages: true }, work);
+    const dpkg = spawnSync('dpkg-query', ['--admindir', join(await debianRootfs(['python3']), 'var/lib/dpkg'), '-W', '-f', '${Version}', 'python3.11-minimal'], { encoding: 'utf8' }).stdout;
+    expect(t).toMatchObject({ interpreter: '/usr/bin/python3', major: 3, minor: 11, layout: 'debian', fullVersion: dpkg.split('-')[0], libc: { kind: 'glibc', major: 2, minor: 36, file: '/lib/x86_64-linux-gnu/libc.so.6' } });
+    expect(t.scheme.purelib).toBe('/usr/local/lib/python3.11/dist-packages');
+    expect(t.scheme.scripts).toBe('/usr/local/bin');
+  });
+});
