@@ -1,0 +1,55 @@
+import { readKeys, type Key } from 'openpgp';
+import { StowageError } from '../errors.js';
+
+/**
+ * OpenPGP keyrings as apt reads them: binary (`.gpg`, keys concatenated) or armored (`.asc`, one or more blocks).
+ * A GnuPG keybox (`trusted.gpg` written by new gpg versions) is refused by apt too.
+ */
+export async function readKeyring(bytes: Uint8Array, what: string): Promise<Key[]> {
+  const buf = Buffer.from(bytes);
+  if (buf.length === 0) return [];
+  const text = buf.toString('latin1');
+  try {
+    if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
+      const blocks = text.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? [];
+      const keys: Key[] = [];
+      for (const b of blocks) keys.push(...(await readKeys({ armoredKeys: b })));
+      return keys;
+    }
+    if (buf.length >= 8 && buf.toString('latin1', 8, 12) === 'KBXf') {
+      throw new StowageError('INVALID_INPUT', `${what} is a GnuPG keybox, which apt cannot read either; export it with gpg --export`);
+    }
+    return await readKeys({ binaryKeys: buf });
+  } catch (e) {
+    if (e instanceof StowageError) throw e;
+    throw new StowageError('INVALID_INPUT', `${what} is not an OpenPGP keyring: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Upper-case hex fingerprints of a key and its subkeys. */
+export function fingerprintsOf(key: Key): string[] {
+  return [key, ...key.getSubkeys()].map((k) => k.getFingerprint().toUpperCase());
+}
+
+/** Upper-case 16-hex key IDs of a key and its subkeys (what a signature names as its issuer). */
+export function keyIdsOf(key: Key): string[] {
+  return [key, ...key.getSubkeys()].map((k) => k.getKeyID().toHex().toUpperCase());
+}
+
+/**
+ * The keys a `Signed-By: FPR…` list allows: a key whose primary fingerprint matches allows all its subkeys; `FPR!`
+ * (or a subkey's fingerprint) allows that one (sub)key alone. Returned as fingerprints of allowed signing (sub)keys.
+ */
+export function allowedSigners(keys: readonly Key[], fingerprints: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const key of keys) {
+    const primary = key.getFingerprint().toUpperCase();
+    for (const f of fingerprints) {
+      const exact = f.endsWith('!');
+      const want = exact ? f.slice(0, -1) : f;
+      if (!exact && primary.endsWith(want)) for (const x of fingerprintsOf(key)) out.add(x);
+      else for (const x of fingerprintsOf(key)) if (x.endsWith(want)) out.add(x);
+    }
+  }
+  return out;
+}
