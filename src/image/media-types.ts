@@ -32,6 +32,24 @@ export function isManifestType(mediaType: string): boolean {
   return manifestTypes.includes(mediaType);
 }
 
+/**
+ * The media type of a manifest document read from a layout, where nothing served it with a Content-Type: its own
+ * `mediaType` when it has one; else the descriptor that named it (its entry in the parent index, or in the layout's
+ * index.json); else what its content says (umoci writes manifests without the optional field): `manifests` makes
+ * an index, `config` and `layers` an image manifest, Docker's when its config is a Docker config (a Docker document
+ * always carries its mediaType, so this is the OCI case in practice). '' when none of these says.
+ */
+export function documentMediaType(value: unknown, descriptorMediaType?: string): string {
+  const v = (typeof value === 'object' && value !== null ? value : {}) as { mediaType?: unknown; manifests?: unknown; config?: { mediaType?: unknown }; layers?: unknown };
+  if (typeof v.mediaType === 'string' && v.mediaType) return v.mediaType;
+  if (descriptorMediaType) return descriptorMediaType;
+  if (Array.isArray(v.manifests)) return MediaType.OciIndex;
+  if (Array.isArray(v.layers) && typeof v.config === 'object' && v.config !== null) {
+    return v.config.mediaType === MediaType.DockerConfig ? MediaType.DockerManifest : MediaType.OciManifest;
+  }
+  return '';
+}
+
 export function familyOf(manifestMediaType: string): Family {
   return manifestMediaType.startsWith('application/vnd.docker.') ? 'docker' : 'oci';
 }

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { digestBytes, verifyBytes, VerifyingStream } from '../digest.js';
 import { StowageError } from '../errors.js';
 import { attestationSubject, isAttestation } from '../image/attestation.js';
-import { MediaType, REF_NAME } from '../image/media-types.js';
+import { documentMediaType, MediaType, REF_NAME } from '../image/media-types.js';
 import { DEFAULT_PLATFORM, formatPlatform, normalizePlatform, platformMatches, type PlatformSelection } from '../image/platform.js';
 import { selectImages } from '../image/select.js';
 import type { Descriptor, Index, Manifest, Platform, RawJson } from '../image/types.js';
@@ -167,6 +167,9 @@ async function layoutTree(dir: string, tag: string | undefined, label: string, w
     verifyBytes(bytes, d.digest, what);
     return bytes;
   };
+  // Descriptors seen so far, by digest: index.json's entries, then those of every index read. A child manifest's
+  // media type comes from the descriptor in its parent index when the manifest omits the optional field.
+  const known = new Map<string, Descriptor>(entries.map((d) => [d.digest, d]));
   return {
     label,
     top: chosen ? chosen.digest : INDEX_JSON,
@@ -175,16 +178,18 @@ async function layoutTree(dir: string, tag: string | undefined, label: string, w
         const bytes = await readFile(path.join(dir, 'index.json'));
         return { bytes, value: index, digest: digestBytes(bytes), mediaType: MediaType.OciIndex };
       }
-      const known = entries.find((d) => d.digest === reference);
-      const bytes = await readBlob({ digest: reference, size: known?.size ?? -1 }, `${label}@${reference}`);
-      let value: { mediaType?: unknown };
+      const descriptor = known.get(reference);
+      const bytes = await readBlob({ digest: reference, size: descriptor?.size ?? -1 }, `${label}@${reference}`);
+      let value: { mediaType?: unknown; manifests?: unknown };
       try {
         value = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
       } catch {
         throw new StowageError('MANIFEST_INVALID', `${label}@${reference} is not valid JSON`);
       }
-      const mediaType = typeof value.mediaType === 'string' && value.mediaType ? value.mediaType : known?.mediaType ?? '';
-      return { bytes, value, digest: digestBytes(bytes), mediaType };
+      if (Array.isArray(value.manifests)) {
+        for (const d of value.manifests as Descriptor[]) if (d && typeof d.digest === 'string' && !known.has(d.digest)) known.set(d.digest, d);
+      }
+      return { bytes, value, digest: digestBytes(bytes), mediaType: documentMediaType(value, descriptor?.mediaType) };
     },
     blobBytes: readBlob,
     async openBlob(d) {

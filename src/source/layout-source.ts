@@ -8,7 +8,7 @@ import type { Descriptor, Index, Platform, RawJson } from '../image/types.js';
 import { resolveImage } from './resolve.js';
 import type { BaseImage, ImageSource, ManifestReader } from './source.js';
 import { MANIFEST_LIMIT } from '../registry/registry.js';
-import { MediaType, REF_NAME } from '../image/media-types.js';
+import { documentMediaType, MediaType, REF_NAME } from '../image/media-types.js';
 
 
 export function layoutBlobPath(dir: string, digest: string): string {
@@ -71,16 +71,26 @@ export class LayoutSource implements ImageSource {
       verifyBytes(bytes, d.digest, what);
       return bytes;
     };
+    // As in image-tree's layout reader: a child's media type from its parent index's descriptor when it omits one.
+    const known = new Map<string, Descriptor>(entries.map((d) => [d.digest, d]));
     const reader: ManifestReader = {
       async manifest(reference) {
         if (reference === '') {
           const bytes = await readFile(path.join(dir, 'index.json'));
           return { bytes, value: index, digest: digestBytes(bytes), mediaType: MediaType.OciIndex };
         }
-        const desc = entries.find((d) => d.digest === reference);
+        const desc = known.get(reference);
         const bytes = await readBlob({ digest: reference, size: desc?.size ?? -1 }, `${label}@${reference}`);
-        const value = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
-        return { bytes, value, digest: reference, mediaType: value.mediaType ?? desc?.mediaType ?? '' } satisfies RawJson<unknown>;
+        let value: { mediaType?: string; manifests?: unknown };
+        try {
+          value = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
+        } catch {
+          throw new StowageError('MANIFEST_INVALID', `${label}@${reference} is not valid JSON`);
+        }
+        if (Array.isArray(value.manifests)) {
+          for (const d of value.manifests as Descriptor[]) if (d && typeof d.digest === 'string' && !known.has(d.digest)) known.set(d.digest, d);
+        }
+        return { bytes, value, digest: reference, mediaType: documentMediaType(value, desc?.mediaType) } satisfies RawJson<unknown>;
       },
       blobBytes: (d) => readBlob(d, `config of ${label}`),
     };
