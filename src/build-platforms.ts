@@ -19,6 +19,7 @@ import { mapLimit } from './util/limit.js';
 import type { SignOptions } from './sign/sign-types.js';
 import { anySignal } from './util/cancel.js';
 import { epochFrom } from './build/plan.js';
+import { unattachedHint } from './build/attach.js';
 
 /** What a multi-platform build reads of the build options (the build's own type lives with build()). */
 export interface PlatformBuildOptions extends RegistryAccessOptions {
@@ -186,7 +187,7 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
         });
         attached.push(...r.attached);
       } catch (e) {
-        throw withHint(e, `the index itself was pushed as ${destination}; attach the signatures with "stowage sign"`);
+        throw withHint(e, unattachedHint(destination, to.input, { ...(options.sign ? { sign: options.sign } : {}), provenance: options.provenance ?? false, sbom: options.sbom ?? false }));
       }
       out.attached = attached;
     }

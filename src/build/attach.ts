@@ -48,8 +48,20 @@ export async function prepareAttachments(to: Target, request: AttachRequest, loa
       s.clock.lap('attach');
       for (const a of attached.attached) s.emit({ type: 'attached', kind: a.kind, digest: a.digest, ...(a.tag ? { tag: a.tag } : {}) });
     } catch (e) {
-      // The image is in place by now; only its attachments are missing.
-      throw withHint(e, `the image itself was pushed as ${location}; attach the signature with "stowage sign ${location}"`);
+      // The image is in place by now and its tags name it; only its attachments are missing (a signing service
+      // down, say: what could be checked before the push was). Say so, and how to finish.
+      throw withHint(e, unattachedHint(location, to.input, request));
     }
   };
+}
+
+/**
+ * What a failure after the push leaves and how to finish: the image is pushed and tagged but unsigned (or without
+ * its provenance and SBOM). Re-running the build finishes it (same digest, every blob already there), and a
+ * signature alone can be added with `stowage sign`.
+ */
+export function unattachedHint(location: string, tagged: string, request: Pick<AttachRequest, 'sign' | 'provenance' | 'sbom'>): string {
+  const missing = [request.sign ? 'signature' : '', request.provenance ? 'provenance' : '', request.sbom ? 'SBOM' : ''].filter(Boolean).join(', ');
+  const sign = request.sign ? `, or sign it alone with "stowage sign ${location}" and the same signing flags` : '';
+  return `${location} is pushed and ${tagged} names it, WITHOUT its ${missing}; to finish, re-run the same command (nothing is uploaded again)${sign}`;
 }

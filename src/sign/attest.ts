@@ -14,7 +14,7 @@ import { bundleArtifact, sbomArtifact, statementArtifact, type Artifact } from '
 import { keyBundleBuilder, signStatement } from './bundle.js';
 import { attachLegacyCosignSignature, type LegacyAttachResult } from './cosign-tag.js';
 import type { JsonValue } from './encoding.js';
-import { defaultIdentityProvider } from './identity.js';
+import { ambientIdentitySource, defaultIdentityProvider, missingIdentityToken } from './identity.js';
 import { keylessBundleBuilder } from './keyless.js';
 import { identityMatcher, type IdentityMatcher } from './certificate-identity.js';
 import { keyFingerprintHex, readPrivateKeyFile, readPublicKeyFile, type KeyPassword, type PublicKeyInfo, type SigningKey } from './keys.js';
@@ -138,6 +138,9 @@ async function prepareNow(options: SignOptions, environment: NodeJS.ProcessEnv):
     if (options.keyPassword !== undefined || options.keyPasswordEnv !== undefined) {
       throw new StowageError('USAGE', 'a key password applies to --key, not to keyless signing');
     }
+    // A missing OIDC token is knowable now, before any request: fail here rather than after the image is pushed.
+    // (The token itself is fetched when signing: GitHub's tokens are short-lived and a push may take minutes.)
+    if (keyless.identityProvider === undefined && ambientIdentitySource(environment) === undefined) throw missingIdentityToken();
     const setup = keylessBundleBuilder({ identityProvider: defaultIdentityProvider({ env: environment }), ...keyless });
     const services = [`Fulcio ${setup.endpoints.fulcio}`];
     if (setup.endpoints.rekor) services.push(`Rekor ${setup.endpoints.rekor}`);

@@ -100,6 +100,15 @@ export function githubActionsIdentityProvider(options: IdentityOptions = {}): Id
   };
 }
 
+/** The error for keyless signing with no ambient OIDC token: what to set, or to sign with a key. */
+export function missingIdentityToken(): StowageError {
+  return new StowageError(
+    'USAGE',
+    `keyless signing needs an OIDC token: set ${SIGSTORE_ID_TOKEN_ENV}, or run in GitHub Actions with ` +
+      '`permissions: id-token: write`; or sign with --key',
+  );
+}
+
 /** `SIGSTORE_ID_TOKEN` if set, else GitHub Actions if its variables are set, else a USAGE error saying what to set. */
 export function defaultIdentityProvider(options: IdentityOptions = {}): IdentityProvider {
   const env = options.env ?? process.env;
@@ -111,11 +120,7 @@ export function defaultIdentityProvider(options: IdentityOptions = {}): Identity
         case 'github-actions':
           return githubActionsIdentityProvider(options).getToken();
         default:
-          throw new StowageError(
-            'USAGE',
-            `keyless signing needs an OIDC token: set ${SIGSTORE_ID_TOKEN_ENV}, or run in GitHub Actions with ` +
-              '`permissions: id-token: write`; or sign with --key',
-          );
+          throw missingIdentityToken();
       }
     },
   };
