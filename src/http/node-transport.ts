@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { StowageError, messageOf } from '../errors.js';
+import { markFinal } from './final-error.js';
 import { NodeResponse } from './response.js';
 import type { HttpRequest, HttpResponse, Transport } from './types.js';
 
@@ -70,7 +71,10 @@ export function networkError(e: unknown, url: URL, method?: string): StowageErro
   }
   const what = NETWORK_CODES.has(code) ? `${code}` : messageOf(e);
   const request = method ? ` (${method} ${url.pathname})` : '';
-  return new StowageError('NETWORK', `cannot reach ${url.protocol}//${url.host}: ${what}${request}`, { cause: e });
+  const error = new StowageError('NETWORK', `cannot reach ${url.protocol}//${url.host}: ${what}${request}`, { cause: e });
+  // NXDOMAIN: the name does not exist, and asking again will not create it (EAI_AGAIN, a resolver that did not
+  // answer, may heal and stays transient).
+  return code === 'ENOTFOUND' ? markFinal(error) : error;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { StowageError } from '../errors.js';
+import { markFinal } from './final-error.js';
 import type { HttpRequest, HttpResponse, Middleware, Transport } from './types.js';
 
 export interface RedirectOptions {
@@ -60,11 +61,12 @@ export function redirectMiddleware(options: RedirectOptions = {}): Middleware {
           );
         }
         if (hops + 1 > maxHops) {
-          throw new StowageError(
+          // A loop (or a chain this long) answers the same way next time: not worth a retry (issue 20 item 14).
+          throw markFinal(new StowageError(
             'NETWORK',
             `${req.url.host}: more than ${maxHops} redirects for ${req.method} ${req.url.pathname}; last to ${target.host}`,
             { status: res.status },
-          );
+          ));
         }
         current = nextHop(current, res.status, target, origin, authorization);
       }

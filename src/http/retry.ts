@@ -1,5 +1,6 @@
 import { StowageError, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
+import { isFinal, markFinal, markSpent } from './final-error.js';
 import type { HttpRequest, HttpResponse, Middleware } from './types.js';
 
 export interface RetryOptions {
@@ -26,8 +27,12 @@ export function isIdempotent(req: HttpRequest): boolean {
   return (req.method === 'PUT' || req.method === 'POST') && (req.body === undefined || Buffer.isBuffer(req.body));
 }
 
-/** Network failures a new attempt may fix; TLS and usage errors are not among them. */
+/**
+ * Network failures a new attempt may fix; TLS and usage errors are not among them, nor failures marked final (a
+ * name that does not resolve, a redirect loop, or one whose retries a lower layer already spent).
+ */
 export function isTransient(e: unknown): boolean {
+  if (isFinal(e)) return false;
   return e instanceof StowageError && (e.code === 'NETWORK' || (e.code === 'DIGEST_MISMATCH' && /truncated|more than/.test(e.message)));
 }
 
@@ -91,6 +96,10 @@ export class Backoff {
 /**
  * Retries idempotent requests on network errors and 408/429/5xx, with exponential backoff and jitter, honouring
  * Retry-After. Non-idempotent requests pass through once: the upload logic owns their recovery.
+ * The request's budget is spent here, once: what it gives up with is marked final (the error, or the response an
+ * error will be made from), so the layers above (a body re-read, an upload restart, the request a token fetch was
+ * for) do not spend it again. A request whose signal is aborted (the command failed or was cancelled, the client
+ * closed) ends quietly: no retry, no line printed.
  */
 export function retryMiddleware(options: RetryOptions = {}): Middleware {
   const backoff = new Backoff(options);
@@ -108,9 +117,9 @@ export function retryMiddleware(options: RetryOptions = {}): Middleware {
         error = e;
       }
       const retryable = res ? RETRY_STATUSES.has(res.status) : isTransient(error);
-      if (!retryable || attempt > backoff.retries) {
-        if (res) return res;
-        throw error;
+      if (!retryable || attempt > backoff.retries || req.signal?.aborted) {
+        if (res) return retryable ? markSpent(res) : res;
+        throw retryable ? markFinal(error) : error;
       }
       const ms = backoff.delay(attempt, res ? parseRetryAfter(res.header('retry-after'), now()) : undefined, what);
       options.log?.info(`retrying ${what} in ${(ms / 1000).toFixed(1)} s (${res ? `answered ${res.status}` : messageOf(error)}; attempt ${attempt + 1} of ${backoff.retries + 1})`);

@@ -41,6 +41,8 @@ export interface ClientOptions {
 export class RegistryClient {
   readonly #registries = new Map<string, Registry>();
   readonly #close: () => void;
+  /** Aborted by close(): requests still in flight then (work a failed command abandoned) stop quietly. */
+  #inflight = new AbortController();
   readonly transport: Transport;
   /** Retry and redirects without auth: token requests and scheme probes go through it. */
   readonly plain: Transport;
@@ -71,7 +73,7 @@ export class RegistryClient {
     // A request stops with the client's signal (or its own) and with that of the public call it is made for
     // (`image.resolve({ signal })`, `push(image, ref, { signal })`, ...), however deep below the call it is made.
     const cancellable: Middleware = (next) => (req) => {
-      const stop = anySignal(req.signal ?? signal, currentSignal());
+      const stop = anySignal(req.signal ?? signal, currentSignal(), this.#inflight.signal);
       return next(stop && stop !== req.signal ? { ...req, signal: stop } : req);
     };
     this.plain = compose(inner, cancellable, retryMiddleware(retry), redirectMiddleware());
@@ -104,7 +106,14 @@ export class RegistryClient {
     return r;
   }
 
+  /**
+   * Closes the connections. Requests still in flight (and their waits between retries) are cancelled first: when a
+   * command fails, the work it abandoned ends without retrying or printing anything after the error. A request
+   * made after close() opens new connections, as before.
+   */
   close(): void {
+    this.#inflight.abort();
+    this.#inflight = new AbortController();
     this.#close();
   }
 }

@@ -1,5 +1,6 @@
 import { StowageError, type ErrorCode } from '../errors.js';
 import { maskAuthorization } from '../auth/redact.js';
+import { isSpent, markFinal } from '../http/final-error.js';
 import { parseRetryAfter } from '../http/retry.js';
 import type { HttpResponse } from '../http/types.js';
 
@@ -47,7 +48,8 @@ export async function registryError(res: HttpResponse, what: string, code?: Erro
   const error: RegistryFailure = new StowageError(c, `${what}: registry ${res.url.host} answered ${summary}`, { status: res.status });
   const retryAfter = parseRetryAfter(res.header('retry-after'));
   if (retryAfter !== undefined) error.retryAfterMs = retryAfter;
-  return error;
+  // The HTTP retry layer already spent this request's retries on this answer: no layer above tries again.
+  return isSpent(res) ? markFinal(error) : error;
 }
 
 /** A registry answer turned into an error, with the wait it asked for (429/503 `Retry-After`), if any. */

@@ -1,4 +1,5 @@
 import { StowageError, messageOf } from '../errors.js';
+import { isFinal } from '../http/final-error.js';
 import { RETRY_STATUSES } from '../http/retry.js';
 import type { HttpResponse, StreamBody } from '../http/types.js';
 import type { Descriptor } from '../image/types.js';
@@ -46,7 +47,7 @@ export function confirmedEnd(res: HttpResponse): number | undefined {
 
 /** A failure the upload can recover from by a new attempt: a dropped connection, a 5xx/429, a truncated source. */
 function recoverable(e: unknown): boolean {
-  return isRefetchable(e) || (e instanceof StowageError && e.status !== undefined && RETRY_STATUSES.has(e.status));
+  return isRefetchable(e) || (e instanceof StowageError && e.status !== undefined && RETRY_STATUSES.has(e.status) && !isFinal(e));
 }
 
 /** An open upload: where to send the next request (every answer moves it), and the registry's minimum chunk. */

@@ -1,4 +1,5 @@
 import { StowageError } from '../errors.js';
+import { isFinal } from '../http/final-error.js';
 import { Backoff, sleep, type RetryOptions } from '../http/retry.js';
 import type { Logger } from '../log.js';
 
@@ -15,9 +16,9 @@ export function retryPolicy(options: RetryOptions = {}, signal?: AbortSignal): R
   return { backoff: new Backoff(options), sleep: (ms) => wait(ms, signal), ...(signal ? { signal } : {}) };
 }
 
-/** Content that arrived cut short or wrong: worth fetching again. */
+/** Content that arrived cut short or wrong: worth fetching again (unless the HTTP layer already spent the retries). */
 export function isRefetchable(e: unknown): boolean {
-  return e instanceof StowageError && (e.code === 'NETWORK' || e.code === 'DIGEST_MISMATCH');
+  return e instanceof StowageError && (e.code === 'NETWORK' || e.code === 'DIGEST_MISMATCH') && !isFinal(e);
 }
 
 /**
@@ -29,7 +30,7 @@ export async function retrying<T>(policy: RetryPolicy, log: Logger, what: string
     try {
       return await work();
     } catch (e) {
-      if (!again(e) || attempt > policy.backoff.retries) throw e;
+      if (!again(e) || isFinal(e) || attempt > policy.backoff.retries) throw e;
       const ms = policy.backoff.delay(attempt, (e as { retryAfterMs?: number }).retryAfterMs, what);
       log.info(`retrying ${what} in ${(ms / 1000).toFixed(1)} s (${(e as Error).message})`);
       await policy.sleep(ms);
