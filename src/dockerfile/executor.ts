@@ -25,6 +25,7 @@ import { jsonForm, parseDockerfile, parseError, type Instruction } from './parse
 import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import { resolveOwner } from './users.js';
+import { isGitSource } from './git-source.js';
 import { newLayerMediaType } from '../image/layer.js';
 
 /**
@@ -821,6 +822,8 @@ export class DockerfileExecutor {
       }
       const src = this.expand(inst, raw, vars);
       shownSources.push(withoutUserinfo(src));
+      // Before the URL case: an https URL of a repository (`https://host/org/repo.git#ref`) is a git source too.
+      if (isGitSource(src) || /^git@|\.git(#|$)/.test(src)) throw this.err(inst, `${inst.keyword}: git sources are not supported by stowage (${withoutUserinfo(src)}); copy a checkout from the context instead`);
       if (/^https?:\/\//i.test(src)) {
         if (!isAdd) throw this.err(inst, `COPY: source can't be a URL (${src}); use ADD`);
         const checksum = f.checksum !== undefined ? this.expand(inst, f.checksum as string, vars) : undefined;
@@ -832,7 +835,6 @@ export class DockerfileExecutor {
         sources.push(r);
         continue;
       }
-      if (/^git@|\.git(#|$)/.test(src)) throw this.err(inst, `${inst.keyword}: git sources are not supported by stowage (${src}); copy a checkout from the context instead`);
       sources.push(src);
     }
     if (!isAdd && f.checksum !== undefined) throw this.err(inst, 'COPY does not support --checksum');

@@ -153,6 +153,10 @@ describe('bad input: one line naming the Dockerfile and the line', () => {
     ['bad chmod', 'FROM scratch\nCOPY --chmod=u+q f /f\n', { f: 'f' }, /Dockerfile:2: COPY: invalid chmod parameter u\+q/],
     ['bad EXPOSE', 'FROM scratch\nEXPOSE 80/icmp\n', {}, /Dockerfile:2: EXPOSE: invalid proto "icmp" in "80\/icmp"$/],
     ['ADD --checksum mismatch on a local file', 'FROM scratch\nADD --checksum=sha256:00 f /f\n', { f: 'f' }, /Dockerfile:2: ADD: --checksum is only supported with HTTP\(S\) sources$/],
+    // Issue 24 item 11: an https URL of a repository is a git source (never downloaded), refused like git@ sources.
+    // A loopback URL, so that a regression would fail on a refused connection rather than reach the internet.
+    ['ADD of a git repository over https', 'FROM scratch\nADD https://127.0.0.1:1/moby/buildkit.git#v0.10.1 /b\n', {}, /Dockerfile:2: ADD: git sources are not supported by stowage \(https:\/\/127\.0\.0\.1:1\/moby\/buildkit\.git#v0\.10\.1\); copy a checkout from the context instead$/],
+    ['ADD of a git repository (git@)', 'FROM scratch\nADD git@127.0.0.1:moby/buildkit.git#v0.10.1 /b\n', {}, /Dockerfile:2: ADD: git sources are not supported by stowage \(git@127\.0\.0\.1:moby\/buildkit\.git#v0\.10\.1\); copy a checkout from the context instead$/],
     ['duplicate stage name', 'FROM scratch AS a\nFROM scratch AS A\n', {}, /Dockerfile:2: duplicate stage name "a"$/],
     ['unknown target', 'FROM scratch AS a\n', {}, /target stage "nope" could not be found \(stages: a\)$/],
   ];
