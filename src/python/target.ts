@@ -155,10 +155,11 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
     return { ...common, interpreter: found.onPath, layout: 'python.org', scheme: { purelib: site, platlib: site, headers: `/usr/local/include/${pyDir}`, scripts: '/usr/local/bin', data: '/usr/local' } };
   }
   if (prefix === '/usr' && isFile(fs, `${stdlib}/os.py`) && (isDir(fs, `/usr/lib/python${major}/dist-packages`) || externallyManaged)) {
-    // Debian's python: pip as root writes to the posix_local scheme (/usr/local/lib/python3.X/dist-packages).
+    // Debian's python: pip as root writes to the posix_local scheme (/usr/local/lib/python3.X/dist-packages), whose
+    // include directory Debian left at {installed_base}/include (pip puts headers in /usr/include/python3.X/NAME).
     refuse();
     const site = `/usr/local/lib/python${short}/dist-packages`;
-    return { ...common, interpreter: found.onPath, layout: 'debian', scheme: { purelib: site, platlib: site, headers: `/usr/local/include/python${short}`, scripts: '/usr/local/bin', data: '/usr/local' } };
+    return { ...common, interpreter: found.onPath, layout: 'debian', scheme: { purelib: site, platlib: site, headers: `/usr/include/python${short}`, scripts: '/usr/local/bin', data: '/usr/local' } };
   }
   refuse();
   throw new StowageError('USAGE', `cannot tell where pip would install packages for the base's ${found.real}: it is neither a python.org build in /usr/local nor Debian's python (no /usr/lib/python${major}/dist-packages), and other distributions patch the location; give --python-site DIR (a directory on its sys.path, e.g. ${prefix}/lib/python${short}/site-packages) or --python-target venv:/opt/venv`);
