@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
-import { StowageError } from '../errors.js';
+import { isStowageError, StowageError } from '../errors.js';
 import type { NewLayer } from '../image/compose.js';
 import { normalizePlatform, formatPlatform, parsePlatform } from '../image/platform.js';
 import { MediaType } from '../image/media-types.js';
@@ -883,7 +883,10 @@ export class DockerfileExecutor {
         if (typeof s !== 'string' || /[*?[]/.test(s)) continue;
         const found = await this.context.lookup(s, true);
         if (!found || found.node.type !== 'file' || !found.node.source) continue;
-        const members = await unpackArchive(found.node.source, this.staging, found.node.state ?? s, this.env.signal);
+        const members = await unpackArchive(found.node.source, s, this.staging, found.node.state ?? s, this.env.signal).catch((e: unknown) => {
+          if (isStowageError(e, 'INVALID_INPUT')) throw this.err(inst, e.message);
+          throw e;
+        });
         if (members) sources[i] = { name: path.posix.basename(s), node: found.node, members };
       }
     }

@@ -1,12 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar-stream';
-import { StowageError } from '../errors.js';
+import { isStowageError, messageOf, StowageError } from '../errors.js';
 import { decompressed } from '../layer/decompress.js';
 import type { EntryType } from '../layer/tar-header.js';
+import { readTar, streamSource, type TarHeader } from '../layer/tar-reader.js';
 
 /**
  * The merged file tree of an image or a stage, read from its layers' tar headers (content is not kept): each
@@ -26,9 +26,13 @@ export interface FsNode {
   /** Cache-key state of that content. */
   state?: string;
   changedAt?: number;
-  /** Content inside a layer: its index and the tar path holding the bytes (a hard link's target). */
+  /**
+   * Content inside a layer: its index, the tar path holding the bytes (a hard link's target) and which entry of the
+   * layer that is (its ordinal): a path listed twice in one layer is read from the entry the tree took, the last.
+   */
   layer?: number;
   contentPath?: string;
+  entry?: number;
 }
 
 /** One tar header of a layer, as kept in a HeaderStore. */
@@ -82,16 +86,15 @@ export class RootFs {
       const added = new Set<string>();
       const known = await store?.get(layers[i]!.digest);
       if (known) {
-        for (const h of known) fs.applyTarEntry(h.name, h, i, added);
+        known.forEach((h, ordinal) => fs.applyTarEntry(h.name, h, i, ordinal, added));
         continue;
       }
       const seen: LayerHeader[] = [];
-      await fs.readLayer(i, async (name, header, body) => {
-        const h: LayerHeader = { name, type: header.type ?? 'file', mode: header.mode ?? 0, uid: header.uid ?? 0, gid: header.gid ?? 0, size: header.size ?? 0 };
+      await fs.readLayer(i, async (header, _body, ordinal) => {
+        const h: LayerHeader = { name: header.name, type: header.type, mode: header.mode, uid: header.uid, gid: header.gid, size: header.size };
         if (header.linkname) h.linkname = header.linkname;
         seen.push(h);
-        fs.applyTarEntry(name, header, i, added);
-        body.resume();
+        fs.applyTarEntry(header.name, h, i, ordinal, added);
       }, signal);
       await store?.put(layers[i]!.digest, seen);
     }
@@ -106,25 +109,26 @@ export class RootFs {
     return fs;
   }
 
-  private async readLayer(
-    index: number,
-    onEntry: (name: string, header: { type?: string | null; mode?: number; uid?: number; gid?: number; size?: number; linkname?: string | null }, body: Readable) => Promise<void>,
-    signal?: AbortSignal,
-  ): Promise<void> {
+  private async readLayer(index: number, onEntry: (header: TarHeader, body: AsyncIterable<Buffer>, ordinal: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
     const blob = this.layers[index]!;
-    const raw = await blob.open();
+    const what = `layer ${blob.digest}`;
+    let raw: Readable;
     try {
-      const { stream } = await decompressed(raw);
-      const ex = extract();
-      const feeding = pipeline(stream, ex, signal ? { signal } : {});
-      for await (const entry of ex) {
-        await onEntry(entry.header.name, entry.header, entry as unknown as Readable);
-      }
-      await feeding;
+      raw = await blob.open();
     } catch (e) {
-      if (e instanceof StowageError) throw e;
-      throw new StowageError('INVALID_INPUT', `cannot read layer ${blob.digest}: ${(e as Error).message}`, { cause: e });
+      if (isStowageError(e)) throw e;
+      throw new StowageError('INVALID_INPUT', `cannot read ${what}: ${messageOf(e)}`, { cause: e });
     }
+    let stream: Readable;
+    try {
+      ({ stream } = await decompressed(signal ? addAbortSignal(signal, raw) : raw));
+    } catch (e) {
+      raw.destroy();
+      if (isStowageError(e)) throw e;
+      throw new StowageError(signal?.aborted ? 'CANCELLED' : 'INVALID_INPUT', `cannot read ${what}: ${messageOf(e)}`, { cause: e });
+    }
+    let ordinal = 0;
+    for await (const entry of readTar(streamSource(stream), what)) await onEntry(entry.header, entry.body(), ordinal++);
   }
 
   private link(name: string): void {
@@ -170,6 +174,7 @@ export class RootFs {
     rawName: string,
     h: { type?: string | null; mode?: number; uid?: number; gid?: number; size?: number; linkname?: string | null },
     layer: number,
+    ordinal: number,
     added: Set<string>,
   ): void {
     const name = clean(rawName);
@@ -202,7 +207,7 @@ export class RootFs {
       if (!target || target.type !== 'file') return;
       node = { ...target, ...common };
     } else if (h.type === 'file' || h.type === 'contiguous-file' || h.type == null) {
-      node = { type: 'file', ...common, size: h.size ?? 0, layer, contentPath: name };
+      node = { type: 'file', ...common, size: h.size ?? 0, layer, contentPath: name, entry: ordinal };
     } else return; // devices and FIFOs cannot be copied by COPY --from; runtimes create their own
     const existing = this.nodes.get(name);
     // Replacing a directory by a non-directory removes what was under it.
@@ -299,7 +304,7 @@ export class RootFs {
   /** What identifies a layer-held file's content for the layer cache key: the layer digest and the path in it. */
   contentState(n: FsNode): string | undefined {
     if (n.type !== 'file' || n.layer === undefined || n.state !== undefined) return n.state;
-    return `layer:${this.layers[n.layer]!.digest}:${n.contentPath}`;
+    return `layer:${this.layers[n.layer]!.digest}:${n.contentPath}${n.entry !== undefined ? `#${n.entry}` : ''}`;
   }
 
   /**
@@ -308,30 +313,29 @@ export class RootFs {
    */
   async stage(nodes: FsNode[], staging: string, signal?: AbortSignal): Promise<FsNode[]> {
     const out = nodes.map((n) => ({ ...n }));
-    const byLayer = new Map<number, Map<string, FsNode[]>>();
+    // Per layer: the nodes wanting each entry (by ordinal, or by path for layers this build made).
+    const byLayer = new Map<number, Map<number | string, FsNode[]>>();
     for (const n of out) {
       if (n.type !== 'file' || n.source !== undefined || n.layer === undefined) continue;
       n.state = this.contentState(n)!;
       let m = byLayer.get(n.layer);
       if (!m) byLayer.set(n.layer, (m = new Map()));
-      const list = m.get(n.contentPath!) ?? [];
+      const key = n.entry ?? n.contentPath!;
+      const list = m.get(key) ?? [];
       list.push(n);
-      m.set(n.contentPath!, list);
+      m.set(key, list);
     }
     let counter = 0;
     for (const [layer, wanted] of [...byLayer].sort((a, b) => a[0] - b[0])) {
-      await this.readLayer(layer, async (name, _h, body) => {
-        const list = wanted.get(clean(name));
-        if (!list || list[0]!.source !== undefined) {
-          body.resume();
-          return;
-        }
+      await this.readLayer(layer, async (h, body, ordinal) => {
+        const list = wanted.get(ordinal) ?? wanted.get(clean(h.name));
+        if (!list || list[0]!.source !== undefined) return; // the reader skips the body
         const file = path.join(staging, `f${counter++}`);
-        await pipeline(body, createWriteStream(file, { mode: 0o600 }));
+        await pipeline(Readable.from(body), createWriteStream(file, { mode: 0o600 }));
         for (const n of list) n.source = file;
       }, signal);
-      for (const [p, list] of wanted) {
-        if (list[0]!.source === undefined) throw new StowageError('INVALID_INPUT', `layer ${this.layers[layer]!.digest} does not hold /${p} after all`);
+      for (const list of wanted.values()) {
+        if (list[0]!.source === undefined) throw new StowageError('INVALID_INPUT', `layer ${this.layers[layer]!.digest} does not hold /${list[0]!.contentPath} after all`);
       }
     }
     return out;

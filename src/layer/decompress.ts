@@ -91,6 +91,15 @@ async function decoder(kind: Compression): Promise<Transform> {
   }
 }
 
+// xz-embedded's xz_ret codes (xz.h), which xz-decompress reports as numbers.
+const XZ_ERRORS: Record<string, string> = { '2': 'unsupported integrity check', '3': 'out of memory', '4': 'dictionary too large', '5': 'not xz data', '6': 'unsupported options', '7': 'corrupt data', '8': 'the data ends early (truncated)' };
+
+function decodeError(kind: Compression, e: Error): Error {
+  const xz = kind === 'xz' ? /error code (\d+)/.exec(e.message) : null;
+  const reason = xz ? (XZ_ERRORS[xz[1]!] ?? e.message) : e.message;
+  return Object.assign(new Error(`${kind}: ${reason}`, { cause: e }), { code: (e as { code?: string }).code });
+}
+
 /** The uncompressed bytes of a stream compressed with any of gzip, zstd, bzip2, xz, or none. */
 export async function decompressed(stream: Readable): Promise<{ kind: Compression; stream: Readable }> {
   const { head, stream: whole } = await peek(stream, 6);
@@ -98,5 +107,14 @@ export async function decompressed(stream: Readable): Promise<{ kind: Compressio
   if (kind === 'none') return { kind, stream: whole };
   const d = await decoder(kind);
   whole.on('error', (e) => d.destroy(e));
-  return { kind, stream: whole.pipe(d) };
+  const out = whole.pipe(d);
+  // The decoder's own errors say which format failed ("gzip: unexpected end of file"); xz's carry only a code.
+  const named = new PassThrough();
+  out.on('error', (e) => named.destroy(e === whole.errored ? e : decodeError(kind, e)));
+  // A reader that stops early closes the source too (the file or request behind it).
+  named.once('close', () => {
+    d.destroy();
+    whole.destroy();
+  });
+  return { kind, stream: out.pipe(named) };
 }

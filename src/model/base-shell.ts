@@ -1,8 +1,9 @@
 import path from 'node:path';
-import type { Readable, Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { StowageError } from '../errors.js';
 import { isGzipLayer } from '../image/media-types.js';
+import { readTar, streamSource } from '../layer/tar-reader.js';
 import type { BaseImage } from '../source/source.js';
 
 /** What the topmost layer that mentions a path says about it. */
@@ -20,75 +21,6 @@ function decompressor(mediaType: string): Transform | undefined {
 
 function clean(name: string): string {
   return path.posix.normalize(`/${name}`).slice(1).replace(/\/$/, '');
-}
-
-function field(block: Buffer, offset: number, length: number): string {
-  const raw = block.subarray(offset, offset + length);
-  const end = raw.indexOf(0);
-  return raw.subarray(0, end < 0 ? length : end).toString('utf8');
-}
-
-function octal(block: Buffer, offset: number, length: number): number {
-  if (block[offset]! & 0x80) return Number(block.readBigUInt64BE(offset + length - 8)); // base-256 (GNU, > 8 GiB)
-  const text = field(block, offset, length).trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-function paxPath(records: string): { path?: string; linkpath?: string } {
-  const out: { path?: string; linkpath?: string } = {};
-  for (const line of records.split('\n')) {
-    const m = /^\d+ ([^=]+)=(.*)$/.exec(line);
-    if (m && (m[1] === 'path' || m[1] === 'linkpath')) out[m[1]] = m[2]!;
-  }
-  return out;
-}
-
-/** Each entry's name, type flag and link target, from a tar stream; content is skipped, never kept. */
-async function* tarEntries(stream: Readable): AsyncGenerator<{ name: string; type: string; linkname: string }> {
-  let pending: Buffer = Buffer.alloc(0);
-  let skip = 0;
-  let want: { kind: 'header' } | { kind: 'ext'; type: string; size: number } = { kind: 'header' };
-  let ext: { path?: string; linkpath?: string } = {};
-  let longName: string | undefined;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    for (;;) {
-      if (skip > 0) {
-        const n = Math.min(skip, pending.length);
-        pending = pending.subarray(n);
-        skip -= n;
-        if (skip > 0) break;
-      }
-      if (want.kind === 'ext') {
-        const padded = Math.ceil(want.size / 512) * 512;
-        if (pending.length < padded) break;
-        const text = pending.subarray(0, want.size).toString('utf8');
-        if (want.type === 'x') ext = paxPath(text);
-        else if (want.type === 'L') longName = text.replace(/\0+$/, '');
-        pending = pending.subarray(padded);
-        want = { kind: 'header' };
-        continue;
-      }
-      if (pending.length < 512) break;
-      const block = pending.subarray(0, 512);
-      pending = pending.subarray(512);
-      if (block.every((b) => b === 0)) continue;
-      const type = String.fromCharCode(block[156]!) || '0';
-      const size = octal(block, 124, 12);
-      if (type === 'x' || type === 'L' || type === 'g' || type === 'K') {
-        if (type === 'g' || type === 'K') skip = Math.ceil(size / 512) * 512;
-        else want = { kind: 'ext', type, size };
-        continue;
-      }
-      const prefix = field(block, 345, 155);
-      const name = ext.path ?? longName ?? (prefix ? `${prefix}/${field(block, 0, 100)}` : field(block, 0, 100));
-      const linkname = ext.linkpath ?? field(block, 157, 100);
-      ext = {};
-      longName = undefined;
-      yield { name, type: type === '\0' ? '0' : type, linkname };
-      skip = type === '5' || type === '2' || type === '1' ? 0 : Math.ceil(size / 512) * 512;
-    }
-  }
 }
 
 /** Resolves a path through the symlinks recorded so far: present, absent, or not known from the layers read yet. */
@@ -133,14 +65,14 @@ export async function baseHasShell(base: BaseImage, signal?: AbortSignal): Promi
     const stream = unpack ? blob.pipe(unpack) : blob;
     if (unpack) blob.on('error', (e) => unpack.destroy(e));
     try {
-      for await (const e of tarEntries(stream)) {
+      for await (const { header: e } of readTar(streamSource(stream), `layer ${d.digest} of the base`)) {
         const name = clean(e.name);
         const base = path.posix.basename(name);
         const dir = path.posix.dirname(name) === '.' ? '' : path.posix.dirname(name);
         if (base === '.wh..wh..opq') hidden.push({ dir, all: true });
         else if (base.startsWith('.wh.')) hidden.push({ dir, all: false, name: base.slice(4) });
         else if (!seen.has(name)) {
-          here.set(name, e.type === '2' ? { kind: 'link', target: e.linkname } : e.type === '5' ? { kind: 'dir' } : { kind: 'present' });
+          here.set(name, e.type === 'symlink' ? { kind: 'link', target: e.linkname } : e.type === 'directory' ? { kind: 'dir' } : { kind: 'present' });
           // An entry implies its directories in this layer, even when the archive lists no entry for them.
           for (let up = path.posix.dirname(name); up !== '.' && !seen.has(up) && !here.has(up); up = path.posix.dirname(up)) here.set(up, { kind: 'dir' });
         }
