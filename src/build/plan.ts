@@ -56,6 +56,12 @@ export interface Plan {
   environment: NodeJS.ProcessEnv;
 }
 
+/** `concurrency`: a positive integer (blobs moved at once), refused otherwise before anything is read. */
+function checkConcurrency(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new StowageError('USAGE', `concurrency must be a positive integer, got ${n}`);
+  return n;
+}
+
 /** The build's timestamp: `sourceDateEpoch`, else SOURCE_DATE_EPOCH from its environment, else 0; checked. */
 export function epochFrom(options: { sourceDateEpoch?: number; environment?: NodeJS.ProcessEnv }): number {
   if (options.sourceDateEpoch !== undefined) {
@@ -133,7 +139,7 @@ export function plan(options: BuildOptions): Plan {
     modelpack: options.modelpack === true,
     ...(cacheRepo ? { cacheRepo } : {}),
     cacheDir: options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment),
-    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    ...(options.concurrency !== undefined ? { concurrency: checkConcurrency(options.concurrency) } : {}),
     recordFiles: options.recordFiles === true || options.provenance === true || options.sbom === true,
     ...(attaching
       ? { attach: { ...(options.sign ? { sign: options.sign } : {}), provenance: options.provenance === true, sbom: options.sbom === true, parameters: buildParameters(options) } }

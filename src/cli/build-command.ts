@@ -6,10 +6,8 @@ import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
 import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
-import { credentialFor, parseRetries } from './registry-flags.js';
+import { credentialFor, parseConcurrency, parseRetries } from './registry-flags.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
-
-const { legacy: _legacy, ...KEY_FLAGS } = SIGNING_FLAGS;
 import type { Logger } from '../log.js';
 import { BUILD_USAGE } from './usage.js';
 import { COMMON_FLAGS } from './common-flags.js';
@@ -43,10 +41,9 @@ const FLAGS = {
   'no-cache': { type: 'boolean' },
   'cache-repo': { type: 'string' },
   retries: { type: 'string' },
+  concurrency: { type: 'string' },
   sign: { type: 'boolean' },
-  ...KEY_FLAGS,
-  // `stowage sign --legacy`; spelled out here, where "legacy" alone would not say what it is about.
-  'legacy-signature': { type: 'boolean' },
+  ...SIGNING_FLAGS,
   provenance: { type: 'boolean' },
   sbom: { type: 'boolean' },
   model: { type: 'string' },
@@ -55,6 +52,9 @@ const FLAGS = {
   'model-compression': { type: 'string' },
   'model-file-layer-min': { type: 'string' },
 } as const;
+
+/** The flags `stowage build` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
+export const flagTables = { build: FLAGS };
 
 /** `16777216`, `16M`, `16MiB`, `1G`: binary multiples, as model shard sizes are given. */
 function parseSize(text: string, flag: string): number {
@@ -88,7 +88,8 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   const retries = parseRetries(values.retries);
   if (values['no-cache'] && values['cache-dir']) throw new StowageError('USAGE', '--no-cache and --cache-dir cannot be used together');
   const credentials = credentialsFrom(values['from-creds'], values['to-creds'], values.from, values.to);
-  const signing = signOptionsFromFlags({ ...values, legacy: values['legacy-signature'] });
+  const signing = signOptionsFromFlags(values);
+  const concurrency = parseConcurrency(values.concurrency);
   if (signing && !values.sign) throw new StowageError('USAGE', 'signing flags (--key, --keyless, ...) need --sign');
   if (values.sign && !signing) throw new StowageError('USAGE', '--sign needs --key FILE, or --keyless for Fulcio/Rekor signing');
   if (positionals.length > 1) throw new StowageError('USAGE', `one build context at most, got ${positionals.join(' ')} (see stowage build --help)`);
@@ -126,6 +127,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values.compression ? { compression: values.compression as CompressionKind } : {}),
     ...(level !== undefined ? { compressionLevel: Number(level) } : {}),
     ...(retries !== undefined ? { retries } : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
     ...(signing ? { sign: signing.sign } : {}),
     ...(values.provenance ? { provenance: true } : {}),
     ...(values.sbom ? { sbom: true } : {}),

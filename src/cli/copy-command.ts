@@ -4,7 +4,7 @@ import { StowageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ttyReporter } from '../progress.js';
 import { COMMON_FLAGS } from './common-flags.js';
-import { credentialFor, parseRetries } from './registry-flags.js';
+import { credentialFor, parseConcurrency, parseRetries } from './registry-flags.js';
 import { COPY_USAGE } from './usage.js';
 
 const FLAGS = {
@@ -18,6 +18,9 @@ const FLAGS = {
   json: { type: 'boolean' },
 } as const;
 
+/** The flags `stowage copy` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
+export const flagTables = { copy: FLAGS };
+
 export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boolean; quiet: boolean; verbose: boolean; json: boolean } {
   let values;
   let positionals: string[];
@@ -29,8 +32,7 @@ export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boo
   if (values.help) return { options: { from: '', to: '' }, help: true, quiet: false, verbose: false, json: false };
   if (positionals.length !== 2) throw new StowageError('USAGE', `expected SRC and DEST, got ${positionals.length} argument(s) (see stowage copy --help)`);
   const [from, to] = positionals as [string, string];
-  const concurrency = values.concurrency;
-  if (concurrency !== undefined && !/^[1-9]\d*$/.test(concurrency)) throw new StowageError('USAGE', `--concurrency "${concurrency}": expected a positive integer`);
+  const concurrency = parseConcurrency(values.concurrency);
   const retries = parseRetries(values.retries);
   const credentials = {
     ...credentialFor(values['from-creds'], from, '--from-creds', 'STOWAGE_FROM_PASSWORD', 'base'),
@@ -46,7 +48,7 @@ export function parseCopyArgs(argv: string[]): { options: CopyOptions; help: boo
       ...(values['ca-file'] ? { caFile: values['ca-file'] } : {}),
       ...(Object.keys(credentials).length ? { credentials } : {}),
       ...(retries !== undefined ? { retries } : {}),
-      ...(concurrency !== undefined ? { concurrency: Number(concurrency) } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
     },
     help: false,
     quiet: values.quiet ?? false,

@@ -6,14 +6,17 @@ import { COMMON_FLAGS } from './common-flags.js';
 import { credentialFor, parseRetries } from './registry-flags.js';
 import { DIGEST_USAGE, INSPECT_USAGE } from './usage.js';
 
-const FLAGS = {
+/** Flags of `stowage digest`; `stowage inspect` adds --raw and --config. */
+const DIGEST_FLAGS = {
   ...COMMON_FLAGS,
   platform: { type: 'string' },
-  config: { type: 'boolean' },
-  raw: { type: 'boolean' },
   creds: { type: 'string' },
   retries: { type: 'string' },
 } as const;
+const INSPECT_FLAGS = { ...DIGEST_FLAGS, config: { type: 'boolean' }, raw: { type: 'boolean' } } as const;
+
+/** The flags each command accepts (test/unit/cli-flags.test.ts checks help and README list them). */
+export const flagTables = { inspect: INSPECT_FLAGS, digest: DIGEST_FLAGS };
 
 type Mode = 'inspect' | 'digest';
 
@@ -23,15 +26,17 @@ export function parseInspectArgs(
 ): { options: InspectOptions; raw: boolean; config: boolean; help: boolean; quiet: boolean; verbose: boolean } {
   let values;
   let positionals: string[];
+  if (mode === 'digest' && argv.some((a) => a === '--raw' || a === '--config')) throw new StowageError('USAGE', '--raw and --config belong to stowage inspect');
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true }));
+    // Both tables parse to the same shape; digest's lacks --raw and --config.
+    ({ values, positionals } = parseArgs({ args: argv, options: INSPECT_FLAGS as typeof INSPECT_FLAGS, allowPositionals: true, strict: true }));
+    if (mode === 'digest') parseArgs({ args: argv, options: DIGEST_FLAGS, allowPositionals: true, strict: true });
   } catch (e) {
     throw new StowageError('USAGE', `${(e as Error).message.split('\n')[0]} (see stowage ${mode} --help)`);
   }
   const none = { raw: false, config: false, quiet: false, verbose: false };
   if (values.help) return { options: { ref: '' }, help: true, ...none };
   if (positionals.length !== 1) throw new StowageError('USAGE', `expected one image reference, got ${positionals.length} (see stowage ${mode} --help)`);
-  if (mode === 'digest' && (values.raw || values.config)) throw new StowageError('USAGE', '--raw and --config belong to stowage inspect');
   if (values.raw && values.config) throw new StowageError('USAGE', '--raw and --config cannot be used together');
   const ref = positionals[0]!;
   const retries = parseRetries(values.retries);

@@ -15,6 +15,9 @@ const FLAGS = {
   'password-stdin': { type: 'boolean' },
 } as const;
 
+/** The flags `stowage login` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
+export const flagTables = { login: FLAGS };
+
 /**
  * `stowage login HOST -u USER --password-stdin`, like `docker login`: checks the credentials against the
  * registry, then writes them to docker's config.json (or the credential helper it names).

@@ -9,6 +9,13 @@ export function parseRetries(text: string | undefined): number | undefined {
   return Number(text);
 }
 
+/** `--concurrency N` (blobs moved at once), shared by build and copy. */
+export function parseConcurrency(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(text)) throw new StowageError('USAGE', `--concurrency "${text}": expected a positive integer`);
+  return Number(text);
+}
+
 /**
  * `USER[:PASS]` for the registry of `reference` (skopeo's --creds form); without `:PASS` the password comes from
  * the environment variable `envName`. Nothing when `text` or the reference is missing or not a registry's.

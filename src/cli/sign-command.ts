@@ -12,6 +12,9 @@ const FLAGS = {
   ...SIGNING_FLAGS,
 } as const;
 
+/** The flags `stowage sign` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
+export const flagTables = { sign: FLAGS };
+
 export interface ParsedSign {
   options: Omit<SignImageOptions, 'keyPassword'>;
   /** Read the key password from stdin (never from a flag value: flags show up in `ps` and shell history). */

@@ -14,6 +14,9 @@ export const SIGNING_FLAGS = {
   'fulcio-url': { type: 'string' },
   'rekor-url': { type: 'string' },
   'tsa-url': { type: 'string' },
+  // One flag under two names (issue 24 item 4): `--legacy-signature` says what it is about; `--legacy`, the name
+  // `stowage sign` had first, stays as its alias on every command that signs.
+  'legacy-signature': { type: 'boolean' },
   legacy: { type: 'boolean' },
 } as const;
 
@@ -26,6 +29,7 @@ export interface SigningFlagValues {
   'fulcio-url'?: string;
   'rekor-url'?: string;
   'tsa-url'?: string;
+  'legacy-signature'?: boolean;
   legacy?: boolean;
 }
 
@@ -35,6 +39,7 @@ export interface SigningFlagValues {
  */
 export function signOptionsFromFlags(values: SigningFlagValues): { sign: SignOptions; passwordFromStdin: boolean } | undefined {
   const keyless = values.keyless ?? false;
+  const legacy = (values['legacy-signature'] ?? false) || (values.legacy ?? false);
   const given = (Object.keys(SIGNING_FLAGS) as (keyof SigningFlagValues)[]).some((k) => values[k] !== undefined);
   if (!given) return undefined;
   if (values.key !== undefined && keyless) throw new StowageError('USAGE', '--key and --keyless cannot be used together');
@@ -48,7 +53,10 @@ export function signOptionsFromFlags(values: SigningFlagValues): { sign: SignOpt
   if (values['key-password-env'] !== undefined && values['key-password-stdin']) {
     throw new StowageError('USAGE', '--key-password-env and --key-password-stdin cannot be used together');
   }
-  if (keyless && values.legacy) throw new StowageError('USAGE', '--legacy needs --key (the .sig format has no place for a keyless certificate here)');
+  if (keyless && legacy) {
+    const flag = values['legacy-signature'] ? '--legacy-signature' : '--legacy'; // the name the user typed
+    throw new StowageError('USAGE', `${flag} needs --key (the .sig format has no place for a keyless certificate here)`);
+  }
   const envName = values['key-password-env'];
   if (envName !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(envName)) {
     throw new StowageError('USAGE', `--key-password-env "${envName}": expected an environment variable name`);
@@ -62,7 +70,7 @@ export function signOptionsFromFlags(values: SigningFlagValues): { sign: SignOpt
     ...(values.key !== undefined ? { key: values.key } : {}),
     ...(envName !== undefined ? { keyPasswordEnv: envName } : {}),
     ...(keyless ? { keyless: Object.keys(keylessOptions).length > 0 ? keylessOptions : true } : {}),
-    ...(values.legacy ? { legacy: true } : {}),
+    ...(legacy ? { legacy: true } : {}),
   };
   return { sign, passwordFromStdin: values['key-password-stdin'] ?? false };
 }

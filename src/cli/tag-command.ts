@@ -8,6 +8,9 @@ import { TAG_USAGE } from './usage.js';
 
 const FLAGS = { ...COMMON_FLAGS, creds: { type: 'string' }, retries: { type: 'string' } } as const;
 
+/** The flags `stowage tag` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
+export const flagTables = { tag: FLAGS };
+
 export function parseTagArgs(argv: string[]): { options: TagOptions; help: boolean; quiet: boolean; verbose: boolean } {
   let values;
   let positionals: string[];

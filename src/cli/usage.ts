@@ -27,6 +27,7 @@ Options:
   --password-stdin          read the password or token from stdin
   --insecure                allow plain HTTP and unverified TLS for a non-loopback registry
   --ca-file FILE            trust the PEM CA certificates in FILE
+  --quiet | --verbose       less or more on stderr
 `;
 
 export const BUILD_USAGE = `Usage:
@@ -84,13 +85,14 @@ Options:
   --cache-repo REPO         also share layers through a registry repository (host/name): keyed by file
                             contents, hits are mounted instead of compressed and uploaded; never fails a build
   --retries N               retries of a failed registry request or upload (default 3)
+  --concurrency N           blobs uploaded at once (default 4)
   --sign                    sign the pushed image (sigstore bundle referrer; fallback tag sha256-<hex>)
   --key FILE                private key PEM for --sign (ECDSA P-256, Ed25519, RSA; cosign keys too)
   --key-password-env NAME   password of an encrypted key from env NAME (default COSIGN_PASSWORD)
   --key-password-stdin      password of an encrypted key from stdin
   --keyless                 sign with a Fulcio certificate for the CI's OIDC identity, log to Rekor
   --fulcio-url/--rekor-url/--tsa-url URL   keyless services (default: public-good Sigstore)
-  --legacy-signature        also write cosign's legacy sha256-<hex>.sig tag
+  --legacy-signature        also write cosign's legacy sha256-<hex>.sig tag (alias: --legacy)
   --provenance              attach SLSA provenance (base digest, input file digests, parameters)
   --sbom                    attach a CycloneDX list of the added files
   --quiet                   no progress on stderr
@@ -101,7 +103,7 @@ Timestamps come from SOURCE_DATE_EPOCH (default 0), so the same inputs give the 
 `;
 
 export const SIGN_USAGE = `Usage:
-  stowage sign REF --key FILE [--key-password-env NAME | --key-password-stdin] [--legacy]
+  stowage sign REF --key FILE [--key-password-env NAME | --key-password-stdin] [--legacy-signature]
                    [--insecure] [--ca-file FILE]
   stowage sign REF --keyless [--fulcio-url URL] [--rekor-url URL] [--tsa-url URL] [--insecure] [--ca-file FILE]
 
@@ -117,7 +119,8 @@ Options:
   --key-password-env NAME   password of an encrypted key from the environment variable NAME
                             (default: COSIGN_PASSWORD, read only when the key is encrypted)
   --key-password-stdin      read the password of an encrypted key from stdin (one trailing newline is dropped)
-  --legacy                  also write cosign's legacy sha256-<hex>.sig tag (for cosign < 3 verifiers)
+  --legacy-signature        also write cosign's legacy sha256-<hex>.sig tag (for cosign < 3 verifiers);
+                            --legacy is the same flag
   --keyless                 sign with a short-lived Fulcio certificate for the CI's OIDC identity and record it in
                             Rekor (needs the network). The token comes from SIGSTORE_ID_TOKEN, or from GitHub
                             Actions (job permission "id-token: write").
@@ -211,10 +214,18 @@ export const TAG_USAGE = `Usage:
 
 Puts the manifest (or index) REF names under each TAG in the same repository (or layout), byte for byte: the
 digest stays the same and no blob moves. stdout: that digest, one line.
+
+Options:
+  --creds USER[:PASS]       credentials (without :PASS the password is read from STOWAGE_PASSWORD)
+  --retries N               retries of a failed registry request (default 3)
+  --insecure                allow plain HTTP and unverified TLS for non-loopback registries
+  --ca-file FILE            trust the PEM CA certificates in FILE
+  --quiet | --verbose       less or more on stderr
 `;
 
 export const INSPECT_USAGE = `Usage:
   stowage inspect REF [--platform OS/ARCH[/VARIANT]] [--raw | --config] [--creds USER[:PASS]] [--insecure]
+                      [--ca-file FILE] [--retries N]
 
   REF    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
 
@@ -226,11 +237,24 @@ Options:
   --raw                     the manifest (or index) bytes exactly as the registry serves them
   --config                  the config blob exactly as stored (an index needs --platform)
   --creds USER[:PASS]       credentials (without :PASS the password is read from STOWAGE_PASSWORD)
+  --retries N               retries of a failed registry request (default 3)
+  --insecure                allow plain HTTP and unverified TLS for non-loopback registries
+  --ca-file FILE            trust the PEM CA certificates in FILE
+  --quiet | --verbose       less or more on stderr
 `;
 
 export const DIGEST_USAGE = `Usage:
   stowage digest REF [--platform OS/ARCH[/VARIANT]] [--creds USER[:PASS]] [--insecure] [--ca-file FILE]
+                     [--retries N]
 
 Prints the digest of the manifest (or index) REF names, computed from the bytes served, on one line.
 With --platform, the digest of that platform's image in an index.
+
+Options:
+  --platform P              from an index, the image for platform P
+  --creds USER[:PASS]       credentials (without :PASS the password is read from STOWAGE_PASSWORD)
+  --retries N               retries of a failed registry request (default 3)
+  --insecure                allow plain HTTP and unverified TLS for non-loopback registries
+  --ca-file FILE            trust the PEM CA certificates in FILE
+  --quiet | --verbose       less or more on stderr
 `;

@@ -18,6 +18,9 @@ const FLAGS = {
   'insecure-ignore-tlog': { type: 'boolean' },
 } as const;
 
+/** The flags `stowage verify` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
+export const flagTables = { verify: FLAGS };
+
 export function parseVerifyArgs(argv: string[]): { options: VerifyImageOptions; help: boolean; quiet: boolean; verbose: boolean } {
   let values;
   let positionals: string[];
