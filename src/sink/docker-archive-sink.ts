@@ -97,7 +97,11 @@ export class DockerArchiveSink implements ImageSink {
     const inflate = decompressor(layer.descriptor.mediaType);
     const what = `layer ${layer.descriptor.digest} (diff_id ${layer.diffId})`;
     if (!inflate) {
-      return { size: layer.descriptor.size, stream: (await layer.open()).pipe(new VerifyingStream(layer.diffId, layer.descriptor.size, what)) };
+      // The source's own failure (a file that shrank) must end the read too: pipe() alone would leave it waiting.
+      const source = await layer.open();
+      const verified = new VerifyingStream(layer.diffId, layer.descriptor.size, what);
+      source.once('error', (e) => verified.destroy(e));
+      return { size: layer.descriptor.size, stream: source.pipe(verified) };
     }
     const file = path.join(work, hexOf(layer.diffId));
     try {

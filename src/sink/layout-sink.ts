@@ -1,7 +1,8 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { StowageError } from '../errors.js';
+import { VerifyingStream } from '../digest.js';
+import { isStowageError, StowageError, withHint } from '../errors.js';
 import type { BuiltImage } from '../image/compose.js';
 import { isForeignLayer, REF_NAME } from '../image/media-types.js';
 import type { Descriptor, Index, RawJson } from '../image/types.js';
@@ -9,7 +10,7 @@ import type { Logger } from '../log.js';
 import { layoutBlobPath } from '../source/layout-source.js';
 import { streamToFileAtomic, writeFileAtomic } from '../util/files.js';
 import { mapLimit } from '../util/limit.js';
-import { retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
+import { isRefetchable, retrying, retryPolicy, type RetryPolicy } from '../util/retrying.js';
 import type { ImageSink, SinkResult } from './sink.js';
 import { anySignal, currentSignal, throwIfCancelled } from '../util/cancel.js';
 
@@ -62,10 +63,24 @@ export class LayoutSink implements ImageSink {
     await mapLimit(image.layers, 4, async (layer) => {
       const d = layer.descriptor;
       if (isForeignLayer(d.mediaType) || (await this.#hasBlob(d.digest, d.size))) return;
-      // A base layer comes over the network: a cut or corrupt download is fetched again (never kept).
-      await retrying(this.#policy, log, `copy of layer ${d.digest} into ${this.dir}`, async () =>
-        // A cancelled write stops copying (the stream is destroyed, its temp file removed).
-        streamToFileAtomic(layoutBlobPath(this.dir, d.digest), await layer.open(), 0o644, anySignal(this.#policy.signal, currentSignal())),
+      const signal = anySignal(this.#policy.signal, currentSignal());
+      const what = `${layer.origin} layer ${layer.label} (${d.digest}) written to ${this.describe()}`;
+      // What is written is hashed on the way and must be what the manifest names (skopeo checks the same): a base
+      // layer comes over the network, and a cut or corrupt download is fetched again (never kept); a new layer is
+      // read from its input files again, and an input changed since it was hashed is no passing fault.
+      await retrying(
+        this.#policy,
+        log,
+        `copy of layer ${d.digest} into ${this.dir}`,
+        async () =>
+          // A cancelled write stops copying (the stream is destroyed, its temp file removed).
+          streamToFileAtomic(layoutBlobPath(this.dir, d.digest), await layer.open(), {
+            ...(signal ? { signal } : {}),
+            check: new VerifyingStream(d.digest, d.size, what),
+          }).catch((e: unknown) => {
+            throw layer.origin === 'new' && isStowageError(e) && e.code === 'DIGEST_MISMATCH' ? withHint(e, 'its input files changed after it was hashed; rerun when they are stable') : e;
+          }),
+        (e) => layer.origin === 'base' && isRefetchable(e),
       );
       log.info(`wrote ${layer.origin} layer ${d.digest.slice(0, 19)} (${d.size} bytes)`);
     });
@@ -74,7 +89,7 @@ export class LayoutSink implements ImageSink {
 
   async #writeDocument(doc: { digest: string; bytes: Buffer }): Promise<void> {
     if (!(await this.#hasBlob(doc.digest, doc.bytes.length))) {
-      await streamToFileAtomic(layoutBlobPath(this.dir, doc.digest), Readable.from([doc.bytes]));
+      await streamToFileAtomic(layoutBlobPath(this.dir, doc.digest), Readable.from([doc.bytes]), { check: new VerifyingStream(doc.digest, doc.bytes.length, `${doc.digest} written to ${this.describe()}`) });
     }
   }
 

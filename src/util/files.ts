@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StowageError } from '../errors.js';
 import { freshBuffer } from './memory.js';
@@ -22,12 +22,19 @@ export async function writeFileAtomic(file: string, data: Buffer | string, mode 
   }
 }
 
-/** Streams into a file atomically; a failed stream leaves no file behind. */
-export async function streamToFileAtomic(file: string, stream: Readable, mode = 0o644, signal?: AbortSignal): Promise<void> {
+/**
+ * Streams into a file atomically; a failed stream leaves no file behind. `check` sits between the stream and the
+ * file (a VerifyingStream): it fails the write before the rename, so a blob that is not what its name says never
+ * appears under that name, not even for a moment.
+ */
+export async function streamToFileAtomic(file: string, stream: Readable, options: { mode?: number; signal?: AbortSignal; check?: Transform } = {}): Promise<void> {
   const tmp = tempBeside(file);
+  const { mode = 0o644, signal, check } = options;
   try {
-    if (signal) await pipeline(stream, createWriteStream(tmp, { mode }), { signal });
-    else await pipeline(stream, createWriteStream(tmp, { mode }));
+    const out = createWriteStream(tmp, { mode });
+    const opts = signal ? { signal } : {};
+    if (check) await pipeline(stream, check, out, opts);
+    else await pipeline(stream, out, opts);
     await rename(tmp, file);
   } catch (e) {
     await rm(tmp, { force: true });
