@@ -25,8 +25,11 @@ export interface ImageInfo {
   annotations?: Record<string, string>;
   /** The index this image was picked from, when `platform` chose it. */
   index?: { digest: string; mediaType: string };
-  /** For an index: its entries (attestations marked). */
-  manifests?: { digest: string; mediaType: string; size: number; platform?: string; attestation?: true; annotations?: Record<string, string> }[];
+  /**
+   * For an index: its entries. An OCI artifact (ModelPack model, signature) carries its `artifactType`; a BuildKit
+   * attestation manifest (no artifactType) is marked `attestation: true`.
+   */
+  manifests?: { digest: string; mediaType: string; size: number; platform?: string; artifactType?: string; attestation?: true; annotations?: Record<string, string> }[];
   /** For an image: the config blob and what it sets. */
   config?: {
     digest: string;
@@ -128,7 +131,9 @@ export async function inspect(options: InspectOptions): Promise<ImageInfo> {
           mediaType: d.mediaType,
           size: d.size,
           ...(d.platform ? { platform: formatPlatform(d.platform) } : {}),
-          ...(isAttestation(d) ? { attestation: true as const } : {}),
+          // An OCI 1.1 artifact (a ModelPack model, a signature) says what it is by its artifactType; `attestation`
+          // marks BuildKit's attestation manifests, which carry no artifactType (both sit at unknown/unknown).
+          ...(d.artifactType ? { artifactType: d.artifactType } : isAttestation(d) ? { attestation: true as const } : {}),
           ...(d.annotations ? { annotations: d.annotations } : {}),
         })),
       };

@@ -229,8 +229,9 @@ export const INSPECT_USAGE = `Usage:
 
   REF    [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]
 
-Prints JSON: digest, mediaType and size; for an index its entries (platform, digest, attestations marked); for
-an image its config (platform, Entrypoint, Cmd, Env, WorkingDir, User, Labels, ExposedPorts) and layers.
+Prints JSON: digest, mediaType and size; for an index its entries (platform, digest; artifactType for an OCI
+artifact such as a ModelPack model, attestation: true for a BuildKit attestation); for an image its config
+(platform, Entrypoint, Cmd, Env, WorkingDir, User, Labels, ExposedPorts) and layers.
 
 Options:
   --platform P              from an index, the image for platform P

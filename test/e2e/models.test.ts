@@ -100,6 +100,17 @@ describe('--model --modelcar --modelpack onto busybox', () => {
     imageDigest = index.manifests[0]!.digest;
   });
 
+  it('stowage inspect marks the ModelPack artifact by its artifactType, not as a BuildKit attestation (issue 24 item 6)', async () => {
+    const r = await stowage(['inspect', dest()]);
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout) as { manifests: Record<string, unknown>[] };
+    expect(info.manifests[0]).toMatchObject({ digest: imageDigest, platform: 'linux/amd64' });
+    expect(info.manifests[0]).not.toHaveProperty('attestation');
+    expect(info.manifests[0]).not.toHaveProperty('artifactType');
+    expect(info.manifests[1]).toMatchObject({ digest: index.manifests[1]!.digest, artifactType: 'application/vnd.cncf.model.manifest.v1+json', platform: 'unknown/unknown' });
+    expect(info.manifests[1]).not.toHaveProperty('attestation');
+  });
+
   it('skopeo reads the image: one uncompressed layer per shard (digest = diff_id), one gzip layer of the small files, no Entrypoint', async () => {
     const info = await inspectImage(`docker://${dest()}`);
     expect(info.Digest).toBe(digest);
