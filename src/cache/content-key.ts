@@ -81,7 +81,7 @@ export async function hashContents(entries: readonly LayerEntry[], signal?: Abor
       continue;
     }
     buffers ??= [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
-    out.set(e.name, await hashFile(e.source!, e.size, buffers));
+    out.set(e.name, await hashFile(e.source!, e.identity, e.size, buffers));
   }
   return out;
 }
@@ -93,8 +93,8 @@ async function hashStream(chunks: AsyncIterable<Uint8Array>): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-async function hashFile(file: string, size: number, buffers: [Buffer, Buffer]): Promise<string> {
-  const handle = await openInput(file);
+async function hashFile(file: string, identity: string | undefined, size: number, buffers: [Buffer, Buffer]): Promise<string> {
+  const handle = await openInput(file, identity);
   try {
     const hash = createHash('sha256');
     let position = 0;

@@ -1,10 +1,11 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isStowageError, messageOf, StowageError } from '../errors.js';
 import { decompressed, peek } from '../layer/decompress.js';
 import { isTarHeader, readTar, streamSource } from '../layer/tar-reader.js';
+import { openInput } from '../util/files.js';
 import type { FsNode } from './rootfs.js';
 
 /**
@@ -19,8 +20,10 @@ export interface ArchiveMember {
 }
 
 /** The members of `file` when it is a tar archive, else undefined (ADD then copies it as a file). */
-export async function unpackArchive(file: string, label: string, staging: string, origin: string, signal?: AbortSignal): Promise<ArchiveMember[] | undefined> {
-  const { stream } = await decompressed(createReadStream(file)).catch(() => ({ stream: undefined }));
+export async function unpackArchive(file: string, label: string, staging: string, origin: string, signal?: AbortSignal, identity?: string): Promise<ArchiveMember[] | undefined> {
+  // With the identity the context lookup saw, the file opened must be that one (util/files openInput).
+  const handle = await openInput(file, identity);
+  const { stream } = await decompressed(handle.createReadStream()).catch(() => ({ stream: undefined }));
   if (!stream) return undefined;
   let head: Buffer;
   let whole: Readable;

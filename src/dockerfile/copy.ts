@@ -75,8 +75,10 @@ async function expandSource(tree: FileTree, source: string): Promise<string[]> {
       }
       const found = await tree.lookup(dir, true);
       if (!found || found.node.type !== 'directory') continue;
+      // Matches keep the directory as written (a link in it stays a link), as Go's filepath.Glob does: --parents
+      // copies that path, and each match is looked up again (inside the tree) when it is copied.
       for (const name of await tree.children(found.path)) {
-        if (matchComponent(part, name)) next.push(found.path === '' ? name : `${found.path}/${name}`);
+        if (matchComponent(part, name)) next.push(dir === '' ? name : `${dir}/${name}`);
       }
     }
     paths = next;
@@ -127,6 +129,7 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
     if (node.type === 'file') {
       if (node.source !== undefined) base.source = node.source;
       if (node.state !== undefined) base.state = node.state;
+      if (node.identity !== undefined) base.identity = node.identity;
       if (node.changedAt !== undefined) base.changedAt = node.changedAt;
     }
     // A file replacing a directory written earlier in this layer removes that directory's entries.

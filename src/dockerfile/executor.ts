@@ -883,7 +883,7 @@ export class DockerfileExecutor {
         if (typeof s !== 'string' || /[*?[]/.test(s)) continue;
         const found = await this.context.lookup(s, true);
         if (!found || found.node.type !== 'file' || !found.node.source) continue;
-        const members = await unpackArchive(found.node.source, s, this.staging, found.node.state ?? s, this.env.signal).catch((e: unknown) => {
+        const members = await unpackArchive(found.node.source, s, this.staging, found.node.state ?? s, this.env.signal, found.node.identity).catch((e: unknown) => {
           if (isStowageError(e, 'INVALID_INPUT')) throw this.err(inst, e.message);
           throw e;
         });

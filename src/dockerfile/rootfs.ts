@@ -25,6 +25,8 @@ export interface FsNode {
   source?: string;
   /** Cache-key state of that content. */
   state?: string;
+  /** `device:inode` of a local file, checked when it is opened (LayerEntry.identity). */
+  identity?: string;
   changedAt?: number;
   /**
    * Content inside a layer: its index, the tar path holding the bytes (a hard link's target) and which entry of the
@@ -222,7 +224,7 @@ export class RootFs {
    * Records a layer we built on top of the tree. Its files keep their local source while it exists (this build);
    * with the layer's blob given, their bytes can also be read back from it (a layer that came from the cache).
    */
-  applyEntries(entries: readonly { name: string; type: EntryType; mode: number; uid: number; gid: number; size: number; linkname?: string; source?: string; state?: string }[], blob?: LayerBlob): void {
+  applyEntries(entries: readonly { name: string; type: EntryType; mode: number; uid: number; gid: number; size: number; linkname?: string; source?: string; state?: string; identity?: string }[], blob?: LayerBlob): void {
     const index = blob ? this.layers.push(blob) - 1 : undefined;
     for (const e of entries) {
       const name = clean(e.name);
@@ -234,6 +236,7 @@ export class RootFs {
       if (e.linkname !== undefined) node.linkname = e.linkname;
       if (e.source !== undefined) node.source = e.source;
       if (e.state !== undefined) node.state = e.state;
+      if (e.identity !== undefined) node.identity = e.identity;
       if (index !== undefined && e.type === 'file') {
         node.layer = index;
         node.contentPath = name;

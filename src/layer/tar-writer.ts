@@ -19,7 +19,7 @@ export interface FileDigest {
 
 /** An entry's tar header: its own fields (not where its bytes come from), with its own mtime or the layer's. */
 export function entryHeader(entry: LayerEntry, mtime: number): Buffer {
-  const { source: _source, state: _state, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
+  const { source: _source, state: _state, identity: _identity, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
   return encodeHeader({ ...fields, mtime: own ?? mtime });
 }
 
@@ -49,7 +49,7 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
     if (entry.size > 0) {
       if (at.offset + entry.size <= start) at.offset += entry.size;
       else if (entry.content) yield* contentChunks(entry.content, entry.name, entry.size, at, hash, Math.max(0, start - at.offset));
-      else yield* fileChunks(entry.source!, entry.size, at, hash, Math.max(0, start - at.offset));
+      else yield* fileChunks(entry.source!, entry.identity, entry.size, at, hash, Math.max(0, start - at.offset));
     }
     if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });
     if (entry.size === 0) continue;
@@ -63,8 +63,8 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
   if (end) yield end;
 }
 
-async function* fileChunks(file: string, size: number, at: { offset: number }, hash?: Hash, skipBytes = 0): AsyncGenerator<Buffer> {
-  const handle = await openInput(file);
+async function* fileChunks(file: string, identity: string | undefined, size: number, at: { offset: number }, hash?: Hash, skipBytes = 0): AsyncGenerator<Buffer> {
+  const handle = await openInput(file, identity);
   try {
     let position = skipBytes;
     at.offset += skipBytes;

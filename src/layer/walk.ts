@@ -1,6 +1,7 @@
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
+import { identityOf } from '../util/files.js';
 import type { CopySpec } from './copy-spec.js';
 import type { TarEntryHeader } from './tar-header.js';
 
@@ -11,6 +12,11 @@ export interface LayerEntry extends Omit<TarEntryHeader, 'mtime'> {
   source?: string;
   /** Local state for the layer cache key: identifies a change even when mtime was restored (ctime, inode). */
   state?: string;
+  /**
+   * `device:inode` of the file the walk saw at `source` (a real path, no symlink on the way): the file opened later
+   * must be this one, reached at that path (util/files openInput), or nothing outside the walked tree could be read.
+   */
+  identity?: string;
   /** Last status change (ctime), ms since the epoch: a file changed just now may change again unseen. */
   changedAt?: number;
   /** The entry's own mtime (in-memory entries); default the layer's. */
@@ -82,6 +88,7 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
       mode: modeOf(top),
       ...owner,
       size: Number(top.size),
+      // The path the user named (a link to the file is theirs to give), so no identity: it is no walked tree's.
       source: src,
       state: stateOf({ size: Number(top.size), mode: Number(top.mode), mtimeNs: top.mtimeNs, ctimeNs: top.ctimeNs, ino: top.ino, dev: top.dev }),
       changedAt: Number(top.ctimeMs),
@@ -100,12 +107,16 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
     entries.push(...dirs, { ...own, mode: modeOf(top), ...owner });
   }
 
-  const walk = async (dir: string, prefix: string): Promise<void> => {
+  const walk = async (dir: string, prefix: string, seen: { dev: bigint; ino: bigint }): Promise<void> => {
     let names: string[];
     try {
       names = await readdir(dir);
     } catch (e) {
       throw new StowageError('INVALID_INPUT', `cannot read directory "${dir}": ${(e as Error).message}`, { cause: e });
+    }
+    // Listed by path: the directory must still be the one lstat saw (not a link swapped in to list another one).
+    if (identityOf(await lstat(dir, { bigint: true })) !== identityOf(seen)) {
+      throw new StowageError('INVALID_INPUT', `"${dir}" was replaced while it was being read; rerun when it is stable`);
     }
     names.sort(compareNames);
     for (const name of names) {
@@ -115,7 +126,7 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
       const mode = modeOf(st);
       if (st.isDirectory()) {
         entries.push({ name: `${inImage}/`, type: 'directory', mode, ...owner, size: 0 });
-        await walk(full, `${inImage}/`);
+        await walk(full, `${inImage}/`, st);
       } else if (st.isFile()) {
         entries.push({
           name: inImage,
@@ -125,6 +136,7 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
           size: Number(st.size),
           source: full,
           state: stateOf({ size: Number(st.size), mode: Number(st.mode), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev }),
+          identity: identityOf(st),
           changedAt: Number(st.ctimeMs),
         });
       } else if (st.isSymbolicLink()) {
@@ -134,6 +146,7 @@ export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEn
       }
     }
   };
-  await walk(src, destDir === '' ? '' : `${destDir.slice(1)}/`);
+  // Walked from SRC's real path (its own links resolved once, here): each file's open checks it is still there.
+  await walk(await realpath(src), destDir === '' ? '' : `${destDir.slice(1)}/`, top);
   return entries;
 }

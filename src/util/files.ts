@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { open, readlink, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StowageError } from '../errors.js';
@@ -71,11 +71,48 @@ export function unreadableFile(file: string, e: unknown): StowageError {
   return new StowageError('INVALID_INPUT', `cannot read "${file}": ${why}`, { cause: e });
 }
 
-/** Opens an input file for reading; failures are one INVALID_INPUT error naming the file. */
-export async function openInput(file: string): Promise<FileHandle> {
+/** `device:inode` of a stat result: what `openInput` checks an opened file against. */
+export function identityOf(st: { dev: bigint | number; ino: bigint | number }): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/**
+ * Opens an input file for reading; failures are one INVALID_INPUT error naming the file. With `identity` (the
+ * `device:inode` the walk saw at `file`), the opened file must be that one, and on Linux be reached at `file` itself:
+ * a directory on the way swapped for a symlink after the walk (to read a file outside the tree that was walked)
+ * gives another inode or another path, and the read is refused instead of following it.
+ */
+export async function openInput(file: string, identity?: string): Promise<FileHandle> {
+  let handle: FileHandle;
   try {
-    return await open(file, 'r');
+    // O_NOFOLLOW: the walk saw a regular file here, so a symlink in its place is a swap, not something to follow.
+    handle = await open(file, identity === undefined ? 'r' : constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
+    if (identity !== undefined && (e as { code?: string }).code === 'ELOOP') throw changedFile(file);
     throw unreadableFile(file, e);
+  }
+  if (identity === undefined) return handle;
+  try {
+    if (identityOf(await handle.stat({ bigint: true })) !== identity) throw changedFile(file);
+    const seen = await openedPath(handle);
+    if (seen !== undefined && !seen.equals(Buffer.from(file))) throw changedFile(file);
+    return handle;
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+function changedFile(file: string): StowageError {
+  return new StowageError('INVALID_INPUT', `"${file}" was replaced after it was listed (another file, or a link on its way); rerun when it is stable`);
+}
+
+/** The path the kernel opened (Linux /proc/self/fd); undefined where there is no such view. */
+async function openedPath(handle: FileHandle): Promise<Buffer | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    return await readlink(`/proc/self/fd/${handle.fd}`, { encoding: 'buffer' });
+  } catch {
+    return undefined;
   }
 }

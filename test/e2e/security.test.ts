@@ -1,19 +1,25 @@
 // Security, end to end: TLS verification on by default (a CA from test/harness/tls.ts); credentials over plain HTTP
 // only to loopback (a proxy on this machine's non-loopback address plays the remote registry); no Authorization on a
 // cross-host redirect (blob GETs redirected from 127.0.0.1 to 127.0.0.2); secrets absent from every log line and
-// error, even when a registry echoes them back; temporary and cache files 0600/0700 and removed on failure.
+// error, even when a registry echoes them back; temporary and cache files 0600/0700 and removed on failure; a hostile
+// Dockerfile build context (links to .., / and absolute paths, a link past .dockerignore) reads nothing outside it.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { watch as fsWatch } from 'node:fs';
-import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync } from 'node:zlib';
+import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
 import { CLI, DIGEST_LINE, stowage } from '../harness/cli.js';
-import { run, type RunResult } from '../harness/exec.js';
+import { run, runOk, type RunResult } from '../harness/exec.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
+import { readJsonBlob, resolveTag } from '../harness/layout.js';
 import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 import { makeTls, type TlsFiles } from '../harness/tls.js';
@@ -471,3 +477,128 @@ describe('temporary and cache files: 0600/0700, removed on failure', () => {
     oneError(r.r, new RegExp(`${baseLayer}.*(content hashes to|corrupt|invalid)|(content hashes to|corrupt|invalid).*${baseLayer}`));
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('a hostile build context cannot reach outside it: links resolve as if the context were /', () => {
+  // A pull request's Dockerfile and context are the attacker's. Beside the context lie files a kernel-followed link
+  // would reach (`../outside`, `../inside.txt`, `../sub/f.txt`); the context has links to `..`, `/` and `/sub`.
+  let top: string;
+  let ctx: string;
+  let n = 0;
+  const buildah = () => ['--root', join(top, 'buildah-root'), '--runroot', join(top, 'buildah-run'), '--storage-driver', 'vfs'];
+  beforeAll(async () => {
+    top = join(work, 'hostile');
+    ctx = join(top, 'ctx');
+    await mkdir(join(top, 'sub'), { recursive: true });
+    await writeFile(join(top, 'outside'), 'OUTSIDE key\n');
+    await writeFile(join(top, 'inside.txt'), 'OUTSIDE inside\n');
+    await writeFile(join(top, 'sub', 'f.txt'), 'OUTSIDE f\n');
+    await mkdir(join(ctx, 'sub'), { recursive: true });
+    await mkdir(join(ctx, 'secrets'));
+    await writeFile(join(ctx, 'inside.txt'), 'inside\n');
+    await writeFile(join(ctx, 'sub', 'f.txt'), 'ctx f\n');
+    await writeFile(join(ctx, 'sub', 'g.md'), 'ctx g\n');
+    await writeFile(join(ctx, 'secrets', 'token.txt'), 'TOKEN\n');
+    await writeFile(join(ctx, '.dockerignore'), 'secrets\n');
+    await symlink('..', join(ctx, 'up'));
+    await symlink('/', join(ctx, 'root'));
+    await symlink('/sub', join(ctx, 'abs'));
+    await symlink('secrets', join(ctx, 'd'));
+  });
+  afterAll(async () => {
+    if (top) {
+      await run('buildah', [...buildah(), 'rmi', '--all', '--force']);
+    }
+  }, 120_000);
+
+  async function stowageBuild(dockerfile: string): Promise<{ r: RunResult; out: string }> {
+    const file = join(top, `Dockerfile-${++n}`);
+    await writeFile(file, dockerfile);
+    const out = join(top, `out-${n}`);
+    const r = await cli('hostile context', ['build', '-f', file, '--to', `oci:${out}:stowage`, '--no-cache', ctx]);
+    return { r, out };
+  }
+
+  /** buildah's verdict on the same Dockerfile and context: its image's files, or its error. */
+  async function buildahBuild(dockerfile: string): Promise<{ r: RunResult; out: string }> {
+    const file = join(top, `Dockerfile-${++n}`);
+    await writeFile(file, dockerfile);
+    const tag = `localhost/hostile/${n}:latest`;
+    const r = await run('buildah', [...buildah(), 'build', '-f', file, '-t', tag, ctx], { timeoutMs: 180_000 });
+    const out = join(top, `out-${n}`);
+    if (r.code === 0) await runOk('buildah', [...buildah(), 'push', '--format', 'oci', tag, `oci:${out}:buildah`], { timeoutMs: 120_000 });
+    return { r, out };
+  }
+
+  it("the issue's repro: COPY up/outside and COPY root/etc/hostname fail as not found, as with buildah", async () => {
+    for (const [dockerfile, missing] of [
+      ['FROM scratch\nCOPY up/outside /a\n', '/up/outside'],
+      ['FROM scratch\nCOPY root/etc/hostname /b\n', '/root/etc/hostname'],
+    ] as const) {
+      const { r, out } = await stowageBuild(dockerfile);
+      oneError(r, new RegExp(`COPY: "${missing}": not found$`));
+      await expect(lstat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+      const theirs = await buildahBuild(dockerfile);
+      expect(theirs.r.code, 'buildah refuses it too').not.toBe(0);
+      expect(theirs.r.stderr).toContain(`"${missing}": no such file or directory`);
+    }
+  }, 300_000);
+
+  it('.dockerignore holds through a link: with secrets ignored, COPY d/token.txt (d -> secrets) is not found', async () => {
+    const { r } = await stowageBuild('FROM scratch\nCOPY d/token.txt /x\n');
+    oneError(r, /COPY: "\/d\/token\.txt": not found$/);
+    const dir = await stowageBuild('FROM scratch\nCOPY d/ /x/\n');
+    oneError(dir.r, /COPY: "\/d": not found$/);
+  });
+
+  it('links to .., / and /sub lead to the context itself (files, directories, wildcards): the same files as buildah', async () => {
+    const dockerfile = ['FROM scratch', 'COPY up/inside.txt /out/a', 'COPY root/sub/f.txt /out/b', 'COPY abs/f.txt /out/c', 'COPY up/sub/ /out/dir/', 'COPY up/*.txt /out/w/', 'COPY root/s*/*.md /out/w2/', ''].join('\n');
+    const mine = await stowageBuild(dockerfile);
+    expect(mine.r.code, mine.r.stderr).toBe(0);
+    const theirs = await buildahBuild(dockerfile);
+    expect(theirs.r.code, theirs.r.stderr).toBe(0);
+    const contents = await treeContents(mine.out, 'stowage');
+    expect(contents).toEqual({
+      'out/a': 'inside\n',
+      'out/b': 'ctx f\n',
+      'out/c': 'ctx f\n',
+      'out/dir/f.txt': 'ctx f\n',
+      'out/dir/g.md': 'ctx g\n',
+      'out/w/inside.txt': 'inside\n',
+      'out/w2/g.md': 'ctx g\n',
+    });
+    expect(contents).toEqual(await treeContents(theirs.out, 'buildah'));
+  }, 300_000);
+
+  it('the same through --parents, --exclude and a wildcard below a link (BuildKit-only flags; buildah 1.28 lacks them)', async () => {
+    const dockerfile = ['FROM scratch', 'COPY --parents up/sub/f.txt /p/', 'COPY --parents up/*/g.md /pp/', 'COPY --exclude=*.md up/sub/ /e/', 'COPY --exclude=g.md root/sub/* /e2/', ''].join('\n');
+    const mine = await stowageBuild(dockerfile);
+    expect(mine.r.code, mine.r.stderr).toBe(0);
+    expect(await treeContents(mine.out, 'stowage')).toEqual({
+      'p/up/sub/f.txt': 'ctx f\n',
+      'pp/up/abs/g.md': 'ctx g\n',
+      'pp/up/sub/g.md': 'ctx g\n',
+      'e/f.txt': 'ctx f\n',
+      'e2/f.txt': 'ctx f\n',
+    });
+  });
+});
+
+/** path → text of every regular file in an image of a layout. */
+async function treeContents(out: string, tag: string): Promise<Record<string, string>> {
+  const manifest = await readJsonBlob<{ layers: { digest: string }[] }>(out, (await resolveTag(out, tag)).digest);
+  const found: Record<string, string> = {};
+  for (const layer of manifest.layers) {
+    const ex = extract();
+    const blob = await readFile(join(out, 'blobs', ...layer.digest.split(':')));
+    const done = pipeline(Readable.from([blob[0] === 0x1f && blob[1] === 0x8b ? gunzipSync(blob) : blob]), ex);
+    for await (const entry of ex) {
+      const chunks: Buffer[] = [];
+      for await (const c of entry) chunks.push(c as Buffer);
+      if (entry.header.type === 'file') found[entry.header.name.replace(/^\.?\//, '')] = Buffer.concat(chunks).toString('utf8');
+    }
+    await done;
+  }
+  return found;
+}
