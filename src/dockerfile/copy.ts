@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { StowageError } from '../errors.js';
 import type { LayerEntry } from '../layer/walk.js';
+import { Glob } from '../util/glob.js';
 import type { ChmodFn } from './chmod.js';
 import type { FileTree } from './context.js';
 import { IgnoreMatcher } from './dockerignore.js';
-import { globSource } from './lex.js';
 import type { FsNode, RootFs } from './rootfs.js';
 import type { Owner } from './users.js';
 
@@ -55,11 +55,6 @@ function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** Go filepath.Match of one path component. */
-function matchComponent(pattern: string, name: string): boolean {
-  return new RegExp(`^${globSource(pattern).replace(/\[\\s\\S\]/g, '[^/]')}$`).test(name);
-}
-
 /** Expands a source pattern against the tree: matches in byte order; a literal path is returned as is. */
 async function expandSource(tree: FileTree, source: string): Promise<string[]> {
   const clean = path.posix.normalize(`/${source}`).slice(1).replace(/\/$/, '');
@@ -75,10 +70,11 @@ async function expandSource(tree: FileTree, source: string): Promise<string[]> {
       }
       const found = await tree.lookup(dir, true);
       if (!found || found.node.type !== 'directory') continue;
+      const glob = Glob.compile(part, 'component');
       // Matches keep the directory as written (a link in it stays a link), as Go's filepath.Glob does: --parents
       // copies that path, and each match is looked up again (inside the tree) when it is copied.
       for (const name of await tree.children(found.path)) {
-        if (matchComponent(part, name)) next.push(dir === '' ? name : `${dir}/${name}`);
+        if (glob.matches(name)) next.push(dir === '' ? name : `${dir}/${name}`);
       }
     }
     paths = next;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { StowageError } from '../errors.js';
+import { codePoints, Glob } from '../util/glob.js';
 
 /**
  * `.dockerignore` with moby's semantics (patternmatcher and its ignorefile reader): Go filepath.Match patterns
@@ -11,7 +12,7 @@ import { StowageError } from '../errors.js';
 interface Pattern {
   text: string;
   exclusion: boolean;
-  re: RegExp;
+  glob: Glob;
 }
 
 /** Reads the lines of an ignore file as ignorefile.ReadAll does. */
@@ -39,36 +40,6 @@ export function parseIgnoreFile(text: string, file: string): string[] {
   return out;
 }
 
-/** A pattern as a regular expression over slash-separated relative paths (patternmatcher's compile). */
-function compile(pattern: string): RegExp {
-  let re = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') {
-      if (pattern[i + 1] === '*') {
-        i++;
-        // `**/` matches any number of directories, including none; a trailing `**` matches everything below.
-        if (pattern[i + 1] === '/') {
-          i++;
-          re += '(?:.*/)?';
-        } else re += '.*';
-      } else re += '[^/]*';
-    } else if (c === '?') re += '[^/]';
-    else if (c === '\\') {
-      i++;
-      if (i < pattern.length) re += pattern[i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    } else if (c === '[') {
-      const close = pattern.indexOf(']', i + 1);
-      if (close < 0) throw new StowageError('INVALID_INPUT', `.dockerignore pattern "${pattern}": syntax error in pattern`);
-      let body = pattern.slice(i + 1, close);
-      if (body.startsWith('^')) body = `^${body.slice(1)}`;
-      re += `[${body}]`;
-      i = close;
-    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`);
-}
-
 export class IgnoreMatcher {
   private readonly patterns: Pattern[];
   readonly hasExclusions: boolean;
@@ -77,7 +48,7 @@ export class IgnoreMatcher {
     this.patterns = lines.map((line) => {
       const exclusion = line.startsWith('!');
       const text = exclusion ? line.slice(1) : line;
-      return { text, exclusion, re: compile(text) };
+      return { text, exclusion, glob: Glob.compile(text, 'ignore', '\\', `.dockerignore pattern "${text}"`) };
     });
     this.hasExclusions = this.patterns.some((p) => p.exclusion);
   }
@@ -91,13 +62,19 @@ export class IgnoreMatcher {
    * every parent of it (MatchesOrParentMatches); the last pattern that matches decides.
    */
   ignores(rel: string): boolean {
-    const parts = rel.split('/');
-    const prefixes: string[] = [];
-    for (let i = 1; i <= parts.length; i++) prefixes.push(parts.slice(0, i).join('/'));
+    // The parents of the path are its prefixes ending before a '/': one pass of each pattern over the path tells
+    // which of them (and the path itself) it matches.
+    const cps = codePoints(rel);
+    const ends: number[] = [];
+    cps.forEach((c, i) => {
+      if (c === 0x2f) ends.push(i);
+    });
+    ends.push(cps.length);
     let matched = false;
     for (const p of this.patterns) {
       if (p.exclusion !== matched) continue; // cannot change the outcome
-      if (prefixes.some((prefix) => p.re.test(prefix))) matched = !p.exclusion;
+      const ok = p.glob.prefixMatches(cps);
+      if (ends.some((k) => ok[k])) matched = !p.exclusion;
     }
     return matched;
   }

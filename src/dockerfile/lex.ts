@@ -1,3 +1,5 @@
+import { codePoints, fromCodePoints, Glob } from '../util/glob.js';
+
 /**
  * Variable substitution and word splitting as BuildKit's shell lexer does it (frontend/dockerfile/shell/lex.go):
  * `$v ${v} ${v:-w} ${v-w} ${v:+w} ${v+w} ${v:?m} ${v?m} ${v#p} ${v##p} ${v%p} ${v%%p} ${v/p/r} ${v//p/r}`;
@@ -49,32 +51,6 @@ class Words {
     this.flush();
     return this.words;
   }
-}
-
-/** A shell glob (`*`, `?`, `[...]`, escapes) as a regular-expression source. */
-export function globSource(pattern: string, escape = '\\'): string {
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === escape && i + 1 < pattern.length) out += escapeRegex(pattern[++i]!);
-    else if (c === '*') out += '[\\s\\S]*';
-    else if (c === '?') out += '[\\s\\S]';
-    else if (c === '[') {
-      const close = pattern.indexOf(']', i + 2);
-      if (close < 0) out += '\\[';
-      else {
-        let body = pattern.slice(i + 1, close);
-        if (body.startsWith('!') || body.startsWith('^')) body = `^${body.slice(1)}`;
-        out += `[${body.replace(/\\/g, '\\\\')}]`;
-        i = close;
-      }
-    } else out += escapeRegex(c);
-  }
-  return out;
-}
-
-function escapeRegex(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
 class Lexer {
@@ -231,8 +207,7 @@ class Lexer {
       const pattern = this.untilUnescaped('/');
       const replacement = this.process('}').text;
       if (pattern === '') return value ?? '';
-      const re = new RegExp(globSource(pattern), all ? 'g' : '');
-      return (value ?? '').replace(re, () => replacement);
+      return replacePattern(value ?? '', pattern, replacement, all);
     }
     throw new LexError(`unsupported modifier (${op}) in substitution`);
   }
@@ -259,18 +234,35 @@ class Lexer {
   }
 }
 
+/** `${v#p}` `${v##p}` `${v%p}` `${v%%p}`: the shortest or longest prefix (#) or suffix (%) matching the glob removed. */
 function trimPattern(value: string, pattern: string, prefix: boolean, longest: boolean): string {
-  const src = globSource(pattern);
-  // Shortest or longest match anchored at the start (#) or end (%), as the shell does.
-  const candidates: number[] = [];
-  for (let n = 0; n <= value.length; n++) candidates.push(n);
-  if (longest) candidates.reverse();
-  const re = new RegExp(`^(?:${src})$`);
-  for (const n of candidates) {
-    const part = prefix ? value.slice(0, n) : value.slice(value.length - n);
-    if (re.test(part)) return prefix ? value.slice(n) : value.slice(0, value.length - n);
+  const cps = codePoints(value);
+  // A suffix is a prefix of the reversed value, matched by the reversed pattern: one pass either way.
+  const ok = prefix ? Glob.compile(pattern, 'shell').prefixMatches(cps) : Glob.compileReversed(pattern).prefixMatches([...cps].reverse());
+  const n = longest ? ok.lastIndexOf(true) : ok.indexOf(true);
+  if (n < 0) return value;
+  return prefix ? fromCodePoints(cps, n) : fromCodePoints(cps, 0, cps.length - n);
+}
+
+/**
+ * `${v/p/r}` replaces the leftmost (longest) match of the glob, `${v//p/r}` every match left to right, as Go's
+ * regexp ReplaceAllString does for BuildKit: an empty match right after a previous match is not replaced.
+ */
+function replacePattern(value: string, pattern: string, replacement: string, all: boolean): string {
+  const glob = Glob.compile(pattern, 'shell');
+  const cps = codePoints(value);
+  let out = '';
+  let last = 0;
+  for (let pos = 0; pos <= cps.length; ) {
+    const m = glob.search(cps, pos);
+    if (!m) break;
+    out += fromCodePoints(cps, last, m[0]);
+    if (m[1] > last || m[0] === 0) out += replacement;
+    last = m[1];
+    if (!all) break;
+    pos = m[1] > pos ? m[1] : pos + 1;
   }
-  return value;
+  return out + fromCodePoints(cps, last);
 }
 
 /** One word, expanded and unquoted (BuildKit ProcessWord). */
