@@ -40,7 +40,7 @@ export function parseTarget(input: string, role: 'base' | 'destination'): Target
     if (refText !== undefined) {
       const ref = parseReference(refText);
       if (ref.digest) throw new StowageError('INVALID_REFERENCE', `invalid ${role} "${input}": a docker archive is tagged by name:tag, not by digest`);
-      return { kind: 'docker-archive', file, repoTag: `${ref.registry === 'docker.io' ? ref.repository.replace(/^library\//, '') : `${ref.registry}/${ref.repository}`}:${ref.tag}`, input };
+      return { kind: 'docker-archive', file, repoTag: repoTagOf(ref), input };
     }
     return { kind: 'docker-archive', file, input };
   }
@@ -57,4 +57,16 @@ export function registryTarget(input: string): Target & { kind: 'registry' } {
 export function layoutTarget(dir: string, tag: string | undefined): Target & { kind: 'oci' } {
   if (tag !== undefined) validateTag(tag);
   return { kind: 'oci', dir, ...(tag ? { tag } : {}), input: `oci:${dir}${tag ? `:${tag}` : ''}` };
+}
+
+/** How a docker archive's manifest.json names an image: `REPO:TAG`, Docker Hub's without `docker.io/` and `library/`. */
+function repoTagOf(ref: Reference): string {
+  return `${ref.registry === 'docker.io' ? ref.repository.replace(/^library\//, '') : `${ref.registry}/${ref.repository}`}:${ref.tag}`;
+}
+
+/** A further name for a docker archive (`REPO[:TAG]`, tag default latest), as its manifest.json's RepoTags hold it. */
+export function archiveName(text: string): string {
+  const ref = parseReference(text);
+  if (ref.digest) throw new StowageError('INVALID_REFERENCE', `"${text}": a docker archive names images by name:tag, not by digest`);
+  return repoTagOf(ref);
 }

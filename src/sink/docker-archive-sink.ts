@@ -32,27 +32,29 @@ function decompressor(mediaType: string): Transform | undefined {
  */
 export class DockerArchiveSink implements ImageSink {
   readonly file: string;
-  readonly repoTag: string | undefined;
+  /** The names in manifest.json's RepoTags (`REPO:TAG`), in order; none leaves the loaded image untagged. */
+  readonly repoTags: readonly string[];
   readonly #policy: RetryPolicy;
 
-  constructor(file: string, repoTag: string | undefined, policy: RetryPolicy = retryPolicy()) {
+  constructor(file: string, repoTags: string | readonly string[] | undefined, policy: RetryPolicy = retryPolicy()) {
     this.file = file;
-    this.repoTag = repoTag;
+    this.repoTags = typeof repoTags === 'string' ? [repoTags] : [...(repoTags ?? [])];
     this.#policy = policy;
   }
 
   describe(): string {
-    return `docker-archive:${this.file}${this.repoTag ? `:${this.repoTag}` : ''}`;
+    return `docker-archive:${this.file}${this.repoTags.length ? `:${this.repoTags[0]}` : ''}`;
   }
 
   async write(image: BuiltImage, log: Logger): Promise<SinkResult> {
     const mtime = Math.floor(Date.parse(image.config.value.created ?? '1970-01-01T00:00:00Z') / 1000) || 0;
     const work = await mkdtemp(path.join(os.tmpdir(), 'stowage-archive-'));
     const tmpOut = `${this.file}.tmp-${process.pid}`;
+    let fileError: Error | undefined;
     try {
       const out = new PassThrough({ highWaterMark: 1024 * 1024 });
       const written = pipeline(out, createWriteStream(tmpOut, { mode: 0o644 }));
-      written.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+      written.catch((e: Error) => (fileError = e)); // awaited below; kept here to name the file when writes stop
       const put = async (name: string, size: number, body: Readable | Buffer): Promise<void> => {
         await writeChunk(out, encodeHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size, mtime }));
         if (Buffer.isBuffer(body)) await writeChunk(out, body);
@@ -74,7 +76,7 @@ export class DockerArchiveSink implements ImageSink {
         await put(name, size, stream);
         log.info(`archived ${layer.origin} layer ${layer.diffId.slice(0, 19)} (${size} bytes uncompressed)`);
       }
-      const manifest = [{ Config: configName, RepoTags: this.repoTag ? [this.repoTag] : [], Layers: layerNames }];
+      const manifest = [{ Config: configName, RepoTags: [...this.repoTags], Layers: layerNames }];
       const manifestBytes = Buffer.from(JSON.stringify(manifest));
       await put('manifest.json', manifestBytes.length, manifestBytes);
       await writeChunk(out, END_OF_ARCHIVE);
@@ -84,6 +86,9 @@ export class DockerArchiveSink implements ImageSink {
       await rename(tmpOut, this.file);
     } catch (e) {
       await rm(tmpOut, { force: true });
+      if (fileError && !(e instanceof StowageError)) {
+        throw new StowageError('INVALID_INPUT', `cannot write ${this.file}: ${(fileError as NodeJS.ErrnoException).code === 'ENOENT' ? 'its directory does not exist' : fileError.message}`, { cause: fileError });
+      }
       throw e;
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -116,18 +121,26 @@ export class DockerArchiveSink implements ImageSink {
   }
 }
 
+/**
+ * Writes and waits for room. When the file cannot be written (no such directory, a full disk), the pipeline
+ * destroys `out` without an 'error' event on it: 'close' then ends the wait, or it would never end.
+ */
 function writeChunk(out: PassThrough, chunk: Buffer): Promise<void> {
+  if (out.destroyed) return Promise.reject(new Error('the archive file could not be written'));
   if (out.write(chunk)) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const onDrain = () => {
-      out.off('error', onError);
-      resolve();
-    };
-    const onError = (e: Error) => {
+    const done = (e?: Error) => {
       out.off('drain', onDrain);
-      reject(e);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (e) reject(e);
+      else resolve();
     };
+    const onDrain = () => done();
+    const onError = (e: Error) => done(e);
+    const onClose = () => done(new Error('the archive file could not be written'));
     out.once('drain', onDrain);
     out.once('error', onError);
+    out.once('close', onClose);
   });
 }

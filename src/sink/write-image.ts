@@ -3,7 +3,7 @@ import type { Image } from '../image/image.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Progress } from '../progress.js';
 import { validateTag } from '../ref/reference.js';
-import { layoutTarget, parseTarget, registryTarget, type Target } from '../ref/target.js';
+import { archiveName, layoutTarget, parseTarget, registryTarget, type Target } from '../ref/target.js';
 import type { Remote } from '../registry/remote.js';
 import { StowageError } from '../errors.js';
 import { retryPolicy, type RetryPolicy } from '../util/retrying.js';
@@ -18,7 +18,10 @@ export type { SinkResult };
 export interface WriteOptions {
   /** Registry destinations: the connection to push through. */
   remote?: Remote;
-  /** Registry destinations: more tags, put after the manifest (never before every blob is there). */
+  /**
+   * Registry destinations: more tags, put after the manifest (never before every blob is there). A docker archive:
+   * more names (`REPO[:TAG]`) in its manifest.json, after the one in its location.
+   */
   tags?: string[];
   /** Registry destinations: blob uploads at once (default 4). */
   concurrency?: number;
@@ -39,8 +42,9 @@ export function sinkFor(
   target: Target,
   options: { remote?: Remote; tags?: string[]; concurrency?: number; progress?: Progress; policy?: RetryPolicy } & Pick<RegistrySinkOptions, 'onBlob' | 'mountSources' | 'untagged'>,
 ): ImageSink {
-  const tags = (options.tags ?? []).map(validateTag);
-  if (tags.length && target.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${target.input}`);
+  // A docker archive's further names are references (REPO:TAG); a registry's are tags of the same repository.
+  const tags = (options.tags ?? []).map(target.kind === 'docker-archive' ? archiveName : validateTag);
+  if (tags.length && target.kind === 'oci') throw new StowageError('USAGE', `--tag applies to registry and docker-archive destinations, not ${target.input}`);
   if (target.kind === 'registry') {
     if (!options.remote) throw new StowageError('USAGE', `pushing to ${target.input} needs a remote (new Remote({...})) to reach the registry`);
     return new RegistrySink(target.ref, options.remote.client.registry(target.ref.registry), {
@@ -53,7 +57,8 @@ export function sinkFor(
     });
   }
   if (target.kind === 'oci') return new LayoutSink(target.dir, target.tag, options.policy ?? retryPolicy(), options.untagged ? { untagged: true } : {});
-  return new DockerArchiveSink(target.file, target.repoTag, options.policy ?? retryPolicy());
+  const names = [...(target.repoTag ? [target.repoTag] : []), ...tags.filter((t) => t !== target.repoTag)];
+  return new DockerArchiveSink(target.file, names, options.policy ?? retryPolicy());
 }
 
 function writeTo(image: Image, target: Target, options: WriteOptions): Promise<SinkResult> {

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBaseImages, pushDockerList, type BaseImages, type DockerList } from '../harness/base-images.js';
-import { salaryArgs, stowage } from '../harness/cli.js';
+import { failsWithOneLine, salaryArgs, stowage } from '../harness/cli.js';
 import { runOk } from '../harness/exec.js';
 import { MEDIA, readBlob, readJsonBlob, resolveTag, sha256 } from '../harness/layout.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
@@ -154,6 +154,14 @@ describe('oci: output from a Docker schema 2 base', () => {
     const info = await inspectImage(`docker-archive:${file}`, { raw: true });
     expect(info.mediaType).toBe(MEDIA.dockerManifest);
     expect(info.config.digest).toBe(pushedRaw.json.config.digest);
+  });
+});
+
+describe('docker-archive output', () => {
+  it('into a directory that does not exist is one error naming the file (the write used to wait forever)', async () => {
+    const file = join(work, 'no-such-dir', 'salary.tar');
+    const line = await failsWithOneLine(salaryBuild(bases.dockerRef, `docker-archive:${file}`));
+    expect(line).toBe(`stowage: error: cannot write ${file}: its directory does not exist`);
   });
 });
 
