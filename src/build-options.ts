@@ -35,11 +35,12 @@ export interface BuildOptions extends RegistryAccessOptions {
   env?: string[] | Record<string, string>;
   workdir?: string;
   user?: string;
+  /** Merged into the base's; with `dockerfile`, on top of the Dockerfile's LABELs (as docker build --label). */
   labels?: string[] | Record<string, string>;
   expose?: (string | number)[];
   /** `OS/ARCH[/VARIANT]` picked from a multi-platform base (default linux/amd64). */
   platform?: string;
-  /** Extra tags for a registry destination, put after the manifest. */
+  /** Extra tags for a registry destination, put after the manifest; for a docker archive, more names (`REPO[:TAG]`). */
   tags?: string[];
   /** Timestamp for layer entries and `created`; default env SOURCE_DATE_EPOCH, else 0. */
   sourceDateEpoch?: number;
@@ -49,9 +50,19 @@ export interface BuildOptions extends RegistryAccessOptions {
    * A registry repository (`host/repo`, no tag) that holds a layer cache shared between machines: layers are looked
    * up by a key from their files' contents and the build options; hits are mounted (or found in the destination)
    * instead of compressed and uploaded, misses are recorded there after the push. Failures of the cache never fail
-   * the build (one warning). Works alongside `cacheDir`. Not with `dockerfile` yet (refused).
+   * the build (one warning). Works alongside `cacheDir`, for `copy`, `model` and Dockerfile COPY/ADD/WORKDIR layers.
    */
   cacheRepo?: string;
+  /** Look layers up in `cacheRepo` but record nothing there (kaniko's --no-push-cache). */
+  cacheReadOnly?: boolean;
+  /**
+   * Pull-through mirrors for the registry images a Dockerfile names (FROM, COPY --from), per registry:
+   * `{ "docker.io": ["mirror.example.com", "harbor.example.com/hub-proxy"] }` (a host, optionally with a repository
+   * prefix). Tried in order, each failure one warning, then the registry itself unless `mirrorFallback` is false.
+   */
+  registryMirrors?: Record<string, string[]>;
+  /** With `registryMirrors`: pull from the image's own registry when no mirror has it (default true). */
+  mirrorFallback?: boolean;
   /** Layer compression: gzip (default), zstd (OCI images only) or none. */
   compression?: 'gzip' | 'zstd' | 'none';
   /** gzip 0-9 (default 6), zstd 1-22 (default 3). */

@@ -1,6 +1,6 @@
 import type { BuildOptions, BuildResult } from './build-options.js';
 import { prepareAttachments } from './build/attach.js';
-import { recordInSharedCache } from './build/cache-record.js';
+import { recordInSharedCache, type CacheEntry } from './build/cache-record.js';
 import { resolveBase } from './build/base.js';
 import { dockerfileImage, dockerfileRootBase, readDockerfile } from './build/dockerfile-build.js';
 import { stopwatch } from './build/durations.js';
@@ -57,10 +57,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   try {
     const sink = destinationSink(p, { remote, ...progress, signal, emit });
     let made: MadeImage, layers: BuiltLayers | undefined, pack: ModelPackPlan | undefined;
+    let toRecord: CacheEntry[] = [];
     const shared = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, remote.client, log) : undefined;
     if (dockerfile) {
       cache = await LayerCache.open(p.cacheDir, options.now);
-      made = await dockerfileImage(dockerfile, p, { remote, cache, ...(options.caFile ? { caFile: options.caFile } : {}), sink, log, signal });
+      const df = await dockerfileImage(dockerfile, p, {
+        remote,
+        cache,
+        ...(shared ? { shared } : {}),
+        ...(p.changes.labels ? { labels: p.changes.labels } : {}),
+        ...(p.mirrors ? { mirrors: p.mirrors, mirrorFallback: p.mirrorFallback } : {}),
+        ...(options.caFile ? { caFile: options.caFile } : {}),
+        sink,
+        log,
+        signal,
+      });
+      made = df;
+      toRecord = df.toRecord;
       clock.lap('layers');
     } else {
       // reference → source: the base, resolved once; its layers start moving (HEAD, mount or copy) while ours are built.
@@ -79,11 +92,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const changed = withConfig(append(baseImage, ...layers.layers.map(newImageLayer)), (c) => applyChanges(c, p.changes));
       const image = await withFamily(withBase(withCreated(changed, p.epoch), baseImage), family).resolve();
       made = { image, base, layers: layers.infos };
+      toRecord = layers.toRecord;
       if (inputs.model && p.modelpack) pack = await planPack(inputs.model, layers.layers, { compression: p.modelCompression, mtime: p.epoch, signal });
     }
     // Sink: the image, then the shared cache's records (their blobs are in the destination by now to mount).
     const written = await sink.write(made.image, log);
-    if (shared && layers) await recordInSharedCache(shared, layers.toRecord, p.concurrency);
+    if (shared && !p.cacheReadOnly) await recordInSharedCache(shared, toRecord, p.concurrency);
     clock.lap('write');
     emit({ type: 'image-written', digest: written.digest, destination: written.location });
     const published = pack && p.to.kind === 'registry' ? await publishPack(remote, p.to.ref, made.image, pack, { tags: p.tags, log }) : undefined;

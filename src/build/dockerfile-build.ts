@@ -1,4 +1,9 @@
 import type { LayerCache } from '../cache/layer-cache.js';
+import type { RegistryCache } from '../cache/registry-cache.js';
+import { applyChanges } from '../image/config-changes.js';
+import { formatReference } from '../ref/reference.js';
+import type { CacheEntry } from './cache-record.js';
+import { viaMirrors, type RegistryMirrors } from './mirrors.js';
 import type { DockerfileExecutor, DockerfileOptions } from '../dockerfile/executor.js';
 import { StowageError } from '../errors.js';
 import { baseLayersOf, composeImageWith, newImageLayer } from '../image/compose.js';
@@ -6,7 +11,7 @@ import { familyOf } from '../image/media-types.js';
 import { DEFAULT_PLATFORM } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
 import type { Logger } from '../log.js';
-import { parseTarget } from '../ref/target.js';
+import { parseTarget, type Target } from '../ref/target.js';
 import type { Remote } from '../registry/remote.js';
 import type { ImageSink } from '../sink/sink.js';
 import { sourceFor } from '../source/open-image.js';
@@ -47,6 +52,13 @@ export type DockerfilePlan = Pick<Plan, 'platform' | 'platformExplicit' | 'compr
 export interface DockerfileSteps {
   remote: Remote;
   cache: LayerCache;
+  /** The shared layer cache in a registry (`--cache-repo`). */
+  shared?: RegistryCache;
+  /** Labels on top of the Dockerfile's. */
+  labels?: Record<string, string>;
+  /** Pull-through mirrors for the Dockerfile's registry images, and whether to fall back to the registry itself. */
+  mirrors?: RegistryMirrors;
+  mirrorFallback?: boolean;
   caFile?: string;
   sink: ImageSink;
   log: Logger;
@@ -54,15 +66,22 @@ export interface DockerfileSteps {
 }
 
 /** Runs the Dockerfile's instructions: the target stage's base, its new layers (each handed to the sink) and config. */
-export async function dockerfileImage(executor: DockerfileExecutor, p: DockerfilePlan, steps: DockerfileSteps): Promise<MadeImage> {
+export async function dockerfileImage(executor: DockerfileExecutor, p: DockerfilePlan, steps: DockerfileSteps): Promise<MadeImage & { toRecord: CacheEntry[] }> {
   const s = { ...p, ...steps };
   const { sink, log } = s;
   const df = await executor.run({
     resolveImage: async (ref, platform, explicit) => {
-      const src = sourceFor(parseTarget(ref, 'base'), s.remote);
-      log.info(`resolving ${src.describe()}`);
-      return src.resolve(platform, s.platformExplicit || explicit === true);
+      const target = parseTarget(ref, 'base');
+      const resolve = (t: Target) => {
+        const src = sourceFor(t, s.remote);
+        log.info(`resolving ${src.describe()}`);
+        return src.resolve(platform, s.platformExplicit || explicit === true);
+      };
+      // Registry images may come from pull-through mirrors first (kaniko's --registry-mirror / --registry-map).
+      if (target.kind !== 'registry' || !s.mirrors) return resolve(target);
+      return viaMirrors(target.ref, s.mirrors, s.mirrorFallback ?? true, log, (r) => resolve({ kind: 'registry', ref: r, input: formatReference(r) }));
     },
+    ...(s.shared ? { shared: s.shared } : {}),
     cache: s.cache,
     compression: s.compression,
     epoch: s.epoch,
@@ -80,8 +99,11 @@ export async function dockerfileImage(executor: DockerfileExecutor, p: Dockerfil
   if (!df.scratch) for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
   for (const l of df.layers) sink.prefetch?.(newImageLayer(l), base, log);
   const family = sink.family ?? familyOf(base.manifest.mediaType);
-  const composed = { config: df.config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
+  // Labels given to the build (kaniko's and docker build's --label) go on top of the Dockerfile's.
+  const config = s.labels ? applyChanges(df.config, { labels: s.labels }) : df.config;
+  const composed = { config, history: df.history, ...(df.author !== undefined ? { author: df.author } : {}), ...(df.scratch ? { noBase: true } : {}) };
   const image = composeImageWith(base, df.layers, composed, s.epoch, family);
   const layers = df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached, ...(s.recordFiles && l.record.files ? { files: l.record.files } : {}) }));
-  return { image, base, layers };
+  const toRecord: CacheEntry[] = df.layers.flatMap((l) => (l.share ? [{ key: l.share.key, layer: l, check: l.share.check }] : []));
+  return { image, base, layers, toRecord };
 }

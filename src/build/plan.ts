@@ -14,7 +14,8 @@ import { parseModel, type ModelSpec } from '../model/model-spec.js';
 import { parseConfigUpdate } from '../mutate/config-update.js';
 import type { ModelPlanOptions } from '../model/plan.js';
 import { validateTag, type Reference } from '../ref/reference.js';
-import { parseTarget, type Target } from '../ref/target.js';
+import { archiveName, parseTarget, type Target } from '../ref/target.js';
+import type { RegistryMirrors } from './mirrors.js';
 import { retrySettings, validateRetries } from '../registry/access.js';
 import type { SignOptions } from '../sign/sign-types.js';
 import { buildParameters } from './parameters.js';
@@ -47,6 +48,10 @@ export interface Plan {
   modelcar: boolean;
   modelpack: boolean;
   cacheRepo?: Reference;
+  /** Look layers up in `cacheRepo` but record none there (kaniko's --no-push-cache). */
+  cacheReadOnly: boolean;
+  mirrors?: RegistryMirrors;
+  mirrorFallback?: boolean;
   /** The local layer cache's directory; undefined: a private temporary one. */
   cacheDir: string | undefined;
   concurrency?: number;
@@ -76,11 +81,10 @@ export function epochFrom(options: { sourceDateEpoch?: number; environment?: Nod
 /** Validates every option before anything touches the network or the disk. */
 export function plan(options: BuildOptions): Plan {
   if (options.dockerfile) {
-    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'labels', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
-    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'labels' ? 'label' : k}`).join(', ')}`);
-    // Dockerfile layers use the local layer cache only; taking the flag and not using it would be silent.
-    if (options.cacheRepo !== undefined) throw new StowageError('USAGE', '--cache-repo does not apply to Dockerfile builds yet (their layers use the local layer cache only); drop --cache-repo');
+    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k}`).join(', ')}`);
   } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
+  else if (options.registryMirrors !== undefined) throw new StowageError('USAGE', 'registry mirrors apply to the images a Dockerfile names; --from names its base exactly');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
   const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
@@ -90,8 +94,10 @@ export function plan(options: BuildOptions): Plan {
     return chown && !spec.chown ? { ...spec, chown } : spec;
   });
   const changes: ConfigChanges = parseConfigUpdate(options);
-  const tags = (options.tags ?? []).map(validateTag);
-  if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
+  // A docker archive's extra names are whole references (REPO:TAG), as in its manifest.json's RepoTags.
+  const tags = to.kind === 'docker-archive' ? (options.tags ?? []).map(archiveName) : (options.tags ?? []).map(validateTag);
+  if (tags.length && to.kind === 'oci') throw new StowageError('USAGE', `--tag applies to registry and docker-archive destinations, not ${to.input}`);
+  if (options.cacheReadOnly && options.cacheRepo === undefined) throw new StowageError('USAGE', 'cacheReadOnly needs cacheRepo');
   const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
@@ -138,6 +144,8 @@ export function plan(options: BuildOptions): Plan {
     modelcar: options.modelcar === true,
     modelpack: options.modelpack === true,
     ...(cacheRepo ? { cacheRepo } : {}),
+    cacheReadOnly: options.cacheReadOnly === true,
+    ...(options.registryMirrors ? { mirrors: options.registryMirrors, mirrorFallback: options.mirrorFallback !== false } : {}),
     cacheDir: options.cacheDir === false ? undefined : options.cacheDir ?? defaultCacheDir(options.environment),
     ...(options.concurrency !== undefined ? { concurrency: checkConcurrency(options.concurrency) } : {}),
     recordFiles: options.recordFiles === true || options.provenance === true || options.sbom === true,

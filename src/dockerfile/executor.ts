@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
+import type { RegistryCache } from '../cache/registry-cache.js';
 import { isStowageError, StowageError } from '../errors.js';
 import type { NewLayer } from '../image/compose.js';
 import { normalizePlatform, formatPlatform, parsePlatform } from '../image/platform.js';
@@ -12,6 +13,8 @@ import type { LayerEntry } from '../layer/walk.js';
 import type { Logger } from '../log.js';
 import type { BaseImage } from '../source/source.js';
 import { fileStream } from '../util/files.js';
+import { skip } from '../util/slice.js';
+import { lookupShared, sharedBuild } from './shared-layer.js';
 import { rfc3339 } from '../util/time.js';
 import { digestBytes, hexOf, sha256 } from '../digest.js';
 import { unpackArchive } from './archive.js';
@@ -62,6 +65,8 @@ export interface ExecutorEnv {
   family?: 'oci' | 'docker';
   /** Record each new file's sha256 (provenance, SBOM). */
   recordFiles?: boolean;
+  /** A layer cache shared between machines in a registry (`--cache-repo`): layers are looked up by file contents. */
+  shared?: RegistryCache;
 }
 
 /** What checking a Dockerfile reads of its environment: the platform (TARGETARCH and friends) and --build-arg values. */
@@ -70,7 +75,8 @@ export type CheckEnv = Pick<ExecutorEnv, 'platform' | 'environment'>;
 export interface DockerfileResult {
   base: BaseImage;
   scratch: boolean;
-  layers: (NewLayer & { entries: LayerEntry[]; cached: boolean; source: string; dest: string })[];
+  /** `share`: the layer's entry for the shared cache, recorded after the push (`check`: it may be there already). */
+  layers: (NewLayer & { entries: LayerEntry[]; cached: boolean; source: string; dest: string; share?: { key: string; check: boolean } })[];
   config: ContainerConfig;
   history: HistoryEntry[];
   author?: string;
@@ -948,18 +954,38 @@ export class DockerfileExecutor {
     const found = await this.env.cache.lookup(key);
     // A cached record without file digests cannot serve a build that needs them.
     let record: LayerRecord | undefined = found?.hasBlob && !(this.env.recordFiles && !found.record.files) ? found.record : undefined;
+    const shared = this.env.shared;
+    let sharedKey = record?.contentKey;
+    let fromShared = false;
+    if (shared && (!record || !sharedKey)) {
+      // The shared cache (a registry) is asked by the files' contents: they are staged and hashed, not compressed.
+      await prepare?.();
+      prepare = undefined;
+      const looked = await lookupShared(shared, entries, options, this.env.signal);
+      sharedKey = looked.key;
+      if (!record && looked.hit) [record, fromShared] = [looked.hit, true];
+    }
     const cached = record !== undefined;
     if (!record) {
       await prepare?.();
       const racy = this.env.cache.isRacy(entries.map((e) => e.changedAt));
-      record = await buildLayer(entries, options, this.env.cache, racy ? undefined : key, this.env.signal ? { signal: this.env.signal } : {});
+      const how = shared ? sharedBuild(entries, options) : { options, extras: {} };
+      record = await buildLayer(entries, how.options, this.env.cache, racy ? undefined : key, { ...how.extras, ...(this.env.signal ? { signal: this.env.signal } : {}) });
+      if (shared && !this.env.recordFiles) {
+        const { files: _files, ...rest } = record;
+        record = rest;
+      }
     }
-    const file = this.env.cache.blobPath(record.digest);
+    const built = record;
+    const file = this.env.cache.blobPath(built.digest);
     state.layers.push({
-      record,
+      record: built,
       createdBy,
       label: dest,
-      open: async (start = 0) => fileStream(file, start),
+      // A layer found in the shared cache is read from there (COPY --from a later stage); the destination mounts it.
+      open: fromShared && shared ? async (start = 0) => skip(await shared.openBlob(built), start) : async (start = 0) => fileStream(file, start),
+      ...(shared ? { mountFrom: shared.origin } : {}),
+      ...(shared && !fromShared && sharedKey ? { share: { key: sharedKey, check: cached } } : {}),
       entries,
       cached,
       source,

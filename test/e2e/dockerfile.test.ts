@@ -16,7 +16,7 @@ import { runOk } from '../harness/exec.js';
 import { imageTree } from '../harness/image-tree.js';
 import { readImageConfig, readJsonBlob, resolveTag } from '../harness/layout.js';
 import { pushPythonBase, pythonBaseAvailable } from '../harness/python-base.js';
-import { accessLog, startRegistry, type RegistryHandle } from '../harness/registry.js';
+import { accessLog, blobUploads, startRegistry, type RegistryHandle } from '../harness/registry.js';
 import { inspectImage, runImage } from '../harness/runc.js';
 import { makeTls, type TlsFiles } from '../harness/tls.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
@@ -172,12 +172,30 @@ describe('bad input: one line naming the Dockerfile and the line', () => {
     });
   }
 
-  it('--cache-repo, which Dockerfile builds do not use yet, is refused rather than ignored', async () => {
-    const dir = await context('FROM scratch\nCOPY f /f\n', { f: 'f' });
-    const r = await build(dir, `${registry.host}/df/bad:1`, ['--cache-repo', `${registry.host}/df/cache`]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(lines(r.stderr)).toEqual(['stowage: error: --cache-repo does not apply to Dockerfile builds yet (their layers use the local layer cache only); drop --cache-repo']);
+  it('--cache-repo: the layers are recorded in the cache repository, and a fresh machine building them for another repository mounts them instead of uploading', async () => {
+    const dir = await context(`FROM ${bases.ociRef}\nWORKDIR /app\nCOPY model.json predict.sh /app/\n`, {
+      'model.json': await readFile(join(FIXTURES, 'salary/model.json'), 'utf8'),
+      'predict.sh': await readFile(join(FIXTURES, 'salary/predict.sh'), 'utf8'),
+    });
+    const cacheRepo = `${registry.host}/df/shared-cache`;
+    const first = await stowage(['build', '--to', `${registry.host}/df/cached-a:1`, '--no-cache', '--cache-repo', cacheRepo, dir], { timeoutMs: 120_000 });
+    expect(first.stderr).not.toMatch(/warning|error/i);
+    expect(first.code).toBe(0);
+    const built = (await inspectImage(`docker://${registry.host}/df/cached-a@${first.stdout.trim()}`, { raw: true })) as unknown as { config: { digest: string }; layers: { digest: string }[] };
+    const mine = built.layers.slice(-2).map((l) => l.digest);
+    // Another machine: an empty local cache, another destination repository.
+    const before = accessLog(registry).length;
+    const second = await stowage(['build', '--to', `${registry.host}/df/cached-b:1`, '--no-cache', '--cache-repo', cacheRepo, dir], { timeoutMs: 120_000 });
+    expect(second.stderr).not.toMatch(/warning|error/i);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    const requests = accessLog(registry).slice(before);
+    // The one blob sent is the config (a few hundred bytes); no layer.
+    const sent = blobUploads(requests).filter((e) => e.method === 'PUT' && e.path.startsWith('/v2/df/cached-b/'));
+    expect(sent.map((e) => e.query.get('digest'))).toEqual([built.config.digest]);
+    // The new layers (WORKDIR's, COPY's) came from the cache repository by mount, not built and sent again.
+    const mounts = requests.filter((e) => e.method === 'POST' && e.path === '/v2/df/cached-b/blobs/uploads/' && e.status === 201).map((e) => e.query.get('mount'));
+    for (const d of mine) expect(mounts).toContain(d);
   });
 
   it('nothing is tagged when the build fails', async () => {
