@@ -60,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./inspect-command.js')).inspectCommand(rest, makeLog, cancelOnSignals());
     case 'digest':
       return (await import('./inspect-command.js')).digestCommand(rest, makeLog, cancelOnSignals());
+    case 'executor':
+      return (await import('./executor-command.js')).executorCommand(rest, makeLog, cancelOnSignals());
     case 'login':
       return (await import('./login-command.js')).loginCommand(rest, makeLog, cancelOnSignals());
     case '--version':

@@ -9,6 +9,7 @@ Usage:
   stowage inspect REF [--platform P] [--config|--raw]   show an image or index (JSON, or exact bytes)
   stowage digest REF                              print the manifest digest
   stowage login HOST -u USER --password-stdin      store registry credentials like docker login
+  stowage executor --context DIR --destination REF [kaniko's flags]   kaniko's command line, built by stowage
   stowage --help | --version
 
 Run "stowage COMMAND --help" for a command's options.

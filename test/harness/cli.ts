@@ -84,6 +84,11 @@ export function salaryArgs(from: string, to: string, cacheDir: string, extra: st
   ];
 }
 
+/** The salary Dockerfile as a kaniko user's repository holds it (model and predictor in /app), on the busybox `base`. */
+export function salaryDockerfile(base: string): string {
+  return [`FROM ${base}`, 'WORKDIR /app', 'COPY model.json predict.sh /app/', 'ENTRYPOINT ["/bin/sh", "/app/predict.sh"]', 'CMD ["0"]', ''].join('\n');
+}
+
 /** Runs stowage expecting failure: a non-zero exit, nothing on stdout, one `stowage: error:` line, returned. */
 export async function failsWithOneLine(args: string[]): Promise<string> {
   const r = await stowage([...args, '--quiet']);
