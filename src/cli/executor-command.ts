@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseKanikoFlags } from '../executor/flags.js';
+import { KANIKO_FLAGS, parseKanikoFlags } from '../executor/flags.js';
 import { planExecutor } from '../executor/plan.js';
 import { runExecutor } from '../executor/run.js';
 import { StowageError } from '../errors.js';
@@ -9,12 +9,13 @@ import { ttyReporter } from '../progress.js';
 export const EXECUTOR_USAGE = `Usage:
   stowage executor --context DIR --dockerfile FILE --destination REF [--destination REF]... [kaniko's flags]
 
-kaniko's command line (GoogleContainerTools/kaniko v1.24.0, archived), built by stowage: no root, no container,
-no RUN. The same arguments a kaniko job passes; what each flag does here is listed in the README ("kaniko").
+kaniko's command line (GoogleContainerTools/kaniko v1.24.0, archived), built by stowage: no root, no container.
+A job keeps its arguments; the README ("kaniko's command line") says what each flag does here.
 
   -c, --context DIR             build context (default /workspace/; dir://DIR accepted)
+      --context-sub-path DIR    a directory inside the context
   -f, --dockerfile FILE         the Dockerfile: as given, else relative to the context (default Dockerfile)
-  -d, --destination REF         push to REF; repeat for more tags (every one names the same digest)
+  -d, --destination REF         push to REF; repeat for more (every one names the same digest)
       --build-arg K=V           repeatable; K alone takes the value from the environment
       --target STAGE            build this stage
       --label K=V               repeatable; on top of the Dockerfile's labels
@@ -22,7 +23,7 @@ no RUN. The same arguments a kaniko job passes; what each flag does here is list
       --cache                   use the layer cache in a registry: --cache-repo REPO, else DEST/cache
       --cache-repo REPO         the cache repository (host/name)
       --no-push-cache           read the cache, record nothing in it
-      --no-push                 build without pushing (with --tar-path: write the archive only)
+      --no-push                 build without pushing (or KANIKO_NO_PUSH=true)
       --tar-path FILE           also write a docker-load archive named by the destinations
       --oci-layout-path DIR     also write an OCI image layout
       --digest-file FILE        the manifest digest (sha256:..., no newline)
@@ -41,12 +42,20 @@ no RUN. The same arguments a kaniko job passes; what each flag does here is list
   -v, --verbosity LEVEL         trace|debug (more), info, warn|error|fatal|panic (less)
   -h, --help
 
-Flags that tune kaniko's own snapshotting, caching or logging (--snapshot-mode, --single-snapshot, --use-new-run,
---cleanup, --compressed-caching, --cache-dir, --cache-ttl, --kaniko-dir, --ignore-path, ...) are accepted and
-ignored with one notice each. Credentials: $DOCKER_CONFIG/config.json (/kaniko/.docker/config.json when
-DOCKER_CONFIG is unset and it exists), else ~/.docker/config.json, credential helpers as docker runs them.
-stdout: the digest, one line.
+Accepted and ignored, one notice each (they tune kaniko's own snapshots, cache, state directory or logs):
+  --snapshot-mode, --single-snapshot, --use-new-run, --compressed-caching, --ignore-var-run, --whitelist-var-run,
+  --ignore-path, --cleanup, --force, --kaniko-dir, --cache-dir, --cache-ttl, --cache-copy-layers,
+  --cache-run-layers, --skip-unused-stages, --force-build-metadata, --skip-push-permission-check,
+  --image-fs-extract-retry, --git, --log-format, --log-timestamp
+Refused, one line saying what to do instead: --bucket (-b), --registry-client-cert, --push-ignore-immutable-tag-errors
+Old spellings accepted as kaniko accepts them: tarPath, customPlatform, snapshotMode (with two dashes).
+
+Credentials: $DOCKER_CONFIG/config.json (/kaniko/.docker/config.json when DOCKER_CONFIG is unset and it exists),
+else ~/.docker/config.json, with the credential helpers it names. stdout: the digest, one line.
 `;
+
+/** What the executor accepts: every kaniko flag under its current name (old spellings are aliases of these). */
+export const flagTables = { executor: Object.fromEntries(KANIKO_FLAGS.filter((f) => !f.alias).map((f) => [f.name, f])) };
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

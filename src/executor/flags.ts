@@ -98,7 +98,7 @@ export const KANIKO_FLAGS: readonly FlagSpec[] = [
   { name: 'force-build-metadata', kind: 'bool', treatment: 'ignored', why: 'stowage writes the config and history of every instruction anyway' },
   { name: 'skip-push-permission-check', kind: 'bool', treatment: 'ignored', why: 'stowage makes no separate permission check: a refused push fails before any tag moves' },
   { name: 'whitelist-var-run', kind: 'bool', treatment: 'ignored', why: SNAPSHOT },
-  { name: 'snapshotMode', kind: 'string', treatment: 'ignored', why: SNAPSHOT },
+  { name: 'snapshotMode', kind: 'string', treatment: 'ignored', why: SNAPSHOT, alias: 'snapshot-mode' },
   { name: 'customPlatform', kind: 'string', treatment: 'mapped', alias: 'custom-platform' },
   { name: 'tarPath', kind: 'string', treatment: 'mapped', alias: 'tar-path' },
 ];
@@ -211,7 +211,7 @@ export function parseKanikoFlags(argv: readonly string[]): ParsedFlags {
   const oldSpellings: FlagSpec[] = [];
   let help = false;
   const seen = (spec: FlagSpec) => {
-    if (spec.alias && !oldSpellings.includes(spec)) oldSpellings.push(spec);
+    if (spec.alias && spec.treatment !== 'ignored' && !oldSpellings.includes(spec)) oldSpellings.push(spec);
     if (spec.treatment === 'refused') throw new StowageError('USAGE', `--${spec.name} is not supported: ${spec.why}`);
     if (spec.treatment === 'ignored' && !ignored.includes(spec)) ignored.push(spec);
   };
