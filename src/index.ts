@@ -33,6 +33,24 @@ export { append, withConfig, withCreated, withAnnotations, withPlatform, withBas
 // Sinks.
 export { write, push, writeLayout, writeDockerArchive } from './sink/write-image.js';
 
+// Debian packages without running anything: the base's apt view, the verified archive, apt's resolver, the lock.
+export { lock } from './lock.js';
+export { readAptBase, debianArch } from './apt/base.js';
+export { directoryFiles, rootFsFiles } from './apt/tree-files.js';
+export { parseSourcesList, parseSourcesFile, parseSourceFlag } from './apt/sources.js';
+export { parseDpkgStatus } from './apt/installed.js';
+export { readKeyring } from './apt/keyring.js';
+export { sourceTrust } from './apt/trust.js';
+export { verifyInRelease } from './apt/inrelease.js';
+export { openAptArchive } from './apt/index.js';
+export { aptTransport, fetchVerified } from './apt/fetch-verified.js';
+export { resolveApt, parseAptRequest } from './apt/resolve.js';
+export { resolveForTree, splitAptFlag } from './apt/lock-tree.js';
+export { formatAptLock, parseAptLock, readAptLockFile, writeAptLockFile } from './apt/lock-file.js';
+export { compareVersions, satisfiesRelation, parseVersion } from './apt/version.js';
+export { parseRelations } from './apt/relations.js';
+export { parseDeb822, formatDeb822 } from './apt/deb822.js';
+
 // Errors, references, platforms, logging.
 export { StowageError, isStowageError } from './errors.js';
 export { parseReference, formatReference } from './ref/reference.js';
@@ -63,6 +81,22 @@ export type { WriteOptions, SinkResult } from './sink/write-image.js';
 export type { Progress, Meter } from './progress.js';
 export type { CopyOptions, CopyResult } from './copy.js';
 export type { TagOptions, TagResult } from './tag.js';
+export type { LockOptions, LockResult } from './lock.js';
+export type { AptLock, LockedDeb } from './apt/types.js';
+export type { AptBase } from './apt/base.js';
+export type { TreeFiles } from './apt/tree-files.js';
+export type { AptSource, SignedBy } from './apt/sources.js';
+export type { InstalledDb, InstalledPackage } from './apt/installed.js';
+export type { SourceTrust, Release } from './apt/inrelease.js';
+export type { KeySources } from './apt/trust.js';
+export type { AptIndex, AptList, OpenArchiveOptions } from './apt/index.js';
+export type { IndexPackage } from './apt/packages.js';
+export type { Expected } from './apt/fetch-verified.js';
+export type { AptResolution, ResolveOptions } from './apt/resolve.js';
+export type { AptRequest, ResolveTreeOptions } from './apt/lock-tree.js';
+export type { DebVersion, Relation } from './apt/version.js';
+export type { DepAtom, DepGroup } from './apt/relations.js';
+export type { Stanza } from './apt/deb822.js';
 export type { InspectOptions, ImageInfo } from './inspect.js';
 export type { RegistryAccessOptions } from './registry/access.js';
 export type { ErrorCode } from './errors.js';

@@ -48,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'build':
       return (await import('./build-command.js')).buildCommand(rest, makeLog, cancelOnSignals());
+    case 'lock':
+      return (await import('./lock-command.js')).lockCommand(rest, makeLog, cancelOnSignals());
     case 'sign':
       return (await import('./sign-command.js')).signCommand(rest, makeLog, cancelOnSignals());
     case 'verify':

@@ -2,6 +2,7 @@ export const MAIN_USAGE = `stowage: build and push OCI container images without 
 
 Usage:
   stowage build --from BASE --to DEST [options]   build an image from a base plus local files
+  stowage lock --from BASE --apt PKG[,PKG...]     resolve Debian packages for a base (apt's rules), write the lock
   stowage sign REF --key FILE | --keyless         sign a pushed image (Sigstore bundle referrer)
   stowage verify REF --key PUB.pem                check an image's signatures offline
   stowage copy SRC DEST [--platform P|all]        copy an image or a whole index (registry, oci:, docker-archive:)
@@ -206,6 +207,28 @@ Options:
 
 stdout carries one line: the digest the destination now names (the index's, or the image manifest's).
 A docker-archive: holds one image: copying an index there needs --platform.
+`;
+
+export const LOCK_USAGE = `Usage:
+  stowage lock --from BASE --apt PKG[=VERSION][,PKG...]... [--apt-recommends] [--apt-source LINE|FILE]...
+               [--apt-keyring FILE]... [--out FILE] [--platform OS/ARCH[/VARIANT]] [--cache-dir DIR]
+               [--from-creds USER[:PASS]] [--insecure] [--ca-file FILE] [--retries N]
+
+  BASE   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  (a Debian or Ubuntu image)
+
+Resolves the packages as "apt-get install --no-install-recommends" would on BASE, without running anything:
+the base's own apt sources and keys (read from its layers), every InRelease verified with OpenPGP, package lists
+fetched by hash and checked, packages already in the base kept (never upgraded). Writes the lock: each .deb by
+name, version, URL, SHA256 and size, in installation order, and the base's digest. stdout (or --out FILE): the lock.
+
+Options:
+  --apt PKG[=VERSION],...   packages to install (repeatable)
+  --apt-recommends          also install Recommends (apt's default; off here, as --no-install-recommends)
+  --apt-source LINE|FILE    use this source instead of the base's: 'deb [signed-by=KEYRING] URI SUITE COMPONENT...',
+                            or a .sources/.list file (repeatable)
+  --apt-keyring FILE        also trust the keys in FILE (armored or binary) for every source (repeatable)
+  --out FILE                write the lock to FILE instead of stdout
+  --cache-dir DIR           where parsed package lists are kept (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
 `;
 
 export const TAG_USAGE = `Usage:
