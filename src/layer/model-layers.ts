@@ -52,8 +52,12 @@ function owner(chown: ModelLayerOptions['chown']): { uid: number; gid: number } 
  *
  * @example
  * ```ts
+ * import { Remote, append, modelLayers, openImage, push } from 'stowage';
+ *
+ * const remote = new Remote();
  * const layers = await modelLayers('./llama', { readableByAll: true });
- * await push(append(openImage('busybox:1.36'), ...layers), 'registry.example/llama:1');
+ * await push(append(openImage('busybox:1.36', { remote }), ...layers), 'registry.example/llama:1', { remote });
+ * remote.close();
  * ```
  */
 export function modelLayers(source: string, options: ModelLayerOptions = {}): Promise<Layer[]> {
