@@ -5,6 +5,7 @@ import { VerifyingStream } from '../digest.js';
 import { isStowageError, StowageError, withHint } from '../errors.js';
 import type { BuiltImage } from '../image/compose.js';
 import { isForeignLayer, REF_NAME } from '../image/media-types.js';
+import { ociImage } from '../image/oci-layout-image.js';
 import type { Descriptor, Index, RawJson } from '../image/types.js';
 import type { Logger } from '../log.js';
 import { layoutBlobPath } from '../source/layout-source.js';
@@ -113,7 +114,13 @@ export class LayoutSink implements ImageSink {
     return { digest: doc.digest, location: `${this.describe()}@${doc.digest}` };
   }
 
-  async write(image: BuiltImage, log: Logger): Promise<SinkResult> {
+  /**
+   * The image, relabelled with OCI media types when it is a Docker one (a layout holds OCI images only, whoever
+   * writes it: the CLI, which builds in the OCI family for a layout anyway, or a library caller writing a Docker
+   * image as it came from a registry or an archive); its blobs stay byte for byte.
+   */
+  async write(given: BuiltImage, log: Logger): Promise<SinkResult> {
+    const image = ociImage(given);
     await this.#readIndex(); // an index.json that is not one fails before any blob is written
     await this.#writeBlobs(image, log);
     if (this.#untagged) return { digest: image.manifest.digest, location: `oci:${this.dir}@${image.manifest.digest}` };

@@ -75,7 +75,9 @@ function writeTo(image: Image, target: Target, options: WriteOptions): Promise<S
 
 /**
  * Writes an image to a location written as on the command line: a registry reference, `oci:DIR[:TAG]` or
- * `docker-archive:FILE[:REPO:TAG]`. The same image gives the same manifest digest in a registry and a layout.
+ * `docker-archive:FILE[:REPO:TAG]`. An OCI image gives the same manifest digest in a registry and a layout; a
+ * Docker schema 2 image is written to a layout relabelled with OCI media types, as the CLI and `skopeo copy` do
+ * (umoci, skopeo and containerd read only those there): the same blobs, a new manifest digest.
  */
 export function write(image: Image, location: string, options: WriteOptions = {}): Promise<SinkResult> {
   return writeTo(image, parseTarget(location, 'destination'), options);
@@ -86,7 +88,7 @@ export function push(image: Image, reference: string, options: WriteOptions & { 
   return writeTo(image, registryTarget(reference), options);
 }
 
-/** Writes into an OCI image layout directory (created if absent), tagged `tag` when given. */
+/** Writes into an OCI image layout directory (created if absent), tagged `tag` when given; a Docker image is relabelled as OCI (see {@link write}). */
 export function writeLayout(image: Image, dir: string, options: WriteOptions & { tag?: string } = {}): Promise<SinkResult> {
   return writeTo(image, layoutTarget(dir, options.tag), options);
 }
