@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { build, type BuildOptions, type BuildResult } from '../build.js';
@@ -56,6 +57,15 @@ const FLAGS = {
 /** The flags `stowage build` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
 export const flagTables = { build: FLAGS };
 
+/** A regular file `Dockerfile` in the working directory (what `docker build .` reads by default). */
+function cwdHasDockerfile(): boolean {
+  try {
+    return statSync('Dockerfile').isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** `16777216`, `16M`, `16MiB`, `1G`: binary multiples, as model shard sizes are given. */
 function parseSize(text: string, flag: string): number {
   const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(text);
@@ -93,8 +103,10 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   if (signing && !values.sign) throw new StowageError('USAGE', 'signing flags (--key, --keyless, ...) need --sign');
   if (values.sign && !signing) throw new StowageError('USAGE', '--sign needs --key FILE, or --keyless for Fulcio/Rekor signing');
   if (positionals.length > 1) throw new StowageError('USAGE', `one build context at most, got ${positionals.join(' ')} (see stowage build --help)`);
-  // A Dockerfile build: -f, a CONTEXT, --build-arg or --target says so (the Dockerfile is CONTEXT/Dockerfile by default).
-  const dockerfileMode = values.file !== undefined || positionals.length === 1 || values['build-arg'] !== undefined || values.target !== undefined;
+  // A Dockerfile build: -f, a CONTEXT, --build-arg or --target says so (the Dockerfile is CONTEXT/Dockerfile by default);
+  // so does a ./Dockerfile when nothing names a base or files (`cd ctx && stowage build --to R`, as docker build).
+  const explicit = values.file !== undefined || positionals.length === 1 || values['build-arg'] !== undefined || values.target !== undefined;
+  const dockerfileMode = explicit || (values.from === undefined && !values.copy && values.model === undefined && cwdHasDockerfile());
   if (dockerfileMode && values.from !== undefined) throw new StowageError('USAGE', '--from and a Dockerfile build (-f, CONTEXT) cannot be used together: the Dockerfile\'s FROM names the base');
   if (dockerfileMode && values.copy) throw new StowageError('USAGE', '--copy and a Dockerfile build (-f, CONTEXT) cannot be used together: use COPY in the Dockerfile');
   const options: BuildOptions = {
@@ -139,7 +151,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
-  if (!options.from && !dockerfileMode) throw new StowageError('USAGE', '--from BASE (or -f Dockerfile / a build CONTEXT) is required (see stowage build --help)');
+  if (!options.from && !dockerfileMode) throw new StowageError('USAGE', '--from BASE (or -f Dockerfile / a build CONTEXT, or a Dockerfile in the current directory) is required (see stowage build --help)');
   if (!options.to) throw new StowageError('USAGE', '--to DEST is required (see stowage build --help)');
   return {
     options,

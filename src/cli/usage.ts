@@ -44,7 +44,8 @@ export const BUILD_USAGE = `Usage:
   DEST   [host[:port]/]repo[:tag]  or  oci:DIR[:TAG]  or  docker-archive:FILE[:REPO:TAG]
 
 Options:
-  -f, --file DOCKERFILE     build from a Dockerfile (default CONTEXT/Dockerfile): every instruction but RUN
+  -f, --file DOCKERFILE     build from a Dockerfile (default CONTEXT/Dockerfile): every instruction but RUN;
+                            without --from, --copy or --model, a ./Dockerfile is built from CONTEXT . (docker build)
   CONTEXT                   the directory COPY/ADD read from (default .); .dockerignore applies
   --build-arg K[=V]         a Dockerfile ARG value (K alone: from the environment)
   --target STAGE            the Dockerfile stage to build (default the last)

@@ -134,6 +134,27 @@ describe('RUN', () => {
   });
 });
 
+describe('defaults, as docker build has them (issue 24 item 2)', () => {
+  it('cd CONTEXT && stowage build --to DEST builds ./Dockerfile with the context ., the same image as -f Dockerfile .', async () => {
+    const dir = await context(`FROM ${bases.ociRef}\nCOPY greeting.txt /srv/\nCMD ["cat", "/srv/greeting.txt"]\n`, { 'greeting.txt': 'hello\n' });
+    const implicit = await stowage(['build', '--to', `${registry.host}/df/defaults:1`, '--cache-dir', cache], { cwd: dir });
+    expect(implicit.stderr).not.toMatch(/error/);
+    expect(implicit.code).toBe(0);
+    expect(implicit.stdout).toMatch(DIGEST_LINE);
+    const explicit = await stowage(['build', '-f', join(dir, 'Dockerfile'), '--to', `${registry.host}/df/defaults:2`, '--cache-dir', cache, dir]);
+    expect(explicit.code).toBe(0);
+    expect(implicit.stdout).toBe(explicit.stdout);
+  });
+
+  it('without a Dockerfile in the working directory, --from is still required, and the message says what else would do', async () => {
+    const empty = join(work, 'no-dockerfile');
+    await mkdir(empty, { recursive: true });
+    const r = await stowage(['build', '--to', `${registry.host}/df/defaults:3`], { cwd: empty });
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual(['stowage: error: --from BASE (or -f Dockerfile / a build CONTEXT, or a Dockerfile in the current directory) is required (see stowage build --help)']);
+  });
+});
+
 describe('bad input: one line naming the Dockerfile and the line', () => {
   const cases: [string, string, Record<string, string>, RegExp][] = [
     ['unknown instruction', 'FROM scratch\nFORM x\n', {}, /Dockerfile:2: unknown instruction: FORM$/],
