@@ -25,6 +25,8 @@ export interface PlannedEntry extends LayerEntry {
 export interface ReadySource {
   /** The name it is copied under (its basename when DEST is a directory). */
   name: string;
+  /** Where the name comes from, for messages ("the URL http://h/a%2F.."). */
+  origin?: string;
   node: FsNode;
   /** For an unpacked archive: its members, relative to DEST. */
   members?: { rel: string; node: FsNode }[];
@@ -184,6 +186,11 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
           put(target, m.node, req.owner ?? { uid: m.node.uid, gid: m.node.gid }, m.node.mode);
         }
         continue;
+      }
+      // A name from outside (a URL's last path part, percent-decoded) must be one file name: "..", "." or "a/b"
+      // would put the file somewhere else than DEST (`ADD http://h/a%2F.. /etc/sub/` replaced /etc).
+      if (destIsDir && (source.name === '' || source.name === '.' || source.name === '..' || /[/\0]/.test(source.name))) {
+        throw new StowageError('INVALID_INPUT', `${req.what}: "${source.name}"${source.origin ? `, the name ${source.origin} gives,` : ''} cannot be a file name; name the file in DEST (without a trailing /)`);
       }
       const target = destIsDir ? path.posix.join(destClean, source.name) : destClean;
       const real = realTarget(target, false);

@@ -67,6 +67,8 @@ export interface ExecutorEnv {
   recordFiles?: boolean;
   /** A layer cache shared between machines in a registry (`--cache-repo`): layers are looked up by file contents. */
   shared?: RegistryCache;
+  /** How long an ADD URL's server may stay silent (default URL_IDLE_TIMEOUT_MS, 60 s). */
+  urlIdleTimeoutMs?: number;
 }
 
 /** What checking a Dockerfile reads of its environment: the platform (TARGETARCH and friends) and --build-arg values. */
@@ -834,10 +836,15 @@ export class DockerfileExecutor {
         if (!isAdd) throw this.err(inst, `COPY: source can't be a URL (${src}); use ADD`);
         const checksum = f.checksum !== undefined ? this.expand(inst, f.checksum as string, vars) : undefined;
         if (checksum === undefined) this.env.log.warn?.(`${this.fileLabel}:${inst.startLine}: ADD ${withoutUserinfo(src)} without --checksum: the build is not reproducible if the file changes`);
-        const got = await downloadUrl(src, this.staging, { ...(checksum ? { checksum } : {}), ...(this.env.caFile ? { caFile: this.env.caFile } : {}), ...(this.env.signal ? { signal: this.env.signal } : {}) }).catch((e: unknown) => {
+        const got = await downloadUrl(src, this.staging, {
+          ...(checksum ? { checksum } : {}),
+          ...(this.env.caFile ? { caFile: this.env.caFile } : {}),
+          ...(this.env.signal ? { signal: this.env.signal } : {}),
+          ...(this.env.urlIdleTimeoutMs !== undefined ? { idleTimeoutMs: this.env.urlIdleTimeoutMs } : {}),
+        }).catch((e: unknown) => {
           throw this.err(inst, `ADD ${withoutUserinfo(src)}: ${(e as Error).message}`);
         });
-        const r: ReadySource = { name: got.name, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };
+        const r: ReadySource = { name: got.name, origin: `the URL ${withoutUserinfo(src)}`, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };
         sources.push(r);
         continue;
       }
