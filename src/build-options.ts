@@ -1,5 +1,6 @@
 import type { BuildEvent } from './events.js';
 import type { DockerfileOptions } from './dockerfile/executor.js';
+import type { DockerfileSources } from './dockerfile/sources.js';
 import type { CopySpec } from './layer/copy-spec.js';
 import type { FileDigest } from './layer/tar-writer.js';
 import type { ImageConfig, Index, Manifest, Platform, RawJson } from './image/types.js';
@@ -138,12 +139,14 @@ export interface BuildResult {
   manifest: RawJson<Manifest>;
   config: RawJson<ImageConfig>;
   layers: BuiltLayerInfo[];
-  /** The base manifest the image was built on (the platform's, when the base was an index). */
+  /** The base manifest the image was built on (the platform's, when the base was an index); '' for `FROM scratch`. */
   baseDigest: string;
   /** The base reference (registry bases only; a layout path is machine-specific). */
   baseName?: string;
   /** Media type of the base manifest. */
   baseMediaType?: string;
+  /** A Dockerfile build: the Dockerfile, target and build args, and every image and URL it read (for provenance). */
+  dockerfile?: DockerfileSources;
   /** Signatures, provenance and SBOM attached to the pushed image. */
   attached?: Attachment[];
   /** Milliseconds per phase: resolving the base, making the layers, writing the image, attaching; and in total. */

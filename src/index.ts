@@ -63,6 +63,7 @@ export { Signing, attestBuild, buildFacts, buildParameters, prepareSigning, sign
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 export type { DockerfileOptions } from './dockerfile/executor.js';
+export type { DockerfileSources } from './dockerfile/sources.js';
 export type { BuildEvent } from './events.js';
 export type { Image, ResolvedImage } from './image/image.js';
 export type { Layer } from './image/layer.js';

@@ -9,6 +9,7 @@ import {
   SLSA_PROVENANCE_V1,
   STOWAGE_BUILDER_ID,
   STOWAGE_BUILD_TYPE,
+  imagePurl,
   provenanceStatement,
   type ProvenanceInput,
 } from '../src/sign/provenance.js';
@@ -131,5 +132,45 @@ describe('SLSA provenance v1', () => {
     // The signed payload is the same deterministic statement bytes.
     const payload = Buffer.from(JSON.parse(signed.bytes.toString()).dsseEnvelope.payload, 'base64');
     expect(payload.equals(bytes)).toBe(true);
+  });
+
+  it('names images as BuildKit does (Package URLs: Docker Hub short, other registries in the namespace)', () => {
+    const amd64 = 'linux/amd64';
+    expect(imagePurl('alpine:3.17', amd64)).toBe('pkg:docker/alpine@3.17?platform=linux%2Famd64');
+    expect(imagePurl('docker.io/library/alpine', 'linux/arm64/v8')).toBe('pkg:docker/alpine@latest?platform=linux%2Farm64%2Fv8');
+    expect(imagePurl('org/app:1', amd64)).toBe('pkg:docker/org/app@1?platform=linux%2Famd64');
+    expect(imagePurl('127.0.0.1:5000/ml/app:v2', amd64)).toBe('pkg:docker/127.0.0.1:5000/ml/app@v2?platform=linux%2Famd64');
+    expect(imagePurl(`ghcr.io/o/a@${BASE_DIGEST}`, amd64)).toBe(`pkg:docker/ghcr.io/o/a@${BASE_DIGEST}?platform=linux%2Famd64`);
+    expect(imagePurl(`ghcr.io/o/a:1@${BASE_DIGEST}`, amd64)).toBe(`pkg:docker/ghcr.io/o/a@1?digest=${encodeURIComponent(BASE_DIGEST)}&platform=linux%2Famd64`);
+    expect(imagePurl('oci:/tmp/layout:tag', amd64)).toBeUndefined();
+  });
+
+  it('a Dockerfile build: configSource, request and every image and URL, the base image once; no empty from, no secret-looking build args', () => {
+    const base = input();
+    const { predicate } = provenanceStatement({
+      ...base,
+      parameters: { from: '', to: 'registry.example/ml/model-server:1.0' },
+      dockerfile: {
+        file: { path: 'ctx/Dockerfile.prod', sha256: hex('dockerfile') },
+        target: 'final',
+        buildArgs: { VERSION: '7', NPM_TOKEN: 'secret-value', A: 'a' },
+        images: [
+          { ref: 'python:3.12-slim', platform: 'linux/amd64', digest: BASE_DIGEST, mediaType: 'application/vnd.oci.image.manifest.v1+json', target: true },
+          { ref: 'oci:/tmp/tools:1', platform: 'linux/amd64', digest: `sha256:${hex('tools')}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+        ],
+        urls: [{ url: 'https://example.com/model.bin', digest: `sha256:${hex('model')}` }],
+      },
+    });
+    const def = predicate.buildDefinition;
+    expect(def.externalParameters).toEqual({
+      to: 'registry.example/ml/model-server:1.0',
+      configSource: { path: 'Dockerfile.prod', digest: { sha256: hex('dockerfile') } },
+      request: { frontend: 'dockerfile.v0', args: { 'build-arg:A': 'a', 'build-arg:VERSION': '7', filename: 'Dockerfile.prod', target: 'final' }, locals: [{ name: 'context' }, { name: 'dockerfile' }] },
+    });
+    expect(def.resolvedDependencies.filter((d) => d.annotations?.role !== 'input-file')).toEqual([
+      { uri: 'pkg:docker/python@3.12-slim?platform=linux%2Famd64', digest: { sha256: BASE_DIGEST.slice(7) }, mediaType: 'application/vnd.oci.image.manifest.v1+json', annotations: { role: 'base-image', platform: 'linux/amd64' } },
+      { name: 'oci:/tmp/tools:1', digest: { sha256: hex('tools') }, mediaType: 'application/vnd.oci.image.manifest.v1+json', annotations: { role: 'image', platform: 'linux/amd64' } },
+      { uri: 'https://example.com/model.bin', digest: { sha256: hex('model') }, annotations: { role: 'download' } },
+    ]);
   });
 });

@@ -105,5 +105,5 @@ export async function dockerfileImage(executor: DockerfileExecutor, p: Dockerfil
   const image = composeImageWith(base, df.layers, composed, s.epoch, family);
   const layers = df.layers.map((l) => ({ source: l.source, dest: l.dest, digest: l.record.digest, diffId: l.record.diffId, size: l.record.size, mediaType: l.record.mediaType, cached: l.cached, ...(s.recordFiles && l.record.files ? { files: l.record.files } : {}) }));
   const toRecord: CacheEntry[] = df.layers.flatMap((l) => (l.share ? [{ key: l.share.key, layer: l, check: l.share.check }] : []));
-  return { image, base, layers, toRecord };
+  return { image, base, layers, toRecord, dockerfile: df.sources, ...(df.scratch ? { scratch: true } : {}) };
 }

@@ -3,12 +3,17 @@ import type { BuiltImage } from '../image/compose.js';
 import type { ModelPackPlan, ModelPackResult } from '../model/publish.js';
 import type { SinkResult } from '../sink/sink.js';
 import type { BaseImage } from '../source/source.js';
+import type { DockerfileSources } from '../dockerfile/sources.js';
 
 /** An image made by either front end (flags or a Dockerfile), ready for the sink. */
 export interface MadeImage {
   image: BuiltImage;
   base: BaseImage;
   layers: BuiltLayerInfo[];
+  /** A Dockerfile build: what it read besides the context. */
+  dockerfile?: DockerfileSources;
+  /** The image starts from nothing (`FROM scratch`): it has no base to name. */
+  scratch?: boolean;
 }
 
 /** What `build()` returns: the image as written (or the ModelPack index naming it), its layers and its base. */
@@ -20,10 +25,12 @@ export function resultOf(made: MadeImage, written: SinkResult, durations: BuildD
     manifest: image.manifest,
     config: image.config,
     layers: made.layers,
-    baseDigest: base.manifest.digest,
-    ...(base.name ? { baseName: base.name } : {}),
+    // FROM scratch has no base manifest: the placeholder the build starts from is named nowhere.
+    baseDigest: made.scratch ? '' : base.manifest.digest,
+    ...(base.name && !made.scratch ? { baseName: base.name } : {}),
     ...(modelpack ? { modelpack: { imageDigest: image.manifest.digest, artifactDigest: modelpack.pack.artifact.manifest.digest, index: modelpack.published.index } } : {}),
-    baseMediaType: base.manifest.mediaType,
+    ...(made.scratch ? {} : { baseMediaType: base.manifest.mediaType }),
+    ...(made.dockerfile ? { dockerfile: made.dockerfile } : {}),
     durations,
   };
 }

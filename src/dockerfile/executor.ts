@@ -27,6 +27,7 @@ import { expandWord, expandWords, LexError } from './lex.js';
 import { jsonForm, parseDockerfile, parseError, type Instruction } from './parser.js';
 import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
+import type { DockerfileSources } from './sources.js';
 import { resolveOwner } from './users.js';
 import { isGitSource } from './git-source.js';
 import { newLayerMediaType } from '../image/layer.js';
@@ -83,6 +84,8 @@ export interface DockerfileResult {
   history: HistoryEntry[];
   author?: string;
   warnings: string[];
+  /** What the build read besides the context (for provenance). */
+  sources: DockerfileSources;
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -291,6 +294,10 @@ export class DockerfileExecutor {
   private env!: ExecutorEnv;
   private context!: ContextTree;
   private readonly warnings: string[] = [];
+  /** The Dockerfile's sha256 (hex), and what the build resolved and downloaded: DockerfileResult.sources. */
+  private fileDigest = '';
+  private readonly resolved: DockerfileSources['images'] = [];
+  private readonly downloads: DockerfileSources['urls'] = [];
 
   constructor(
     private readonly options: DockerfileOptions,
@@ -333,6 +340,7 @@ export class DockerfileExecutor {
       const code = (e as { code?: string }).code;
       throw new StowageError('INVALID_INPUT', `cannot read Dockerfile ${this.fileLabel}: ${code === 'ENOENT' ? 'it does not exist' : (e as Error).message}`, { cause: e });
     }
+    this.fileDigest = hexOf(sha256(text));
     const parsed = parseDockerfile(text, this.fileLabel);
     this.escape = parsed.directives.escape;
     this.warnings.push(...parsed.warnings);
@@ -455,6 +463,13 @@ export class DockerfileExecutor {
         history: s.history,
         ...(s.author !== undefined ? { author: s.author } : {}),
         warnings: this.warnings,
+        sources: {
+          file: { path: this.fileLabel, sha256: this.fileDigest },
+          ...(this.options.target !== undefined ? { target: this.options.target } : {}),
+          buildArgs: Object.fromEntries([...this.buildArgs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+          images: this.resolved.map((i) => (!s.scratch && i.digest === s.root.manifest.digest ? { ...i, target: true } : i)),
+          urls: this.downloads,
+        },
       };
     } finally {
       // Staged files are only read while layers are built; every layer is in the cache by now.
@@ -466,7 +481,10 @@ export class DockerfileExecutor {
     const key = `${ref}\0${formatPlatform(platform)}`;
     let p = this.images.get(key);
     if (!p) {
-      p = this.env.resolveImage(ref, platform, explicit);
+      p = this.env.resolveImage(ref, platform, explicit).then((image) => {
+        this.resolved.push({ ref, platform: formatPlatform(platform), digest: image.manifest.digest, mediaType: image.manifest.mediaType });
+        return image;
+      });
       this.images.set(key, p);
     }
     return p;
@@ -844,6 +862,7 @@ export class DockerfileExecutor {
         }).catch((e: unknown) => {
           throw this.err(inst, `ADD ${withoutUserinfo(src)}: ${(e as Error).message}`);
         });
+        this.downloads.push({ url: withoutUserinfo(src), digest: got.digest });
         const r: ReadySource = { name: got.name, origin: `the URL ${withoutUserinfo(src)}`, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };
         sources.push(r);
         continue;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { BundleBuilder } from '@sigstore/sign';
 
 import type { BuildResult } from '../build-options.js';
+import type { DockerfileSources } from '../dockerfile/sources.js';
 import type { Attachment, AttachmentKind, SignOptions } from './sign-types.js';
 import { StowageError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
@@ -64,6 +65,8 @@ export interface BuildFacts {
   }>;
   /** The image config blob. */
   config?: { mediaType: string; digest: string; size: number };
+  /** A Dockerfile build: the Dockerfile, target, build args and every image and URL it read (BuildResult.dockerfile). */
+  dockerfile?: DockerfileSources;
   /** Build start and end (seconds or Date); omitted from the provenance when absent. */
   startedOn?: number | Date;
   finishedOn?: number | Date;
@@ -452,6 +455,7 @@ export function buildFacts(result: BuildResult, parameters: Record<string, unkno
   return {
     ...(result.baseName ? { baseName: result.baseName } : {}),
     baseDigest: result.baseDigest,
+    ...(result.dockerfile ? { dockerfile: result.dockerfile } : {}),
     parameters,
     config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
     layers: result.layers.map((l) => {
@@ -497,6 +501,7 @@ function provenanceInput(facts: BuildFacts, image: ImageSubject): ProvenanceInpu
       ...(l.size !== undefined ? { size: l.size } : {}),
     })),
     ...(facts.config ? { config: facts.config } : {}),
+    ...(facts.dockerfile ? { dockerfile: facts.dockerfile } : {}),
     parameters: publicParameters(facts.parameters),
     builder: { version: { stowage: stowageVersion() } },
     ...(facts.startedOn !== undefined ? { startedOn: facts.startedOn } : {}),

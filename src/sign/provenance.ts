@@ -1,4 +1,6 @@
+import type { DockerfileSources } from '../dockerfile/sources.js';
 import { StowageError } from '../errors.js';
+import { DOCKER_HUB, parseReference } from '../ref/reference.js';
 import { rfc3339, sha256Hex, type Instant, type JsonValue } from './encoding.js';
 import { statement, subjectOf, type ImageSubject, type Statement } from './statement.js';
 
@@ -81,6 +83,13 @@ export interface ProvenanceInput {
   /** The image config blob descriptor. */
   config?: { digest: string; mediaType: string; size: number };
   parameters: BuildParameters;
+  /**
+   * A Dockerfile build, recorded as BuildKit records its `dockerfile.v0` frontend: externalParameters.configSource
+   * (the Dockerfile) and .request (frontend, args: `build-arg:K`, `target`, `filename`; locals), and every image and
+   * URL it read in resolvedDependencies (images as Package URLs, `pkg:docker/NAME@TAG?platform=OS%2FARCH`). The
+   * image the built stage starts from takes the place of `base`.
+   */
+  dockerfile?: DockerfileSources;
   /** Values that affect the build but the user did not set (e.g. compression level, tar defaults). */
   internalParameters?: Record<string, JsonValue>;
   builder?: { id?: string; version?: Record<string, string> };
@@ -91,7 +100,8 @@ export interface ProvenanceInput {
 
 export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate {
   const resolved: ResourceDescriptor[] = [];
-  if (input.base) {
+  if (input.dockerfile) resolved.push(...dockerfileDependencies(input.dockerfile));
+  else if (input.base) {
     resolved.push({
       name: input.base.name,
       ...(input.base.uri === undefined ? {} : { uri: input.base.uri }),
@@ -132,7 +142,7 @@ export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate
   if (input.startedOn !== undefined) metadata.startedOn = rfc3339(input.startedOn);
   if (input.finishedOn !== undefined) metadata.finishedOn = rfc3339(input.finishedOn);
 
-  const externalParameters = dropUndefined(input.parameters);
+  const externalParameters = { ...dropUndefined(input.parameters), ...(input.dockerfile ? dockerfileRequest(input.dockerfile) : {}) };
   return {
     buildDefinition: {
       buildType: STOWAGE_BUILD_TYPE,
@@ -158,8 +168,66 @@ export function provenanceStatement(input: ProvenanceInput): Statement<Provenanc
 
 function dropUndefined(params: BuildParameters): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {};
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) out[k] = v;
+  // An empty base ('' : a Dockerfile build, whose FROM lines name the images) says nothing: left out.
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && !(k === 'from' && v === '')) out[k] = v;
   return out;
+}
+
+/** Build-argument names that look like secrets are not published (nor their values). */
+const SECRET_NAME = /pass(word|phrase)?|secret|token|credential|authori[sz]ation|cookie|api[_-]?key|private[_-]?key/i;
+
+/** BuildKit's externalParameters for a dockerfile.v0 build: the Dockerfile that started it, and the request. */
+function dockerfileRequest(d: DockerfileSources): Record<string, JsonValue> {
+  const filename = d.file.path.split('/').filter(Boolean).at(-1) ?? 'Dockerfile';
+  const args: Record<string, JsonValue> = {};
+  for (const [k, v] of Object.entries(d.buildArgs).sort(([a], [b]) => compare(a, b))) if (!SECRET_NAME.test(k)) args[`build-arg:${k}`] = v;
+  args.filename = filename;
+  if (d.target !== undefined) args.target = d.target;
+  return {
+    configSource: { path: filename, digest: { sha256: d.file.sha256 } },
+    request: { frontend: 'dockerfile.v0', args, locals: [{ name: 'context' }, { name: 'dockerfile' }] },
+  };
+}
+
+/** Every image (as a Package URL, as BuildKit names them) and URL a Dockerfile build read, with its digest. */
+function dockerfileDependencies(d: DockerfileSources): ResourceDescriptor[] {
+  const out: ResourceDescriptor[] = [];
+  const seen = new Set<string>();
+  for (const image of d.images) {
+    const uri = imagePurl(image.ref, image.platform);
+    const key = `${uri ?? image.ref}\0${image.digest}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({
+      ...(uri ? { uri } : { name: image.ref }),
+      digest: { sha256: sha256Hex(image.digest) },
+      mediaType: image.mediaType,
+      annotations: { role: image.target ? 'base-image' : 'image', platform: image.platform },
+    });
+  }
+  for (const u of d.urls) out.push({ uri: u.url, digest: { sha256: sha256Hex(u.digest) }, annotations: { role: 'download' } });
+  return out;
+}
+
+/**
+ * `pkg:docker/NAMESPACE/NAME@TAG?platform=OS%2FARCH` (BuildKit's util/purl RefToPURL): Docker Hub names short
+ * (`alpine`, `org/app`), other registries kept in the namespace; a digest-only reference has the digest as its
+ * version. Undefined for what is no registry reference (an `oci:` layout path is the machine's, not a name).
+ */
+export function imagePurl(ref: string, platform: string): string | undefined {
+  if (/^(oci|docker-archive|oci-archive|dir):/.test(ref)) return undefined;
+  let parsed;
+  try {
+    parsed = parseReference(ref);
+  } catch {
+    return undefined;
+  }
+  let name = parsed.registry === DOCKER_HUB ? parsed.repository.replace(/^library\/(?=[^/]+$)/, '') : `${parsed.registry}/${parsed.repository}`;
+  const parts = name.split('/');
+  name = parts.map((p) => encodeURIComponent(p).replace(/%3A/gi, ':')).join('/');
+  const version = parsed.tag ?? parsed.digest ?? 'latest';
+  const qualifiers = [...(parsed.tag && parsed.digest ? [`digest=${encodeURIComponent(parsed.digest)}`] : []), `platform=${encodeURIComponent(platform)}`];
+  return `pkg:docker/${name}@${encodeURIComponent(version).replace(/%3A/gi, ':')}?${qualifiers.join('&')}`;
 }
 
 function compare(a: string, b: string): number {
