@@ -6,6 +6,7 @@ import type { FileDigest } from './layer/tar-writer.js';
 import type { ImageConfig, Index, Manifest, Platform, RawJson } from './image/types.js';
 import type { ModelSpec } from './model/model-spec.js';
 import type { Progress } from './progress.js';
+import type { PythonInstallOptions } from './python/prepare.js';
 import type { RegistryAccessOptions } from './registry/access.js';
 import type { Attachment, SignOptions } from './sign/sign-types.js';
 
@@ -26,6 +27,12 @@ export interface BuildOptions extends RegistryAccessOptions {
   to: string;
   /** Each entry becomes its own layer, in order. */
   copy?: (string | CopySpec)[];
+  /**
+   * Python packages installed from wheels without running anything (`--python-lock`, `--wheel`, …): a pylock.toml or
+   * hash-pinned requirements.txt read for the base's own Python, the wheels chosen by its tags, checked and installed
+   * as pip would; their layers come before the copies'.
+   */
+  python?: PythonInstallOptions;
   /** Owner of every copied entry (`UID:GID`), default 0:0. */
   chown?: string | { uid: number; gid: number };
   /** Exec form as an array or JSON text; other text is the shell form. Setting it without `cmd` resets the base Cmd. */

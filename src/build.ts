@@ -8,6 +8,8 @@ import { destinationSink } from './build/destination.js';
 import { buildLayers, readInputs, type BuiltLayers } from './build/layers.js';
 import { planPack, publishPack } from './build/model-layers.js';
 import { plan } from './build/plan.js';
+import { preparePythonStep, pythonLayers, type PythonStep } from './build/python-layers.js';
+import { defaultKeychain } from './auth/credentials.js';
 import { resultOf, type MadeImage } from './build/result.js';
 import { LayerCache } from './cache/layer-cache.js';
 import { openRegistryCache } from './cache/open-registry-cache.js';
@@ -54,6 +56,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const remote = new Remote(openClient(options, log, signal));
   const progress = options.progress ? { progress: options.progress } : {};
   let cache: LayerCache | undefined;
+  let python: PythonStep | undefined;
   try {
     const sink = destinationSink(p, { remote, ...progress, signal, emit });
     let made: MadeImage, layers: BuiltLayers | undefined, pack: ModelPackPlan | undefined;
@@ -84,9 +87,18 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Decided before anything moves: an image whose family cannot carry the layers is refused with nothing pushed.
       const family = sink.family ?? familyOf(base.manifest.mediaType);
       for (const c of [p.compression, p.modelCompression]) newLayerMediaType(family, c.kind, source.describe());
-      for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
       cache = await LayerCache.open(p.cacheDir, options.now);
-      layers = await buildLayers(inputs, { cache, mtime: p.epoch, compression: p.compression, family, recordFiles: p.recordFiles, base, sink, ...(shared ? { shared } : {}), log, emit, ...progress, signal });
+      // Python packages: the lock read for the base's Python and the wheels checked before any blob moves.
+      if (p.python) {
+        const credentials = options.credentialSource ?? defaultKeychain({ ...(options.environment ? { env: options.environment } : {}), ...(options.credentials ? { explicit: options.credentials } : {}) });
+        python = await preparePythonStep(base, p.python, { cacheDir: cache.dir, persistent: cache.persistent, credentials, ...(options.caFile ? { caFile: options.caFile } : {}), signal });
+        log.info(`python: ${python.prepared.wheels.length} wheel${python.prepared.wheels.length === 1 ? '' : 's'} for ${python.prepared.target.interpreter} (${python.prepared.target.layout}, ${python.prepared.target.scheme.purelib})`);
+      }
+      for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
+      const steps = { cache, mtime: p.epoch, compression: p.compression, family, recordFiles: p.recordFiles, base, sink, ...(shared ? { shared } : {}), log, emit, ...progress, signal };
+      const py = python ? await pythonLayers(python, steps) : undefined;
+      layers = await buildLayers(inputs, steps);
+      if (py) layers = { layers: [...py.layers, ...layers.layers], infos: [...py.infos, ...layers.infos], toRecord: [...py.toRecord, ...layers.toRecord] };
       clock.lap('layers');
       // Transformations: the base with the new layers and config, as a chain of the library's own.
       const changed = withConfig(append(baseImage, ...layers.layers.map(newImageLayer)), (c) => applyChanges(c, p.changes));
@@ -110,6 +122,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // Failures that a second run may not meet (the network, the registry) say that nothing was half-done.
     throw RERUN_CODES.has((e as StowageError).code) ? withHint(e, 'no tag was changed; it is safe to re-run') : e;
   } finally {
+    await python?.close();
     await cache?.dispose();
     remote.close();
   }

@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'PY_UNPINNED' // a requirement without an exact pin and hash
   | 'PY_NEEDS_BUILD' // an sdist, VCS or directory requirement
   | 'PY_NO_COMPATIBLE_WHEEL' // no wheel matches the target's tags
+  | 'PY_HASH_MISMATCH' // a wheel file does not match the hash (or size) its lock gives
   | 'PY_RECORD_MISMATCH' // a wheel file does not match its RECORD row
   | 'PY_UNSAFE_PATH' // a wheel member outside its target directory
   | 'PY_WHEEL_VERSION' // Wheel-Version major is not 1

@@ -58,10 +58,23 @@ export { parsePlatform, formatPlatform } from './image/platform.js';
 export { MediaType } from './image/media-types.js';
 export { stderrLogger, silentLogger } from './log.js';
 
+// Python packages from wheels, nothing executed (as build's --python-lock): each stage a value.
+export { inspectPython, markerEnvironment } from './python/target.js';
+export { readPylock } from './python/pylock.js';
+export { readRequirements } from './python/requirements.js';
+export { selectWheels } from './python/select.js';
+export { planWheelInstall } from './python/install.js';
+export { preparePython } from './python/prepare.js';
+
 // Signing, provenance, SBOM: a separate step on a pushed image.
 export { Signing, attestBuild, buildFacts, buildParameters, prepareSigning, signImage, verifyImage } from './sign/attest.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
+export type { PythonTarget, PythonTargetRequest, Scheme } from './python/target.js';
+export type { PythonLock, LockedPackage, LockedWheel, FileHashes } from './python/lock.js';
+export type { ChosenWheel, WheelSources } from './python/select.js';
+export type { InstalledFile, InstalledWheel, InstallRequest } from './python/install.js';
+export type { PythonInstallOptions, PreparedPython } from './python/prepare.js';
 export type { DockerfileOptions } from './dockerfile/executor.js';
 export type { DockerfileSources } from './dockerfile/sources.js';
 export type { BuildEvent } from './events.js';

@@ -17,6 +17,7 @@ import { validateTag, type Reference } from '../ref/reference.js';
 import { archiveName, parseTarget, type Target } from '../ref/target.js';
 import type { RegistryMirrors } from './mirrors.js';
 import { retrySettings, validateRetries } from '../registry/access.js';
+import { validatePythonOptions, type PythonInstallOptions } from '../python/prepare.js';
 import type { SignOptions } from '../sign/sign-types.js';
 import { buildParameters } from './parameters.js';
 
@@ -35,6 +36,8 @@ export interface Plan {
   /** Set for a Dockerfile build: `from`, `copies` and the config changes then come from the Dockerfile. */
   dockerfile?: DockerfileOptions;
   copies: CopySpec[];
+  /** Python packages to install from wheels (their layers first). */
+  python?: PythonInstallOptions;
   changes: ConfigChanges;
   platform: Platform;
   platformExplicit: boolean;
@@ -81,8 +84,8 @@ export function epochFrom(options: { sourceDateEpoch?: number; environment?: Nod
 /** Validates every option before anything touches the network or the disk. */
 export function plan(options: BuildOptions): Plan {
   if (options.dockerfile) {
-    const clash = (['from', 'copy', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
-    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k}`).join(', ')}`);
+    const clash = (['from', 'copy', 'python', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'python' ? 'python-lock/--wheel' : k}`).join(', ')}`);
   } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
   else if (options.registryMirrors !== undefined) throw new StowageError('USAGE', 'registry mirrors apply to the images a Dockerfile names; --from names its base exactly');
   if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
@@ -93,6 +96,7 @@ export function plan(options: BuildOptions): Plan {
     const spec = typeof c === 'string' ? parseCopy(c) : { ...c, dest: validateDestPath(c.dest, `${c.source}:${c.dest}`) };
     return chown && !spec.chown ? { ...spec, chown } : spec;
   });
+  if (options.python) validatePythonOptions(options.python);
   const changes: ConfigChanges = parseConfigUpdate(options);
   // A docker archive's extra names are whole references (REPO:TAG), as in its manifest.json's RepoTags.
   const tags = to.kind === 'docker-archive' ? (options.tags ?? []).map(archiveName) : (options.tags ?? []).map(validateTag);
@@ -132,6 +136,7 @@ export function plan(options: BuildOptions): Plan {
     to,
     ...(options.dockerfile ? { dockerfile: options.dockerfile } : {}),
     copies,
+    ...(options.python ? { python: options.python } : {}),
     changes,
     platform,
     platformExplicit: options.platform !== undefined,

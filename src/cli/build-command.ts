@@ -52,6 +52,13 @@ const FLAGS = {
   modelpack: { type: 'boolean' },
   'model-compression': { type: 'string' },
   'model-file-layer-min': { type: 'string' },
+  'python-lock': { type: 'string' },
+  wheel: { type: 'string', multiple: true },
+  'find-links': { type: 'string', multiple: true },
+  'index-url': { type: 'string' },
+  'python-target': { type: 'string' },
+  'python-site': { type: 'string' },
+  'break-system-packages': { type: 'boolean' },
 } as const;
 
 /** The flags `stowage build` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
@@ -109,6 +116,17 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   const dockerfileMode = explicit || (values.from === undefined && !values.copy && values.model === undefined && cwdHasDockerfile());
   if (dockerfileMode && values.from !== undefined) throw new StowageError('USAGE', '--from and a Dockerfile build (-f, CONTEXT) cannot be used together: the Dockerfile\'s FROM names the base');
   if (dockerfileMode && values.copy) throw new StowageError('USAGE', '--copy and a Dockerfile build (-f, CONTEXT) cannot be used together: use COPY in the Dockerfile');
+  const python = values['python-lock'] !== undefined || values.wheel || values['find-links'] || values['index-url'] !== undefined || values['python-target'] !== undefined || values['python-site'] !== undefined || values['break-system-packages']
+    ? {
+        ...(values['python-lock'] !== undefined ? { lock: values['python-lock'] } : {}),
+        ...(values.wheel ? { wheels: values.wheel } : {}),
+        ...(values['find-links'] ? { findLinks: values['find-links'] } : {}),
+        ...(values['index-url'] !== undefined ? { indexUrl: values['index-url'] } : {}),
+        ...(values['python-target'] !== undefined ? { target: values['python-target'] } : {}),
+        ...(values['python-site'] !== undefined ? { site: values['python-site'] } : {}),
+        ...(values['break-system-packages'] ? { breakSystemPackages: true } : {}),
+      }
+    : undefined;
   const options: BuildOptions = {
     from: values.from ?? '',
     ...(dockerfileMode
@@ -123,6 +141,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
       : {}),
     to: values.to ?? '',
     ...(values.copy ? { copy: values.copy } : {}),
+    ...(python ? { python } : {}),
     ...(values.chown !== undefined ? { chown: values.chown } : {}),
     ...(values.entrypoint !== undefined ? { entrypoint: values.entrypoint } : {}),
     ...(values.cmd !== undefined ? { cmd: values.cmd } : {}),

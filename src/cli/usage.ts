@@ -37,6 +37,8 @@ export const BUILD_USAGE = `Usage:
                 [--env K=V]... [--workdir DIR] [--user U] [--label K=V]... [--expose PORT[/PROTO]]...
                 [--platform OS/ARCH[/VARIANT] | all | P1,P2,...] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip|zstd]
+                [--python-lock pylock.toml|requirements.txt] [--wheel FILE.whl]... [--find-links DIR]...
+                [--index-url URL] [--python-target auto|venv:DIR] [--python-site DIR] [--break-system-packages]
 
   stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform all|P] [CONTEXT]
 
@@ -61,6 +63,19 @@ Options:
                             must have /bin/sh
   --modelpack               also push a CNCF ModelPack artifact (same weight blobs); DEST's tag then names
                             an OCI index of the image and the artifact, and the index digest is printed
+  --python-lock FILE        install Python packages from wheels, nothing executed: a PEP 751 pylock.toml or a
+                            requirements.txt in hash-checking mode (name==VERSION --hash=sha256:...), read for
+                            the base's own python3 (version, glibc/musl, architecture); wheels chosen by tag,
+                            every hash and RECORD checked, scripts generated as pip does; no .pyc is compiled.
+                            Big wheels (64 MiB installed) get a layer each, the rest one; before the copies
+  --wheel FILE.whl          also install this wheel (repeatable; as pip install FILE.whl, with direct_url.json)
+  --find-links DIR|URL      where a requirements.txt's wheels are (repeatable)
+  --index-url URL           a PEP 503/691 simple index for them (credentials: URL user:pass, else docker config)
+  --python-target T         auto (default): where the base's pip would install (python.org images:
+                            /usr/local/lib/python3.X/site-packages); venv:DIR: a virtual environment at DIR
+  --python-site DIR         install into DIR (scripts to the interpreter's bin) when the layout is not known
+  --break-system-packages   install into an EXTERNALLY-MANAGED (PEP 668) Debian python, in
+                            /usr/local/lib/python3.X/dist-packages as Debian's pip does
   --entrypoint E            JSON array = exec form; other text = /bin/sh -c E. Resets the base Cmd unless --cmd
   --cmd C                   JSON array = exec form; other text = /bin/sh -c C; '[]' clears
   --env K=V                 set an environment variable (repeatable)

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { StowageError } from '../errors.js';
+import { localFiles, type LockFiles } from './files.js';
 import type { LockedPackage, LockedWheel, PythonLock } from './lock.js';
 import { evaluateMarker, type MarkerEnvironment } from './markers.js';
 import { parseWheelName } from './tags.js';
@@ -31,10 +31,10 @@ export interface PylockOptions {
 }
 
 /** Reads a pylock.toml file; markers are evaluated for `env`, whose python_full_version checks requires-python. */
-export async function readPylock(file: string, env: MarkerEnvironment, options: PylockOptions = {}): Promise<PythonLock> {
+export async function readPylock(file: string, env: MarkerEnvironment, options: PylockOptions = {}, files: LockFiles = localFiles): Promise<PythonLock> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await files.readText(file);
   } catch (e) {
     throw new StowageError('INVALID_INPUT', `cannot read lock file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }

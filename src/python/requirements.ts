@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
+import { localFiles, type LockFiles } from './files.js';
 import type { FileHashes, LockedPackage, PythonLock } from './lock.js';
 import { evaluateMarker, type MarkerEnvironment } from './markers.js';
 import { parseWheelName } from './tags.js';
@@ -22,18 +22,18 @@ const HARMLESS = new Set(['--require-hashes', '--prefer-binary', '--pre', '--no-
 const WITH_VALUE = new Set(['-i', '--index-url', '--extra-index-url', '-f', '--find-links', '-r', '--requirement', '-c', '--constraint', '--only-binary', '--no-binary', '--trusted-host', '--use-feature', '--progress-bar', '-e', '--editable']);
 
 /** Reads a requirements file (and what it includes) into a lock, evaluating markers for `env`. */
-export async function readRequirements(file: string, env: MarkerEnvironment): Promise<PythonLock> {
+export async function readRequirements(file: string, env: MarkerEnvironment, files: LockFiles = localFiles): Promise<PythonLock> {
   const lock: PythonLock = { file, packages: [], findLinks: [] };
   const seen = new Map<string, LockedPackage>();
-  await readInto(path.resolve(file), env, lock, seen, []);
+  await readInto(path.resolve(file), env, lock, seen, [], files);
   return lock;
 }
 
-async function readInto(file: string, env: MarkerEnvironment, lock: PythonLock, seen: Map<string, LockedPackage>, stack: string[]): Promise<void> {
+async function readInto(file: string, env: MarkerEnvironment, lock: PythonLock, seen: Map<string, LockedPackage>, stack: string[], files: LockFiles): Promise<void> {
   if (stack.includes(file)) throw new StowageError('PY_FORMAT', `${stack.at(-1)}: -r ${file} includes itself`);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await files.readText(file);
   } catch (e) {
     throw new StowageError('INVALID_INPUT', `cannot read requirements file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
@@ -42,7 +42,7 @@ async function readInto(file: string, env: MarkerEnvironment, lock: PythonLock, 
     const where = `${display}:${number}`;
     const tokens = line.split(/\s+/).filter(Boolean);
     if (tokens[0]!.startsWith('-')) {
-      await option(tokens, where, file, env, lock, seen, stack);
+      await option(tokens, where, file, env, lock, seen, stack, files);
       continue;
     }
     // Requirement words run until the first option (`--hash`); a marker may contain spaces.
@@ -96,13 +96,13 @@ function splitOption(tokens: string[], i: number): [string, string | undefined, 
   return [t, undefined, i + 1];
 }
 
-async function option(tokens: string[], where: string, file: string, env: MarkerEnvironment, lock: PythonLock, seen: Map<string, LockedPackage>, stack: string[]): Promise<void> {
+async function option(tokens: string[], where: string, file: string, env: MarkerEnvironment, lock: PythonLock, seen: Map<string, LockedPackage>, stack: string[], files: LockFiles): Promise<void> {
   const [name, value] = splitOption(tokens, 0);
   switch (name) {
     case '-r':
     case '--requirement':
       if (!value) throw new StowageError('PY_FORMAT', `${where}: ${name} needs a file`);
-      return readInto(path.resolve(path.dirname(file), value), env, lock, seen, [...stack, file]);
+      return readInto(path.resolve(path.dirname(file), value), env, lock, seen, [...stack, file], files);
     case '-c':
     case '--constraint':
       throw new StowageError('PY_FORMAT', `${where}: constraints files (${name}) only steer a resolver, and stowage installs exactly what the lock names; put the pinned, hashed requirements in the file itself`);

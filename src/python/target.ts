@@ -135,6 +135,12 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
     };
   }
   if (target !== 'auto') throw new StowageError('USAGE', `--python-target must be auto or venv:/DIR, got "${target}"`);
+  const venvDir = path.posix.dirname(path.posix.dirname(found.onPath));
+  if (request.site === undefined && isFile(fs, `${venvDir}/pyvenv.cfg`)) {
+    // The python3 on PATH is a virtual environment's (a venv copied in, PATH pointing at it): pip installs there.
+    const site = `${venvDir}/lib/${pyDir}/site-packages`;
+    return { ...common, interpreter: found.onPath, layout: 'venv', scheme: { purelib: site, platlib: site, headers: `${venvDir}/include/site/python${short}`, scripts: `${venvDir}/bin`, data: venvDir } };
+  }
   if (request.site !== undefined) {
     const site = path.posix.normalize(request.site).replace(/\/$/, '');
     if (!site.startsWith('/')) throw new StowageError('USAGE', `--python-site ${request.site} must be an absolute path in the image`);
@@ -143,8 +149,10 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
     const data = local ? '/usr/local' : path.posix.dirname(scripts);
     return { ...common, interpreter: found.onPath, layout: 'site', scheme: { purelib: site, platlib: site, headers: `${data}/include/python${short}`, scripts, data } };
   }
+  // pip reads its flag from the environment too (PIP_BREAK_SYSTEM_PACKAGES=1 in a Dockerfile's ENV).
+  const breakSystem = request.breakSystemPackages || /^(1|true|yes|on)$/i.test(env.get('PIP_BREAK_SYSTEM_PACKAGES') ?? '');
   const refuse = () => {
-    if (externallyManaged && !request.breakSystemPackages) {
+    if (externallyManaged && !breakSystem) {
       throw new StowageError('PY_EXTERNALLY_MANAGED', `the base's ${found.real} is marked externally managed (PEP 668: ${externallyManaged}); install into a virtual environment with --python-target venv:/opt/venv, or into /usr/local as Debian's pip does with --break-system-packages`);
     }
   };

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RootFs } from '../dockerfile/rootfs.js';
+import { StowageError } from '../errors.js';
+import type { ImageConfig } from '../image/types.js';
+import { TreeOverlay } from '../tree/overlay.js';
+import type { PyHttp } from './fetch.js';
+import { localFiles, type LockFiles } from './files.js';
+import type { PythonLock } from './lock.js';
+import { readPylock } from './pylock.js';
+import { readRequirements } from './requirements.js';
+import { directWheels, selectWheels, type ChosenWheel } from './select.js';
+import { inspectPython, markerEnvironment, type PythonTarget, type PythonTargetRequest } from './target.js';
+import { BIG_WHEEL, installWheels, WheelPool, type InstalledReport } from './tree-install.js';
+
+/**
+ * Python packages for an image, up to the merged tree: the base's Python read (remembered per base, so a rebuild
+ * reads no base file), the lock read for it, the wheels chosen and checked, and installed into a TreeOverlay of the
+ * base. Every input problem (an unpinned requirement, a hash mismatch, no fitting wheel, an sdist, an unsafe wheel,
+ * an externally managed Python) is thrown from here, before any layer is made or anything is sent.
+ */
+
+/** What `--python-lock`, `--wheel`, `--find-links`, `--index-url`, `--python-target`, `--python-site` and `--break-system-packages` ask for. */
+export interface PythonInstallOptions {
+  /** pylock.toml (PEP 751) or a requirements.txt in hash-checking mode. */
+  lock?: string;
+  /** Wheel files installed as given (pip's `pip install FILE.whl`). */
+  wheels?: string[];
+  findLinks?: string[];
+  indexUrl?: string;
+  /** `auto` (default) or `venv:/DIR`. */
+  target?: string;
+  site?: string;
+  breakSystemPackages?: boolean;
+  /** Installed size from which a wheel gets its own layer (default 64 MiB). */
+  bigWheel?: number;
+}
+
+export interface PreparedPython {
+  target: PythonTarget;
+  lock: PythonLock;
+  wheels: ChosenWheel[];
+  tree: TreeOverlay;
+  report: InstalledReport;
+  /** Open wheels, read again while layers are built; close when the image is written. */
+  pool: WheelPool;
+}
+
+/** Whether a lock file is a PEP 751 lock (`pylock.toml`, `pylock.NAME.toml`) rather than a requirements file. */
+export function isPylock(file: string): boolean {
+  return /^pylock(\.[^.]+)?\.toml$/.test(path.basename(file)) || file.endsWith('.toml');
+}
+
+/** Checks the options alone (before anything is read). */
+export function validatePythonOptions(o: PythonInstallOptions): void {
+  if (!o.lock && !(o.wheels?.length)) {
+    const given = [o.findLinks?.length && '--find-links', o.indexUrl && '--index-url', o.target && '--python-target', o.site && '--python-site', o.breakSystemPackages && '--break-system-packages'].filter(Boolean);
+    throw new StowageError('USAGE', `${given.join(', ') || 'Python options'} need something to install: --python-lock FILE or --wheel FILE.whl`);
+  }
+  if (o.site !== undefined && o.target !== undefined && o.target !== 'auto') throw new StowageError('USAGE', '--python-site and --python-target venv: cannot be used together');
+  if (o.target !== undefined && o.target !== 'auto' && !o.target.startsWith('venv:')) throw new StowageError('USAGE', `--python-target must be auto or venv:/DIR, got "${o.target}"`);
+  if (o.indexUrl !== undefined && !/^https?:\/\//i.test(o.indexUrl)) throw new StowageError('USAGE', `--index-url ${o.indexUrl}: expected an http(s) URL`);
+}
+
+/** The base's Python, remembered in `cacheDir` under the base's layers and config (a rebuild reads no base file). */
+export async function inspectPythonCached(
+  fs: RootFs,
+  config: ImageConfig,
+  baseKey: string,
+  request: PythonTargetRequest,
+  cacheDir: string | undefined,
+  staging: string,
+  signal?: AbortSignal,
+): Promise<PythonTarget> {
+  const key = createHash('sha256').update(JSON.stringify({ v: 1, baseKey, request })).digest('hex');
+  const file = cacheDir ? path.join(cacheDir, 'python-targets', `${key}.json`) : undefined;
+  if (file) {
+    const known = await readFile(file, 'utf8').then((t) => JSON.parse(t) as PythonTarget).catch(() => undefined);
+    if (known) return known;
+  }
+  const target = await inspectPython(fs, config, request, staging, signal);
+  if (file) {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(target), { mode: 0o600 });
+    await rename(tmp, file);
+  }
+  return target;
+}
+
+/** Reads the lock for `target` (markers evaluated for it) and adds the `--wheel` files. */
+export async function readPythonLock(options: PythonInstallOptions, target: PythonTarget, files: LockFiles = localFiles): Promise<PythonLock> {
+  const env = markerEnvironment(target);
+  const lock: PythonLock = options.lock
+    ? isPylock(options.lock)
+      ? await readPylock(options.lock, env, {}, files)
+      : await readRequirements(options.lock, env, files)
+    : { file: '--wheel', packages: [], findLinks: [] };
+  const direct = directWheels(options.wheels ?? []);
+  for (const d of direct) {
+    const clash = lock.packages.find((p) => p.name === d.name);
+    if (clash) throw new StowageError('USAGE', `${d.origin}: ${d.name} is also locked at ${clash.origin}; give it once`);
+  }
+  return { ...lock, packages: [...lock.packages, ...direct] };
+}
+
+/** Everything up to the merged tree (see the file comment). */
+export async function preparePython(
+  base: { fs: RootFs; config: ImageConfig; key: string },
+  options: PythonInstallOptions,
+  context: { cacheDir: string | undefined; scratch: string; http: PyHttp; signal?: AbortSignal; files?: LockFiles },
+): Promise<PreparedPython> {
+  validatePythonOptions(options);
+  const request: PythonTargetRequest = {
+    ...(options.target !== undefined ? { target: options.target } : {}),
+    ...(options.site !== undefined ? { site: options.site } : {}),
+    ...(options.breakSystemPackages ? { breakSystemPackages: true } : {}),
+  };
+  const target = await inspectPythonCached(base.fs, base.config, base.key, request, context.cacheDir, context.scratch, context.signal);
+  const lock = await readPythonLock(options, target, context.files);
+  const wheels = await selectWheels(lock, target, {
+    findLinks: options.findLinks ?? [],
+    ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
+    http: context.http,
+    cacheDir: context.cacheDir ?? context.scratch,
+    ...(context.files ? { files: context.files } : {}),
+  });
+  const pool = new WheelPool();
+  try {
+    const tree = new TreeOverlay(base.fs);
+    const report = await installWheels(tree, target, wheels, pool, options.bigWheel ?? BIG_WHEEL);
+    return { target, lock, wheels, tree, report, pool };
+  } catch (e) {
+    await pool.close();
+    throw e;
+  }
+}
