@@ -1,3 +1,4 @@
+import type { InstallReport } from './apt/install.js';
 import type { BuildEvent } from './events.js';
 import type { DockerfileOptions } from './dockerfile/executor.js';
 import type { DockerfileSources } from './dockerfile/sources.js';
@@ -114,6 +115,22 @@ export interface BuildOptions extends RegistryAccessOptions {
    * OCI index of the image and the artifact (registry destinations).
    */
   modelpack?: boolean;
+  /**
+   * Debian packages to install on the base (`PKG[=VERSION]`), nothing executed: unpacked through the base's
+   * symlinks into one merged tree, the dpkg database merged, known script effects reproduced (alternatives,
+   * ld.so.cache), one layer per Source package plus one for the database. With `aptLock`, exactly the lock's packages.
+   */
+  apt?: string[];
+  /** A lock file (`stowage lock` output): build exactly these packages, no index request. */
+  aptLock?: string;
+  /** Also install Recommends (default off, as `--no-install-recommends`). */
+  aptRecommends?: boolean;
+  /** apt sources replacing the base's (`deb URI SUITE COMP…` lines or .sources/.list files). */
+  aptSources?: string[];
+  /** Keyrings trusted besides the base's (files). */
+  aptKeyrings?: string[];
+  /** Packages whose maintainer-script effects stowage does not reproduce may be installed anyway (`all` for any). */
+  aptAllowUnrun?: string[] | 'all';
   /** The time in ms since the epoch, for the cache's rule about files changed just now (default Date.now; tests). */
   now?: () => number;
   /** Each step as it completes, as typed events (base resolved, layer ready, blob sent, image written, attached). */
@@ -168,6 +185,8 @@ export interface BuildResult {
   index?: RawJson<Index>;
   images?: (BuildResult & { platform: Platform })[];
   baseIndexDigest?: string;
+  /** With `apt`: what was installed, the effects reproduced and the scripts not run. */
+  apt?: InstallReport;
 }
 
 export interface BuildDurations {

@@ -27,6 +27,7 @@ import { sourceFor } from './source/open-image.js';
 import { SourceImage } from './source/source-image.js';
 import { anySignal } from './util/cancel.js';
 import { newLayerMediaType } from './image/layer.js';
+import { aptStep, installSummary, type AptStepResult } from './build/apt-step.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
@@ -59,7 +60,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let python: PythonStep | undefined;
   try {
     const sink = destinationSink(p, { remote, ...progress, signal, emit });
-    let made: MadeImage, layers: BuiltLayers | undefined, pack: ModelPackPlan | undefined;
+    let made: MadeImage, layers: BuiltLayers | undefined, pack: ModelPackPlan | undefined, apt: AptStepResult | undefined;
     let toRecord: CacheEntry[] = [];
     const shared = p.cacheRepo ? openRegistryCache(p.cacheRepo, p.to, remote.client, log) : undefined;
     if (dockerfile) {
@@ -96,15 +97,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       }
       for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
       const steps = { cache, mtime: p.epoch, compression: p.compression, family, recordFiles: p.recordFiles, base, sink, ...(shared ? { shared } : {}), log, emit, ...progress, signal };
+      // Debian packages first: the copies (the application) go on top of the system they need.
+      if (p.apt) {
+        const settings = { cache, mtime: p.epoch, compression: p.compression, mediaType: newLayerMediaType(family, p.compression.kind, source.describe()), recordFiles: p.recordFiles, signal, ...progress };
+        apt = await aptStep(p.apt, { base, cache, settings, sink, ...(shared ? { shared } : {}), log, signal });
+        log.info(`apt: ${installSummary(apt.report)}`);
+      }
       const py = python ? await pythonLayers(python, steps) : undefined;
       layers = await buildLayers(inputs, steps);
       if (py) layers = { layers: [...py.layers, ...layers.layers], infos: [...py.infos, ...layers.infos], toRecord: [...py.toRecord, ...layers.toRecord] };
       clock.lap('layers');
       // Transformations: the base with the new layers and config, as a chain of the library's own.
-      const changed = withConfig(append(baseImage, ...layers.layers.map(newImageLayer)), (c) => applyChanges(c, p.changes));
+      const aptLabels = apt?.labels ?? {};
+      const changes = Object.keys(aptLabels).length ? { ...p.changes, labels: { ...aptLabels, ...p.changes.labels } } : p.changes;
+      const changed = withConfig(append(baseImage, ...(apt?.layers ?? []).map(newImageLayer), ...layers.layers.map(newImageLayer)), (c) => applyChanges(c, changes));
       const image = await withFamily(withBase(withCreated(changed, p.epoch), baseImage), family).resolve();
-      made = { image, base, layers: layers.infos };
-      toRecord = layers.toRecord;
+      made = { image, base, layers: [...(apt?.infos ?? []), ...layers.infos] };
+      toRecord = [...(apt?.toRecord ?? []), ...layers.toRecord];
       if (inputs.model && p.modelpack) pack = await planPack(inputs.model, layers.layers, { compression: p.modelCompression, mtime: p.epoch, signal });
     }
     // Sink: the image, then the shared cache's records (their blobs are in the destination by now to mount).
@@ -113,7 +122,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     clock.lap('write');
     emit({ type: 'image-written', digest: written.digest, destination: written.location });
     const published = pack && p.to.kind === 'registry' ? await publishPack(remote, p.to.ref, made.image, pack, { tags: p.tags, log }) : undefined;
-    const out = resultOf(made, written, clock.durations, pack && published ? { pack, published } : undefined);
+    const out = { ...resultOf(made, written, clock.durations, pack && published ? { pack, published } : undefined), ...(apt ? { apt: apt.report } : {}) };
     // Attachments: signatures, provenance and SBOM for the image itself.
     await attach?.(out, { location: written.location, image: made.image }, { remote, created: p.epoch, log, clock, emit });
     return out;

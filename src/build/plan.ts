@@ -20,6 +20,7 @@ import { retrySettings, validateRetries } from '../registry/access.js';
 import { validatePythonOptions, type PythonInstallOptions } from '../python/prepare.js';
 import type { SignOptions } from '../sign/sign-types.js';
 import { buildParameters } from './parameters.js';
+import type { AptRequest } from './apt-step.js';
 
 /** What the build attaches to the pushed image, and what provenance records of the options. */
 export interface AttachRequest {
@@ -62,6 +63,31 @@ export interface Plan {
   attach?: AttachRequest;
   retry: ReturnType<typeof retrySettings>;
   environment: NodeJS.ProcessEnv;
+  /** `--apt*`: Debian packages to install (a Dockerfile's `RUN apt-get install` adds to it). */
+  apt?: AptRequest;
+}
+
+const PACKAGE = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
+
+/** The `--apt*` options checked: package names, unrun list; files are read when the build needs them. */
+export function planApt(options: BuildOptions): AptRequest | undefined {
+  const packages = (options.apt ?? []).flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '');
+  const others = options.aptLock !== undefined || options.aptRecommends || options.aptSources?.length || options.aptKeyrings?.length || options.aptAllowUnrun !== undefined;
+  if (!packages.length && options.aptLock === undefined) {
+    if (others) throw new StowageError('USAGE', '--apt-lock, --apt-recommends, --apt-source, --apt-keyring and --apt-allow-unrun need packages: --apt PKG[,PKG...] (or --apt-lock FILE)');
+    return undefined;
+  }
+  for (const p of packages) if (!PACKAGE.test(p)) throw new StowageError('USAGE', `--apt "${p}": expected a Debian package name, optionally =VERSION`);
+  const unrun = options.aptAllowUnrun;
+  const allowUnrun = unrun === 'all' || (Array.isArray(unrun) && unrun.some((u) => u.split(',').includes('all'))) ? 'all' : new Set((unrun ?? []).flatMap((u) => u.split(',')).map((u) => u.trim()).filter((u) => u !== ''));
+  return {
+    packages,
+    ...(options.aptLock !== undefined ? { lockFile: options.aptLock } : {}),
+    recommends: options.aptRecommends === true,
+    sources: options.aptSources ?? [],
+    keyrings: options.aptKeyrings ?? [],
+    allowUnrun,
+  };
 }
 
 /** `concurrency`: a positive integer (blobs moved at once), refused otherwise before anything is read. */
@@ -125,6 +151,7 @@ export function plan(options: BuildOptions): Plan {
   const epoch = epochFrom(options);
   const cacheRepo = options.cacheRepo !== undefined ? parseCacheRepo(options.cacheRepo) : undefined;
   validateRetries(options.retries);
+  const apt = planApt(options);
   const attaching = options.sign !== undefined || options.provenance === true || options.sbom === true;
   const modelOptions: ModelPlanOptions = {
     ...(options.modelFileLayerMin !== undefined ? { fileLayerMin: options.modelFileLayerMin } : {}),
@@ -159,5 +186,6 @@ export function plan(options: BuildOptions): Plan {
       : {}),
     retry: retrySettings(options),
     environment: options.environment ?? process.env,
+    ...(apt ? { apt } : {}),
   };
 }

@@ -59,6 +59,12 @@ const FLAGS = {
   'python-target': { type: 'string' },
   'python-site': { type: 'string' },
   'break-system-packages': { type: 'boolean' },
+  apt: { type: 'string', multiple: true },
+  'apt-lock': { type: 'string' },
+  'apt-recommends': { type: 'boolean' },
+  'apt-source': { type: 'string', multiple: true },
+  'apt-keyring': { type: 'string', multiple: true },
+  'apt-allow-unrun': { type: 'string', multiple: true },
 } as const;
 
 /** The flags `stowage build` accepts, by command (test/unit/cli-flags.test.ts checks help and README list them). */
@@ -168,6 +174,12 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
     ...(modelCompression ? { modelCompression: modelCompression as 'none' | 'gzip' | 'zstd' } : {}),
     ...(values['model-file-layer-min'] !== undefined ? { modelFileLayerMin: parseSize(values['model-file-layer-min'], '--model-file-layer-min') } : {}),
     ...(values['cache-repo'] !== undefined ? { cacheRepo: values['cache-repo'] } : {}),
+    ...(values.apt ? { apt: values.apt } : {}),
+    ...(values['apt-lock'] !== undefined ? { aptLock: values['apt-lock'] } : {}),
+    ...(values['apt-recommends'] ? { aptRecommends: true } : {}),
+    ...(values['apt-source'] ? { aptSources: values['apt-source'] } : {}),
+    ...(values['apt-keyring'] ? { aptKeyrings: values['apt-keyring'] } : {}),
+    ...(values['apt-allow-unrun'] ? { aptAllowUnrun: values['apt-allow-unrun'] } : {}),
     ...(values['no-cache'] ? { cacheDir: false as const } : values['cache-dir'] ? { cacheDir: values['cache-dir'] } : {}),
   };
   if (!options.from && !dockerfileMode) throw new StowageError('USAGE', '--from BASE (or -f Dockerfile / a build CONTEXT, or a Dockerfile in the current directory) is required (see stowage build --help)');

@@ -39,6 +39,7 @@ export const BUILD_USAGE = `Usage:
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip|zstd]
                 [--python-lock pylock.toml|requirements.txt] [--wheel FILE.whl]... [--find-links DIR]...
                 [--index-url URL] [--python-target auto|venv:DIR] [--python-site DIR] [--break-system-packages]
+                [--apt PKG[=VER][,PKG...]] [--apt-lock FILE] [--apt-allow-unrun PKG,...|all]
 
   stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform all|P] [CONTEXT]
 
@@ -76,6 +77,15 @@ Options:
   --python-site DIR         install into DIR (scripts to the interpreter's bin) when the layout is not known
   --break-system-packages   install into an EXTERNALLY-MANAGED (PEP 668) Debian python, in
                             /usr/local/lib/python3.X/dist-packages as Debian's pip does
+  --apt PKG[=VER][,PKG...]  install Debian packages on a Debian/Ubuntu base, nothing executed: files through the
+                            base's symlinks, the dpkg database merged, alternatives and ld.so.cache reproduced;
+                            one layer per Source package (10 at most) plus one for the database; before the copies
+  --apt-lock FILE           install exactly the packages of this lock (stowage lock); no index is read
+  --apt-recommends          also install Recommends (default: as --no-install-recommends)
+  --apt-source LINE|FILE    apt sources instead of the base's (repeatable)
+  --apt-keyring FILE        also trust the keys in FILE for the sources (repeatable)
+  --apt-allow-unrun P,..|all  install packages whose maintainer scripts would do more than stowage reproduces
+                            (adduser, debconf, mkdir...); the image records them in label org.stowage.apt.unrun
   --entrypoint E            JSON array = exec form; other text = /bin/sh -c E. Resets the base Cmd unless --cmd
   --cmd C                   JSON array = exec form; other text = /bin/sh -c C; '[]' clears
   --env K=V                 set an environment variable (repeatable)

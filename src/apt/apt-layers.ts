@@ -1,0 +1,73 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { RootFs } from '../dockerfile/rootfs.js';
+import type { Transport } from '../http/types.js';
+import type { FileLayerHooks } from '../layer/file-layer.js';
+import type { LayerSettings } from '../layer/layer-options.js';
+import { cutLayers, type CutLayer } from '../tree/layers.js';
+import { TreeOverlay } from '../tree/overlay.js';
+import { fetchDebs } from './fetch.js';
+import { installDebs, type InstallReport } from './install.js';
+import { packageGrouping } from './layers.js';
+import { aptTransport } from './transport.js';
+import type { AptLock } from './types.js';
+
+/**
+ * The layers a lock's packages make on a base: fetch (cached by SHA256, checked) → install into one merged view of
+ * the base → cut one layer per Source package within a budget, plus the dpkg database layer. Values in, values out.
+ */
+export interface AptLayersOptions {
+  lock: AptLock;
+  /** stowage's cache directory: .debs, unpacked data.tar files (and the layer cache in `settings`). */
+  cacheDir: string;
+  /** Packages whose un-reproduced script effects are accepted, or `all`. */
+  allowUnrun: 'all' | ReadonlySet<string>;
+  /** Layers in all, the database layer included (default 10). */
+  budget?: number;
+  settings: LayerSettings;
+  hooks?: FileLayerHooks;
+  /** HTTP for the downloads (default: {@link aptTransport}). */
+  transport?: Transport;
+  signal?: AbortSignal;
+}
+
+export interface AptLayers {
+  readonly layers: CutLayer[];
+  readonly report: InstallReport;
+  /** .debs found in the cache / downloaded. */
+  readonly fetched: { readonly cached: number; readonly downloaded: number };
+  /** Source package (or group) → binary packages it holds. */
+  readonly members: ReadonlyMap<string, readonly string[]>;
+}
+
+export async function aptLayers(base: RootFs, o: AptLayersOptions): Promise<AptLayers> {
+  const own = o.transport ? undefined : aptTransport();
+  const staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-apt-'));
+  try {
+    const fetched = await fetchDebs(o.lock.packages, { cacheDir: o.cacheDir, transport: o.transport ?? own!, ...(o.signal ? { signal: o.signal } : {}) });
+    const tree = new TreeOverlay(base);
+    const report = await installDebs(tree, fetched.map((f) => ({ deb: f.deb, file: f.file })), {
+      cacheDir: o.cacheDir,
+      staging,
+      allowUnrun: o.allowUnrun,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const grouping = packageGrouping(tree, o.lock.packages, o.budget);
+    const layers = await cutLayers(
+      tree,
+      grouping,
+      (key) => {
+        const pkgs = grouping.members.get(key) ?? [key];
+        return { createdBy: `apt-get install ${pkgs.join(' ')} # stowage`, label: `apt:${key}` };
+      },
+      o.settings,
+      o.hooks,
+    );
+    const cached = fetched.filter((f) => f.cached).length;
+    return { layers, report, fetched: { cached, downloaded: fetched.length - cached }, members: grouping.members };
+  } finally {
+    own?.close();
+    await rm(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,112 @@
+import { readFile } from 'node:fs/promises';
+import type { BuiltLayerInfo } from '../build-options.js';
+import { aptLayers, type AptLayers } from '../apt/apt-layers.js';
+import { parseAptLock } from '../apt/lock-file.js';
+import type { InstallReport } from '../apt/install.js';
+import type { AptLock } from '../apt/types.js';
+import type { LayerCache } from '../cache/layer-cache.js';
+import type { RegistryCache } from '../cache/registry-cache.js';
+import { headerStore } from '../dockerfile/header-store.js';
+import { RootFs } from '../dockerfile/rootfs.js';
+import { StowageError } from '../errors.js';
+import type { NewLayer } from '../image/compose.js';
+import type { LayerSettings } from '../layer/layer-options.js';
+import type { Logger } from '../log.js';
+import type { ImageSink } from '../sink/sink.js';
+import type { BaseImage } from '../source/source.js';
+import type { CacheEntry } from './cache-record.js';
+
+/** What `--apt*` asked for, checked (build/plan.ts). */
+export interface AptRequest {
+  /** `PKG[=VERSION]` as given. */
+  packages: string[];
+  lockFile?: string;
+  recommends: boolean;
+  sources: string[];
+  keyrings: string[];
+  allowUnrun: 'all' | Set<string>;
+}
+
+/** The label an image gets naming the maintainer scripts whose effects were not reproduced. */
+export const UNRUN_LABEL = 'org.stowage.apt.unrun';
+
+/** The base image's merged tree (headers only; contents on demand), its header lists kept in the cache. */
+export function baseRootFs(base: BaseImage, cache: LayerCache, signal?: AbortSignal): Promise<RootFs> {
+  const blobs = base.manifest.value.layers.map((d) => ({ digest: d.digest, open: () => base.openBlob(d) }));
+  return RootFs.fromLayers(blobs, signal, headerStore(cache.dir));
+}
+
+/** The lock to build from: the `--apt-lock` file (checked against the request and the base), else resolved. */
+async function lockFor(request: AptRequest, base: BaseImage): Promise<AptLock> {
+  if (!request.lockFile) {
+    throw new StowageError('USAGE', '--apt without --apt-lock: resolving packages against the base\'s sources is not available in this build of stowage; write a lock with `stowage lock --from BASE --apt PKG` and pass --apt-lock FILE');
+  }
+  let text: string;
+  try {
+    text = await readFile(request.lockFile, 'utf8');
+  } catch (e) {
+    throw new StowageError('USAGE', `--apt-lock ${request.lockFile}: ${(e as { code?: string }).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+  }
+  const lock = parseAptLock(text, request.lockFile);
+  if (request.packages.length && [...request.packages].sort().join(',') !== [...lock.request].sort().join(',')) {
+    throw new StowageError('USAGE', `--apt-lock ${request.lockFile} was resolved for ${lock.request.join(',')}, not ${request.packages.join(',')}; write the lock again with stowage lock`);
+  }
+  if (lock.base !== undefined && lock.base !== base.manifest.digest) {
+    throw new StowageError('USAGE', `--apt-lock ${request.lockFile} was resolved against base ${lock.base}, not ${base.manifest.digest}; write the lock again with stowage lock`);
+  }
+  return lock;
+}
+
+export interface AptStepResult {
+  layers: NewLayer[];
+  infos: BuiltLayerInfo[];
+  toRecord: CacheEntry[];
+  report: InstallReport;
+  /** Labels the image gets (scripts not run). */
+  labels: Record<string, string>;
+}
+
+/** One line per script not run, for the build's stderr and the image label. */
+export function unrunSummary(report: InstallReport): string {
+  return report.unrun.map((u) => `${u.package} ${u.script} (${u.commands.join(', ')})`).join('; ');
+}
+
+/** `63 packages installed, no scripts run` / `…, emulated: ldconfig, update-alternatives; not run: …`. */
+export function installSummary(report: InstallReport): string {
+  const parts = [`${report.packages.length} packages installed`];
+  if (report.emulated.length) parts.push(`emulated: ${report.emulated.join(', ')}`);
+  if (report.skipped.length) parts.push(`skipped: ${report.skipped.join(', ')}`);
+  parts.push(report.unrun.length ? `scripts not run: ${unrunSummary(report)}` : 'no scripts run');
+  return parts.join('; ');
+}
+
+/** The layers of `--apt`: on the base's tree, streamed to the sink and recorded in the shared cache like copies. */
+export async function aptStep(
+  request: AptRequest,
+  s: { base: BaseImage; cache: LayerCache; settings: LayerSettings; sink: ImageSink; shared?: RegistryCache; log: Logger; signal: AbortSignal },
+): Promise<AptStepResult> {
+  const lock = await lockFor(request, s.base);
+  const fs = await baseRootFs(s.base, s.cache, s.signal);
+  const made: AptLayers = await aptLayers(fs, {
+    lock,
+    cacheDir: s.cache.dir,
+    allowUnrun: request.allowUnrun,
+    settings: s.settings,
+    hooks: { stream: async (label) => s.sink.streamLayer?.(s.base, s.log, label), ...(s.shared ? { shared: s.shared } : {}) },
+    signal: s.signal,
+  });
+  const layers: NewLayer[] = [];
+  const infos: BuiltLayerInfo[] = [];
+  const toRecord: CacheEntry[] = [];
+  for (const { key, made: m } of made.layers) {
+    layers.push(m.made);
+    if (m.record) toRecord.push({ key: m.record.key, layer: m.made, check: m.record.check });
+    s.sink.prefetch?.(m.layer, s.base, s.log);
+    const r = m.made.record;
+    infos.push({ source: `apt:${(made.members.get(key) ?? [key]).join(',')}`, dest: '/', digest: r.digest, diffId: r.diffId, size: r.size, mediaType: r.mediaType, cached: m.layer.cached === true });
+    s.log.info(`${m.shared ? 'shared' : m.layer.cached ? 'cached' : 'built '} layer ${r.digest.slice(0, 19)} (${r.size} bytes) for apt:${key}`);
+  }
+  s.log.info(`apt: ${made.fetched.cached} packages from the cache, ${made.fetched.downloaded} downloaded`);
+  const labels: Record<string, string> = made.report.unrun.length ? { [UNRUN_LABEL]: unrunSummary(made.report) } : {};
+  return { layers, infos, toRecord, report: made.report, labels };
+}
