@@ -14,6 +14,7 @@ import type { LayerSettings } from '../layer/layer-options.js';
 import type { Logger } from '../log.js';
 import type { ImageSink } from '../sink/sink.js';
 import type { BaseImage } from '../source/source.js';
+import type { ExecutorEnv } from '../dockerfile/executor.js';
 import type { CacheEntry } from './cache-record.js';
 
 /** What `--apt*` asked for, checked (build/plan.ts). */
@@ -37,7 +38,7 @@ export function baseRootFs(base: BaseImage, cache: LayerCache, signal?: AbortSig
 }
 
 /** The lock to build from: the `--apt-lock` file (checked against the request and the base), else resolved. */
-async function lockFor(request: AptRequest, base: BaseImage): Promise<AptLock> {
+async function lockFor(request: AptRequest, base: BaseImage | undefined): Promise<AptLock> {
   if (!request.lockFile) {
     throw new StowageError('USAGE', '--apt without --apt-lock: resolving packages against the base\'s sources is not available in this build of stowage; write a lock with `stowage lock --from BASE --apt PKG` and pass --apt-lock FILE');
   }
@@ -51,7 +52,7 @@ async function lockFor(request: AptRequest, base: BaseImage): Promise<AptLock> {
   if (request.packages.length && [...request.packages].sort().join(',') !== [...lock.request].sort().join(',')) {
     throw new StowageError('USAGE', `--apt-lock ${request.lockFile} was resolved for ${lock.request.join(',')}, not ${request.packages.join(',')}; write the lock again with stowage lock`);
   }
-  if (lock.base !== undefined && lock.base !== base.manifest.digest) {
+  if (base && lock.base !== undefined && lock.base !== base.manifest.digest) {
     throw new StowageError('USAGE', `--apt-lock ${request.lockFile} was resolved against base ${lock.base}, not ${base.manifest.digest}; write the lock again with stowage lock`);
   }
   return lock;
@@ -69,6 +70,13 @@ export interface AptStepResult {
 /** One line per script not run, for the build's stderr and the image label. */
 export function unrunSummary(report: InstallReport): string {
   return report.unrun.map((u) => `${u.package} ${u.script} (${u.commands.join(', ')})`).join('; ');
+}
+
+/** The image's record of scripts not run: a label, when there are any. */
+export function unrunLabels(report: InstallReport): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (report.unrun.length) labels[UNRUN_LABEL] = unrunSummary(report);
+  return labels;
 }
 
 /** `63 packages installed, no scripts run` / `…, emulated: ldconfig, update-alternatives; not run: …`. */
@@ -107,6 +115,23 @@ export async function aptStep(
     s.log.info(`${m.shared ? 'shared' : m.layer.cached ? 'cached' : 'built '} layer ${r.digest.slice(0, 19)} (${r.size} bytes) for apt:${key}`);
   }
   s.log.info(`apt: ${made.fetched.cached} packages from the cache, ${made.fetched.downloaded} downloaded`);
-  const labels: Record<string, string> = made.report.unrun.length ? { [UNRUN_LABEL]: unrunSummary(made.report) } : {};
+  const labels = unrunLabels(made.report);
   return { layers, infos, toRecord, report: made.report, labels };
+}
+
+/**
+ * A Dockerfile's `RUN apt-get install …` (dockerfile/run-shapes.ts) carried out on the stage's tree with the build's
+ * `--apt-lock` and `--apt-allow-unrun`: the lock must be for the packages the RUN names.
+ */
+export function aptRunShape(request: AptRequest | undefined, s: { cache: LayerCache; settings: Omit<LayerSettings, 'mediaType'>; signal: AbortSignal }): NonNullable<ExecutorEnv['runShape']> {
+  return async (shape, on) => {
+    const wanted: AptRequest = { ...(request ?? { recommends: false, sources: [], keyrings: [], allowUnrun: new Set<string>() }), packages: shape.packages };
+    const lock = await lockFor(wanted, undefined);
+    const made = await aptLayers(on.fs, { lock, cacheDir: s.cache.dir, allowUnrun: wanted.allowUnrun, settings: { ...s.settings, mediaType: on.mediaType }, signal: s.signal });
+    return {
+      layers: made.layers.map((l) => ({ layer: l.made.made, entries: l.entries, cached: l.made.layer.cached === true })),
+      summary: `RUN apt-get install: ${installSummary(made.report)}`,
+      labels: unrunLabels(made.report),
+    };
+  };
 }

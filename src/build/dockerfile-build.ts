@@ -17,6 +17,7 @@ import type { ImageSink } from '../sink/sink.js';
 import { sourceFor } from '../source/open-image.js';
 import type { Plan } from './plan.js';
 import type { MadeImage } from './result.js';
+import { aptRunShape } from './apt-step.js';
 
 /**
  * Reads, parses and checks a Dockerfile (syntax, RUN) before anything is fetched, once: the checked executor is the
@@ -46,7 +47,7 @@ export async function dockerfileRootBase(dockerfile: DockerfileOptions, environm
 }
 
 /** What running a Dockerfile reads of the plan: the platform (and whether it was asked for), how layers are made. */
-export type DockerfilePlan = Pick<Plan, 'platform' | 'platformExplicit' | 'compression' | 'epoch' | 'environment' | 'recordFiles'>;
+export type DockerfilePlan = Pick<Plan, 'platform' | 'platformExplicit' | 'compression' | 'epoch' | 'environment' | 'recordFiles' | 'apt'>;
 
 /** What else it takes: where its images come from, the layer cache, and the sink the layers go to. */
 export interface DockerfileSteps {
@@ -93,6 +94,7 @@ export async function dockerfileImage(executor: DockerfileExecutor, p: Dockerfil
     // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
     ...(sink.family ? { family: sink.family } : {}),
     ...(s.recordFiles ? { recordFiles: true } : {}),
+    runShape: aptRunShape(s.apt, { cache: s.cache, settings: { cache: s.cache, mtime: s.epoch, compression: s.compression, recordFiles: s.recordFiles, signal: s.signal }, signal: s.signal }),
   });
   for (const w of df.warnings) log.warn(w);
   const base = df.base;

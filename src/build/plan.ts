@@ -73,7 +73,9 @@ const PACKAGE = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
 export function planApt(options: BuildOptions): AptRequest | undefined {
   const packages = (options.apt ?? []).flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '');
   const others = options.aptLock !== undefined || options.aptRecommends || options.aptSources?.length || options.aptKeyrings?.length || options.aptAllowUnrun !== undefined;
-  if (!packages.length && options.aptLock === undefined) {
+  if (options.dockerfile && packages.length) throw new StowageError('USAGE', 'a Dockerfile build takes its packages from RUN apt-get install; drop --apt (--apt-lock and --apt-allow-unrun apply to its RUN)');
+  if (options.dockerfile && !others) return undefined;
+  if (!packages.length && options.aptLock === undefined && !options.dockerfile) {
     if (others) throw new StowageError('USAGE', '--apt-lock, --apt-recommends, --apt-source, --apt-keyring and --apt-allow-unrun need packages: --apt PKG[,PKG...] (or --apt-lock FILE)');
     return undefined;
   }

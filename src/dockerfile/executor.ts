@@ -28,6 +28,7 @@ import { jsonForm, parseDockerfile, parseError, type Instruction } from './parse
 import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import type { DockerfileSources } from './sources.js';
+import { recogniseRun, SUPPORTED_RUN_SHAPES, type RunShape } from './run-shapes.js';
 import { resolveOwner } from './users.js';
 import { isGitSource } from './git-source.js';
 import { newLayerMediaType } from '../image/layer.js';
@@ -64,6 +65,11 @@ export interface ExecutorEnv {
   signal?: AbortSignal;
   /** The manifest family the destination requires (an OCI layout: oci); default the base's. */
   family?: 'oci' | 'docker';
+  /**
+   * Carries out a RUN of a recognised shape (run-shapes.ts) without running anything, on the stage's tree: its
+   * layers in order and a summary line. Without it every RUN is refused.
+   */
+  runShape?: (shape: RunShape, on: { fs: RootFs; mediaType: string; at: string }) => Promise<{ layers: Array<{ layer: NewLayer; entries: readonly LayerEntry[]; cached: boolean }>; summary: string; labels: Record<string, string> }>;
   /** Record each new file's sha256 (provenance, SBOM). */
   recordFiles?: boolean;
   /** A layer cache shared between machines in a registry (`--cache-repo`): layers are looked up by file contents. */
@@ -223,8 +229,14 @@ function runError(file: string, inst: Instruction, via?: string): StowageError {
   const what = via ? `the base image's ONBUILD trigger "${via}" runs a command (RUN)` : 'RUN is not supported';
   return new StowageError(
     'INVALID_INPUT',
-    `${file}:${inst.startLine}: ${what}: stowage assembles images without running containers; start FROM an image that already has what RUN installs`,
+    `${file}:${inst.startLine}: ${what}: stowage assembles images without running containers; start FROM an image that already has what RUN installs (RUN shapes stowage carries out itself: ${SUPPORTED_RUN_SHAPES.join('; ')})`,
   );
+}
+
+/** The shape of a RUN stowage carries out itself (shell form, no flags), or undefined. */
+function runShapeOf(inst: Instruction): RunShape | undefined {
+  if (inst.flags.length || inst.heredocs.length || inst.rest.startsWith('[')) return undefined;
+  return recogniseRun(inst.rest);
 }
 
 const SIGNALS = new Set([
@@ -586,7 +598,7 @@ export class DockerfileExecutor {
     const c = state.config;
     switch (inst.keyword) {
       case 'RUN':
-        throw runError(this.fileLabel, inst);
+        return this.runShape(state, inst);
       case 'ARG': {
         flagsOf(inst, this.fileLabel, {});
         const parts: string[] = [];
@@ -968,6 +980,30 @@ export class DockerfileExecutor {
     // config is public wherever the image goes).
     const createdBy = `${withoutUserinfo(inst.original)} # buildkit`;
     await this.addLayer(state, entries, createdBy, `${inst.keyword} ${shownSources.join(' ')}`, dest, prepare);
+  }
+
+  /** A RUN of a recognised shape, carried out by its engine on the stage's tree: its layers, in order. */
+  private async runShape(state: State, inst: Instruction): Promise<void> {
+    const shape = runShapeOf(inst);
+    if (!shape || !this.env.runShape) throw runError(this.fileLabel, inst);
+    const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
+    const mediaType = newLayerMediaType(family, this.env.compression.kind, state.scratch ? 'scratch' : `the stage's base ${state.root.manifest.digest}`);
+    const fs = await this.fsOf(state);
+    let done;
+    try {
+      done = await this.env.runShape(shape, { fs, mediaType, at: `${this.fileLabel}:${inst.startLine}` });
+    } catch (e) {
+      if (e instanceof StowageError && !e.message.startsWith(this.fileLabel)) throw this.err(inst, `RUN ${e.message}`);
+      throw e;
+    }
+    for (const l of done.layers) {
+      state.layers.push({ ...l.layer, entries: [...l.entries], cached: l.cached, source: 'RUN', dest: '/' });
+      this.history(state, l.layer.createdBy ?? `${withoutUserinfo(inst.original)} # stowage`, false);
+      const layer = state.layers.at(-1)!;
+      fs.applyEntries(l.entries.filter((e) => e.hardlink === undefined), { digest: l.layer.record.digest, open: () => layer.open() });
+    }
+    if (Object.keys(done.labels).length) state.config.Labels = { ...(state.config.Labels ?? {}), ...done.labels };
+    this.env.log.info(`${this.fileLabel}:${inst.startLine}: ${done.summary}`);
   }
 
   /** One new layer from entries; `prepare` brings their contents to the local disk when the layer must be built. */

@@ -84,6 +84,8 @@ export interface GroupLabel {
 export interface CutLayer {
   readonly key: string;
   readonly made: MadeFileLayer;
+  /** What the layer holds, as tar entries (a Dockerfile stage's tree takes them in). */
+  readonly entries: readonly LayerEntry[];
 }
 
 /**
@@ -100,7 +102,7 @@ export async function cutLayers(
   const out: CutLayer[] = [];
   for (const { key, entries } of groupEntries(overlay, grouping)) {
     const { createdBy, label } = describe(key);
-    out.push({ key, made: await layerFromEntries(entries, { keyContext: `tree:${key}`, createdBy, label }, settings, hooks) });
+    out.push({ key, entries, made: await layerFromEntries(entries, { keyContext: `tree:${key}`, createdBy, label }, settings, hooks) });
   }
   return out;
 }

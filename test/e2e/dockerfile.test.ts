@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build as build_ } from '../../src/build.js';
+import { SUPPORTED_RUN_SHAPES } from '../../src/dockerfile/run-shapes.js';
 import { baseLayout, pushBaseImages, type BaseImages } from '../harness/base-images.js';
 import { DIGEST_LINE, FIXTURES, stowage } from '../harness/cli.js';
 import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
@@ -76,7 +77,7 @@ describe('RUN', () => {
     expect(failed.code).not.toBe(0);
     expect(failed.stdout).toBe('');
     expect(lines(failed.stderr)).toEqual([
-      `stowage: error: ${join(dir, 'Dockerfile')}:4: RUN is not supported: stowage assembles images without running containers; start FROM an image that already has what RUN installs`,
+      `stowage: error: ${join(dir, 'Dockerfile')}:4: RUN is not supported: stowage assembles images without running containers; start FROM an image that already has what RUN installs (RUN shapes stowage carries out itself: ${SUPPORTED_RUN_SHAPES.join('; ')})`,
     ]);
     // Nothing fetched, nothing pushed: the Dockerfile is checked before any request.
     expect(accessLog(registry).length).toBe(before);
@@ -109,7 +110,7 @@ describe('RUN', () => {
     const failed = await build(child, `${registry.host}/df/onbuild-child:1`);
     expect(failed.code).not.toBe(0);
     expect(lines(failed.stderr).filter((l) => !/^(resolving|stage )/.test(l))).toEqual([
-      `stowage: error: ${join(child, 'Dockerfile')}:2: the base image's ONBUILD trigger "RUN make install" runs a command (RUN): stowage assembles images without running containers; start FROM an image that already has what RUN installs`,
+      `stowage: error: ${join(child, 'Dockerfile')}:2: the base image's ONBUILD trigger "RUN make install" runs a command (RUN): stowage assembles images without running containers; start FROM an image that already has what RUN installs (RUN shapes stowage carries out itself: ${SUPPORTED_RUN_SHAPES.join('; ')})`,
     ]);
 
     const copyOnly = await context(`FROM ${bases.ociRef}\nONBUILD COPY hello.txt /from-trigger/\nONBUILD ENV TRIGGERED=1\n`);

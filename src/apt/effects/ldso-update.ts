@@ -64,10 +64,13 @@ export async function updateLdSoCache(tree: TreeOverlay, baseCache: Buffer | und
       if (file?.type !== 'file' || !file.content) continue;
       const soname = await elfSoname(file.content);
       if (!soname) continue;
-      const value = `${dir}/${soname}`;
-      if (have.has(`${soname}\0${value}`) || !tree.stat(`${node.path}/${soname}`, true)) continue;
-      have.add(`${soname}\0${value}`);
-      entries.push({ flags: FLAG_X86_64_LIBC6, key: soname, value });
+      // The `.so` link for ld(1) (`libz.so -> libz.so.1.2.13`, soname libz.so.1) is listed under its own name.
+      const devLink = tree.stat(at)?.type === 'symlink' && name !== soname && name.endsWith('.so') && soname.startsWith(name);
+      const key = devLink ? name : soname;
+      const value = `${dir}/${key}`;
+      if (have.has(`${key}\0${value}`) || !tree.stat(`${node.path}/${key}`, true)) continue;
+      have.add(`${key}\0${value}`);
+      entries.push({ flags: FLAG_X86_64_LIBC6, key, value });
     }
   }
   tree.write('etc/ld.so.cache', { type: 'file', mode: 0o644, uid: 0, gid: 0, content: bytesContent(writeLdSoCache(entries)), group });
