@@ -10,7 +10,7 @@ import { TreeOverlay } from '../tree/overlay.js';
 import { fetchDebs } from './fetch.js';
 import { installDebs, type InstallReport } from './install.js';
 import { packageGrouping } from './layers.js';
-import { aptTransport } from './transport.js';
+import { aptTransport } from './fetch-verified.js';
 import type { AptLock } from './types.js';
 
 /**

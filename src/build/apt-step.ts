@@ -1,4 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { debianArch } from '../apt/base.js';
+import { aptTransport } from '../apt/fetch-verified.js';
+import { resolveForTree } from '../apt/lock-tree.js';
+import { rootFsFiles } from '../apt/tree-files.js';
 import type { BuiltLayerInfo } from '../build-options.js';
 import { aptLayers, type AptLayers } from '../apt/apt-layers.js';
 import { parseAptLock } from '../apt/lock-file.js';
@@ -37,11 +43,24 @@ export function baseRootFs(base: BaseImage, cache: LayerCache, signal?: AbortSig
   return RootFs.fromLayers(blobs, signal, headerStore(cache.dir));
 }
 
-/** The lock to build from: the `--apt-lock` file (checked against the request and the base), else resolved. */
-async function lockFor(request: AptRequest, base: BaseImage | undefined): Promise<AptLock> {
-  if (!request.lockFile) {
-    throw new StowageError('USAGE', '--apt without --apt-lock: resolving packages against the base\'s sources is not available in this build of stowage; write a lock with `stowage lock --from BASE --apt PKG` and pass --apt-lock FILE');
+/** Resolves the request on the tree as `stowage lock` does (the base's sources and keys, verified indexes). */
+async function resolveOn(fs: RootFs, request: AptRequest, o: { arch: string; label: string; cacheDir: string; log: Logger; signal: AbortSignal; base?: string }): Promise<AptLock> {
+  const staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-resolve-'));
+  const transport = aptTransport({ log: o.log });
+  try {
+    const files = rootFsFiles(fs, staging, o.label, o.signal);
+    const resolved = await resolveForTree(files, o.arch, { packages: request.packages, recommends: request.recommends, sources: request.sources, keyrings: request.keyrings }, { transport, cacheDir: o.cacheDir, log: o.log, signal: o.signal });
+    o.log.info(`apt: resolved ${resolved.lock.packages.length} packages for ${request.packages.join(',')} (write them with stowage lock to build the same set later)`);
+    return { ...resolved.lock, ...(o.base ? { base: o.base } : {}) };
+  } finally {
+    transport.close();
+    await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** The lock to build from: the `--apt-lock` file (checked against the request and the base), else resolved. */
+async function lockFor(request: AptRequest, base: BaseImage | undefined, resolve: () => Promise<AptLock>): Promise<AptLock> {
+  if (!request.lockFile) return resolve();
   let text: string;
   try {
     text = await readFile(request.lockFile, 'utf8');
@@ -93,8 +112,9 @@ export async function aptStep(
   request: AptRequest,
   s: { base: BaseImage; cache: LayerCache; settings: LayerSettings; sink: ImageSink; shared?: RegistryCache; log: Logger; signal: AbortSignal },
 ): Promise<AptStepResult> {
-  const lock = await lockFor(request, s.base);
   const fs = await baseRootFs(s.base, s.cache, s.signal);
+  const arch = debianArch(s.base.config.value.architecture ?? 'amd64', s.base.config.value.variant);
+  const lock = await lockFor(request, s.base, () => resolveOn(fs, request, { arch, label: 'the base image', cacheDir: s.cache.dir, log: s.log, signal: s.signal, base: s.base.manifest.digest }));
   const made: AptLayers = await aptLayers(fs, {
     lock,
     cacheDir: s.cache.dir,
@@ -123,10 +143,11 @@ export async function aptStep(
  * A Dockerfile's `RUN apt-get install …` (dockerfile/run-shapes.ts) carried out on the stage's tree with the build's
  * `--apt-lock` and `--apt-allow-unrun`: the lock must be for the packages the RUN names.
  */
-export function aptRunShape(request: AptRequest | undefined, s: { cache: LayerCache; settings: Omit<LayerSettings, 'mediaType'>; signal: AbortSignal }): NonNullable<ExecutorEnv['runShape']> {
+export function aptRunShape(request: AptRequest | undefined, s: { cache: LayerCache; settings: Omit<LayerSettings, 'mediaType'>; log: Logger; signal: AbortSignal }): NonNullable<ExecutorEnv['runShape']> {
   return async (shape, on) => {
-    const wanted: AptRequest = { ...(request ?? { recommends: false, sources: [], keyrings: [], allowUnrun: new Set<string>() }), packages: shape.packages };
-    const lock = await lockFor(wanted, undefined);
+    // apt-get installs Recommends unless the RUN says --no-install-recommends.
+    const wanted: AptRequest = { ...(request ?? { sources: [], keyrings: [], allowUnrun: new Set<string>() }), recommends: shape.recommends, packages: shape.packages };
+    const lock = await lockFor(wanted, undefined, () => resolveOn(on.fs, wanted, { arch: on.arch, label: `the stage at ${on.at}`, cacheDir: s.cache.dir, log: s.log, signal: s.signal }));
     const made = await aptLayers(on.fs, { lock, cacheDir: s.cache.dir, allowUnrun: wanted.allowUnrun, settings: { ...s.settings, mediaType: on.mediaType }, signal: s.signal });
     return {
       layers: made.layers.map((l) => ({ layer: l.made.made, entries: l.entries, cached: l.made.layer.cached === true })),

@@ -94,7 +94,7 @@ export async function dockerfileImage(executor: DockerfileExecutor, p: Dockerfil
     // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
     ...(sink.family ? { family: sink.family } : {}),
     ...(s.recordFiles ? { recordFiles: true } : {}),
-    runShape: aptRunShape(s.apt, { cache: s.cache, settings: { cache: s.cache, mtime: s.epoch, compression: s.compression, recordFiles: s.recordFiles, signal: s.signal }, signal: s.signal }),
+    runShape: aptRunShape(s.apt, { cache: s.cache, settings: { cache: s.cache, mtime: s.epoch, compression: s.compression, recordFiles: s.recordFiles, signal: s.signal }, log, signal: s.signal }),
   });
   for (const w of df.warnings) log.warn(w);
   const base = df.base;

@@ -29,6 +29,7 @@ import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import type { DockerfileSources } from './sources.js';
 import { recogniseRun, SUPPORTED_RUN_SHAPES, type RunShape } from './run-shapes.js';
+import { debianArch } from '../apt/base.js';
 import { resolveOwner } from './users.js';
 import { isGitSource } from './git-source.js';
 import { newLayerMediaType } from '../image/layer.js';
@@ -69,7 +70,7 @@ export interface ExecutorEnv {
    * Carries out a RUN of a recognised shape (run-shapes.ts) without running anything, on the stage's tree: its
    * layers in order and a summary line. Without it every RUN is refused.
    */
-  runShape?: (shape: RunShape, on: { fs: RootFs; mediaType: string; at: string }) => Promise<{ layers: Array<{ layer: NewLayer; entries: readonly LayerEntry[]; cached: boolean }>; summary: string; labels: Record<string, string> }>;
+  runShape?: (shape: RunShape, on: { fs: RootFs; mediaType: string; at: string; arch: string }) => Promise<{ layers: Array<{ layer: NewLayer; entries: readonly LayerEntry[]; cached: boolean }>; summary: string; labels: Record<string, string> }>;
   /** Record each new file's sha256 (provenance, SBOM). */
   recordFiles?: boolean;
   /** A layer cache shared between machines in a registry (`--cache-repo`): layers are looked up by file contents. */
@@ -991,7 +992,7 @@ export class DockerfileExecutor {
     const fs = await this.fsOf(state);
     let done;
     try {
-      done = await this.env.runShape(shape, { fs, mediaType, at: `${this.fileLabel}:${inst.startLine}` });
+      done = await this.env.runShape(shape, { fs, mediaType, at: `${this.fileLabel}:${inst.startLine}`, arch: debianArch(state.platform.architecture, state.platform.variant) });
     } catch (e) {
       if (e instanceof StowageError && !e.message.startsWith(this.fileLabel)) throw this.err(inst, `RUN ${e.message}`);
       throw e;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aptLayers } from '../../src/apt/apt-layers.js';
 import { fetchDebs } from '../../src/apt/fetch.js';
-import { aptTransport } from '../../src/apt/transport.js';
+import { aptTransport } from '../../src/apt/fetch-verified.js';
 import type { AptLock, LockedDeb } from '../../src/apt/types.js';
 import { LayerCache } from '../../src/cache/layer-cache.js';
 import { RootFs } from '../../src/dockerfile/rootfs.js';
