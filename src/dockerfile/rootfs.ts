@@ -331,7 +331,9 @@ export class RootFs {
     let counter = 0;
     for (const [layer, wanted] of [...byLayer].sort((a, b) => a[0] - b[0])) {
       await this.readLayer(layer, async (h, body, ordinal) => {
-        const list = wanted.get(ordinal) ?? wanted.get(clean(h.name));
+        // By ordinal (checked against the name: a header list kept from an older reading must still agree).
+        const byOrdinal = wanted.get(ordinal)?.filter((n) => n.contentPath === clean(h.name));
+        const list = byOrdinal?.length ? byOrdinal : wanted.get(clean(h.name));
         if (!list || list[0]!.source !== undefined) return; // the reader skips the body
         const file = path.join(staging, `f${counter++}`);
         await pipeline(Readable.from(body), createWriteStream(file, { mode: 0o600 }));
