@@ -80,7 +80,9 @@ export async function dockerfileImage(executor: DockerfileExecutor, p: Dockerfil
       };
       // Registry images may come from pull-through mirrors first (kaniko's --registry-mirror / --registry-map).
       if (target.kind !== 'registry' || !s.mirrors) return resolve(target);
-      return viaMirrors(target.ref, s.mirrors, s.mirrorFallback ?? true, log, (r) => resolve({ kind: 'registry', ref: r, input: formatReference(r) }));
+      const base = await viaMirrors(target.ref, s.mirrors, s.mirrorFallback ?? true, log, (r) => resolve({ kind: 'registry', ref: r, input: formatReference(r) }));
+      // A mirror serves the same image: it keeps the name the Dockerfile gave (base.name), whichever host served it.
+      return { ...base, name: formatReference(target.ref) };
     },
     ...(s.shared ? { shared: s.shared } : {}),
     cache: s.cache,

@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { KANIKO_FLAGS, parseKanikoFlags } from '../executor/flags.js';
 import { planExecutor } from '../executor/plan.js';
-import { runExecutor } from '../executor/run.js';
 import { StowageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ttyReporter } from '../progress.js';
 
 export const EXECUTOR_USAGE = `Usage:
   stowage executor --context DIR --dockerfile FILE --destination REF [--destination REF]... [kaniko's flags]
@@ -79,6 +77,8 @@ export async function executorCommand(argv: string[], makeLog: (o: { quiet: bool
   }
   const plan = planExecutor(parsed);
   for (const notice of plan.notices) process.stderr.write(`stowage: notice: ${notice}\n`);
+  // The build code loads only now: --help and a bad flag answer without it.
+  const [{ runExecutor }, { ttyReporter }] = await Promise.all([import('../executor/run.js'), import('../progress.js')]);
   const tty = process.stderr.isTTY && !plan.quiet ? ttyReporter(process.stderr, { verbose: plan.verbose }) : undefined;
   const log = tty ?? makeLog(plan);
   try {

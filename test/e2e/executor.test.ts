@@ -131,6 +131,31 @@ describe('stowage executor', () => {
     expect(line).toEqual(viaBuild.stderr.trim().split('\n'));
   });
 
+  it('--registry-mirror and --registry-map pull docker.io images from the mirror (no fallback: nothing leaves this machine)', async () => {
+    await pushBaseImages(registry, { creds: CREDS, repo: 'library/busybox' });
+    await pushBaseImages(registry, { creds: CREDS, repo: 'hub-proxy/library/busybox' });
+    const hubCtx = join(work, 'hub-ctx');
+    await mkdir(hubCtx);
+    await writeFile(join(hubCtx, 'Dockerfile'), salaryDockerfile('busybox:oci'));
+    for (const f of ['model.json', 'predict.sh']) await writeFile(join(hubCtx, f), await readFile(join(FIXTURES, 'salary', f)));
+    const viaMirror = await executor(['-c', hubCtx, '-d', `${registry.host}/ml/mirrored:1`, '--registry-mirror', registry.host, '--skip-default-registry-fallback']);
+    expect(viaMirror.stderr).not.toMatch(/error|warning/i);
+    expect(viaMirror.code).toBe(0);
+    expect(viaMirror.stderr).toContain(`resolving ${registry.host}/library/busybox:oci`);
+    const viaMap = await executor(['-c', hubCtx, '-d', `${registry.host}/ml/mapped:1`, '--registry-map', `index.docker.io=${registry.host}/hub-proxy`, '--skip-default-registry-fallback']);
+    expect(viaMap.stderr).not.toMatch(/error|warning/i);
+    expect(viaMap.code).toBe(0);
+    expect(viaMap.stderr).toContain(`resolving ${registry.host}/hub-proxy/library/busybox:oci`);
+    // The same base, so the same image.
+    expect(viaMap.stdout).toBe(viaMirror.stdout);
+    await writeFile(join(hubCtx, 'Dockerfile'), 'FROM nosuchimage:1\n');
+    const missing = await executor(['-c', hubCtx, '-d', `${registry.host}/ml/mirrored:2`, '--registry-mirror', registry.host, '--skip-default-registry-fallback']);
+    expect(missing.code).toBe(1);
+    const errors = missing.stderr.split('\n').filter((l) => l.startsWith('stowage: error:'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^stowage: error: docker\.io\/library\/nosuchimage:1: not found on any configured mirror \(default registry fallback is off\): /);
+  });
+
   it('an unknown flag, a refused flag and a remote context are each one line, exit 2', async () => {
     for (const [args, message] of [
       [['--destinatoin', 'x'], 'unknown flag: --destinatoin (see stowage executor --help)'],
