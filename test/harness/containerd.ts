@@ -13,8 +13,8 @@ export interface ContainerdHandle {
   socket: string;
   /** Run `ctr` against this containerd, in namespace "stowage-test". */
   ctr(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
-  /** Pull (and unpack on the native snapshotter) an image from a plain-HTTP registry. */
-  pull(ref: string): Promise<void>;
+  /** Pull (and unpack on the native snapshotter) an image from a plain-HTTP registry; `creds` as `USER:PASS`. */
+  pull(ref: string, options?: { creds?: string }): Promise<void>;
   /** Run a pulled image once (removed afterwards) as its own user (ctr 1.6 has no --user): `args` replace Cmd. */
   runImage(ref: string, args: string[]): Promise<RunResult>;
   stop(): Promise<void>;
@@ -57,8 +57,8 @@ export async function startContainerd(): Promise<ContainerdHandle> {
   const handle: ContainerdHandle = {
     socket,
     ctr,
-    async pull(ref) {
-      const r = await ctr(['image', 'pull', '--plain-http', '--snapshotter', 'native', ref]);
+    async pull(ref, options = {}) {
+      const r = await ctr(['image', 'pull', '--plain-http', '--snapshotter', 'native', ...(options.creds ? ['--user', options.creds] : []), ref]);
       if (r.code !== 0) throw new Error(`ctr image pull ${ref} failed: ${r.stderr}`);
     },
     async runImage(ref, args) {

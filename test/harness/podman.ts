@@ -10,8 +10,10 @@ import { writeFile } from 'node:fs/promises';
 export interface PodmanHandle {
   /** Run `podman` with the private store. */
   podman(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
-  /** Pull an image from a plain-HTTP loopback registry. */
-  pull(ref: string): Promise<void>;
+  /** Pull an image from a plain-HTTP loopback registry; `creds` as `USER:PASS`. */
+  pull(ref: string, options?: { creds?: string }): Promise<void>;
+  /** `nofile` limit containers are given (the shell's: a runtime may not raise its own). */
+  nofile: number;
   /** Run a pulled image once (removed afterwards): `args` replace Cmd, as `podman run IMAGE args` does. */
   runImage(ref: string, args: string[]): Promise<RunResult>;
   /** Remove the private store. */
@@ -41,8 +43,9 @@ export async function startPodman(): Promise<PodmanHandle> {
   const nofile = await ulimit();
   return {
     podman,
-    async pull(ref) {
-      const r = await podman(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy, ref]);
+    nofile,
+    async pull(ref, options = {}) {
+      const r = await podman(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy, ...(options.creds ? ['--creds', options.creds] : []), ref]);
       if (r.code !== 0) throw new Error(`podman pull ${ref} failed: ${r.stderr}`);
     },
     runImage(ref, args) {
