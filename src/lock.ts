@@ -30,6 +30,8 @@ export interface LockResult {
   lock: AptLock;
   /** Requested packages the base already has (apt: "already the newest version"). */
   alreadyInstalled: ReadonlyArray<{ package: string; version: string }>;
+  /** Recommends left out because their providers cannot be told apart (see AptResolution.skipped). */
+  skipped: readonly string[];
 }
 
 /**
@@ -59,7 +61,7 @@ export async function lock(options: LockOptions): Promise<LockResult> {
       ...(options.now ? { now: options.now } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    return { lock: { ...resolved.lock, base: base.manifest.digest }, alreadyInstalled: resolved.alreadyInstalled };
+    return { lock: { ...resolved.lock, base: base.manifest.digest }, alreadyInstalled: resolved.alreadyInstalled, skipped: resolved.skipped };
   } finally {
     transport.close();
     remote.close();

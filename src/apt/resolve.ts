@@ -11,6 +11,11 @@ import { satisfiesRelation } from './version.js';
 export interface AptResolution {
   readonly lock: AptLock;
   readonly alreadyInstalled: ReadonlyArray<{ package: string; version: string }>;
+  /**
+   * Recommends left out although something could satisfy them: a virtual package whose providers apt's order cannot
+   * tell apart (apt would take whichever its cache lists first). Each entry says which, and what to name instead.
+   */
+  readonly skipped: readonly string[];
 }
 
 export interface ResolveOptions {
@@ -39,8 +44,13 @@ const PRIORITY: Record<string, number> = { required: 1, important: 2, standard: 
  * removed: where apt would do that, the error says so (APT_BASE_UPGRADE, APT_CONFLICT).
  */
 export function resolveApt(index: AptIndex, installed: InstalledDb, request: readonly string[], options: ResolveOptions = {}): AptResolution {
-  return new Resolver(new AptUniverse(index), installed, options).run(request);
+  let universe = universes.get(index);
+  if (!universe) universes.set(index, (universe = new AptUniverse(index)));
+  return new Resolver(universe, installed, options).run(request);
 }
+
+/** An index's universe is built once (tens of thousands of packages) and read by every resolution against it. */
+const universes = new WeakMap<AptIndex, AptUniverse>();
 
 interface Failure {
   readonly message: string;
@@ -59,6 +69,7 @@ class Resolver {
   /** The base's Conflicts and Breaks, by the name they hit. */
   readonly #installedNegatives = new Map<string, Array<{ pkg: InstalledPackage; atom: DepAtom; field: 'conflicts' | 'breaks' }>>();
   #failure: Failure | undefined;
+  readonly #skipped: string[] = [];
 
   constructor(u: AptUniverse, installed: InstalledDb, options: ResolveOptions) {
     this.#u = u;
@@ -132,7 +143,7 @@ class Resolver {
       url: `${c.list.uri}/${c.pkg.filename}`,
       auto: !this.#requested.has(c.pkg.package),
     }));
-    return { lock: { version: 1, request: [...request], architecture: this.#u.arch, packages }, alreadyInstalled };
+    return { lock: { version: 1, request: [...request], architecture: this.#u.arch, packages }, alreadyInstalled, skipped: [...new Set(this.#skipped)] };
   }
 
   #requestedCandidate(name: string, version: string | undefined, spec: string): Candidate {
@@ -321,6 +332,11 @@ class Resolver {
         }
         if (s.tied.length && s.atom.name !== name) {
           const names = [name, ...s.tied.map((t) => t.pkg.package)].sort();
+          if (!critical) {
+            // A recommendation is optional: rather than guess as apt's cache order would, leave it and say so.
+            this.#skipped.push(`${cand.pkg.package} recommends ${formatAtom(s.atom)}, provided by ${names.join(', ')}; name one with --apt to have it`);
+            break;
+          }
           throw new StowageError('APT_VIRTUAL_AMBIGUOUS', `${[...chain, cand.pkg.package].filter((x, i, a) => a.indexOf(x) === i).join(' → ')} needs ${formatAtom(s.atom)}, a virtual package provided by ${names.join(', ')}, and nothing tells them apart; name the one to install with --apt`);
         }
         if (this.#install(s.cand, [...chain.filter((x) => x !== cand.pkg.package), cand.pkg.package, name])) {

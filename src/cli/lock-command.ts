@@ -67,6 +67,7 @@ export async function lockCommand(argv: string[], makeLog: (o: { quiet: boolean;
   const log = makeLog(parsed);
   const result = await lock({ ...parsed.options, log, signal });
   for (const a of result.alreadyInstalled) log.info(`${a.package} is already installed in the base (${a.version})`);
+  for (const s of result.skipped) log.warn(`not installed: ${s}`);
   const auto = result.lock.packages.filter((p) => p.auto).length;
   const bytes = result.lock.packages.reduce((n, p) => n + p.size, 0);
   log.info(`resolved ${result.lock.packages.length} packages (${result.lock.packages.length - auto} requested, ${auto} dependencies, ${(bytes / 1048576).toFixed(1)} MiB to download)`);

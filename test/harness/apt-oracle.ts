@@ -46,6 +46,10 @@ export async function aptDir(dir: string, o: { sources: string; deb822?: boolean
     // This machine's apt.conf.d may turn these off; the oracle checks what apt checks by default.
     'Acquire::Check-Valid-Until=true',
     'Acquire::Check-Date=true',
+    // Docker-built machines turn apt's binary caches off (docker-clean); kept here, every --simulate after the first
+    // reads them instead of parsing the whole index again.
+    'Dir::Cache::pkgcache=pkgcache.bin',
+    'Dir::Cache::srcpkgcache=srcpkgcache.bin',
   ].flatMap((x) => ['-o', x]);
   return { dir, options };
 }
@@ -56,8 +60,15 @@ export async function aptUpdate(apt: AptDir): Promise<{ code: number; output: st
   return { code: r.code, output: r.stdout + r.stderr };
 }
 
-/** The packages `apt-get install --simulate` would install: name → version (Inst lines), or apt's error text. */
-export async function aptSimulate(apt: AptDir, request: string[], recommends = false): Promise<{ ok: true; installs: Map<string, string> } | { ok: false; output: string }> {
+/**
+ * The packages `apt-get install --simulate` would install: name → version (Inst lines), the installed packages it
+ * would upgrade to do it (`Inst NAME [OLD] (NEW …)`), or apt's error text.
+ */
+export async function aptSimulate(
+  apt: AptDir,
+  request: string[],
+  recommends = false,
+): Promise<{ ok: true; installs: Map<string, string>; upgrades: Set<string> } | { ok: false; output: string }> {
   const r = await run(
     'apt-get',
     [...apt.options, 'install', '--simulate', '-y', recommends ? '--install-recommends' : '--no-install-recommends', ...request],
@@ -65,10 +76,14 @@ export async function aptSimulate(apt: AptDir, request: string[], recommends = f
   );
   if (r.code !== 0) return { ok: false, output: r.stdout + r.stderr };
   const installs = new Map<string, string>();
+  const upgrades = new Set<string>();
   for (const line of r.stdout.split('\n')) {
     // Inst libfoo1 (1.2-3 Debian:12.5/stable [amd64]) | Inst libfoo1 [1.0-1] (1.2-3 …) for an upgrade
-    const m = /^Inst (\S+) (?:\[[^\]]*\] )?\((\S+)/.exec(line);
-    if (m) installs.set(m[1]!.replace(/:[a-z0-9]+$/, ''), m[2]!);
+    const m = /^Inst (\S+) (\[[^\]]*\] )?\((\S+)/.exec(line);
+    if (!m) continue;
+    const name = m[1]!.replace(/:[a-z0-9]+$/, '');
+    installs.set(name, m[3]!);
+    if (m[2]) upgrades.add(name);
   }
-  return { ok: true, installs };
+  return { ok: true, installs, upgrades };
 }

@@ -110,6 +110,11 @@ describe('apt resolver', () => {
     const idx = index(list([{ package: 'app', depends: 'www-browser' }, { package: 'lynx', provides: 'www-browser' }, { package: 'w3m', provides: 'www-browser' }]));
     fails(() => names(idx, ['www-browser']), 'APT_VIRTUAL_AMBIGUOUS', /^--apt www-browser: www-browser is a virtual package provided by lynx, w3m; name the one to install$/);
     fails(() => names(idx, ['app']), 'APT_VIRTUAL_AMBIGUOUS', /app needs www-browser, a virtual package provided by lynx, w3m, and nothing tells them apart; name the one to install with --apt/);
+    // A Recommends is optional: left out and reported rather than guessed.
+    const rec = index(list([{ package: 'app', recommends: 'www-browser' }, { package: 'lynx', provides: 'www-browser' }, { package: 'w3m', provides: 'www-browser' }]));
+    const res = resolveApt(rec, none, ['app'], { recommends: true });
+    expect(res.lock.packages.map((p) => p.package)).toEqual(['app']);
+    expect(res.skipped).toEqual(['app recommends www-browser, provided by lynx, w3m; name one with --apt to have it']);
     // Chosen (or installed) already: no question.
     expect(names(idx, ['w3m', 'app'])).toEqual(['w3m=1.0', 'app=1.0']);
   });
