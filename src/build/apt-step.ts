@@ -20,7 +20,8 @@ import type { LayerSettings } from '../layer/layer-options.js';
 import type { Logger } from '../log.js';
 import type { ImageSink } from '../sink/sink.js';
 import type { BaseImage } from '../source/source.js';
-import type { ExecutorEnv } from '../dockerfile/executor.js';
+import type { ExecutorEnv, RunShapeOn } from '../dockerfile/executor.js';
+import type { AptInstallShape } from '../dockerfile/run-shapes.js';
 import type { CacheEntry } from './cache-record.js';
 
 /** What `--apt*` asked for, checked (build/plan.ts). */
@@ -143,7 +144,7 @@ export async function aptStep(
  * A Dockerfile's `RUN apt-get install …` (dockerfile/run-shapes.ts) carried out on the stage's tree with the build's
  * `--apt-lock` and `--apt-allow-unrun`: the lock must be for the packages the RUN names.
  */
-export function aptRunShape(request: AptRequest | undefined, s: { cache: LayerCache; settings: Omit<LayerSettings, 'mediaType'>; log: Logger; signal: AbortSignal }): NonNullable<ExecutorEnv['runShape']> {
+export function aptRunShape(request: AptRequest | undefined, s: { cache: LayerCache; settings: Omit<LayerSettings, 'mediaType'>; log: Logger; signal: AbortSignal }): (shape: AptInstallShape, on: RunShapeOn) => ReturnType<NonNullable<ExecutorEnv['runShape']>> {
   return async (shape, on) => {
     // apt-get installs Recommends unless the RUN says --no-install-recommends.
     const wanted: AptRequest = { ...(request ?? { sources: [], keyrings: [], allowUnrun: new Set<string>() }), recommends: shape.recommends, packages: shape.packages };

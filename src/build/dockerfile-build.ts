@@ -4,7 +4,7 @@ import { applyChanges } from '../image/config-changes.js';
 import { formatReference } from '../ref/reference.js';
 import type { CacheEntry } from './cache-record.js';
 import { viaMirrors, type RegistryMirrors } from './mirrors.js';
-import type { DockerfileExecutor, DockerfileOptions } from '../dockerfile/executor.js';
+import type { DockerfileExecutor, DockerfileOptions, ExecutorEnv } from '../dockerfile/executor.js';
 import { StowageError } from '../errors.js';
 import { baseLayersOf, composeImageWith, newImageLayer } from '../image/compose.js';
 import { familyOf } from '../image/media-types.js';
@@ -18,6 +18,7 @@ import { sourceFor } from '../source/open-image.js';
 import type { Plan } from './plan.js';
 import type { MadeImage } from './result.js';
 import { aptRunShape } from './apt-step.js';
+import { pipRunShape } from './pip-step.js';
 
 /**
  * Reads, parses and checks a Dockerfile (syntax, RUN) before anything is fetched, once: the checked executor is the
@@ -66,6 +67,14 @@ export interface DockerfileSteps {
   signal: AbortSignal;
 }
 
+/** The engines that carry out a RUN of a recognised shape, by the shape's engine. */
+function runShapes(s: DockerfilePlan & DockerfileSteps): NonNullable<ExecutorEnv['runShape']> {
+  const settings = { cache: s.cache, mtime: s.epoch, compression: s.compression, recordFiles: s.recordFiles, signal: s.signal };
+  const apt = aptRunShape(s.apt, { cache: s.cache, settings, log: s.log, signal: s.signal });
+  const pip = pipRunShape({ cache: s.cache, settings, ...(s.shared ? { shared: s.shared } : {}), environment: s.environment, log: s.log, signal: s.signal });
+  return (shape, on) => (shape.engine === 'pip' ? pip(shape, on) : apt(shape, on));
+}
+
 /** Runs the Dockerfile's instructions: the target stage's base, its new layers (each handed to the sink) and config. */
 export async function dockerfileImage(executor: DockerfileExecutor, p: DockerfilePlan, steps: DockerfileSteps): Promise<MadeImage & { toRecord: CacheEntry[] }> {
   const s = { ...p, ...steps };
@@ -96,7 +105,7 @@ export async function dockerfileImage(executor: DockerfileExecutor, p: Dockerfil
     // An OCI layout holds OCI types only: layers are then made as OCI layers whatever the base's family.
     ...(sink.family ? { family: sink.family } : {}),
     ...(s.recordFiles ? { recordFiles: true } : {}),
-    runShape: aptRunShape(s.apt, { cache: s.cache, settings: { cache: s.cache, mtime: s.epoch, compression: s.compression, recordFiles: s.recordFiles, signal: s.signal }, log, signal: s.signal }),
+    runShape: runShapes(s),
   });
   for (const w of df.warnings) log.warn(w);
   const base = df.base;

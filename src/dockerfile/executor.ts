@@ -28,7 +28,7 @@ import { jsonForm, parseDockerfile, parseError, type Instruction } from './parse
 import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import type { DockerfileSources } from './sources.js';
-import { recogniseRun, SUPPORTED_RUN_SHAPES, type RunShape } from './run-shapes.js';
+import { recogniseRun, recogniseRunWords, SUPPORTED_RUN_SHAPES, type RunShape } from './run-shapes.js';
 import { debianArch } from '../apt/base.js';
 import { resolveOwner } from './users.js';
 import { isGitSource } from './git-source.js';
@@ -70,13 +70,27 @@ export interface ExecutorEnv {
    * Carries out a RUN of a recognised shape (run-shapes.ts) without running anything, on the stage's tree: its
    * layers in order and a summary line. Without it every RUN is refused.
    */
-  runShape?: (shape: RunShape, on: { fs: RootFs; mediaType: string; at: string; arch: string }) => Promise<{ layers: Array<{ layer: NewLayer; entries: readonly LayerEntry[]; cached: boolean }>; summary: string; labels: Record<string, string> }>;
+  runShape?: (shape: RunShape, on: RunShapeOn) => Promise<{ layers: Array<{ layer: NewLayer; entries: readonly LayerEntry[]; cached: boolean }>; summary: string; labels: Record<string, string> }>;
   /** Record each new file's sha256 (provenance, SBOM). */
   recordFiles?: boolean;
   /** A layer cache shared between machines in a registry (`--cache-repo`): layers are looked up by file contents. */
   shared?: RegistryCache;
   /** How long an ADD URL's server may stay silent (default URL_IDLE_TIMEOUT_MS, 60 s). */
   urlIdleTimeoutMs?: number;
+}
+
+/** What an engine carrying out a RUN is given of the stage: its tree, its config (WORKDIR, ENV) and platform. */
+export interface RunShapeOn {
+  fs: RootFs;
+  mediaType: string;
+  /** `Dockerfile:LINE`, for messages. */
+  at: string;
+  /** Debian's name for the stage's architecture. */
+  arch: string;
+  config: ContainerConfig;
+  platform: Platform;
+  /** Identifies the stage's tree (its base and layers so far), for caches. */
+  treeKey: string;
 }
 
 /** What checking a Dockerfile reads of its environment: the platform (TARGETARCH and friends) and --build-arg values. */
@@ -236,7 +250,12 @@ function runError(file: string, inst: Instruction, via?: string): StowageError {
 
 /** The shape of a RUN stowage carries out itself (shell form, no flags), or undefined. */
 function runShapeOf(inst: Instruction): RunShape | undefined {
-  if (inst.flags.length || inst.heredocs.length || inst.rest.startsWith('[')) return undefined;
+  if (inst.flags.length || inst.heredocs.length) return undefined;
+  if (inst.rest.startsWith('[')) {
+    // Exec form: the words as given (only pip's shape can be written so).
+    const json = jsonForm(inst.rest);
+    return Array.isArray(json) ? recogniseRunWords(json) : undefined;
+  }
   return recogniseRun(inst.rest);
 }
 
@@ -388,7 +407,7 @@ export class DockerfileExecutor {
     if (this.stages.length === 0) throw new StowageError('INVALID_INPUT', `${this.fileLabel}: the Dockerfile has no FROM instruction`);
     const target = this.targetStage();
     for (const stage of this.needed(target)) {
-      for (const inst of stage.body) if (inst.keyword === 'RUN') throw runError(this.fileLabel, inst);
+      for (const inst of stage.body) if (inst.keyword === 'RUN' && !runShapeOf(inst)) throw runError(this.fileLabel, inst);
     }
   }
 
@@ -992,7 +1011,8 @@ export class DockerfileExecutor {
     const fs = await this.fsOf(state);
     let done;
     try {
-      done = await this.env.runShape(shape, { fs, mediaType, at: `${this.fileLabel}:${inst.startLine}`, arch: debianArch(state.platform.architecture, state.platform.variant) });
+      const treeKey = `${state.root.manifest.digest}:${state.layers.map((l) => l.record.digest).join(',')}`;
+      done = await this.env.runShape(shape, { fs, mediaType, at: `${this.fileLabel}:${inst.startLine}`, arch: debianArch(state.platform.architecture, state.platform.variant), config: state.config, platform: state.platform, treeKey });
     } catch (e) {
       if (e instanceof StowageError && !e.message.startsWith(this.fileLabel)) throw this.err(inst, `RUN ${e.message}`);
       throw e;

@@ -4,6 +4,8 @@
  * Anything else in a RUN keeps the error that says stowage does not run containers, listing these shapes.
  */
 
+import { pipRunOf, simpleWords, type PipRun } from '../python/pip-command.js';
+
 /** `apt-get update && apt-get install -y [--no-install-recommends] PKG…` and friends. */
 export interface AptInstallShape {
   readonly engine: 'apt';
@@ -13,11 +15,18 @@ export interface AptInstallShape {
   readonly recommends: boolean;
 }
 
-export type RunShape = AptInstallShape;
+/** `pip install [--no-cache-dir] [--require-hashes] … -r FILE` or `python3 -m pip install FILE.whl` (src/python/pip-command.ts). */
+export interface PipInstallShape {
+  readonly engine: 'pip';
+  readonly run: PipRun;
+}
+
+export type RunShape = AptInstallShape | PipInstallShape;
 
 /** For the error of every other RUN: what is carried out. */
 export const SUPPORTED_RUN_SHAPES = [
   'apt-get update && apt-get install -y [--no-install-recommends] PKG... [&& apt-get clean] [&& rm -rf /var/lib/apt/lists/*] (apt as well as apt-get)',
+  'pip install [--no-cache-dir] [--require-hashes] -r FILE (hash-pinned requirements or pylock.toml) and pip install FILE.whl (pip3, python3 -m pip as well)',
 ];
 
 const PACKAGE = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
@@ -78,7 +87,14 @@ export function recogniseAptInstall(line: string): AptInstallShape | undefined {
   return install;
 }
 
+/** The pip shape of a command's words (exec form, or a shell line split into words), or undefined. */
+export function recogniseRunWords(words: readonly string[]): RunShape | undefined {
+  const run = pipRunOf(words);
+  return run ? { engine: 'pip', run } : undefined;
+}
+
 /** The shape of a RUN's shell-form command line, or undefined (then the RUN is refused). */
 export function recogniseRun(line: string): RunShape | undefined {
-  return recogniseAptInstall(line);
+  const words = simpleWords(line);
+  return recogniseAptInstall(line) ?? (words ? recogniseRunWords(words) : undefined);
 }
