@@ -5,6 +5,7 @@ import { build, type BuildOptions, type BuildResult } from '../build.js';
 import { COMPRESSION_KINDS, type CompressionKind } from '../compress/compressor.js';
 import type { Credential } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
+import { withFlagNames } from './flag-names.js';
 import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
 import { credentialFor, parseConcurrency, parseRetries } from './registry-flags.js';
@@ -217,7 +218,9 @@ export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean
   const log = tty ?? makeLog(parsed);
   let result;
   try {
-    result = await build({ ...options, log, ...(tty ? { progress: tty } : {}), signal });
+    result = await build({ ...options, log, ...(tty ? { progress: tty } : {}), signal }).catch((e: unknown) => {
+      throw withFlagNames(e);
+    });
     // stdout is exactly one line, the manifest digest: the contract scripts rely on. Attachments go to stderr.
     for (const a of result.attached ?? []) log.info(`attached ${a.kind} ${a.digest}${a.tag ? ` (tag ${a.tag})` : ''}`);
   } finally {

@@ -17,6 +17,11 @@ export interface ConfigChanges {
   expose?: string[];
 }
 
+/*
+ * Messages name the setting as the library does (`env "A B=1": …`), a word that reads right to a CLI user too; the
+ * CLI puts its flag's dashes in front (src/cli/flag-names.ts).
+ */
+
 /**
  * A Dockerfile-style command: a JSON array of strings is the exec form; any other text is the shell form,
  * `["/bin/sh", "-c", TEXT]`. An empty string is the same as `[]`, which clears.
@@ -45,17 +50,22 @@ export function parseKeyValue(text: string, flag: string): [string, string] {
   return [text.slice(0, eq), text.slice(eq + 1)];
 }
 
-export function parseEnv(text: string): [string, string] {
-  const [key, value] = parseKeyValue(text, '--env');
-  if (!/^[^=\s]+$/.test(key)) throw new StowageError('INVALID_INPUT', `--env "${text}": invalid variable name "${key}"`);
+/** An environment variable name as Go's runtimes and Docker take it: not empty, no `=`, no white space. */
+export function checkEnvName(key: string, what: string): void {
+  if (!/^[^=\s]+$/.test(key)) throw new StowageError('INVALID_INPUT', `${what}: invalid variable name ${JSON.stringify(key)} (it must not be empty or contain "=" or white space)`);
+}
+
+export function parseEnv(text: string, name = 'env'): [string, string] {
+  const [key, value] = parseKeyValue(text, name);
+  checkEnvName(key, `${name} "${text}"`);
   return [key, value];
 }
 
-export function normalizePort(text: string): string {
+export function normalizePort(text: string, name = 'expose'): string {
   const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(text);
   const port = m ? Number(m[1]) : NaN;
   if (!m || port < 1 || port > 65535) {
-    throw new StowageError('INVALID_INPUT', `--expose "${text}": expected PORT[/PROTO] with PORT 1-65535 and PROTO tcp, udp or sctp`);
+    throw new StowageError('INVALID_INPUT', `${name} "${text}": expected PORT[/PROTO] with PORT 1-65535 and PROTO tcp, udp or sctp`);
   }
   return `${port}/${(m[2] ?? 'tcp').toLowerCase()}`;
 }

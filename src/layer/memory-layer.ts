@@ -56,9 +56,14 @@ function compareEntryNames(a: string, b: string): number {
   return x.length - y.length;
 }
 
-function checkId(value: number | undefined, what: string, at: string): number {
+/** uid and gid as `--chown` takes them: tar and the runtimes read ids as signed 32-bit numbers. */
+const MAX_ID = 0x7fffffff;
+
+function checkId(value: number | undefined, what: string, at: string, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return 0;
-  if (!Number.isSafeInteger(value) || value < 0) throw new StowageError('INVALID_INPUT', `in-memory entry ${at}: ${what} must be a non-negative integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw new StowageError('INVALID_INPUT', `in-memory entry ${at}: ${what} must be an integer from 0 to ${max === MAX_ID ? '2147483647' : 'a safe integer'}, got ${value}`);
+  }
   return value;
 }
 
@@ -101,11 +106,11 @@ export function memoryEntries(entries: readonly MemoryEntry[]): LayerEntry[] {
   for (const entry of entries) {
     if (typeof entry?.path !== 'string') throw new StowageError('INVALID_INPUT', 'in-memory entry without a path');
     const at = JSON.stringify(entry.path);
-    const dest = validateDestPath(entry.path, entry.path).replace(/\/+$/, '');
+    const dest = validateDestPath(entry.path, entry.path, `in-memory entry path`).replace(/\/+$/, '');
     if (dest === '') throw new StowageError('INVALID_INPUT', `in-memory entry ${at}: the root directory cannot be an entry`);
     const type = entry.type ?? 'file';
     const name = type === 'directory' ? `${dest.slice(1)}/` : dest.slice(1);
-    const owner = { uid: checkId(entry.uid, 'uid', at), gid: checkId(entry.gid, 'gid', at) };
+    const owner = { uid: checkId(entry.uid, 'uid', at, MAX_ID), gid: checkId(entry.gid, 'gid', at, MAX_ID) };
     const mtime = entry.mtime === undefined ? {} : { mtime: checkId(entry.mtime, 'mtime', at) };
     let out: LayerEntry;
     if (type === 'directory') {

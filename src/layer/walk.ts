@@ -63,7 +63,7 @@ function kindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(
  * same order. SRC itself is followed if it is a symlink (it is what the user named); links inside SRC are stored
  * as links and never followed, so nothing outside SRC is read.
  */
-export async function walkCopy(spec: CopySpec, flag = '--copy'): Promise<LayerEntry[]> {
+export async function walkCopy(spec: CopySpec, flag = 'copy'): Promise<LayerEntry[]> {
   const src = path.resolve(spec.source);
   const owner = spec.chown ?? { uid: 0, gid: 0 };
   // COPY --chmod: every copied file and directory gets these bits (parent directories above DEST_PATH do not).

@@ -19,7 +19,7 @@ export interface ModelSpec {
  * whole text is SRC (which may itself contain ':').
  */
 export function parseModel(text: string): ModelSpec {
-  if (text === '') throw new StowageError('INVALID_INPUT', '--model needs a model directory or file: --model SRC[:DEST_DIR]');
+  if (text === '') throw new StowageError('INVALID_INPUT', 'model "": needs a model directory or file, SRC[:DEST_DIR]');
   const at = text.lastIndexOf(':/');
   const source = at > 0 ? text.slice(0, at) : text;
   const dest = at > 0 ? text.slice(at + 1) : DEFAULT_MODEL_DIR;
@@ -28,7 +28,7 @@ export function parseModel(text: string): ModelSpec {
 
 /** Normalises DEST_DIR: absolute, no `..`, not the root (a model spread over / would shadow the base's files). */
 export function modelDir(dest: string, context: string): string {
-  const dir = validateDestPath(dest, context).replace(/\/+$/, '');
-  if (dir === '') throw new StowageError('INVALID_INPUT', `--model "${context}": DEST_DIR must be a directory below /, such as /models`);
+  const dir = validateDestPath(dest, context, `model "${context}": DEST_DIR`).replace(/\/+$/, '');
+  if (dir === '') throw new StowageError('INVALID_INPUT', `model "${context}": DEST_DIR must be a directory below /, such as /models`);
   return dir;
 }

@@ -43,7 +43,7 @@ export interface ModelPlanOptions {
   readableByAll?: boolean;
   /** Owner of every entry (default 0:0). */
   owner?: { uid: number; gid: number };
-  /** How errors name the model: `--model` (the default, the CLI's flag) or `model` (the library's `modelLayers`). */
+  /** How errors name the model (default `model`; the CLI writes `--model`). */
   label?: string;
 }
 
@@ -75,7 +75,7 @@ export async function planModel(spec: ModelSpec, options: ModelPlanOptions = {})
   const min = options.fileLayerMin ?? DEFAULT_FILE_LAYER_MIN;
   if (!Number.isSafeInteger(min) || min < 1) throw new StowageError('USAGE', `the per-file layer threshold must be a positive number of bytes, got ${min}`);
   // A single file goes inside DEST_DIR (trailing '/'); a directory's contents become DEST_DIR's.
-  const label = options.label ?? '--model';
+  const label = options.label ?? 'model';
   const prefix = `${spec.dest.slice(1)}/`;
   const listed = await walkCopy({ source: spec.source, dest: `${spec.dest}/`, ...(options.owner ? { chown: options.owner } : {}) }, label);
   // Links become the files they lead to (the Hugging Face cache keeps every weight as a link into its blob store).

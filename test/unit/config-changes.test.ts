@@ -57,6 +57,6 @@ describe('applyChanges (Docker rules)', () => {
     expect(applyChanges(undefined, { workdir: 'app' }).WorkingDir).toBe('/app');
   });
   it('rejects bad ports', () => {
-    for (const p of ['0', '70000', '80/http', 'x']) expect(() => normalizePort(p)).toThrow(/--expose/);
+    for (const p of ['0', '70000', '80/http', 'x']) expect(() => normalizePort(p)).toThrow(new RegExp(`^expose "${p}": expected PORT`));
   });
 });

@@ -149,7 +149,7 @@ describe('planModel', () => {
   it('refuses a model without regular files', async () => {
     await mkdir(join(dir, 'hollow', 'sub'), { recursive: true });
     const e = await rejection(planModel({ source: join(dir, 'hollow'), dest: '/models' }));
-    expect(e.message).toMatch(/--model source ".*hollow" holds no regular files/);
+    expect(e.message).toMatch(/^model source ".*hollow" holds no regular files/);
   });
 
   it('kinds by name and size', () => {

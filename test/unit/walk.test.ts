@@ -181,7 +181,7 @@ describe('rejected sources', () => {
   it('a missing source names the path', async () => {
     const e = await rejection(walkCopy({ source: join(dir, 'nope'), dest: '/x' }));
     expect(isStowageError(e, 'INVALID_INPUT')).toBe(true);
-    expect(e.message).toBe(`--copy source "${join(dir, 'nope')}" does not exist`);
+    expect(e.message).toBe(`copy source "${join(dir, 'nope')}" does not exist`);
   });
 
   it.each(['fifo', 'socket', 'chardev'])('a %s as SRC', async (kind) => {
@@ -189,7 +189,7 @@ describe('rejected sources', () => {
     await makeSpecial(kind, p);
     const e = await rejection(walkCopy({ source: p, dest: '/x' }));
     expect(isStowageError(e, 'INVALID_INPUT')).toBe(true);
-    expect(e.message).toBe(`--copy source "${p}" is a special file (device, socket or FIFO); only regular files, directories and symlinks can be copied`);
+    expect(e.message).toBe(`copy source "${p}" is a special file (device, socket or FIFO); only regular files, directories and symlinks can be copied`);
   });
 
   it.each(['fifo', 'socket', 'chardev'])('a %s inside SRC, named with its full path', async (kind) => {
@@ -200,7 +200,7 @@ describe('rejected sources', () => {
     await makeSpecial(kind, p);
     const e = await rejection(walkCopy({ source: d, dest: '/x' }));
     expect(isStowageError(e, 'INVALID_INPUT')).toBe(true);
-    expect(e.message).toBe(`--copy source "${d}" contains "${p}", a special file (device, socket or FIFO); only regular files, directories and symlinks can be copied`);
+    expect(e.message).toBe(`copy source "${d}" contains "${p}", a special file (device, socket or FIFO); only regular files, directories and symlinks can be copied`);
   });
 
   it('a symlink as SRC that points at a FIFO is a special file too (SRC is followed)', async () => {
