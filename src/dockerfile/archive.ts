@@ -100,7 +100,10 @@ export async function unpackArchive(file: string, label: string, staging: string
     if (h.type === 'directory') {
       if (members.get(rel)?.node.type !== 'directory') put(rel, { type: 'directory', ...common, size: 0 });
       else members.set(rel, { rel, node: { type: 'directory', ...common, size: 0 } });
-    } else if (h.type === 'symlink') put(rel, { type: 'symlink', ...common, size: 0, linkname: h.linkname });
+    } else if (h.type === 'symlink') {
+      // A symlink's own mode means nothing on Linux; unpacked, it is 0777 (lrwxrwxrwx), as BuildKit and buildah write it.
+      put(rel, { type: 'symlink', ...common, mode: 0o777, size: 0, linkname: h.linkname });
+    }
     else if (h.type === 'link') {
       // A hard link needs its target earlier in the archive, as link(2) does when Docker or buildah unpack it.
       const to = path.posix.normalize(h.linkname.replace(/^\/+/, '') || '.').replace(/\/$/, '');
