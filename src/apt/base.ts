@@ -52,6 +52,8 @@ function osRelease(text: string | undefined): Record<string, string> {
  * `/var/lib/dpkg/status` is APT_NO_DPKG (busybox, Alpine, distroless' status.d: dpkg and apt read none of them).
  */
 export async function readAptBase(files: TreeFiles, imageArch: string): Promise<AptBase> {
+  // Everything apt reads, fetched in one pass: its configuration and keyrings, the os-release, the dpkg status.
+  await files.prefetch?.([DPKG_STATUS, '/etc/os-release', '/usr/lib/os-release', '/etc/apt', '/usr/share/keyrings']);
   const status = await files.read(DPKG_STATUS);
   if (!status) {
     const hints: string[] = [];

@@ -1,6 +1,6 @@
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { RootFs } from '../dockerfile/rootfs.js';
+import type { FsNode, RootFs } from '../dockerfile/rootfs.js';
 
 /**
  * Read-only access to the files of an image's merged tree, by absolute path inside the image (symlinks followed
@@ -13,17 +13,45 @@ export interface TreeFiles {
   list(dir: string): Promise<string[]>;
   /** What the tree is, for messages (`base oci:dir:tag`). */
   readonly label: string;
+  /**
+   * Makes the files under these paths (files, or directories read recursively) cheap to read: a tree held in image
+   * layers fetches them all in one pass over each layer instead of one pass per file. Optional; reading works without.
+   */
+  prefetch?(paths: readonly string[]): Promise<void>;
 }
 
 /** A base image's tree as RootFs reads it from its layers (contents fetched on demand into `staging`). */
 export function rootFsFiles(fs: RootFs, staging: string, label: string, signal?: AbortSignal): TreeFiles {
+  /** Staged copies by real path. */
+  const staged = new Map<string, string>();
+  const filesUnder = (p: string, out: Map<string, FsNode>, depth = 0): void => {
+    const found = fs.lookup(p);
+    if (!found || depth > 8) return;
+    if (found.node.type === 'file') out.set(found.path, found.node);
+    else if (found.node.type === 'directory') for (const c of fs.children(found.path)) filesUnder(`/${found.path}/${c}`, out, depth + 1);
+  };
   return {
     label,
     async read(p) {
       const found = fs.lookup(p);
       if (!found || found.node.type !== 'file') return undefined;
-      const [staged] = await fs.stage([found.node], staging, signal);
-      return readFile(staged!.source!);
+      let file = staged.get(found.path);
+      if (!file) {
+        const [node] = await fs.stage([found.node], staging, signal);
+        staged.set(found.path, (file = node!.source!));
+      }
+      return readFile(file);
+    },
+    async prefetch(paths) {
+      const want = new Map<string, FsNode>();
+      for (const p of paths) filesUnder(p, want);
+      for (const k of want.keys()) if (staged.has(k)) want.delete(k);
+      if (want.size === 0) return;
+      const keys = [...want.keys()];
+      const nodes = await fs.stage([...want.values()], staging, signal);
+      nodes.forEach((n, i) => {
+        if (n.source) staged.set(keys[i]!, n.source);
+      });
     },
     async list(dir) {
       const found = fs.lookup(dir);

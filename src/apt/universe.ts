@@ -39,8 +39,10 @@ export class AptUniverse {
         this.#versions.set(pkg.package, all);
       }
     }
-    // Provides of candidates only: apt installs a provider at its candidate version.
-    for (const name of this.#versions.keys()) {
+    // Provides of candidates only: apt installs a provider at its candidate version. Candidates are worked out
+    // here only for names that provide something (the others when the resolver first asks).
+    for (const [name, all] of this.#versions) {
+      if (!all.some((c) => c.pkg.provides)) continue;
       const cand = this.candidate(name);
       if (!cand?.pkg.provides) continue;
       for (const group of this.relations(cand, 'provides')) {
