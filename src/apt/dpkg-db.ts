@@ -31,7 +31,8 @@ const byteCmp = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.
 export function mergeStatus(base: readonly Stanza[], added: readonly Stanza[]): string {
   const key = (s: Stanza) => [field(s, 'Package') ?? '', field(s, 'Architecture') ?? ''] as const;
   const all = [...base, ...added].sort((a, b) => byteCmp(key(a)[0], key(b)[0]) || byteCmp(key(a)[1], key(b)[1]));
-  return formatDeb822(all);
+  // dpkg ends every stanza with a blank line, the last one too.
+  return `${formatDeb822(all)}\n`;
 }
 
 /** apt's `extended_states` with `Auto-Installed: 1` for the packages installed as dependencies, appended as apt does. */

@@ -50,6 +50,9 @@ async function confDirs(tree: TreeOverlay, baseConf: ReadonlyMap<string, string>
 export async function updateLdSoCache(tree: TreeOverlay, baseCache: Buffer | undefined, baseConf: ReadonlyMap<string, string>, group: string): Promise<boolean> {
   const entries: CacheEntry[] = baseCache ? parseLdSoCache(baseCache) : [];
   const have = new Set(entries.map((e) => `${e.key}\0${e.value}`));
+  // A base library's soname, by its real path: what the base's cache says the file is (its files did not change).
+  const baseSonames = new Map<string, string>();
+  for (const e of entries) baseSonames.set(tree.resolve(e.value, true), e.key);
   const realDirs = new Set<string>();
   for (const dir of [...(await confDirs(tree, baseConf)), ...BUILTIN]) {
     const node = tree.stat(dir, true);
@@ -60,9 +63,11 @@ export async function updateLdSoCache(tree: TreeOverlay, baseCache: Buffer | und
       const at = `${node.path}/${name}`;
       const target = tree.resolve(at, true);
       const file = tree.added(target);
-      // Base libraries are in the base's cache already; only new files (or new links to them) are read.
-      if (file?.type !== 'file' || !file.content) continue;
-      const soname = await elfSoname(file.content);
+      // New files are read for their soname; a new link to a base library (a -dev package's libz.so) takes the
+      // soname the base's cache gives that file; base entries themselves are in the base's cache already.
+      const newLink = !file && tree.added(at)?.type === 'symlink' ? baseSonames.get(target) : undefined;
+      if (!newLink && (file?.type !== 'file' || !file.content)) continue;
+      const soname = newLink ?? (await elfSoname(file!.content!));
       if (!soname) continue;
       // The `.so` link for ld(1) (`libz.so -> libz.so.1.2.13`, soname libz.so.1) is listed under its own name.
       const devLink = tree.stat(at)?.type === 'symlink' && name !== soname && name.endsWith('.so') && soname.startsWith(name);
