@@ -2,8 +2,8 @@
  * What a maintainer script would do on a fresh install, read without running it. The script is reduced to the
  * commands that a fresh install reaches (blocks guarded by the old version `$2`, `upgrade`, `abort-*` or
  * `dpkg --compare-versions`, and `case "$1"` arms other than `install`/`configure`, are left out), and each command
- * is sorted into: an effect stowage reproduces (update-alternatives --install with literal arguments, ldconfig,
- * update-ca-certificates), one that has no place in an image (byte-compilation, init-system hooks, conffile moves of
+ * is sorted into: an effect stowage reproduces (update-alternatives --install with literal arguments, ldconfig),
+ * one that has no place in an image (byte-compilation, init-system hooks, conffile moves of
  * dpkg-maintscript-helper), read-only shell, or anything else, which is reported as not run.
  */
 
@@ -18,7 +18,7 @@ export interface AlternativeInstall {
 
 export interface ScriptReading {
   readonly alternatives: AlternativeInstall[];
-  /** Effects reproduced by stowage: `ldconfig`, `update-ca-certificates`, `update-alternatives`. */
+  /** Effects reproduced by stowage: `ldconfig`, `update-alternatives`. */
   readonly emulated: string[];
   /** Commands with nothing to do in an image (`py3compile`, `deb-systemd-helper`, …). */
   readonly skipped: string[];
@@ -238,10 +238,6 @@ export function readScript(text: string, script: 'preinst' | 'postinst'): Script
       }
       if (base === 'ldconfig') {
         add(out.emulated, 'ldconfig');
-        continue;
-      }
-      if (base === 'update-ca-certificates') {
-        add(out.emulated, 'update-ca-certificates');
         continue;
       }
       if (SKIPPED.has(base)) {
