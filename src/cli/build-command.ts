@@ -9,6 +9,7 @@ import { withFlagNames } from './flag-names.js';
 import { formatPlatform } from '../image/platform.js';
 import { ttyReporter } from '../progress.js';
 import { credentialFor, parseConcurrency, parseRetries } from './registry-flags.js';
+import { readStdin } from './read-stdin.js';
 import { readPasswordFromStdin, SIGNING_FLAGS, signOptionsFromFlags } from './signing-flags.js';
 import type { Logger } from '../log.js';
 import { BUILD_USAGE } from './usage.js';
@@ -122,6 +123,7 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   const explicit = values.file !== undefined || positionals.length === 1 || values['build-arg'] !== undefined || values.target !== undefined;
   const dockerfileMode = explicit || (values.from === undefined && !values.copy && values.model === undefined && cwdHasDockerfile());
   if (dockerfileMode && values.from !== undefined) throw new StowageError('USAGE', '--from and a Dockerfile build (-f, CONTEXT) cannot be used together: the Dockerfile\'s FROM names the base');
+  if (values.file === '-' && signing?.passwordFromStdin) throw new StowageError('USAGE', '-f - and --key-password-stdin both read stdin; give the Dockerfile as a file');
   if (dockerfileMode && values.copy) throw new StowageError('USAGE', '--copy and a Dockerfile build (-f, CONTEXT) cannot be used together: use COPY in the Dockerfile');
   const python = values['python-lock'] !== undefined || values.wheel || values['find-links'] || values['index-url'] !== undefined || values['python-target'] !== undefined || values['python-site'] !== undefined || values['break-system-packages']
     ? {
@@ -213,6 +215,11 @@ export async function buildCommand(argv: string[], makeLog: (o: { quiet: boolean
   }
   const options = parsed.options;
   if (parsed.passwordFromStdin && options.sign) options.sign = { ...options.sign, keyPassword: await readPasswordFromStdin() };
+  // `-f -`: the Dockerfile comes from stdin (docker build -f -); the context is still CONTEXT.
+  if (options.dockerfile?.file === '-') {
+    const { file: _stdin, ...rest } = options.dockerfile;
+    options.dockerfile = { ...rest, text: await readStdin() };
+  }
   // On a terminal: live per-layer progress with log lines above it; elsewhere a line per finished step.
   const tty = process.stderr.isTTY && !parsed.quiet ? ttyReporter(process.stderr, { verbose: parsed.verbose }) : undefined;
   const log = tty ?? makeLog(parsed);

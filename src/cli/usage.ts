@@ -48,7 +48,8 @@ export const BUILD_USAGE = `Usage:
 
 Options:
   -f, --file DOCKERFILE     build from a Dockerfile (default CONTEXT/Dockerfile): every instruction but RUN;
-                            without --from, --copy or --model, a ./Dockerfile is built from CONTEXT . (docker build)
+                            without --from, --copy or --model, a ./Dockerfile is built from CONTEXT . (docker build);
+                            -f - reads it from stdin
   CONTEXT                   the directory COPY/ADD read from (default .); .dockerignore applies
   --build-arg K[=V]         a Dockerfile ARG value (K alone: from the environment)
   --target STAGE            the Dockerfile stage to build (default the last)

@@ -82,10 +82,12 @@ export class IgnoreMatcher {
 
 /**
  * The ignore file that applies: `<Dockerfile>.dockerignore` next to the Dockerfile wins over the context's
- * `.dockerignore` (BuildKit dockerui). Absent files mean nothing is ignored.
+ * `.dockerignore` (BuildKit dockerui); a Dockerfile given as text has no such neighbour. Absent files mean nothing is
+ * ignored.
  */
-export async function loadIgnore(contextDir: string, dockerfile: string): Promise<IgnoreMatcher> {
-  for (const file of [`${dockerfile}.dockerignore`, path.join(contextDir, '.dockerignore')]) {
+export async function loadIgnore(contextDir: string, dockerfile: string | undefined): Promise<IgnoreMatcher> {
+  const candidates = [...(dockerfile !== undefined ? [`${dockerfile}.dockerignore`] : []), path.join(contextDir, '.dockerignore')];
+  for (const file of candidates) {
     let text: string;
     try {
       text = await readFile(file, 'utf8');

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
@@ -22,8 +22,9 @@ import { parseChmod } from './chmod.js';
 import { ContextTree, type FileTree } from './context.js';
 import { planCopy, type PlannedEntry, type ReadySource } from './copy.js';
 import { loadIgnore } from './dockerignore.js';
+import { EnvList } from './env-list.js';
 import { downloadUrl } from './fetch-url.js';
-import { expandWord, expandWords, LexError } from './lex.js';
+import { expandWord, expandWords, LexError, type Vars } from './lex.js';
 import { jsonForm, parseDockerfile, parseError, type Instruction } from './parser.js';
 import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
@@ -44,6 +45,11 @@ import { newLayerMediaType } from '../image/layer.js';
 export interface DockerfileOptions {
   /** Path of the Dockerfile; default CONTEXT/Dockerfile. */
   file?: string;
+  /**
+   * The Dockerfile's text, instead of reading `file` (the CLI's `-f -` reads it from stdin, as `docker build -f -`
+   * does); messages name it `<stdin>`, and only CONTEXT/.dockerignore applies.
+   */
+  text?: string;
   /** The build context directory; default '.'. */
   context?: string;
   /** `--build-arg K=V` (or `K`, taken from the environment). */
@@ -128,6 +134,8 @@ interface State {
   layers: DockerfileResult['layers'];
   history: HistoryEntry[];
   config: ContainerConfig;
+  /** config.Env, indexed (kept in step with it). */
+  env: EnvList;
   author?: string;
   args: Map<string, string>;
   declared: Set<string>;
@@ -311,7 +319,8 @@ function scratchImage(platform: Platform): BaseImage {
 }
 
 export class DockerfileExecutor {
-  private readonly file: string;
+  /** The Dockerfile's path; undefined when its text was given. */
+  private readonly file: string | undefined;
   private readonly fileLabel: string;
   private readonly contextDir: string;
   private escape: '\\' | '`' = '\\';
@@ -336,8 +345,8 @@ export class DockerfileExecutor {
     private readonly checked: CheckEnv,
   ) {
     this.contextDir = path.resolve(options.context ?? '.');
-    this.file = path.resolve(options.file ?? path.join(this.contextDir, 'Dockerfile'));
-    this.fileLabel = options.file ?? path.join(options.context ?? '.', 'Dockerfile');
+    this.file = options.text !== undefined ? undefined : path.resolve(options.file ?? path.join(this.contextDir, 'Dockerfile'));
+    this.fileLabel = options.text !== undefined ? '<stdin>' : (options.file ?? path.join(options.context ?? '.', 'Dockerfile'));
     const list = Array.isArray(options.buildArgs)
       ? options.buildArgs.map((a): [string, string | undefined] => {
           const eq = a.indexOf('=');
@@ -354,7 +363,7 @@ export class DockerfileExecutor {
     return parseError(this.fileLabel, typeof inst === 'number' ? inst : inst.startLine, message);
   }
 
-  private expand(inst: Instruction, text: string, vars: ReadonlyMap<string, string>): string {
+  private expand(inst: Instruction, text: string, vars: Vars): string {
     try {
       return expandWord(text, vars, this.escape);
     } catch (e) {
@@ -365,9 +374,10 @@ export class DockerfileExecutor {
 
   /** Parses and checks the whole Dockerfile; nothing is fetched. Throws on RUN in a stage the target needs. */
   async prepare(): Promise<void> {
+    await this.checkContext();
     let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
+      text = this.file === undefined ? this.options.text! : await readFile(this.file, 'utf8');
     } catch (e) {
       const code = (e as { code?: string }).code;
       throw new StowageError('INVALID_INPUT', `cannot read Dockerfile ${this.fileLabel}: ${code === 'ENOENT' ? 'it does not exist' : (e as Error).message}`, { cause: e });
@@ -409,6 +419,20 @@ export class DockerfileExecutor {
     for (const stage of this.needed(target)) {
       for (const inst of stage.body) if (inst.keyword === 'RUN' && !runShapeOf(inst)) throw runError(this.fileLabel, inst);
     }
+  }
+
+  /** The context must be a directory (docker build: "unable to prepare context"), checked before anything is read. */
+  private async checkContext(): Promise<void> {
+    const shown = this.options.context ?? '.';
+    let st;
+    try {
+      st = await stat(this.contextDir);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      const why = code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : (e as Error).message;
+      throw new StowageError('INVALID_INPUT', `build context "${shown}" ${why}; CONTEXT is the directory COPY and ADD read from`, { cause: e });
+    }
+    if (!st.isDirectory()) throw new StowageError('INVALID_INPUT', `build context "${shown}" is not a directory; CONTEXT is the directory COPY and ADD read from (the Dockerfile goes to -f)`);
   }
 
   /**
@@ -543,13 +567,9 @@ export class DockerfileExecutor {
     return state.fs;
   }
 
-  private varsOf(state: State): Map<string, string> {
-    const vars = new Map(state.args);
-    for (const e of state.config.Env ?? []) {
-      const eq = e.indexOf('=');
-      vars.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
-    }
-    return vars;
+  /** What `$NAME` means in a stage: its ENV, else its ARGs (a view, not a copy: instructions are many). */
+  private varsOf(state: State): Vars {
+    return { get: (name) => state.env.get(name) ?? state.args.get(name) };
   }
 
   private history(state: State, createdBy: string, emptyLayer: boolean): void {
@@ -565,12 +585,14 @@ export class DockerfileExecutor {
     let state: State;
     if (parent) {
       const p = this.states.get(parent.index)!;
+      const config = structuredClone(p.config);
       state = {
         ...p,
         stage,
         layers: [...p.layers],
         history: [...p.history],
-        config: structuredClone(p.config),
+        config,
+        env: new EnvList((config.Env ??= [])),
         args: new Map(p.args),
         declared: new Set(p.declared),
         cmdSet: false,
@@ -580,13 +602,15 @@ export class DockerfileExecutor {
       const scratch = baseName === 'scratch';
       const root = scratch ? scratchImage(platform) : await this.image(baseName, platform, flags.platform !== undefined);
       if (!scratch) this.env.log.info(`stage ${stage.name ?? stage.index}: base ${baseName} ${root.manifest.digest}`);
+      const config: ContainerConfig = structuredClone(root.config.value.config ?? {});
       state = {
         stage,
         root,
         scratch,
         layers: [],
         history: [...(root.config.value.history ?? [])],
-        config: structuredClone(root.config.value.config ?? {}),
+        config,
+        env: new EnvList((config.Env ??= [])),
         args: new Map(),
         declared: new Set(),
         cmdSet: false,
@@ -596,7 +620,7 @@ export class DockerfileExecutor {
       if (root.config.value.author !== undefined) state.author = root.config.value.author;
     }
     // BuildKit gives every Linux stage a PATH when its image has none (FROM scratch included).
-    if (!(state.config.Env ?? []).some((e) => e.startsWith('PATH='))) state.config.Env = [...(state.config.Env ?? []), `PATH=${DEFAULT_PATH}`];
+    if (!state.env.has('PATH')) state.env.set('PATH', DEFAULT_PATH);
     this.states.set(stage.index, state);
 
     // The base's ONBUILD triggers run first, then are cleared (BuildKit initOnBuildTriggers).
@@ -640,20 +664,14 @@ export class DockerfileExecutor {
       case 'ENV': {
         flagsOf(inst, this.fileLabel, {});
         const pairs = nameValues(inst, this.fileLabel, this.escape).map(([k, v]) => [this.expand(inst, k, vars), this.expand(inst, v, vars)] as const);
-        const env = [...(c.Env ?? [])];
-        for (const [k, v] of pairs) {
-          const at = env.findIndex((e) => e === k || e.startsWith(`${k}=`));
-          if (at >= 0) env[at] = `${k}=${v}`;
-          else env.push(`${k}=${v}`);
-        }
-        c.Env = env;
+        for (const [k, v] of pairs) state.env.set(k, v);
         this.history(state, `ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`, true);
         return;
       }
       case 'LABEL': {
         flagsOf(inst, this.fileLabel, {});
         const pairs = nameValues(inst, this.fileLabel, this.escape).map(([k, v]) => [this.expand(inst, k, vars), this.expand(inst, v, vars)] as const);
-        c.Labels = { ...(c.Labels ?? {}) };
+        c.Labels ??= {};
         for (const [k, v] of pairs) c.Labels[k] = v;
         this.history(state, `LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`, true);
         return;
@@ -673,7 +691,7 @@ export class DockerfileExecutor {
         } catch (e) {
           throw this.err(inst, `EXPOSE: ${(e as Error).message}`);
         }
-        const exposed = { ...(c.ExposedPorts ?? {}) };
+        const exposed = (c.ExposedPorts ??= {});
         const added: string[] = [];
         for (const p of ports) {
           const m = /^(?:(?:[0-9.]+|\[[0-9a-fA-F:.]+\]):)?(\d+)(?:-(\d+))?(?:\/([A-Za-z]+))?$/.exec(p);
@@ -688,7 +706,6 @@ export class DockerfileExecutor {
             added.push(`${n}/${proto}`);
           }
         }
-        c.ExposedPorts = exposed;
         this.history(state, `EXPOSE map[${added.sort().map((p) => `${p}:{}`).join(' ')}]`, true);
         return;
       }
@@ -843,7 +860,7 @@ export class DockerfileExecutor {
     return r;
   }
 
-  private async copy(state: State, inst: Instruction, vars: Map<string, string>): Promise<void> {
+  private async copy(state: State, inst: Instruction, vars: Vars): Promise<void> {
     const isAdd = inst.keyword === 'ADD';
     const spec: Record<string, 'string' | 'bool' | 'list'> = { from: 'string', chown: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'list' };
     if (isAdd) Object.assign(spec, { checksum: 'string', 'keep-git-dir': 'bool', unpack: 'bool' });

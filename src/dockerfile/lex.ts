@@ -7,7 +7,10 @@ import { codePoints, fromCodePoints, Glob } from '../util/glob.js';
  * character outside quotes makes the next character literal, and quotes are removed. Unset variables expand to "".
  */
 
-export type Vars = ReadonlyMap<string, string>;
+/** Variable values by name (a Map will do; a stage gives a view of its ENV over its ARGs). */
+export interface Vars {
+  get(name: string): string | undefined;
+}
 
 export class LexError extends Error {}
 
@@ -53,8 +56,12 @@ class Words {
   }
 }
 
+/** How deep `${...}` may nest inside `${...}`. */
+const MAX_NESTING = 200;
+
 class Lexer {
   private sc: Scanner;
+  private depth = 0;
   constructor(
     text: string,
     private readonly vars: Vars,
@@ -165,6 +172,19 @@ class Lexer {
       if (name === '') return '$';
       return this.vars.get(name) ?? '';
     }
+    // Each `${` inside a `${...}` word is a level of recursion: a bound gives one clear error instead of a stack
+    // overflow (4000 nested `${A:-…}`), far beyond what a real Dockerfile nests.
+    if (++this.depth > MAX_NESTING) throw new LexError(`variable substitutions nested more than ${MAX_NESTING} deep`);
+    try {
+      return this.braced();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** `${...}`, after the `$`. */
+  private braced(): string {
+    const sc = this.sc;
     sc.next(); // {
     const name = this.name();
     if (name === '') throw new LexError(`bad substitution: \${${sc.s.slice(sc.i, sc.s.indexOf('}', sc.i) < 0 ? undefined : sc.s.indexOf('}', sc.i))}}`);

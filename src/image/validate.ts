@@ -3,21 +3,24 @@ import { validateDigest } from '../ref/reference.js';
 import { isIndexType, isManifestType } from './media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from './types.js';
 
-function invalid(what: string, why: string): StowageError {
-  return new StowageError('MANIFEST_INVALID', `${what} is not a valid image manifest: ${why}`);
+function invalid(what: string, why: string, kind = 'image manifest'): StowageError {
+  return new StowageError('MANIFEST_INVALID', `${what} is not a valid ${kind}: ${why}`);
 }
 
-function checkDescriptor(d: unknown, what: string, where: string): Descriptor {
-  if (typeof d !== 'object' || d === null) throw invalid(what, `${where} is not an object`);
+function checkDescriptor(d: unknown, what: string, where: string, kind?: string): Descriptor {
+  if (typeof d !== 'object' || d === null) throw invalid(what, `${where} is not an object`, kind);
   const desc = d as Descriptor;
-  if (typeof desc.mediaType !== 'string' || !desc.mediaType) throw invalid(what, `${where} has no mediaType`);
-  if (typeof desc.digest !== 'string') throw invalid(what, `${where} has no digest`);
+  if (typeof desc.mediaType !== 'string' || !desc.mediaType) throw invalid(what, `${where} has no mediaType`, kind);
+  if (typeof desc.digest !== 'string') throw invalid(what, `${where} has no digest`, kind);
   try {
     validateDigest(desc.digest);
   } catch {
-    throw invalid(what, `${where} has a malformed digest "${desc.digest}"`);
+    throw invalid(what, `${where} has a malformed digest "${desc.digest}"`, kind);
   }
-  if (!Number.isSafeInteger(desc.size) || desc.size < 0) throw invalid(what, `${where} has an invalid size`);
+  if (!Number.isSafeInteger(desc.size) || desc.size < 0) throw invalid(what, `${where} has an invalid size`, kind);
+  if (desc.annotations !== undefined && (typeof desc.annotations !== 'object' || desc.annotations === null || Object.values(desc.annotations).some((v) => typeof v !== 'string'))) {
+    throw invalid(what, `${where} has annotations that are not a map of strings`, kind);
+  }
   return desc;
 }
 
@@ -35,6 +38,7 @@ export function manifestKind(value: unknown, mediaType: string, what: string): '
 }
 
 export function validateManifest(value: unknown, what: string): Manifest {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(what, 'it is not a JSON object');
   const m = value as Manifest;
   if (m.schemaVersion !== 2) throw invalid(what, `schemaVersion is ${String(m.schemaVersion)}, expected 2`);
   checkDescriptor(m.config, what, 'config');
@@ -44,10 +48,12 @@ export function validateManifest(value: unknown, what: string): Manifest {
 }
 
 export function validateIndex(value: unknown, what: string): Index {
+  const kind = 'image index';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(what, 'it is not a JSON object', kind);
   const x = value as Index;
-  if (x.schemaVersion !== 2) throw invalid(what, `schemaVersion is ${String(x.schemaVersion)}, expected 2`);
-  if (!Array.isArray(x.manifests)) throw invalid(what, 'manifests is not an array');
-  x.manifests.forEach((d, i) => checkDescriptor(d, what, `manifests[${i}]`));
+  if (x.schemaVersion !== 2) throw invalid(what, `schemaVersion is ${String(x.schemaVersion)}, expected 2`, kind);
+  if (!Array.isArray(x.manifests)) throw invalid(what, 'manifests is not an array', kind);
+  x.manifests.forEach((d, i) => checkDescriptor(d, what, `manifests[${i}]`, kind));
   return x;
 }
 

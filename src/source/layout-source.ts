@@ -9,7 +9,7 @@ import { resolveImage } from './resolve.js';
 import type { BaseImage, ImageSource, ManifestReader } from './source.js';
 import { MANIFEST_LIMIT } from '../registry/registry.js';
 import { documentMediaType, MediaType, REF_NAME } from '../image/media-types.js';
-
+import { validateIndex } from '../image/validate.js';
 
 export function layoutBlobPath(dir: string, digest: string): string {
   return path.join(dir, 'blobs', digest.slice(0, digest.indexOf(':')), hexOf(digest));
@@ -23,11 +23,14 @@ export async function readLayoutIndex(dir: string): Promise<Index> {
   } catch (e) {
     throw new StowageError('NOT_FOUND', `"${dir}" is not an OCI image layout: cannot read index.json (${(e as { code?: string }).code ?? (e as Error).message})`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as Index;
+    value = JSON.parse(text);
   } catch {
     throw new StowageError('MANIFEST_INVALID', `${path.join(dir, 'index.json')} is not valid JSON`);
   }
+  // Checked here, once: every reader of a layout then meets descriptors, not whatever the file held.
+  return validateIndex(value, path.join(dir, 'index.json'));
 }
 
 /** A base image in an OCI image layout directory, `oci:DIR[:TAG]`. */

@@ -181,6 +181,7 @@ describe('bad input: one line naming the Dockerfile and the line', () => {
     ['ADD of a git repository (git@)', 'FROM scratch\nADD git@127.0.0.1:moby/buildkit.git#v0.10.1 /b\n', {}, /Dockerfile:2: ADD: git sources are not supported by stowage \(git@127\.0\.0\.1:moby\/buildkit\.git#v0\.10\.1\); copy a checkout from the context instead$/],
     ['duplicate stage name', 'FROM scratch AS a\nFROM scratch AS A\n', {}, /Dockerfile:2: duplicate stage name "a"$/],
     ['unknown target', 'FROM scratch AS a\n', {}, /target stage "nope" could not be found \(stages: a\)$/],
+    ['4000 nested substitutions', `FROM scratch\nENV A=${'${A:-'.repeat(4000)}x${'}'.repeat(4000)}\n`, {}, /Dockerfile:2: ENV: variable substitutions nested more than 200 deep$/],
   ];
   for (const [name, text, files, message] of cases) {
     it(name, async () => {
@@ -220,9 +221,78 @@ describe('bad input: one line naming the Dockerfile and the line', () => {
     for (const d of mine) expect(mounts).toContain(d);
   });
 
+  it('CONTEXT missing or a file: one line saying so, before the Dockerfile is read or anything built', async () => {
+    const dir = await context('FROM scratch\nCOPY f /f\n', { f: 'f' });
+    const missing = await stowage(['build', '-f', join(dir, 'Dockerfile'), '--to', `oci:${join(work, 'never')}:1`, '--cache-dir', cache, join(dir, 'nope')]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stdout).toBe('');
+    expect(lines(missing.stderr)).toEqual([`stowage: error: build context "${join(dir, 'nope')}" does not exist; CONTEXT is the directory COPY and ADD read from`]);
+    const file = await stowage(['build', '--to', `oci:${join(work, 'never')}:1`, '--cache-dir', cache, join(dir, 'Dockerfile')]);
+    expect(file.code).not.toBe(0);
+    expect(lines(file.stderr)).toEqual([`stowage: error: build context "${join(dir, 'Dockerfile')}" is not a directory; CONTEXT is the directory COPY and ADD read from (the Dockerfile goes to -f)`]);
+    await expect(readFile(join(work, 'never', 'index.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('-f - reads the Dockerfile from stdin (docker build -f -); CONTEXT is still the directory given', async () => {
+    const dir = await context('FROM scratch\nLABEL from=file\n', { 'f.txt': 'from the context\n', '.dockerignore': 'ignored.txt\n', 'ignored.txt': 'x' });
+    const out = join(work, 'stdin-layout');
+    const r = await stowage(['build', '-f', '-', '--to', `oci:${out}:1`, '--cache-dir', cache, dir], { input: 'FROM scratch\nLABEL from=stdin\nCOPY f.txt /f.txt\nCOPY ignored.tx[t] /i/\n' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(DIGEST_LINE);
+    expect((await readImageConfig(out, '1')).config?.Labels).toEqual({ from: 'stdin' });
+    const tree = (await imageTree(out, '1')).tree;
+    expect([...tree.keys()].sort()).toEqual(['f.txt']);
+    const bad = await stowage(['build', '-f', '-', '--to', `oci:${out}:2`, '--cache-dir', cache, dir], { input: 'FROM scratch\nRUN true\n' });
+    expect(bad.code).not.toBe(0);
+    expect(lines(bad.stderr)[0]).toMatch(/^stowage: error: <stdin>:2: RUN is not supported/);
+  });
+
+  it('a malformed index.json in an oci: base: one line naming the file', async () => {
+    const bad: [string, RegExp][] = [
+      ['{"schemaVersion":2,', /index\.json is not valid JSON(;|$)/],
+      ['[]', /index\.json is not a valid image index: it is not a JSON object(;|$)/],
+      ['{"schemaVersion":2,"manifests":5}', /index\.json is not a valid image index: manifests is not an array(;|$)/],
+      ['{"schemaVersion":2,"manifests":[null]}', /index\.json is not a valid image index: manifests\[0\] is not an object(;|$)/],
+      ['{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":7,"size":1}]}', /index\.json is not a valid image index: manifests\[0\] has no digest(;|$)/],
+    ];
+    for (const [i, [text, message]] of bad.entries()) {
+      const layout = join(work, `bad-layout-${i}`);
+      await mkdir(layout, { recursive: true });
+      await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+      await writeFile(join(layout, 'index.json'), text);
+      const dir = await context(`FROM oci:${layout}\nLABEL a=b\n`);
+      const r = await build(dir, `oci:${join(work, 'never')}:1`);
+      expect(r.code, text).not.toBe(0);
+      expect(r.stdout).toBe('');
+      const errors = lines(r.stderr).filter((l) => !/^(resolving|stage |built|cached|wrote)/.test(l));
+      expect(errors, text).toEqual([expect.stringMatching(message)]);
+      expect(errors[0]).toContain(join(layout, 'index.json'));
+    }
+  });
+
   it('nothing is tagged when the build fails', async () => {
     const r = await stowage(['inspect', `${registry.host}/df/bad:1`]);
     expect(r.code).not.toBe(0);
+  });
+});
+
+describe('many instructions', () => {
+  it('20 000 ENV and 5 000 LABEL lines build, each ENV replaced in place or appended, each LABEL expanded', async () => {
+    const text = ['FROM scratch', ...Array.from({ length: 20_000 }, (_, i) => `ENV K${i}=v${i}`), ...Array.from({ length: 5_000 }, (_, i) => `LABEL L${i}=\${K${i}}-\$K${i + 1}`), 'ENV K5=replaced', ''].join('\n');
+    const dir = await context(text);
+    const out = join(work, 'many-layout');
+    const r = await build(dir, `oci:${out}:1`);
+    expect(r.code, r.stderr).toBe(0);
+    const config = await readImageConfig(out, '1');
+    const env = config.config?.Env ?? [];
+    expect(env).toHaveLength(20_001);
+    expect(env[0]).toMatch(/^PATH=/);
+    expect(env[6]).toBe('K5=replaced');
+    expect(env.at(-1)).toBe('K19999=v19999');
+    const labels = config.config?.Labels ?? {};
+    expect(Object.keys(labels)).toHaveLength(5_000);
+    expect(labels.L4999).toBe('v4999-v5000');
+    expect(config.history).toHaveLength(25_001);
   });
 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseChmod } from '../../src/dockerfile/chmod.js';
 import { IgnoreMatcher, parseIgnoreFile } from '../../src/dockerfile/dockerignore.js';
-import { expandWord, expandWords } from '../../src/dockerfile/lex.js';
+import { expandWord, expandWords, LexError } from '../../src/dockerfile/lex.js';
 import { jsonForm, parseDockerfile, splitFlags } from '../../src/dockerfile/parser.js';
 import { resolveOwner } from '../../src/dockerfile/users.js';
 
@@ -112,6 +112,13 @@ describe('variable substitution (BuildKit shell/lex.go)', () => {
     expect(expandWord('${EMPTY?x}', vars)).toBe('');
     expect(() => expandWord('${SET', vars)).toThrow("syntax error: missing '}'");
     expect(() => expandWord("'open", vars)).toThrow('single-quote');
+  });
+
+  it('nesting: 200 levels of ${A:-…} expand; 4000 are one LexError, not a stack overflow', () => {
+    const nest = (n: number) => `${'${A:-'.repeat(n)}x${'}'.repeat(n)}`;
+    expect(expandWord(nest(200), vars)).toBe('x');
+    expect(() => expandWord(nest(201), vars)).toThrow(LexError);
+    expect(() => expandWord(nest(4000), vars)).toThrow('variable substitutions nested more than 200 deep');
   });
 
   it('with the backtick escape, a backslash is an ordinary character', () => {
