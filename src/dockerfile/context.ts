@@ -39,6 +39,18 @@ const MAX_LINKS = 255;
 const ODD = '\0';
 
 /**
+ * A name or path from `children` as patterns see it: a name that is not UTF-8 as its lossy decoding (so a wildcard
+ * or an --exclude that would match it in BuildKit matches it here, and copying it is then refused, not skipped).
+ */
+export function patternView(p: string): string {
+  if (!p.includes(ODD)) return p;
+  return p
+    .split('/')
+    .map((c) => (c.startsWith(ODD) ? Buffer.from(c.slice(1), 'hex').toString('utf8') : c))
+    .join('/');
+}
+
+/**
  * The build context, read as BuildKit reads it: every path is resolved one component at a time with lstat and
  * readlink, as if the context directory were `/`, so a link to `..`, to `/` or to an absolute path stays inside the
  * context (`up -> ..` makes `up/x` the context's own `x`), and nothing outside it is ever opened. .dockerignore
@@ -164,9 +176,15 @@ export class ContextTree implements FileTree {
     const raw = await readPinnedDir(path.join(root, resolved.rel), identityOf(resolved.st));
     const out: string[] = [];
     for (const buf of raw) {
-      const name = isUtf8(buf) ? buf.toString('utf8') : `${ODD}${buf.toString('hex')}`;
+      if (!isUtf8(buf)) {
+        // Kept (to be refused when copied) unless .dockerignore leaves it out, matched as its lossy decoding.
+        const odd = `${ODD}${buf.toString('hex')}`;
+        if (!this.ignore.ignores(patternView(dir === '' ? odd : `${dir}/${odd}`))) out.push(odd);
+        continue;
+      }
+      const name = buf.toString('utf8');
       const rel = dir === '' ? name : `${dir}/${name}`;
-      if (name.startsWith(ODD) || !this.ignore.ignores(rel)) out.push(name);
+      if (!this.ignore.ignores(rel)) out.push(name);
       else if (this.ignore.hasExclusions) {
         const st = await this.lstatAt(root, rel);
         if (st?.isDirectory()) out.push(name);

@@ -3,7 +3,7 @@ import { StowageError } from '../errors.js';
 import type { LayerEntry } from '../layer/walk.js';
 import { Glob } from '../util/glob.js';
 import type { ChmodFn } from './chmod.js';
-import type { FileTree } from './context.js';
+import { patternView, type FileTree } from './context.js';
 import { IgnoreMatcher } from './dockerignore.js';
 import type { FsNode, RootFs } from './rootfs.js';
 import type { Owner } from './users.js';
@@ -76,7 +76,7 @@ async function expandSource(tree: FileTree, source: string): Promise<string[]> {
       // Matches keep the directory as written (a link in it stays a link), as Go's filepath.Glob does: --parents
       // copies that path, and each match is looked up again (inside the tree) when it is copied.
       for (const name of await tree.children(found.path)) {
-        if (glob.matches(name)) next.push(dir === '' ? name : `${dir}/${name}`);
+        if (glob.matches(patternView(name))) next.push(dir === '' ? name : `${dir}/${name}`);
       }
     }
     paths = next;
@@ -144,7 +144,7 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
     for (const name of await req.tree.children(srcDir)) {
       const child = srcDir === '' ? name : `${srcDir}/${name}`;
       const rel = relBase === '' ? name : `${relBase}/${name}`;
-      if (excludes?.ignores(rel)) continue;
+      if (excludes?.ignores(patternView(rel))) continue;
       const found = await req.tree.lookup(child, false);
       if (!found) continue;
       const target = real === '' ? name : `${real}/${name}`;
@@ -207,7 +207,7 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
         if (wildcard) continue;
         throw new StowageError('INVALID_INPUT', `${req.what}: "/${p}": not found`);
       }
-      if (excludes && p !== '' && excludes.ignores(path.posix.basename(p))) continue;
+      if (excludes && p !== '' && excludes.ignores(patternView(path.posix.basename(p)))) continue;
       let target: string;
       if (req.parents) {
         const keep = pivot >= 0 ? path.posix.normalize(`/${p}`).slice(1).slice(path.posix.normalize(source.slice(0, pivot)).replace(/^\.?\/?/, '').length).replace(/^\//, '') : p;

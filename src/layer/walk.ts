@@ -2,6 +2,7 @@ import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
 import { identityOf } from '../util/files.js';
+import { namesOf, printableName } from '../util/names.js';
 import type { CopySpec } from './copy-spec.js';
 import type { TarEntryHeader } from './tar-header.js';
 
@@ -108,12 +109,16 @@ export async function walkCopy(spec: CopySpec, flag = 'copy'): Promise<LayerEntr
   }
 
   const walk = async (dir: string, prefix: string, seen: { dev: bigint; ino: bigint }): Promise<void> => {
-    let names: string[];
+    let raw: Buffer[];
     try {
-      names = await readdir(dir);
+      raw = await readdir(dir, { encoding: 'buffer' });
     } catch (e) {
       throw new StowageError('INVALID_INPUT', `cannot read directory "${dir}": ${(e as Error).message}`, { cause: e });
     }
+    // Names are bytes; one that is not UTF-8 cannot be written as it is, so it is refused (never dropped or mangled).
+    const names = namesOf(raw, (bad) => {
+      throw new StowageError('INVALID_INPUT', `${flag} source "${spec.source}" contains "${path.join(dir, printableName(bad))}", whose name is not valid UTF-8; layers hold names as UTF-8, so rename it`);
+    });
     // Listed by path: the directory must still be the one lstat saw (not a link swapped in to list another one).
     if (identityOf(await lstat(dir, { bigint: true })) !== identityOf(seen)) {
       throw new StowageError('INVALID_INPUT', `"${dir}" was replaced while it was being read; rerun when it is stable`);

@@ -17,6 +17,7 @@ import { cliFor, DIGEST_LINE, stowage } from '../harness/cli.js';
 import { run, runOk, type RunResult } from '../harness/exec.js';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../harness/fault-proxy.js';
 import { startRegistry, type RegistryHandle } from '../harness/registry.js';
+import { readJsonBlob, resolveTag } from '../harness/layout.js';
 import { inspectImage, inspectRaw, runImage } from '../harness/runc.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
@@ -403,6 +404,57 @@ describe('names that are long or not ASCII round-trip (GNU tar, umoci, runc)', (
     expect(lines.slice(expectedNames().length).join('\n')).toBe(`latin\nCJK in a CJK directory\n目标/${'q'.repeat(120)}\n`);
   });
 });
+
+describe('names that are not UTF-8: refused naming the file, never dropped or merged', () => {
+  // `\xff.txt` beside a file literally named `\uFFFD.txt` (what a lossy decoding turns \xff into): dropping the
+  // first or reading both as the second would lose a file without a word.
+  let tree: string;
+  beforeAll(async () => {
+    tree = join(work, 'odd-names');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    await writeFile(join(tree, 'ok.txt'), 'fine\n');
+    await writeFile(join(tree, 'sub', '\uFFFD.txt'), 'the U+FFFD file\n');
+    await writeFile(Buffer.concat([Buffer.from(join(tree, 'sub') + '/'), Buffer.from([0xff]), Buffer.from('.txt')]), 'the 0xff file\n');
+    await writeFile(join(tree, 'Dockerfile'), `FROM oci:${bases.layoutDir}:amd64\nCOPY . /data/\n`);
+  });
+
+  it('--copy and --model: one line naming the file with its odd byte shown', async () => {
+    for (const flag of ['--copy', '--model']) {
+      proxy.reset();
+      const d = dest();
+      const r = await stowage(['build', '--from', base, '--to', d.ref, flag, `${tree}:/data`, '--no-cache']);
+      await expectRejected(r, new RegExp(`^stowage: error: (${flag}|model) source "${tree}" contains "${join(tree, 'sub')}/\\\\xff\\.txt", whose name is not valid UTF-8; layers hold names as UTF-8, so rename it`), d.tag, { noTraffic: true });
+    }
+  });
+
+  it('COPY . or a wildcard matching it: one line naming the file; other files, or the file ignored: builds', async () => {
+    const out = join(work, 'odd-layout');
+    const file = join(work, 'odd.Dockerfile');
+    const oneLine = (r: RunResult, line: number) => {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('stowage: error:'))).toEqual([
+        `stowage: error: ${file}:${line}: cannot copy "sub/\\xff.txt" from the build context: its name is not valid UTF-8, and layers hold names as UTF-8; rename it or add it to .dockerignore`,
+      ]);
+    };
+    await writeFile(file, `FROM oci:${bases.layoutDir}:amd64\nCOPY ok.txt /data/\nCOPY . /data/\n`);
+    oneLine(await stowage(['build', '-f', file, '--to', `oci:${out}:1`, '--no-cache', tree]), 3);
+    await writeFile(file, `FROM oci:${bases.layoutDir}:amd64\nCOPY sub/*.txt /data/\n`);
+    oneLine(await stowage(['build', '-f', file, '--to', `oci:${out}:1`, '--no-cache', tree]), 2);
+    // Ignored (its lossy decoding matches the pattern, as the U+FFFD file's own name does): the rest builds.
+    await writeFile(file, `FROM oci:${bases.layoutDir}:amd64\nCOPY ok.txt sub/ /data/\n`);
+    await writeFile(`${file}.dockerignore`, 'sub/?.txt\n');
+    const ok = await stowage(['build', '-f', file, '--to', `oci:${out}:2`, '--no-cache', tree]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(Object.keys(await layerFiles(out, '2')).sort()).toEqual(['data/', 'data/ok.txt']);
+  });
+});
+
+/** name → type of every entry in the last layer of an image in a layout. */
+async function layerFiles(out: string, tag: string): Promise<Record<string, string>> {
+  const manifest = await readJsonBlob<{ layers: { digest: string }[] }>(out, (await resolveTag(out, tag)).digest);
+  const listing = await run('tar', ['-tvzf', join(out, 'blobs', 'sha256', manifest.layers.at(-1)!.digest.slice(7))]);
+  return Object.fromEntries(listing.stdout.split('\n').filter(Boolean).map((l) => [l.split(/\s+/).slice(5).join(' '), l[0]!]));
+}
 
 describe('symlinks in the build context that point outside it', () => {
   it('are stored as links and never read through', async () => {

@@ -100,6 +100,25 @@ describe('paths resolve inside the context, as if it were /', () => {
   });
 });
 
+describe('names that are not UTF-8', () => {
+  it('are listed apart from a name they would decode to, and refused when looked up; .dockerignore can leave them out', async () => {
+    const dir = join(top, 'odd');
+    await mkdir(dir);
+    await writeFile(join(dir, '\uFFFD.txt'), 'the U+FFFD file');
+    await writeFile(Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0xff]), Buffer.from('.txt')]), 'the 0xff file');
+    const t = new ContextTree(dir, new IgnoreMatcher([]));
+    const names = await t.children('');
+    expect(names).toHaveLength(2);
+    expect(names).toContain('\uFFFD.txt');
+    expect((await t.lookup('\uFFFD.txt', true))?.node.size).toBe('the U+FFFD file'.length);
+    const odd = names.find((n) => n !== '\uFFFD.txt')!;
+    const e = await rejection(t.lookup(odd, true));
+    expect(e.message).toBe('cannot copy "\\xff.txt" from the build context: its name is not valid UTF-8, and layers hold names as UTF-8; rename it or add it to .dockerignore');
+    // Matched as its lossy decoding, which is the other file's name: a pattern leaves out both or neither.
+    expect(await new ContextTree(dir, new IgnoreMatcher(['?.txt'])).children('')).toEqual([]);
+  });
+});
+
 /** The entry planCopy would make of a context file. */
 function entryOf(node: { source?: string; size: number; identity?: string }, name: string): LayerEntry {
   return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: node.size, source: node.source!, ...(node.identity ? { identity: node.identity } : {}) };

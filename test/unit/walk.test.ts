@@ -211,3 +211,14 @@ describe('rejected sources', () => {
     expect(e.message).toMatch(/is a special file/);
   });
 });
+
+describe('names that are not UTF-8', () => {
+  it('are refused naming the file, not dropped or merged with the name they would decode to', async () => {
+    const d = join(dir, 'odd-names');
+    await mkdir(d);
+    await writeFile(join(d, '\uFFFD.txt'), 'the U+FFFD file');
+    await writeFile(Buffer.concat([Buffer.from(`${d}/`), Buffer.from([0xc3, 0x28]), Buffer.from('.txt')]), 'an invalid two-byte sequence');
+    const e = await rejection(walkCopy({ source: d, dest: '/x' }, '--model'));
+    expect(e).toMatchObject({ code: 'INVALID_INPUT', message: `--model source "${d}" contains "${d}/\\xc3(.txt", whose name is not valid UTF-8; layers hold names as UTF-8, so rename it` });
+  });
+});
