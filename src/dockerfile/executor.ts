@@ -19,13 +19,14 @@ import { rfc3339 } from '../util/time.js';
 import { digestBytes, hexOf, sha256 } from '../digest.js';
 import { unpackArchive } from './archive.js';
 import { parseChmod } from './chmod.js';
+import { applyChecks, isDockerfileFrontend, parseCheckConfig, secretFinding, unusedBuildArgs, type CheckFinding } from './checks.js';
 import { ContextTree, type FileTree } from './context.js';
 import { planCopy, type PlannedEntry, type ReadySource } from './copy.js';
 import { loadIgnore } from './dockerignore.js';
 import { EnvList } from './env-list.js';
 import { downloadUrl } from './fetch-url.js';
 import { expandWord, expandWords, LexError, type Vars } from './lex.js';
-import { jsonForm, parseDockerfile, parseError, type Instruction } from './parser.js';
+import { jsonForm, parseDockerfile, parseError, type Instruction, type ParsedDockerfile } from './parser.js';
 import { headerStore } from './header-store.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import type { DockerfileSources } from './sources.js';
@@ -339,6 +340,8 @@ export class DockerfileExecutor {
   private fileDigest = '';
   private readonly resolved: DockerfileSources['images'] = [];
   private readonly downloads: DockerfileSources['urls'] = [];
+  /** Every name an ARG declares, in any stage or before the first FROM (a --build-arg for none is unused). */
+  private readonly declaredArgs = new Set<string>();
 
   constructor(
     private readonly options: DockerfileOptions,
@@ -385,7 +388,6 @@ export class DockerfileExecutor {
     this.fileDigest = hexOf(sha256(text));
     const parsed = parseDockerfile(text, this.fileLabel);
     this.escape = parsed.directives.escape;
-    this.warnings.push(...parsed.warnings);
     const platform = this.checked.platform;
     const predefined = platformArgs(platform);
     for (const [k, v] of predefined) this.meta.set(k, v);
@@ -415,9 +417,38 @@ export class DockerfileExecutor {
       } else current.body.push(inst);
     }
     if (this.stages.length === 0) throw new StowageError('INVALID_INPUT', `${this.fileLabel}: the Dockerfile has no FROM instruction`);
+    this.check(parsed);
     const target = this.targetStage();
     for (const stage of this.needed(target)) {
       for (const inst of stage.body) if (inst.keyword === 'RUN' && !runShapeOf(inst)) throw runError(this.fileLabel, inst);
+    }
+  }
+
+  /**
+   * BuildKit's build checks over the whole Dockerfile (every stage, as its linter does), under the check directive
+   * or BUILDKIT_DOCKERFILE_CHECK; and a warning when `# syntax=` names a frontend other than the one stowage follows.
+   */
+  private check(parsed: ParsedDockerfile): void {
+    const config = parseCheckConfig(this.buildArgs.get('BUILDKIT_DOCKERFILE_CHECK') ?? parsed.directives.check, this.fileLabel, parsed.directiveLines.check ?? 1);
+    const findings: CheckFinding[] = parsed.warnings.map((text) => ({ rule: 'NoEmptyContinuation', text }));
+    for (const inst of parsed.instructions) {
+      if (inst.keyword !== 'ARG' && inst.keyword !== 'ENV') continue;
+      let keys: string[];
+      try {
+        keys = inst.keyword === 'ARG' ? words(inst.rest, this.escape).map((w) => w.split('=')[0]!) : nameValues(inst, this.fileLabel, this.escape).map(([k]) => k);
+      } catch {
+        continue; // malformed: an error of its own where the instruction runs
+      }
+      for (const k of keys) {
+        if (inst.keyword === 'ARG') this.declaredArgs.add(k);
+        const f = secretFinding(inst.keyword, k, this.fileLabel, inst.startLine);
+        if (f) findings.push(f);
+      }
+    }
+    this.warnings.push(...applyChecks(findings, config));
+    const syntax = parsed.directives.syntax;
+    if (syntax !== undefined && !isDockerfileFrontend(syntax)) {
+      this.warnings.push(`${this.fileLabel}:${parsed.directiveLines.syntax}: # syntax=${syntax} names another frontend; stowage reads the Dockerfile with its own parser (BuildKit's docker/dockerfile syntax), not with that one`);
     }
   }
 
@@ -510,6 +541,8 @@ export class DockerfileExecutor {
     try {
       const target = this.targetStage();
       for (const stage of this.needed(target)) await this.runStage(stage);
+      const unused = unusedBuildArgs(this.buildArgs.keys(), (name) => this.declaredArgs.has(name));
+      if (unused) this.warnings.push(`${this.fileLabel}: ${unused}`);
       const s = this.states.get(target.index)!;
       return {
         base: s.root,

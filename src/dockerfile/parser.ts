@@ -46,6 +46,8 @@ export interface ParsedDockerfile {
   instructions: Instruction[];
   /** `Empty continuation line` and similar notes BuildKit prints as warnings. */
   warnings: string[];
+  /** The line of each directive given (`syntax`, `escape`, `check`). */
+  directiveLines: Record<string, number>;
 }
 
 export const KEYWORDS = new Set([
@@ -162,6 +164,7 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
   const directives: Directives = { escape: '\\' };
   const warnings: string[] = [];
   const seen = new Set<string>();
+  const directiveLines: Record<string, number> = {};
   let i = 0;
   // Directives: only at the very top, until the first line that is not one.
   for (; i < lines.length; i++) {
@@ -171,6 +174,7 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
     if (!KNOWN_DIRECTIVES.has(key)) break;
     if (seen.has(key)) throw parseError(file, i + 1, `only one ${key} parser directive can be used`);
     seen.add(key);
+    directiveLines[key] = i + 1;
     const value = m[2]!;
     if (key === 'escape') {
       if (value !== '\\' && value !== '`') throw parseError(file, i + 1, `invalid escape token '${value}' does not match ` + '` or \\');
@@ -234,7 +238,7 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
     }
     instructions.push({ keyword, flags, rest, original: line.trim(), startLine, endLine: Math.max(endOfLogical, i), heredocs });
   }
-  return { directives, instructions, warnings };
+  return { directives, instructions, warnings, directiveLines };
 }
 
 /**

@@ -276,6 +276,44 @@ describe('bad input: one line naming the Dockerfile and the line', () => {
   });
 });
 
+describe('build checks (BuildKit linter rules, the check directive) and other warnings', () => {
+  const text = (directives: string) =>
+    `${directives}FROM scratch\nARG AWS_SECRET_ACCESS_KEY\nENV DB_PASSWORD=not-really PUBLIC_KEY=fine\nARG VERSION=1\nLABEL v=$VERSION\n`;
+  const warnings = (stderr: string) => lines(stderr).filter((l) => l.startsWith('warning:'));
+
+  it('warns for secret-looking ARG/ENV names, another # syntax= frontend and unused --build-args, and builds', async () => {
+    const dir = await context(text('# syntax=tonistiigi/dockerfile:runmount20180618\n'));
+    const r = await build(dir, `oci:${join(work, 'checks')}:1`, ['--build-arg', 'AWS_SECRET_ACCESS_KEY=hunter2', '--build-arg', 'UNUSED=1', '--build-arg', 'VERSION=2']);
+    expect(r.code, r.stderr).toBe(0);
+    const file = join(dir, 'Dockerfile');
+    expect(warnings(r.stderr)).toEqual([
+      `warning: ${file}:3: SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ARG "AWS_SECRET_ACCESS_KEY")`,
+      `warning: ${file}:4: SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ENV "DB_PASSWORD")`,
+      `warning: ${file}:1: # syntax=tonistiigi/dockerfile:runmount20180618 names another frontend; stowage reads the Dockerfile with its own parser (BuildKit's docker/dockerfile syntax), not with that one`,
+      `warning: ${file}: One or more build-args [UNUSED] were not consumed`,
+    ]);
+    expect(r.stderr).not.toContain('hunter2');
+  });
+
+  it('# check=error=true fails the build in one line naming each finding; skip= turns a rule off; the build-arg wins', async () => {
+    const dir = await context(text('# check=error=true\n'));
+    const failed = await build(dir, `oci:${join(work, 'checks')}:2`);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stdout).toBe('');
+    const file = join(dir, 'Dockerfile');
+    expect(lines(failed.stderr)).toEqual([
+      `stowage: error: ${file}:3: SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ARG "AWS_SECRET_ACCESS_KEY"); ${file}:4: SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ENV "DB_PASSWORD") (lint violation found for rules: SecretsUsedInArgOrEnv; the check directive sets error=true)`,
+    ]);
+    const skipped = await context(text('# syntax=docker/dockerfile:1\n# check=skip=SecretsUsedInArgOrEnv;error=true\n'));
+    const ok = await build(skipped, `oci:${join(work, 'checks')}:3`);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(warnings(ok.stderr)).toEqual([]);
+    const overridden = await build(dir, `oci:${join(work, 'checks')}:4`, ['--build-arg', 'BUILDKIT_DOCKERFILE_CHECK=skip=all']);
+    expect(overridden.code, overridden.stderr).toBe(0);
+    expect(warnings(overridden.stderr)).toEqual([]);
+  });
+});
+
 describe('many instructions', () => {
   it('20 000 ENV and 5 000 LABEL lines build, each ENV replaced in place or appended, each LABEL expanded', async () => {
     const text = ['FROM scratch', ...Array.from({ length: 20_000 }, (_, i) => `ENV K${i}=v${i}`), ...Array.from({ length: 5_000 }, (_, i) => `LABEL L${i}=\${K${i}}-\$K${i + 1}`), 'ENV K5=replaced', ''].join('\n');
