@@ -3,7 +3,7 @@ import { constants, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
-import { identityOf } from '../util/files.js';
+import { identityOf, openInput } from '../util/files.js';
 import { printableName } from '../util/names.js';
 import type { IgnoreMatcher } from './dockerignore.js';
 import type { FsNode } from './rootfs.js';
@@ -28,6 +28,9 @@ function stateOf(st: BigIntStats): string {
 function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
+
+/** The largest context file read as text (.dockerignore). */
+const MAX_TEXT = 4 * 1024 * 1024;
 
 /** As many links as one path may pass through (Linux allows 40; BuildKit's fs code 255, like RootFs). */
 const MAX_LINKS = 255;
@@ -191,6 +194,22 @@ export class ContextTree implements FileTree {
       }
     }
     return out.sort(compareNames);
+  }
+
+  /**
+   * The text of a small file of the context (its .dockerignore), resolved inside the context like every path;
+   * undefined when it is absent there or not a regular file.
+   */
+  async readText(rel: string): Promise<string | undefined> {
+    const found = await this.lookup(rel, true);
+    if (!found || found.node.type !== 'file') return undefined;
+    if (found.node.size > MAX_TEXT) throw new StowageError('INVALID_INPUT', `${found.node.source} is larger than ${MAX_TEXT} bytes`);
+    const handle = await openInput(found.node.source!, found.node.identity);
+    try {
+      return await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Whether a directory that is itself ignored is only kept for what `!` re-includes under it. */

@@ -83,18 +83,24 @@ export class IgnoreMatcher {
 /**
  * The ignore file that applies: `<Dockerfile>.dockerignore` next to the Dockerfile wins over the context's
  * `.dockerignore` (BuildKit dockerui); a Dockerfile given as text has no such neighbour. Absent files mean nothing is
- * ignored.
+ * ignored. Files inside the context are read through `readInContext` (a path relative to it, resolved there as
+ * BuildKit does, so a link cannot make stowage read, or echo in an error, a file outside the context); a Dockerfile
+ * the user placed outside the context has its ignore file read where it is.
  */
-export async function loadIgnore(contextDir: string, dockerfile: string | undefined): Promise<IgnoreMatcher> {
+export async function loadIgnore(contextDir: string, dockerfile: string | undefined, readInContext: (rel: string) => Promise<string | undefined>): Promise<IgnoreMatcher> {
   const candidates = [...(dockerfile !== undefined ? [`${dockerfile}.dockerignore`] : []), path.join(contextDir, '.dockerignore')];
   for (const file of candidates) {
-    let text: string;
+    const rel = path.relative(contextDir, file);
+    const inside = rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+    let text: string | undefined;
     try {
-      text = await readFile(file, 'utf8');
+      text = inside ? await readInContext(rel.split(path.sep).join('/')) : await readFile(file, 'utf8');
     } catch (e) {
       if ((e as { code?: string }).code === 'ENOENT') continue;
+      if (e instanceof StowageError) throw e;
       throw new StowageError('INVALID_INPUT', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
     }
+    if (text === undefined) continue;
     return new IgnoreMatcher(parseIgnoreFile(text, file));
   }
   return new IgnoreMatcher([]);

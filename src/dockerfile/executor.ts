@@ -22,7 +22,7 @@ import { parseChmod } from './chmod.js';
 import { applyChecks, isDockerfileFrontend, parseCheckConfig, secretFinding, unusedBuildArgs, type CheckFinding } from './checks.js';
 import { ContextTree, type FileTree } from './context.js';
 import { planCopy, type PlannedEntry, type ReadySource } from './copy.js';
-import { loadIgnore } from './dockerignore.js';
+import { IgnoreMatcher, loadIgnore } from './dockerignore.js';
 import { EnvList } from './env-list.js';
 import { downloadUrl } from './fetch-url.js';
 import { expandWord, expandWords, LexError, type Vars } from './lex.js';
@@ -536,7 +536,8 @@ export class DockerfileExecutor {
       throw new Error('DockerfileExecutor.run: the platform and environment must be those prepare() checked');
     }
     this.env = env;
-    this.context = new ContextTree(this.contextDir, await loadIgnore(this.contextDir, this.file));
+    const plain = new ContextTree(this.contextDir, new IgnoreMatcher([]));
+    this.context = new ContextTree(this.contextDir, await loadIgnore(this.contextDir, this.file, (rel) => plain.readText(rel)));
     this.staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-dockerfile-'));
     try {
       const target = this.targetStage();

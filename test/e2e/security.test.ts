@@ -512,11 +512,11 @@ describe('a hostile build context cannot reach outside it: links resolve as if t
     }
   }, 120_000);
 
-  async function stowageBuild(dockerfile: string): Promise<{ r: RunResult; out: string }> {
+  async function stowageBuild(dockerfile: string, context = ctx): Promise<{ r: RunResult; out: string }> {
     const file = join(top, `Dockerfile-${++n}`);
     await writeFile(file, dockerfile);
     const out = join(top, `out-${n}`);
-    const r = await cli('hostile context', ['build', '-f', file, '--to', `oci:${out}:stowage`, '--no-cache', ctx]);
+    const r = await cli('hostile context', ['build', '-f', file, '--to', `oci:${out}:stowage`, '--no-cache', context]);
     return { r, out };
   }
 
@@ -570,6 +570,18 @@ describe('a hostile build context cannot reach outside it: links resolve as if t
     });
     expect(contents).toEqual(await treeContents(theirs.out, 'buildah'));
   }, 300_000);
+
+  it('a .dockerignore linked out of the context resolves inside it: the file outside is never read, nor echoed in an error', async () => {
+    const other = join(top, 'ctx-ignore-link');
+    await mkdir(other);
+    await writeFile(join(top, 'outside-ignore'), 'TOP-SECRET-[line\n');
+    await symlink('../outside-ignore', join(other, '.dockerignore'));
+    await writeFile(join(other, 'a.txt'), 'a\n');
+    const { r, out } = await stowageBuild('FROM scratch\nCOPY a.txt /a\n', other);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('TOP-SECRET');
+    expect(await treeContents(out, 'stowage')).toEqual({ a: 'a\n' });
+  });
 
   it('the same through --parents, --exclude and a wildcard below a link (BuildKit-only flags; buildah 1.28 lacks them)', async () => {
     const dockerfile = ['FROM scratch', 'COPY --parents up/sub/f.txt /p/', 'COPY --parents up/*/g.md /pp/', 'COPY --exclude=*.md up/sub/ /e/', 'COPY --exclude=g.md root/sub/* /e2/', ''].join('\n');
