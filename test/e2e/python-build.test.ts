@@ -98,6 +98,15 @@ describeDebian('wheels on a Debian python3 base', () => {
     expect(report.layers.filter((l) => l.dest === '/usr/local/lib/python3.11/dist-packages').every((l) => l.cached)).toBe(true);
   });
 
+  it('--cache-repo: a build with an empty local cache finds the python layers in the cache repository', async () => {
+    const args = (to: string) => ['build', '--from', base, '--to', `${registry.host}/${to}`, '--python-lock', requirements, '--find-links', house, '--break-system-packages', '--no-cache', '--cache-repo', `${registry.host}/cache/python`, '--json'];
+    const first = await stowage(args('py/shared:1'), { timeoutMs: 900_000 });
+    expect(JSON.parse(first.stdout).digest).toBe(systemDigest);
+    const second = await stowage(args('py/shared:2'), { timeoutMs: 900_000 });
+    expect(JSON.parse(second.stdout).digest).toBe(systemDigest);
+    expect(second.stderr).toMatch(/shared layer sha256:[0-9a-f]{12} \(\d+ bytes\) for python \(4 wheels\)/);
+  });
+
   describe('through a simple index on 127.0.0.1', () => {
     let index: SimpleIndex;
     beforeAll(async () => {
