@@ -7,6 +7,7 @@ import type { FileLayerHooks } from '../layer/file-layer.js';
 import type { LayerSettings } from '../layer/layer-options.js';
 import { cutLayers, type CutLayer } from '../tree/layers.js';
 import { TreeOverlay } from '../tree/overlay.js';
+import { requireDpkg } from './dpkg-base.js';
 import { fetchDebs } from './fetch.js';
 import { installDebs, type InstallReport } from './install.js';
 import { packageGrouping } from './layers.js';
@@ -42,11 +43,12 @@ export interface AptLayers {
 }
 
 export async function aptLayers(base: RootFs, o: AptLayersOptions): Promise<AptLayers> {
+  const tree = new TreeOverlay(base);
+  requireDpkg(tree);
   const own = o.transport ? undefined : aptTransport();
   const staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-apt-'));
   try {
     const fetched = await fetchDebs(o.lock.packages, { cacheDir: o.cacheDir, transport: o.transport ?? own!, ...(o.signal ? { signal: o.signal } : {}) });
-    const tree = new TreeOverlay(base);
     const report = await installDebs(tree, fetched.map((f) => ({ deb: f.deb, file: f.file })), {
       cacheDir: o.cacheDir,
       staging,

@@ -47,11 +47,15 @@ export function infoName(pkg: string, arch: string, multiArch: string | undefine
   return multiarchInfo && multiArch === 'same' ? `${pkg}:${arch}` : pkg;
 }
 
-export async function readBaseDpkg(tree: TreeOverlay, staging: string, signal?: AbortSignal): Promise<BaseDpkg> {
-  const statusNode = tree.stat(STATUS, true);
-  if (statusNode?.type !== 'file') {
+/** Refuses a tree without a dpkg database (busybox, Alpine, RHEL), before anything is downloaded. */
+export function requireDpkg(tree: TreeOverlay): void {
+  if (tree.stat(STATUS, true)?.type !== 'file') {
     throw new StowageError('APT_NO_DPKG', `the base image has no dpkg database (/${STATUS} is missing); --apt needs a Debian or Ubuntu base`);
   }
+}
+
+export async function readBaseDpkg(tree: TreeOverlay, staging: string, signal?: AbortSignal): Promise<BaseDpkg> {
+  requireDpkg(tree);
   const infoNames = tree.stat(INFO, true)?.type === 'directory' ? tree.list(tree.resolve(INFO, true)) : [];
   const altNames = tree.stat(ALTERNATIVES, true)?.type === 'directory' ? tree.list(tree.resolve(ALTERNATIVES, true)) : [];
   // One pass over the base's layers for every file read here: a dpkg database is hundreds of small files.

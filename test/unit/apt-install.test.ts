@@ -215,6 +215,22 @@ describe('installing packages without running anything', () => {
     expect(allowed.report.unrun).toEqual([{ package: 'pkg-adduser', script: 'postinst', commands: ['adduser'] }]);
   });
 
+  it('refuses a base without a dpkg database (busybox, Alpine) with APT_NO_DPKG naming what was looked for', async () => {
+    const before = requests.filter((r) => r.includes('pkg-a')).length;
+    const bare = join(dir, 'bare');
+    await mkdir(join(bare, 'etc'), { recursive: true });
+    await writeFile(join(bare, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
+    await runOk('tar', ['-C', bare, '-cf', `${bare}.tar`, '.']);
+    const fs = await RootFs.fromLayers([{ digest: 'sha256:bare', open: async () => createReadStream(`${bare}.tar`) }]);
+    const cache = await LayerCache.open(join(dir, 'c7', 'layers'));
+    const lock: AptLock = { version: 1, request: ['pkg-a'], architecture: 'amd64', packages: [locked('pkg-a')] };
+    const transport = aptTransport({ retries: 0 });
+    const e = await failure(aptLayers(fs, { lock, cacheDir: join(dir, 'c7'), allowUnrun: new Set(), settings: await layerSettings({ cache }), transport }).finally(() => transport.close()));
+    expect(isStowageError(e, 'APT_NO_DPKG')).toBe(true);
+    expect(e.message).toBe('the base image has no dpkg database (/var/lib/dpkg/status is missing); --apt needs a Debian or Ubuntu base');
+    expect(requests.filter((r) => r.includes('pkg-a')).length).toBe(before); // refused before any download
+  });
+
   it('checks every .deb: a hash mismatch and a truncated download are one APT_HASH_MISMATCH line, nothing kept', async () => {
     const cacheDir = join(dir, 'c6');
     const wrong = await failure(fetchDebs([locked('pkg-a', { sha256: 'f'.repeat(64) })], { cacheDir, transport: aptTransport({ retries: 0 }) }));
