@@ -24,6 +24,8 @@ export class AptUniverse {
   readonly arch: string;
   readonly #versions = new Map<string, Candidate[]>();
   readonly #candidates = new Map<string, Candidate | undefined>();
+  /** Provided name → the candidates whose Provides name it (their entries are parsed when first asked for). */
+  readonly #providerIndex = new Map<string, Candidate[]>();
   readonly #providers = new Map<string, Array<{ cand: Candidate; atom: DepAtom }>>();
   readonly #relations = new WeakMap<IndexPackage, Partial<Record<RelationField, DepGroup[]>>>();
 
@@ -45,12 +47,13 @@ export class AptUniverse {
       if (!all.some((c) => c.pkg.provides)) continue;
       const cand = this.candidate(name);
       if (!cand?.pkg.provides) continue;
-      for (const group of this.relations(cand, 'provides')) {
-        for (const atom of group) {
-          const list = this.#providers.get(atom.name) ?? [];
-          list.push({ cand, atom });
-          this.#providers.set(atom.name, list);
-        }
+      // Only the names, cheaply: some packages (Rust crates) provide hundreds, and few are ever asked for.
+      for (const entry of cand.pkg.provides.split(',')) {
+        const provided = /^\s*([^\s:(]+)/.exec(entry)?.[1]?.toLowerCase();
+        if (!provided) continue;
+        const list = this.#providerIndex.get(provided);
+        if (!list) this.#providerIndex.set(provided, [cand]);
+        else if (!list.includes(cand)) list.push(cand);
       }
     }
   }
@@ -73,7 +76,15 @@ export class AptUniverse {
 
   /** Candidates that provide `name` (with the Provides entry that does it). */
   providers(name: string): ReadonlyArray<{ cand: Candidate; atom: DepAtom }> {
-    return this.#providers.get(name) ?? [];
+    let out = this.#providers.get(name);
+    if (!out) {
+      out = [];
+      for (const cand of this.#providerIndex.get(name) ?? []) {
+        for (const group of this.relations(cand, 'provides')) for (const atom of group) if (atom.name === name) out.push({ cand, atom });
+      }
+      this.#providers.set(name, out);
+    }
+    return out;
   }
 
   /** A relationship field of a candidate, parsed (arch restrictions applied); malformed → APT_FORMAT. */
