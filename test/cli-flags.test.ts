@@ -4,7 +4,8 @@
 // - what a command accepts is the `flagTables` its src/cli/*-command.ts module exports (the parser's own table);
 // - its help is `stowage COMMAND --help` of the built CLI;
 // - the README's entry is the synopsis block under "## CLI": the lines from `stowage COMMAND` up to the next command.
-// Every `--long-flag` each one names is compared (`--help` itself aside: every command has it).
+// Every accepted `--long-flag` must be named in the help and the synopsis, and every flag the help's synopsis and
+// option lines (or the README synopsis) offer must be accepted (`--help` itself aside: every command has it).
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,20 @@ const FLAG = /(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)/g;
 
 function flagsIn(text: string): string[] {
   return [...new Set([...text.matchAll(FLAG)].map((m) => m[1]!))].filter((f) => f !== 'help').sort();
+}
+
+/**
+ * The flags a help text offers: its synopsis lines (`stowage …` and the `[…]` lines under them) and the first column
+ * of its option lines (`  -f, --file FILE   text`). Prose may name other tools' flags (pip's `--hash`, apt's
+ * `--no-install-recommends`); an alias may be named in an option's text (`(alias: --legacy)`).
+ */
+function offeredIn(text: string): string[] {
+  const columns = text.split('\n').map((line) => {
+    const t = line.trim();
+    if (t.startsWith('stowage ') || t.startsWith('[')) return t;
+    return t.startsWith('-') ? t.split(/\s{2,}/)[0]! : '';
+  });
+  return flagsIn(columns.join('\n'));
 }
 
 /** Every command module's table of accepted flags, by command name, and the modules that export none. */
@@ -67,11 +82,13 @@ describe('every command: accepted flags = --help = README', async () => {
       expect(help.code).toBe(0);
       const inParser = accepted.get(command) ?? [];
       // Named lists, so that a failure says which flag is missing where.
-      const diff = (where: string, listed: string[]) =>
-        `${where}: accepted but not listed [${inParser.filter((f) => !listed.includes(f)).join(' ')}], listed but not accepted [${listed.filter((f) => !inParser.includes(f)).join(' ')}]`;
+      // Every accepted flag is named somewhere in the text; every flag its synopsis and option lines offer is accepted.
+      const diff = (where: string, named: string[], offered: string[]) =>
+        `${where}: accepted but not listed [${inParser.filter((f) => !named.includes(f)).join(' ')}], listed but not accepted [${offered.filter((f) => !inParser.includes(f)).join(' ')}]`;
       const same = (where: string) => `${where}: accepted but not listed [], listed but not accepted []`;
-      expect(diff(`stowage ${command} --help`, flagsIn(help.stdout))).toBe(same(`stowage ${command} --help`));
-      expect(diff(`README.md CLI synopsis of stowage ${command}`, flagsIn(readme.get(command) ?? ''))).toBe(same(`README.md CLI synopsis of stowage ${command}`));
+      expect(diff(`stowage ${command} --help`, flagsIn(help.stdout), offeredIn(help.stdout))).toBe(same(`stowage ${command} --help`));
+      const synopsis = readme.get(command) ?? '';
+      expect(diff(`README.md CLI synopsis of stowage ${command}`, flagsIn(synopsis), flagsIn(synopsis))).toBe(same(`README.md CLI synopsis of stowage ${command}`));
     });
   }
 });
