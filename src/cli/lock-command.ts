@@ -22,6 +22,9 @@ const FLAGS = {
   retries: { type: 'string' },
 } as const;
 
+/** What `stowage lock` accepts: the table its parser uses (test/cli-flags.test.ts compares it with --help and the README). */
+export const flagTables = { lock: FLAGS };
+
 export function parseLockArgs(argv: string[]): { options: LockOptions; out?: string; help: boolean; quiet: boolean; verbose: boolean } {
   let values;
   let positionals: string[];

@@ -66,7 +66,7 @@ Options:
   --modelpack               also push a CNCF ModelPack artifact (same weight blobs); DEST's tag then names
                             an OCI index of the image and the artifact, and the index digest is printed
   --python-lock FILE        install Python packages from wheels, nothing executed: a PEP 751 pylock.toml or a
-                            requirements.txt in hash-checking mode (name==VERSION --hash=sha256:...), read for
+                            requirements.txt in hash-checking mode (name==VERSION, a sha256 hash each), read for
                             the base's own python3 (version, glibc/musl, architecture); wheels chosen by tag,
                             every hash and RECORD checked, scripts generated as pip does; no .pyc is compiled.
                             Big wheels (64 MiB installed) get a layer each, the rest one; before the copies
@@ -82,7 +82,7 @@ Options:
                             base's symlinks, the dpkg database merged, alternatives and ld.so.cache reproduced;
                             one layer per Source package (10 at most) plus one for the database; before the copies
   --apt-lock FILE           install exactly the packages of this lock (stowage lock); no index is read
-  --apt-recommends          also install Recommends (default: as --no-install-recommends)
+  --apt-recommends          also install Recommends (default: left out, as apt-get's no-install-recommends)
   --apt-source LINE|FILE    apt sources instead of the base's (repeatable)
   --apt-keyring FILE        also trust the keys in FILE for the sources (repeatable)
   --apt-allow-unrun P,..|all  install packages whose maintainer scripts would do more than stowage reproduces
@@ -243,19 +243,20 @@ export const LOCK_USAGE = `Usage:
 
   BASE   [host[:port]/]repo[:tag|@sha256:...]  or  oci:DIR[:TAG]  (a Debian or Ubuntu image)
 
-Resolves the packages as "apt-get install --no-install-recommends" would on BASE, without running anything:
+Resolves the packages as "apt-get install" without Recommends would on BASE, without running anything:
 the base's own apt sources and keys (read from its layers), every InRelease verified with OpenPGP, package lists
 fetched by hash and checked, packages already in the base kept (never upgraded). Writes the lock: each .deb by
 name, version, URL, SHA256 and size, in installation order, and the base's digest. stdout (or --out FILE): the lock.
 
 Options:
   --apt PKG[=VERSION],...   packages to install (repeatable)
-  --apt-recommends          also install Recommends (apt's default; off here, as --no-install-recommends)
+  --apt-recommends          also install Recommends (apt's default; off here, as apt-get's no-install-recommends)
   --apt-source LINE|FILE    use this source instead of the base's: 'deb [signed-by=KEYRING] URI SUITE COMPONENT...',
                             or a .sources/.list file (repeatable)
   --apt-keyring FILE        also trust the keys in FILE (armored or binary) for every source (repeatable)
   --out FILE                write the lock to FILE instead of stdout
   --cache-dir DIR           where parsed package lists are kept (default $XDG_CACHE_HOME/stowage or ~/.cache/stowage)
+  --quiet | --verbose       less or more on stderr
 `;
 
 export const TAG_USAGE = `Usage:
