@@ -95,16 +95,4 @@ describe('an OCI layout whose child manifests have no mediaType (as umoci writes
       remote.close();
     }
   });
-
-  it('an entry nothing types (index.json without mediaType): the type comes from the manifest\'s own content', async () => {
-    const bare = join(work, 'bare');
-    await runOk('cp', ['-a', layout, bare]);
-    const top = await readLayoutIndex(bare);
-    const { mediaType: _m, ...untyped } = tagged({ ...children[1]!, platform: undefined } as Descriptor, 'untyped');
-    delete (untyped as { platform?: unknown }).platform;
-    top.manifests.push(untyped as Descriptor);
-    await writeLayoutIndex(bare, top);
-    expect(await ok(['copy', `oci:${bare}:untyped`, `${b.host}/bare/arm64:1`])).toBe(children[1]!.digest);
-    expect((await inspectRaw(`docker://${b.host}/bare/arm64:1`)).digest).toBe(children[1]!.digest);
-  });
 });
