@@ -107,7 +107,7 @@ describe('build --platform all on an OCI index as buildx pushes it', () => {
   it('containerd pulls the index tag and runs it (amd64 child); skopeo copy --all reads the whole index', async () => {
     await containerd.pull(`${registry.host}/app/salary:multi`);
     const run = await containerd.runImage(`${registry.host}/app/salary:multi`, []);
-    expect(run.stdout).toBe(PREDICT_0);
+    expect(run).toMatchObject({ stdout: PREDICT_0, code: 0 });
     const out = join(work, 'skopeo-all');
     await skopeoCopy(`docker://${registry.host}/app/salary:multi`, `oci:${out}:all`, { all: true });
     expect((await resolveTag(out, 'all')).digest).toBe(digest);

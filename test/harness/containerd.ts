@@ -2,6 +2,7 @@
 // a Kubernetes node's runtime does: `ctr image pull --plain-http` from a loopback registry, `ctr run` on the native
 // snapshotter (no overlay mounts needed inside a test machine).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -62,8 +63,14 @@ export async function startContainerd(): Promise<ContainerdHandle> {
       if (r.code !== 0) throw new Error(`ctr image pull ${ref} failed: ${r.stderr}`);
     },
     async runImage(ref, args) {
-      const id = `stowage-test-${process.pid}-${++counter}`;
-      return ctr(['run', '--rm', '--snapshotter', 'native', ref, id, ...args]);
+      // runc keeps a container's state under ROOT/<namespace>/<id>, and ctr's default ROOT (/run/containerd/runc) is
+      // one directory for every containerd on the machine and every run before: a state left by a run that was
+      // killed mid-test (a timed-out or interrupted suite) under a name a later run chooses again makes that run
+      // fail with "container with given ID already exists" and no output. Names used to be pid-based, and pids
+      // wrap (pid_max is 32768 here), so that happened now and then. Each containerd gets its own runc root, in its
+      // temp directory (removed with it), and each container a name no run has used.
+      const id = `stowage-test-${++counter}-${randomUUID()}`;
+      return ctr(['run', '--rm', '--snapshotter', 'native', '--runc-root', join(dir, 'runc'), ref, id, ...args]);
     },
     async stop() {
       forget();
