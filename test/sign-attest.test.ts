@@ -400,16 +400,16 @@ describe('prepareSigning', () => {
     await expect(prepareSigning(options)).rejects.toMatchObject({ code: 'USAGE', message });
   });
 
-  it('keyless wiring: public-good Fulcio and Rekor by default, token only asked for when signing', async () => {
-    const signing = await prepareSigning({ keyless: true }, {});
+  it('keyless wiring: public-good Fulcio and Rekor by default; a missing OIDC token is refused when preparing, before any push', async () => {
+    const withToken = { SIGSTORE_ID_TOKEN: 'header.payload.signature' };
+    const signing = await prepareSigning({ keyless: true }, withToken);
     expect(signing).toBeInstanceOf(Signing);
     expect(signing.key).toBeUndefined();
     expect(signing.description).toBe(`keyless (Fulcio ${DEFAULT_FULCIO_URL}, Rekor ${DEFAULT_REKOR_URL})`);
-    const custom = await prepareSigning({ keyless: { fulcioURL: 'https://f.example/', rekorURL: 'https://r.example', tsaURL: 'https://t.example' } }, {});
+    const custom = await prepareSigning({ keyless: { fulcioURL: 'https://f.example/', rekorURL: 'https://r.example', tsaURL: 'https://t.example' } }, withToken);
     expect(custom.description).toBe('keyless (Fulcio https://f.example, Rekor https://r.example, TSA https://t.example)');
-    // Without SIGSTORE_ID_TOKEN (or GitHub Actions), signing says what to set, before any network use.
-    const err = (await attestToStore(new MemoryStore(), SUBJECT, 'r/app', { sign: signing, environment: {} }).catch((e: unknown) => e)) as StowageError;
-    expect(err.message).toMatch(/^keyless signing needs an OIDC token: set SIGSTORE_ID_TOKEN/);
+    // Without SIGSTORE_ID_TOKEN (or GitHub Actions), preparing says what to set, before any network use (issue 24 item 9).
+    await expect(prepareSigning({ keyless: true }, {})).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/^keyless signing needs an OIDC token: set SIGSTORE_ID_TOKEN/) });
   });
 
   it('reads an encrypted key with the password from a value, a named variable, or COSIGN_PASSWORD', async () => {

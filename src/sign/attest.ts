@@ -143,8 +143,9 @@ async function prepareNow(options: SignOptions, environment: NodeJS.ProcessEnv):
     }
     // A missing OIDC token is knowable now, before any request: fail here rather than after the image is pushed.
     // (The token itself is fetched when signing: GitHub's tokens are short-lived and a push may take minutes.)
-    if (keyless.identityProvider === undefined && ambientIdentitySource(environment) === undefined) throw missingIdentityToken();
+    // The endpoints are checked first (a bad URL is the more specific mistake), then the token's presence.
     const setup = keylessBundleBuilder({ identityProvider: defaultIdentityProvider({ env: environment }), ...keyless });
+    if (keyless.identityProvider === undefined && ambientIdentitySource(environment) === undefined) throw missingIdentityToken();
     const services = [`Fulcio ${setup.endpoints.fulcio}`];
     if (setup.endpoints.rekor) services.push(`Rekor ${setup.endpoints.rekor}`);
     if (setup.endpoints.tsa) services.push(`TSA ${setup.endpoints.tsa}`);
