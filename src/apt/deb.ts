@@ -1,20 +1,21 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar-stream';
-import { StowageError } from '../errors.js';
+import { Readable } from 'node:stream';
+import { isStowageError, StowageError } from '../errors.js';
 import { decompressed, type Compression } from '../layer/decompress.js';
+import { readTar, streamSource, type TarEntry } from '../layer/tar-reader.js';
 import { fileRange, type FileContent } from '../tree/content.js';
 import { arMembers, type ArMember } from './ar.js';
 import { Deb822Error, parseDeb822, type Stanza } from './deb822.js';
-import { TarEntries, type TarEntry } from './tar-entries.js';
 
 /**
  * A Debian binary package (`man deb`), opened without holding it in memory: the `ar` members are located in the
  * .deb file, `control.tar` (small) is read whole, and `data.tar` is decompressed once into the cache
  * (`apt/data/<sha256>.tar`, beside an index of its entries) so that every file's bytes are a range of that tar. A
- * package seen before is not decompressed again: its index is read and its files are ranges of the kept tar.
+ * package seen before is not decompressed again: its index is read and its files are ranges of the kept tar. Both
+ * tars are read by the project's one tar reader (src/layer/tar-reader.ts: Go archive/tar's checks and limits); its
+ * errors become one APT_FORMAT line naming the package.
  */
 
 /** One entry of data.tar, as a package states it. */
@@ -85,51 +86,89 @@ async function readControl(file: string, member: ArMember, what: string): Promis
   const files = new Map<string, Buffer>();
   const modes = new Map<string, number>();
   let total = 0;
-  const ex = extract();
-  const feeding = pipeline(stream, ex);
   try {
-    for await (const entry of ex) {
+    for await (const entry of readTar(streamSource(stream), member.name)) {
       const name = cleanName(entry.header.name);
       const parts: Buffer[] = [];
-      for await (const chunk of entry) {
-        total += (chunk as Buffer).length;
+      for await (const chunk of entry.body()) {
+        total += chunk.length;
         if (total > CONTROL_MAX) throw new StowageError('APT_FORMAT', `${what}: control.tar is larger than ${CONTROL_MAX / 1024 / 1024} MiB`);
-        parts.push(chunk as Buffer);
+        parts.push(chunk);
       }
       if (entry.header.type === 'file' && name !== '' && !name.includes('/')) {
         files.set(name, Buffer.concat(parts));
-        modes.set(name, (entry.header.mode ?? 0o644) & 0o7777);
+        modes.set(name, entry.header.mode & 0o7777);
       }
     }
-    await feeding;
   } catch (e) {
-    if (e instanceof StowageError) throw e;
-    throw new StowageError('APT_FORMAT', `${what}: cannot read ${member.name}: ${(e as Error).message}`, { cause: e });
+    throw aptError(e, what);
   }
   return { files, modes };
 }
 
-function memberOf(e: TarEntry, what: string): DebMember | undefined {
-  const type = e.typeflag === '0' ? 'file' : e.typeflag === '5' ? 'directory' : e.typeflag === '2' ? 'symlink' : e.typeflag === '1' ? 'hardlink' : undefined;
+/** The tar reader's errors (INVALID_INPUT, naming the member) as one APT_FORMAT line naming the package. */
+function aptError(e: unknown, what: string): unknown {
+  if (isStowageError(e, 'INVALID_INPUT')) return new StowageError('APT_FORMAT', `${what}: ${e.message}`, { cause: e });
+  return e;
+}
+
+/** data.tar's tar types, as dpkg installs them; the reader's `file` covers flags '0' and NUL, and '7' is a file too. */
+const MEMBER_TYPES: Partial<Record<TarEntry['header']['type'], DebMember['type']>> = {
+  file: 'file',
+  'contiguous-file': 'file',
+  directory: 'directory',
+  symlink: 'symlink',
+  link: 'hardlink',
+};
+
+function memberOf({ header: h, offset }: TarEntry, what: string): DebMember {
+  const type = MEMBER_TYPES[h.type];
   if (type === undefined) {
     // Devices and FIFOs: dpkg can make them, an image layer should not carry them; none in Debian's archive.
-    throw new StowageError('APT_FORMAT', `${what}: data.tar entry ${JSON.stringify(e.name)} is a special file (tar type ${JSON.stringify(e.typeflag)}), which stowage does not install`);
+    throw new StowageError('APT_FORMAT', `${what}: data.tar entry ${JSON.stringify(h.name)} is a special file (tar type ${JSON.stringify(h.flag)}), which stowage does not install`);
   }
-  const p = cleanName(e.name);
-  if (e.name.split('/').includes('..')) throw new StowageError('APT_FORMAT', `${what}: data.tar entry ${JSON.stringify(e.name)} climbs out of the root`);
+  const p = cleanName(h.name);
+  if (h.name.split('/').includes('..')) throw new StowageError('APT_FORMAT', `${what}: data.tar entry ${JSON.stringify(h.name)} climbs out of the root`);
   return {
     path: p,
     type,
-    mode: e.mode,
-    uid: e.uid,
-    gid: e.gid,
-    uname: e.uname,
-    gname: e.gname,
-    mtime: e.mtime,
-    size: e.size,
-    ...(type === 'symlink' ? { linkname: e.linkname } : type === 'hardlink' ? { linkname: cleanName(e.linkname) } : {}),
-    offset: e.offset,
+    mode: h.mode & 0o7777,
+    uid: h.uid,
+    gid: h.gid,
+    uname: h.uname,
+    gname: h.gname,
+    mtime: Math.floor(h.mtime),
+    size: type === 'file' ? h.size : 0,
+    ...(type === 'symlink' ? { linkname: h.linkname } : type === 'hardlink' ? { linkname: cleanName(h.linkname) } : {}),
+    offset,
   };
+}
+
+/**
+ * Decompresses data.tar into `tmp` and lists its entries on the way: every chunk is written before the reader sees
+ * it, and the reader reads through to the end (its default), so the file holds the whole uncompressed member and an
+ * entry's offset in the reader's stream is its offset in the file.
+ */
+async function writeAndList(stream: Readable, tmp: string, member: string, what: string): Promise<DebMember[]> {
+  const out = await open(tmp, 'w', 0o600).catch((e: unknown) => {
+    stream.destroy();
+    throw e;
+  });
+  try {
+    const tee = Readable.from(
+      (async function* () {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          await out.write(chunk);
+          yield chunk;
+        }
+      })(),
+    );
+    const members: DebMember[] = [];
+    for await (const entry of readTar(streamSource(tee), member)) members.push(memberOf(entry, what));
+    return members;
+  } finally {
+    await out.close();
+  }
 }
 
 interface CachedIndex {
@@ -204,20 +243,20 @@ async function unpack(file: string, what: string, dir: string, tarFile: string, 
   const { files, modes } = await readControl(file, control, what);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = `${tarFile}.${process.pid}-${Date.now()}.tmp`;
-  const lister = new TarEntries(`${what}: ${dataMember.name}`);
+  let dataMembers: DebMember[];
   try {
     const stream = await uncompressed(file, dataMember, compressionOf(dataMember, 'data.tar', what), what);
-    await pipeline(stream, lister, createWriteStream(tmp, { mode: 0o600 }));
+    dataMembers = await writeAndList(stream, tmp, dataMember.name, what);
     await rename(tmp, tarFile);
   } catch (e) {
     await rm(tmp, { force: true });
-    if (e instanceof StowageError) throw e;
+    if (e instanceof StowageError) throw aptError(e, what);
     throw new StowageError('APT_FORMAT', `${what}: cannot read ${dataMember.name}: ${(e as Error).message}`, { cause: e });
   }
   const index: CachedIndex = {
     v: INDEX_VERSION,
     control: Object.fromEntries([...files].map(([name, bytes]) => [name, [modes.get(name) ?? 0o644, bytes.toString('base64')]])),
-    members: lister.entries.map((e) => memberOf(e, what)).filter((m): m is DebMember => m !== undefined),
+    members: dataMembers,
   };
   const tmpIndex = `${indexFile}.${process.pid}-${Date.now()}.tmp`;
   await writeFile(tmpIndex, JSON.stringify(index), { mode: 0o600 });

@@ -29,6 +29,9 @@ export interface TarHeader {
   size: number;
   mtime: number;
   linkname: string;
+  /** Owner names as the ustar/GNU header gives them (empty in v7 archives; pax `uname`/`gname` records are not applied). */
+  uname: string;
+  gname: string;
   devmajor: number;
   devminor: number;
 }
@@ -265,6 +268,8 @@ export async function* readTar(src: ByteSource, what: string, options: { drain?:
           size: numeric(block, 124, 12, 'size'),
           mtime: numeric(block, 136, 12, 'mtime'),
           linkname: cString(block, 157, 100),
+          uname: ustar || block.toString('latin1', 257, 263) === 'ustar ' ? cString(block, 265, 32) : '',
+          gname: ustar || block.toString('latin1', 257, 263) === 'ustar ' ? cString(block, 297, 32) : '',
           devmajor: flag === '3' || flag === '4' ? numeric(block, 329, 8, 'devmajor') : 0,
           devminor: flag === '3' || flag === '4' ? numeric(block, 337, 8, 'devminor') : 0,
         };

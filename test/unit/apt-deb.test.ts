@@ -1,4 +1,4 @@
-// src/apt/deb.ts (with ar.ts and tar-entries.ts): packages built by the real dpkg-deb, in every compression it writes,
+// src/apt/deb.ts (with ar.ts and layer/tar-reader.ts): packages built by the real dpkg-deb, in every compression it writes,
 // opened without dpkg and checked against `dpkg-deb --contents` and the files they were made from.
 import { createHash } from 'node:crypto';
 import { chmod, link, mkdir, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises';
@@ -96,4 +96,51 @@ describe('openDeb', () => {
     await truncate(inner, size - 1); // cut inside data.tar's compressed bytes: the ar size no longer fits
     await expect(openDeb(inner, 'inner', join(dir, 'cache-inner'), 'inner.deb')).rejects.toThrow(/truncated/);
   });
+
+  it('reads data.tar with the shared tar reader: a hostile data.tar is one APT_FORMAT line naming the package', async () => {
+    // A real package, its data.tar replaced by a bad one (ar rebuilt by binutils `ar`, members in dpkg's order).
+    const deb = await buildDeb('none');
+    const work = join(dir, 'hostile');
+    await mkdir(work, { recursive: true });
+    await runOk('ar', ['x', deb, 'debian-binary', 'control.tar'], { cwd: work });
+    const good = join(dir, 'good-data');
+    await mkdir(join(good, 'usr'), { recursive: true });
+    await writeFile(join(good, 'usr/a'), 'a\n');
+    await runOk('tar', ['--format=gnu', '-cf', join(work, 'data.tar'), '-C', good, '.']);
+    const tarBytes = await readFile(join(work, 'data.tar'));
+    const cases: [string, Buffer, RegExp][] = [
+      // One flipped byte in the first header: Go's checksum rule.
+      ['badsum', Buffer.concat([tarBytes.subarray(0, 10), Buffer.from([tarBytes[10]! ^ 1]), tarBytes.subarray(11)]), /^badsum\.deb: data\.tar is not a valid tar archive: bad header checksum at byte 0$/],
+      // Cut inside a body: truncated.
+      ['bodycut', tarBytes.subarray(0, 512 * 3 + 1), /^bodycut\.deb: data\.tar is not a valid tar archive: it ends inside .*\(truncated\)$/],
+      // A pax header above Go's 1 MiB cap.
+      ['bigpax', paxHeader(2 * 1024 * 1024), /^bigpax\.deb: data\.tar is not a valid tar archive: a pax header at byte 0 is 2097152 bytes, more than the 1048576 allowed$/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      await writeFile(join(work, 'data.tar'), bytes);
+      const bad = join(work, `${name}.deb`); // a new file: `ar rc` adds to one that exists
+      await runOk('ar', ['rc', bad, 'debian-binary', 'control.tar', 'data.tar'], { cwd: work });
+      const err = await openDeb(bad, name, join(dir, `cache-${name}`), `${name}.deb`).catch((e: unknown) => e);
+      expect(isStowageError(err, 'APT_FORMAT'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
 });
+
+/** A pax ('x') header block claiming `size` bytes of records, followed by that many bytes. */
+function paxHeader(size: number): Buffer {
+  const block = Buffer.alloc(512);
+  block.write('././@PaxHeader', 0, 'latin1');
+  block.write('0000644\0', 100, 'latin1');
+  block.write('0000000\0', 108, 'latin1');
+  block.write('0000000\0', 116, 'latin1');
+  block.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  block.write('00000000000\0', 136, 'latin1');
+  block.write('        ', 148, 'latin1');
+  block.write('x', 156, 'latin1');
+  block.write('ustar\x0000', 257, 'latin1');
+  let sum = 0;
+  for (const b of block) sum += b;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return Buffer.concat([block, Buffer.alloc(size)]);
+}
