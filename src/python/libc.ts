@@ -1,6 +1,7 @@
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RootFs } from '../dockerfile/rootfs.js';
+import type { BaseFiles } from './base-files.js';
 import { StowageError } from '../errors.js';
 
 /**
@@ -31,21 +32,38 @@ const TRIPLETS: Record<string, string[]> = {
 };
 
 /** The base's C library, or undefined when it has neither glibc nor musl (then only pure wheels fit). */
-export async function detectLibc(fs: RootFs, machine: string, staging: string, signal?: AbortSignal): Promise<Libc | undefined> {
+export async function detectLibc(files: BaseFiles, machine: string): Promise<Libc | undefined> {
+  const fs = files.fs;
+  const musl = muslLoader(fs);
+  if (musl) return { kind: 'musl', ...(await muslVersion(files, musl)), file: musl };
+  const p = glibcFile(fs, machine);
+  if (!p) return undefined;
+  const version = await glibcVersion((await files.local(p))!, p);
+  return { kind: 'glibc', ...version, file: p };
+}
+
+/** The files {@link detectLibc} reads first (to stage them with others in one pass over the base's layers). */
+export function libcFiles(fs: RootFs, machine: string): string[] {
+  const musl = muslLoader(fs);
+  if (musl) return [fs.lookup(APK_DB)?.node.type === 'file' ? APK_DB : musl];
+  const p = glibcFile(fs, machine);
+  return p ? [p] : [];
+}
+
+const APK_DB = '/lib/apk/db/installed';
+
+function muslLoader(fs: RootFs): string | undefined {
   const musl = fs.children('lib').find((n) => /^ld-musl-.*\.so\.1$/.test(n));
-  if (musl) return { kind: 'musl', ...(await muslVersion(fs, `/lib/${musl}`, staging, signal)), file: `/lib/${musl}` };
+  return musl ? `/lib/${musl}` : undefined;
+}
+
+/** The first libc.so.6 that is a file of the base, in the places glibc is installed. */
+function glibcFile(fs: RootFs, machine: string): string | undefined {
   const places = [
     ...(TRIPLETS[machine] ?? []).flatMap((t) => [`/lib/${t}/libc.so.6`, `/usr/lib/${t}/libc.so.6`]),
     '/lib64/libc.so.6', '/usr/lib64/libc.so.6', '/lib/libc.so.6', '/usr/lib/libc.so.6',
   ];
-  for (const p of places) {
-    const found = fs.lookup(p);
-    if (!found || found.node.type !== 'file') continue;
-    const [staged] = await fs.stage([found.node], staging, signal);
-    const version = await glibcVersion(staged!.source!, p);
-    return { kind: 'glibc', ...version, file: p };
-  }
-  return undefined;
+  return places.find((p) => fs.lookup(p)?.node.type === 'file');
 }
 
 /** Highest GLIBC_2.N in an ELF file's version definitions, read with a few positional reads. */
@@ -108,15 +126,13 @@ export async function glibcVersion(file: string, label: string): Promise<{ major
   }
 }
 
-async function muslVersion(fs: RootFs, loader: string, staging: string, signal?: AbortSignal): Promise<{ major: number; minor: number }> {
-  const db = await fs.readText('/lib/apk/db/installed', staging, signal).catch(() => undefined);
+async function muslVersion(files: BaseFiles, loader: string): Promise<{ major: number; minor: number }> {
+  const db = await files.readText(APK_DB).catch(() => undefined);
   const m = db && /^P:musl\nV:(\d+)\.(\d+)/m.exec(db);
   if (m) return { major: Number(m[1]), minor: Number(m[2]) };
-  const found = fs.lookup(loader);
+  const found = files.fs.lookup(loader);
   if (found?.node.type === 'file' && found.node.size < 16 << 20) {
-    const [staged] = await fs.stage([found.node], staging, signal);
-    const { readFile } = await import('node:fs/promises');
-    const text = (await readFile(staged!.source!)).toString('latin1');
+    const text = (await readFile((await files.local(loader))!)).toString('latin1');
     const v = /\0(1)\.(\d+)\.\d+\0/.exec(text);
     if (v) return { major: Number(v[1]), minor: Number(v[2]) };
   }

@@ -2,7 +2,8 @@ import path from 'node:path';
 import type { RootFs } from '../dockerfile/rootfs.js';
 import { StowageError } from '../errors.js';
 import type { ImageConfig } from '../image/types.js';
-import { detectLibc, type Libc } from './libc.js';
+import { BaseFiles } from './base-files.js';
+import { detectLibc, libcFiles, type Libc } from './libc.js';
 import type { MarkerEnvironment } from './markers.js';
 import { machineOf, type TagTarget } from './tags.js';
 
@@ -78,6 +79,8 @@ function envOf(config: ImageConfig): Map<string, string> {
   return env;
 }
 
+const DPKG_STATUS = '/var/lib/dpkg/status';
+
 function isFile(fs: RootFs, p: string): boolean {
   return fs.lookup(p)?.node.type === 'file';
 }
@@ -103,14 +106,21 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
   const prefix = path.posix.dirname(path.posix.dirname(found.real));
   const { major, minor, abiFlags, stdlib } = versionOf(fs, found.real, prefix);
   const short = `${major}.${minor}`;
-  const details = await buildDetails(fs, stdlib, staging, signal);
-  const fullVersion = details?.version ?? (await fullVersionOf(fs, env, prefix, `${short}${abiFlags}`, short, staging, signal));
   const architecture = config.architecture;
   const machine = machineOf(architecture, config.variant);
-  const libc = await detectLibc(fs, machine, staging, signal);
+  const include = `${short}${abiFlags}`;
+  const files = new BaseFiles(fs, staging, signal);
+  // The files read below, staged in one pass over the layers that hold them (dpkg's status only when nothing
+  // before it can tell the version).
+  const details = `${stdlib}/build-details.json`, patchlevel = `${prefix}/include/${include}/patchlevel.h`;
+  const first = isFile(fs, details) ? [details] : env.has('PYTHON_VERSION') ? [] : isFile(fs, patchlevel) ? [patchlevel] : [DPKG_STATUS];
+  await files.prefetch([...first, ...libcFiles(fs, machine)]);
+  const built = await buildDetails(files, stdlib);
+  const fullVersion = built?.version ?? (await fullVersionOf(files, env, prefix, include, short));
+  const libc = await detectLibc(files, machine);
   const marker = `${stdlib}/EXTERNALLY-MANAGED`;
   const externallyManaged = isFile(fs, marker) ? marker : undefined;
-  const common = { major, minor, ...(fullVersion ? { fullVersion } : {}), abiFlags: details?.abiFlags ?? abiFlags, architecture, machine, ...(libc ? { libc } : {}), ...(externallyManaged ? { externallyManaged } : {}), stdlib };
+  const common = { major, minor, ...(fullVersion ? { fullVersion } : {}), abiFlags: built?.abiFlags ?? abiFlags, architecture, machine, ...(libc ? { libc } : {}), ...(externallyManaged ? { externallyManaged } : {}), stdlib };
   const pyDir = `python${short}${abiFlags}`;
 
   const target = request.target ?? 'auto';
@@ -186,8 +196,8 @@ function versionOf(fs: RootFs, real: string, prefix: string): { major: number; m
 }
 
 /** Python 3.14+ ships `build-details.json` (PEP 739) in its stdlib directory. */
-async function buildDetails(fs: RootFs, stdlib: string, staging: string, signal?: AbortSignal): Promise<{ version?: string; abiFlags?: string } | undefined> {
-  const text = await fs.readText(`${stdlib}/build-details.json`, staging, signal);
+async function buildDetails(files: BaseFiles, stdlib: string): Promise<{ version?: string; abiFlags?: string } | undefined> {
+  const text = await files.readText(`${stdlib}/build-details.json`);
   if (!text) return undefined;
   try {
     const d = JSON.parse(text) as { language?: { version_info?: { major: number; minor: number; micro: number } }; abi?: { flags?: string[] } };
@@ -198,15 +208,15 @@ async function buildDetails(fs: RootFs, stdlib: string, staging: string, signal?
   }
 }
 
-async function fullVersionOf(fs: RootFs, env: Map<string, string>, prefix: string, include: string, short: string, staging: string, signal?: AbortSignal): Promise<string | undefined> {
+async function fullVersionOf(files: BaseFiles, env: Map<string, string>, prefix: string, include: string, short: string): Promise<string | undefined> {
   const fits = (v: string | undefined) => (v && (v === short || v.startsWith(`${short}.`)) && /^\d+\.\d+\.\d+$/.test(v) ? v : undefined);
   // The Docker Official python images say it in their config.
   const fromEnv = fits(env.get('PYTHON_VERSION'));
   if (fromEnv) return fromEnv;
-  const patchlevel = await fs.readText(`${prefix}/include/${include}/patchlevel.h`, staging, signal);
+  const patchlevel = await files.readText(`${prefix}/include/${include}/patchlevel.h`);
   const fromHeader = fits(patchlevel && /#define\s+PY_VERSION\s+"(\d+\.\d+\.\d+)/.exec(patchlevel)?.[1]);
   if (fromHeader) return fromHeader;
-  const status = await fs.readText('/var/lib/dpkg/status', staging, signal).catch(() => undefined);
+  const status = await files.readText(DPKG_STATUS).catch(() => undefined);
   if (status) {
     const stanza = status.split(/\n\n/).find((s) => new RegExp(`^Package: python${short.replace('.', '\\.')}-minimal$`, 'm').test(s) && /^Status: install ok installed$/m.test(s));
     const v = stanza && /^Version: (?:\d+:)?(\d+\.\d+\.\d+)/m.exec(stanza)?.[1];
