@@ -97,6 +97,7 @@ export type { CopyOptions, CopyResult } from './copy.js';
 export type { TagOptions, TagResult } from './tag.js';
 export type { LockOptions, LockResult } from './lock.js';
 export type { AptLock, LockedDeb } from './apt/types.js';
+export type { AptKey, AptSubkey } from './apt/keyring.js';
 export type { AptBase } from './apt/base.js';
 export type { TreeFiles } from './apt/tree-files.js';
 export type { AptSource, SignedBy } from './apt/sources.js';

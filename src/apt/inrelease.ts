@@ -1,11 +1,11 @@
 import { readCleartextMessage, verify, type Key } from 'openpgp';
 import { StowageError } from '../errors.js';
 import { field, parseDeb822, Deb822Error } from './deb822.js';
-import { keyIdsOf } from './keyring.js';
+import { keyIdsOf, type AptKey } from './keyring.js';
 
 /** Who may sign a source's InRelease. */
 export interface SourceTrust {
-  readonly keys: readonly Key[];
+  readonly keys: readonly AptKey[];
   /** When Signed-By named fingerprints: the (sub)key fingerprints allowed to sign; other signers are ignored. */
   readonly allowed?: ReadonlySet<string>;
   /** `trusted=yes`: no signature is needed (apt's choice for that source). */
@@ -74,7 +74,8 @@ export async function verifyInRelease(text: string, trust: SourceTrust, now: Dat
     const message = await readCleartextMessage({ cleartextMessage: text });
     signedText = message.getText();
     if (!trust.unsigned) {
-      const result = await verify({ message, verificationKeys: [...trust.keys], date: now, expectSigned: false });
+      // readKeyring made these keys with openpgp: AptKey only keeps openpgp's types out of stowage's declarations.
+      const result = await verify({ message, verificationKeys: trust.keys as Key[], date: now, expectSigned: false });
       const unknown: string[] = [];
       for (const sig of result.signatures) {
         const id = sig.keyID.toHex().toUpperCase();

@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import type { Key } from 'openpgp';
 import { StowageError } from '../errors.js';
 import type { Transport } from '../http/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { readAptBase, type AptBase } from './base.js';
 import { openAptArchive } from './index.js';
-import { readKeyring } from './keyring.js';
+import { readKeyring, type AptKey } from './keyring.js';
 import { resolveApt, type AptResolution } from './resolve.js';
 import { parseSourceFlag, type AptSource } from './sources.js';
 import { sourceTrust } from './trust.js';
@@ -60,7 +59,7 @@ export async function resolveForTree(files: TreeFiles, imageArch: string, reques
   if (sources.length === 0) {
     throw new StowageError('USAGE', `${files.label} has no apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/); give one with --apt-source 'deb URI SUITE COMPONENT'`);
   }
-  const extra: Key[] = [];
+  const extra: AptKey[] = [];
   for (const k of request.keyrings ?? []) {
     let bytes: Buffer;
     try {

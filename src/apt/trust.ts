@@ -1,7 +1,6 @@
-import type { Key } from 'openpgp';
 import { StowageError } from '../errors.js';
 import type { SourceTrust } from './inrelease.js';
-import { allowedSigners, readKeyring } from './keyring.js';
+import { allowedSigners, readKeyring, type AptKey } from './keyring.js';
 import type { AptSource } from './sources.js';
 import type { TreeFiles } from './tree-files.js';
 
@@ -15,11 +14,11 @@ export interface KeySources {
   /** Reads a host file (for `--apt-source` entries); undefined when the source came from the image. */
   readonly host?: (path: string) => Promise<Buffer | undefined>;
   /** `--apt-keyring` keys: trusted for every source, on top of what it names. */
-  readonly extra: readonly Key[];
+  readonly extra: readonly AptKey[];
 }
 
-async function defaultKeys(image: TreeFiles): Promise<Key[]> {
-  const keys: Key[] = [];
+async function defaultKeys(image: TreeFiles): Promise<AptKey[]> {
+  const keys: AptKey[] = [];
   const main = await image.read(DEFAULT_TRUSTED);
   if (main) keys.push(...(await readKeyring(main, `${image.label}:${DEFAULT_TRUSTED}`)));
   for (const name of await image.list(DEFAULT_TRUSTED_PARTS)) {
@@ -43,7 +42,7 @@ export async function sourceTrust(source: AptSource, from: KeySources, fromFlag:
     for (const k of from.extra) for (const f of [k, ...k.getSubkeys()]) allowed.add(f.getFingerprint().toUpperCase());
     return { keys, allowed };
   }
-  const keys: Key[] = [];
+  const keys: AptKey[] = [];
   for (const p of s.paths) {
     const bytes = (fromFlag && from.host ? await from.host(p) : undefined) ?? (await from.image.read(p));
     if (!bytes) {
