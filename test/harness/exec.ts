@@ -7,7 +7,7 @@ export interface RunOptions {
   /** Merged over process.env. */
   env?: Record<string, string | undefined>;
   cwd?: string;
-  /** Kill the process (SIGKILL) and reject after this long. Default: no limit. */
+  /** Stop the process after this long (SIGTERM, then SIGKILL 10 s later) and reject. Default: no limit. */
   timeoutMs?: number;
 }
 
@@ -17,6 +17,9 @@ export interface RunResult {
   /** Exit code; 128 + signal number when the process died from a signal. */
   code: number;
 }
+
+/** How long a timed-out child has, after SIGTERM, to clean up before SIGKILL. */
+const KILL_GRACE_MS = 10_000;
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
 
@@ -38,19 +41,25 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
     child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
     let timedOut = false;
+    let grace: NodeJS.Timeout | undefined;
+    // SIGTERM first, so a timed-out stowage removes its temporary directories as on Ctrl-C (a SIGKILLed build leaves
+    // its private layer cache in /tmp); SIGKILL only if it is still there after a grace period.
     const timer =
       options.timeoutMs === undefined
         ? undefined
         : setTimeout(() => {
             timedOut = true;
-            child.kill('SIGKILL');
+            child.kill('SIGTERM');
+            grace = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
           }, options.timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
+      clearTimeout(grace);
       reject(new Error(`cannot run ${commandLine(cmd, args)}: ${error.message}`, { cause: error }));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(grace);
       const result: RunResult = {
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
