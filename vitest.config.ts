@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowFirstSequencer } from './test/harness/slow-first.js';
 
 export default defineConfig({
   test: {
@@ -9,5 +10,6 @@ export default defineConfig({
     hookTimeout: 300_000,
     // End-to-end files start their own registries on ephemeral loopback ports; two cores, so two at once.
     maxWorkers: 2,
+    sequence: { sequencer: SlowFirstSequencer },
   },
 });
