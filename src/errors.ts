@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'RATE_LIMITED' // 429 after retries
   | 'SIGNATURE' // signing or verification failed
   | 'CANCELLED' // aborted by the user (SIGINT) or an AbortSignal
+  | 'NODE_VERSION' // this Node is too old for stowage (the library's import says so)
   // Debian packages (src/apt/)
   | 'APT_NO_DPKG' // the base has no dpkg database
   | 'APT_UNSIGNED' // no good signature from a trusted key on an InRelease

@@ -1,6 +1,9 @@
 // The public API of stowage. Values and types are listed apart; nothing internal is exported.
 // Data flows one way: reference → source (an Image) → layers → transformations → sink → attachments.
 
+// First, before any module that needs Node 22: on an older Node the import fails with one line saying so.
+import './node-check.js';
+
 // One call for the whole flow, as the CLI does it.
 export { build } from './build.js';
 

@@ -3,7 +3,7 @@
 // (run.ts), whose modules need Node 22: on an older Node, a static import of them would fail before any check
 // could run, with a message about node:zlib instead of the version.
 import zlib from 'node:zlib';
-import { nodeProblem } from './node-version.js';
+import { nodeProblem } from '../node-version.js';
 
 const problem = nodeProblem(process.version, zlib);
 if (problem) {

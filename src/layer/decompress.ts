@@ -1,5 +1,7 @@
 import { PassThrough, Readable, Transform } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+// zlib's zstd functions are reached through the module, not imported by name: a named import of an export that
+// Node 20 lacks fails the whole library's import before src/node-check.ts can say which Node is needed.
+import zlib from 'node:zlib';
 
 /** The compression of a stream, told by its first bytes (as go-archive's DetectCompression does). */
 export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
@@ -39,9 +41,9 @@ export async function peek(stream: Readable, n: number): Promise<{ head: Buffer;
 async function decoder(kind: Compression): Promise<Transform> {
   switch (kind) {
     case 'gzip':
-      return createGunzip();
+      return zlib.createGunzip();
     case 'zstd':
-      return createZstdDecompress();
+      return zlib.createZstdDecompress();
     case 'bzip2': {
       // Pure JavaScript, streamed: no native code and nothing to install on the build machine.
       const { default: unbzip2 } = await import('unbzip2-stream');

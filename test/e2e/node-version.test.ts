@@ -4,12 +4,15 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import zlib from 'node:zlib';
-import { nodeProblem } from '../../src/cli/node-version.js';
+import { nodeProblem } from '../../src/node-version.js';
 import { CLI } from '../harness/cli.js';
 import { run } from '../harness/exec.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const OLD_NODE = '/usr/bin/node';
 
@@ -45,6 +48,29 @@ describe.skipIf(skip !== '')(`the CLI on ${version ?? 'an old Node'} (${skip || 
     } finally {
       await removeTempDir(work);
     }
+  });
+});
+
+// The library as a program imports it: `import('stowage')` from inside the package (Node resolves a package's own
+// name through its package.json "exports", so this is the packed entry, dist/index.js). Before the fix the import
+// failed with the raw link error `The requested module 'node:zlib' does not provide an export named
+// 'createZstdDecompress'`.
+describe.skipIf(skip !== '')(`the library on ${version ?? 'an old Node'} (${skip || 'older than 22'})`, () => {
+  it("import('stowage') fails with the one line, as a StowageError with code NODE_VERSION", async () => {
+    const program = `try { await import('stowage'); console.log('imported'); } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`;
+    const r = await run(OLD_NODE, ['--input-type=module', '-e', program], { cwd: ROOT });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      name: 'StowageError',
+      code: 'NODE_VERSION',
+      message: `stowage needs Node 22 or later (this is Node ${version}); install a current Node LTS and run it again`,
+    });
+  });
+
+  it('the same program on this Node imports the library', async () => {
+    const program = `const m = await import('stowage'); console.log(typeof m.build);`;
+    const r = await run(process.execPath, ['--input-type=module', '-e', program], { cwd: ROOT });
+    expect(r.stdout).toBe('function\n');
   });
 });
 
