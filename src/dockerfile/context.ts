@@ -5,6 +5,7 @@ import path from 'node:path';
 import { StowageError } from '../errors.js';
 import { identityOf, openInput } from '../util/files.js';
 import { printableName } from '../util/names.js';
+import { MAX_LINKS } from '../tree/resolve-path.js';
 import type { IgnoreMatcher } from './dockerignore.js';
 import type { FsNode } from './rootfs.js';
 
@@ -33,7 +34,6 @@ function compareNames(a: string, b: string): number {
 const MAX_TEXT = 4 * 1024 * 1024;
 
 /** As many links as one path may pass through (Linux allows 40; BuildKit's fs code 255, like RootFs). */
-const MAX_LINKS = 255;
 
 /**
  * A name that is not valid UTF-8 stands in the listing as NUL + its bytes in hex: no real name contains NUL, so it

@@ -7,6 +7,7 @@ import { isStowageError, messageOf, StowageError } from '../errors.js';
 import { decompressed } from '../layer/decompress.js';
 import type { EntryType } from '../layer/tar-header.js';
 import { readTar, streamSource, type TarHeader } from '../layer/tar-reader.js';
+import { resolveInTree } from '../tree/resolve-path.js';
 
 /**
  * The merged file tree of an image or a stage, read from its layers' tar headers (content is not kept): each
@@ -62,8 +63,6 @@ export interface LayerBlob {
 function clean(name: string): string {
   return path.posix.normalize(`/${name}`).slice(1).replace(/\/$/, '');
 }
-
-const MAX_LINKS = 255;
 
 export class RootFs {
   private readonly nodes = new Map<string, FsNode>();
@@ -251,31 +250,11 @@ export class RootFs {
    * `followLast`; links resolve inside the tree, never outside it. Returns the real path (no leading '/').
    */
   resolve(p: string, followLast: boolean): string {
-    let hops = 0;
-    const walk = (parts: string[]): string => {
-      let cur = '';
-      for (let i = 0; i < parts.length; i++) {
-        const part = parts[i]!;
-        if (part === '' || part === '.') continue;
-        if (part === '..') {
-          cur = path.posix.dirname(cur) === '.' ? '' : path.posix.dirname(cur);
-          continue;
-        }
-        const next = cur === '' ? part : `${cur}/${part}`;
-        const node = this.nodes.get(next);
-        const last = i === parts.length - 1;
-        if (node?.type === 'symlink' && (!last || followLast)) {
-          if (++hops > MAX_LINKS) throw new StowageError('INVALID_INPUT', `too many levels of symbolic links at /${next}`);
-          const target = node.linkname ?? '';
-          const rest = parts.slice(i + 1);
-          const base = target.startsWith('/') ? [] : cur.split('/');
-          return walk([...base, ...target.split('/'), ...rest]);
-        }
-        cur = next;
-      }
-      return cur;
+    const linkAt = (real: string) => {
+      const node = this.nodes.get(real);
+      return node?.type === 'symlink' ? (node.linkname ?? '') : undefined;
     };
-    return walk(p.split('/'));
+    return resolveInTree(p, followLast, linkAt, (at) => new StowageError('INVALID_INPUT', `too many levels of symbolic links at /${at}`));
   }
 
   /** The node at a path (absolute in the tree), following symlinks as `resolve` does. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FsNode, RootFs } from '../dockerfile/rootfs.js';
 import { readContent, type FileContent } from './content.js';
+import { parentOf, resolveInTree } from './resolve-path.js';
 
 /**
  * A writable merged view of a base image's tree (a {@link RootFs}: its layers' headers, contents on demand) and the
@@ -66,16 +67,9 @@ export interface TreeStat {
   readonly linkname?: string;
 }
 
-const MAX_LINKS = 255;
-
 /** `/a/./b/` → `a/b`; `..` cannot climb above the root. */
 export function cleanPath(p: string): string {
   return path.posix.normalize(`/${p}`).slice(1).replace(/\/$/, '');
-}
-
-function parentOf(p: string): string {
-  const d = path.posix.dirname(p);
-  return d === '.' ? '' : d;
 }
 
 export class TreeOverlay {
@@ -94,29 +88,11 @@ export class TreeOverlay {
    * in its last component too when `followLast`. Links resolve inside the tree, as for a chroot.
    */
   resolve(p: string, followLast = false): string {
-    let hops = 0;
-    const walk = (parts: string[]): string => {
-      let cur = '';
-      for (let i = 0; i < parts.length; i++) {
-        const part = parts[i]!;
-        if (part === '' || part === '.') continue;
-        if (part === '..') {
-          cur = parentOf(cur);
-          continue;
-        }
-        const next = cur === '' ? part : `${cur}/${part}`;
-        const node = this.#get(next);
-        if (node?.type === 'symlink' && (i < parts.length - 1 || followLast)) {
-          if (++hops > MAX_LINKS) throw new TreeConflict(next, 'too many levels of symbolic links');
-          const target = node.linkname ?? '';
-          const prefix = target.startsWith('/') ? [] : cur.split('/');
-          return walk([...prefix, ...target.split('/'), ...parts.slice(i + 1)]);
-        }
-        cur = next;
-      }
-      return cur;
+    const linkAt = (real: string) => {
+      const node = this.#get(real);
+      return node?.type === 'symlink' ? (node.linkname ?? '') : undefined;
     };
-    return walk(p.split('/'));
+    return resolveInTree(p, followLast, linkAt, (at) => new TreeConflict(at, 'too many levels of symbolic links'));
   }
 
   /** The entry at `p` in the merged tree (parents resolved; the last component followed when `followLast`). */
