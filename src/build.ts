@@ -7,6 +7,7 @@ import { stopwatch } from './build/durations.js';
 import { destinationSink } from './build/destination.js';
 import { buildLayers, readInputs, type BuiltLayers } from './build/layers.js';
 import { planPack, publishPack } from './build/model-layers.js';
+import { checkBuildOptionKeys } from './build/option-keys.js';
 import { plan } from './build/plan.js';
 import { preparePythonStep, pythonLayers, type PythonStep } from './build/python-layers.js';
 import { defaultKeychain } from './auth/credentials.js';
@@ -39,6 +40,7 @@ const RERUN_CODES = new Set<ErrorCode>(['NETWORK', 'TLS', 'AUTH', 'REGISTRY', 'R
  * reference → source → image → transformations → sink → attachments, each step in src/build/.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  checkBuildOptionKeys(options);
   if (isPlatformList(options.platform)) return buildEachPlatform(options);
   const log = options.log ?? silentLogger;
   const emit = options.onEvent ?? (() => undefined);
