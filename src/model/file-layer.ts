@@ -54,7 +54,9 @@ export async function hashFileLayer(
   const own = options.fileDigest ? createHash('sha256') : undefined;
   const file = layer.entry.source!;
   const size = layer.entry.size;
-  const handle = await openInput(file);
+  // The file the walk listed, or an error naming it: a file swapped in since (another inode, or a link on the
+  // way) is not read (util/files openInput), as for every other input.
+  const handle = await openInput(file, layer.entry.identity);
   try {
     const buf = Buffer.allocUnsafe(Math.min(HASH_CHUNK, Math.max(size, 1)));
     let position = 0;
@@ -78,9 +80,10 @@ export async function hashFileLayer(
 }
 
 /**
- * The layer's bytes from byte `start`, read from the file. The file's size is checked when opened and at the end,
- * so content that changed length since it was hashed fails here; other edits the registry catches, since it checks
- * the digest of what it received before it accepts the blob.
+ * The layer's bytes from byte `start`, read from the file. The file must still be the one the walk listed (its
+ * inode, reached by the same path) and its size is checked when opened and at the end, so a replaced file or
+ * content that changed length since it was hashed fails here; other edits in place the registry catches, since it
+ * checks the digest of what it received before it accepts the blob.
  */
 export function openFileLayer(layer: FileLayerBytes, start = 0): Readable {
   const file = layer.entry.source!;
@@ -97,7 +100,7 @@ export function openFileLayer(layer: FileLayerBytes, start = 0): Readable {
         throw unreadableFile(file, e);
       });
       if (st.size !== size) throw new StowageError('INVALID_INPUT', `"${file}" changed size since it was read (${st.size} bytes, was ${size}); rerun when it is stable`);
-      const handle = await openInput(file);
+      const handle = await openInput(file, layer.entry.identity);
       try {
         let position = at - layer.head.length;
         while (position < size) {

@@ -1,7 +1,8 @@
-import { readlink, stat } from 'node:fs/promises';
+import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
 import { stateOf, type LayerEntry } from '../layer/walk.js';
+import { identityOf } from '../util/files.js';
 
 /**
  * A model directory's symlinks, followed: each link to a regular file becomes that file, stored under the link's
@@ -39,6 +40,18 @@ export async function followModelLinks(entries: readonly LayerEntry[], root: str
       const kind = st.isDirectory() ? 'a directory' : 'a special file (device, socket or FIFO)';
       throw refuse(`to "${entry.linkname}", which is ${kind}`);
     }
+    // Read later from the target's real path with its identity (util/files openInput), as walked files are: a
+    // target swapped after this look (another file, or a link put on the way) fails then instead of being read.
+    let real: string;
+    try {
+      real = await realpath(link);
+    } catch (e) {
+      throw refuse(`whose target cannot be resolved: ${(e as Error).message}`, e);
+    }
+    const at = await lstat(real, { bigint: true }).catch(() => undefined);
+    if (!at || identityOf(at) !== identityOf(st)) {
+      throw new StowageError('INVALID_INPUT', `"${link}" was replaced while it was being read (its target changed); rerun when it is stable`);
+    }
     out.push({
       name: entry.name,
       type: 'file',
@@ -46,7 +59,8 @@ export async function followModelLinks(entries: readonly LayerEntry[], root: str
       uid: entry.uid,
       gid: entry.gid,
       size: Number(st.size),
-      source: link,
+      source: real,
+      identity: identityOf(st),
       state: stateOf({ size: Number(st.size), mode: Number(st.mode), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev }),
       changedAt: Number(st.ctimeMs),
     });
