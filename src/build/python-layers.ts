@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { rootCertificates } from 'node:tls';
 import type { BuiltLayerInfo } from '../build-options.js';
 import type { CredentialSource } from '../auth/credentials.js';
 import { headerStore } from '../dockerfile/header-store.js';
@@ -38,7 +37,7 @@ export async function preparePythonStep(
   try {
     const blobs = base.manifest.value.layers.map((d) => ({ digest: d.digest, open: () => base.openBlob(d) }));
     const fs = await RootFs.fromLayers(blobs, ctx.signal, ctx.persistent && ctx.cacheDir ? headerStore(ctx.cacheDir) : undefined);
-    const ca = ctx.caFile ? [...rootCertificates, await readFile(ctx.caFile, 'utf8')] : undefined;
+    const ca = ctx.caFile ? await readFile(ctx.caFile, 'utf8') : undefined;
     const prepared = await preparePython({ fs, config: base.config.value, key: base.manifest.digest }, options, {
       cacheDir: ctx.persistent ? ctx.cacheDir : undefined,
       scratch,

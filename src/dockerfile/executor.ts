@@ -942,8 +942,9 @@ export class DockerfileExecutor {
           ...(this.env.caFile ? { caFile: this.env.caFile } : {}),
           ...(this.env.signal ? { signal: this.env.signal } : {}),
           ...(this.env.urlIdleTimeoutMs !== undefined ? { idleTimeoutMs: this.env.urlIdleTimeoutMs } : {}),
+          label: `ADD ${withoutUserinfo(src)}`,
         }).catch((e: unknown) => {
-          throw this.err(inst, `ADD ${withoutUserinfo(src)}: ${(e as Error).message}`);
+          throw this.err(inst, (e as Error).message); // the message starts with the label: ADD URL
         });
         this.downloads.push({ url: withoutUserinfo(src), digest: got.digest });
         const r: ReadySource = { name: got.name, origin: `the URL ${withoutUserinfo(src)}`, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { rootCertificates } from 'node:tls';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StowageError } from '../errors.js';
+import { bodyError, GET_IDLE_TIMEOUT_MS, httpGet, redactUrl, type IdleTimer } from '../http/get.js';
 
 /**
  * ADD of an http(s) URL: streamed to a file while hashed, `--checksum=sha256:HEX` checked before the file is used
- * (a mismatch fails the build). Redirects are followed (5 at most). The file name is the URL path's last part.
+ * (a mismatch fails the build). The GET is src/http/get.ts's (redirects, retries, idle timeout, credentials in the
+ * URL kept to its host). The file name is the URL path's last part.
  */
 export interface Downloaded {
   file: string;
@@ -22,7 +22,7 @@ export interface Downloaded {
 let counter = 0;
 
 /** The default time a server may stay silent (connecting, before its answer, between body chunks). */
-export const URL_IDLE_TIMEOUT_MS = 60_000;
+export const URL_IDLE_TIMEOUT_MS = GET_IDLE_TIMEOUT_MS;
 
 /**
  * The file name a URL gives (BuildKit: path.Base of the URL path, "__unnamed__" for none): its last path part,
@@ -40,63 +40,42 @@ export function fileNameOf(url: URL): string {
   }
 }
 
-function silent(url: URL, ms: number): Error {
-  return Object.assign(new Error(`${url.host} sent nothing for ${ms / 1000} s (timed out)`), { code: 'ETIMEDOUT' });
-}
-
-export async function downloadUrl(url: string, staging: string, opts: { checksum?: string; caFile?: string; signal?: AbortSignal; idleTimeoutMs?: number }): Promise<Downloaded> {
-  const idle = opts.idleTimeoutMs ?? URL_IDLE_TIMEOUT_MS;
+export async function downloadUrl(
+  url: string,
+  staging: string,
+  opts: { checksum?: string; caFile?: string; signal?: AbortSignal; idleTimeoutMs?: number; timer?: IdleTimer; label?: string },
+): Promise<Downloaded> {
+  const label = opts.label ?? `GET ${redactUrl(url)}`;
   if (opts.checksum !== undefined && !/^sha256:[0-9a-f]{64}$/.test(opts.checksum)) {
-    throw new Error(`invalid --checksum "${opts.checksum}": expected sha256:<64 hex digits>`);
+    throw new StowageError('USAGE', `${label}: invalid --checksum "${opts.checksum}": expected sha256:<64 hex digits>`);
   }
-  const ca = opts.caFile ? [...rootCertificates, (await readFile(opts.caFile)).toString()] : undefined;
-  let current = new URL(url);
-  for (let hop = 0; hop < 6; hop++) {
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const get = current.protocol === 'https:' ? https.get : http.get;
-      // A server that accepts and never answers (or stops sending) must not hold the build: the socket's idle
-      // timer covers connecting and waiting for the answer (here) and every pause in the body (below).
-      const onTimeout = () => req.destroy(silent(current, idle));
-      const req = get(current, { ...(ca ? { ca } : {}), ...(opts.signal ? { signal: opts.signal } : {}), timeout: idle }, (res) => {
-        req.off('timeout', onTimeout);
-        resolve(res);
-      });
-      req.on('timeout', onTimeout);
-      req.on('error', reject);
-    });
-    res.setTimeout(idle, () => res.destroy(silent(current, idle)));
-    if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
-      res.resume();
-      const next = new URL(res.headers.location, current);
-      // Credentials in the URL go to its own host only, never to another one it redirects to.
-      if (next.host !== current.host) {
-        next.username = '';
-        next.password = '';
-      }
-      current = next;
-      continue;
-    }
-    if (res.statusCode !== 200) {
-      res.resume();
-      throw new Error(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
-    }
-
-    const file = path.join(staging, `u${counter++}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    await pipeline(res, tap, createWriteStream(file, { mode: 0o600 }));
-    const digest = `sha256:${hash.digest('hex')}`;
-    if (opts.checksum !== undefined && digest !== opts.checksum) {
-      throw new Error(`checksum mismatch: expected ${opts.checksum}, got ${digest}`);
-    }
-    return { file, name: fileNameOf(new URL(url)), size, digest };
+  const ca = opts.caFile ? (await readFile(opts.caFile)).toString() : undefined;
+  const got = await httpGet(url, {
+    label,
+    idleTimeoutMs: opts.idleTimeoutMs ?? URL_IDLE_TIMEOUT_MS,
+    ...(ca ? { ca } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.timer ? { timer: opts.timer } : {}),
+  });
+  const file = path.join(staging, `u${counter++}`);
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(got.body, tap, createWriteStream(file, { mode: 0o600 }));
+  } catch (e) {
+    await rm(file, { force: true });
+    throw bodyError(e, label, opts.signal);
   }
-  throw new Error('too many redirects');
+  const digest = `sha256:${hash.digest('hex')}`;
+  if (opts.checksum !== undefined && digest !== opts.checksum) {
+    throw new StowageError('INVALID_INPUT', `${label}: checksum mismatch: expected ${opts.checksum}, got ${digest}`);
+  }
+  return { file, name: fileNameOf(new URL(url)), size, digest };
 }
