@@ -108,7 +108,8 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
   const short = `${major}.${minor}`;
   const architecture = config.architecture;
   const machine = machineOf(architecture, config.variant);
-  const include = `${short}${abiFlags}`;
+  // Headers live in {prefix}/include/python3.X (Debian's libpython3.X-dev: /usr/include/python3.11/patchlevel.h).
+  const include = `python${short}${abiFlags}`;
   const files = new BaseFiles(fs, staging, signal);
   // The files read below, staged in one pass over the layers that hold them (dpkg's status only when nothing
   // before it can tell the version).

@@ -94,6 +94,28 @@ describe('musl (Alpine)', () => {
   });
 });
 
+describe("the full version from the base's patchlevel.h", () => {
+  // Debian's libpython3.11-dev puts the header at /usr/include/python3.11/patchlevel.h (dpkg -L here); a base with
+  // Python's headers but neither PYTHON_VERSION nor a dpkg status still tells its full version through it.
+  const header = '/usr/include/python3.11/patchlevel.h';
+  const dev = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'libpython3.11-dev'], { encoding: 'utf8' });
+  const listed = spawnSync('dpkg', ['-L', 'libpython3.11-dev'], { encoding: 'utf8' }).stdout ?? '';
+  it.skipIf(dev.status !== 0)('is read from {prefix}/include/python3.X/patchlevel.h, where Debian ships it', async () => {
+    expect(listed.split('\n')).toContain(header);
+    const fs = tree([
+      ['usr/bin/python3', 'symlink', 'python3.11'],
+      ['usr/bin/python3.11', 'file'],
+      ['usr/lib/python3.11/os.py', 'file'],
+      ['usr/lib/python3/dist-packages', 'directory'],
+      [header.slice(1), 'file', header],
+      ['lib/x86_64-linux-gnu/libc.so.6', 'file', LIBC],
+    ]);
+    const t = await inspectPython(fs, config(), { breakSystemPackages: true }, work);
+    expect(t.layout).toBe('debian');
+    expect(t.fullVersion).toBe(dev.stdout.split('-')[0]);
+  });
+});
+
 const debian = debianBaseAvailable();
 describe.skipIf(!debian.ok)(`Debian bookworm python3 (debootstrap)${debian.ok ? '' : ` [skipped: ${debian.why}]`}`, () => {
   let fs: RootFs;
