@@ -73,7 +73,7 @@ export async function inspectPythonCached(
   staging: string,
   signal?: AbortSignal,
 ): Promise<PythonTarget> {
-  const key = createHash('sha256').update(JSON.stringify({ v: 1, baseKey, request })).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify({ v: 2, baseKey, request })).digest('hex');
   const file = cacheDir ? path.join(cacheDir, 'python-targets', `${key}.json`) : undefined;
   if (file) {
     const known = await readFile(file, 'utf8').then((t) => JSON.parse(t) as PythonTarget).catch(() => undefined);

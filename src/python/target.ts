@@ -6,6 +6,7 @@ import { BaseFiles } from './base-files.js';
 import { detectLibc, libcFiles, type Libc } from './libc.js';
 import type { MarkerEnvironment } from './markers.js';
 import { machineOf, type TagTarget } from './tags.js';
+import { venvFiles, venvScripts, type VenvScript } from './venv-scripts.js';
 
 /**
  * The Python a base image runs, read from its files and config (nothing is executed): which interpreter `python3`
@@ -43,6 +44,8 @@ export interface VenvPlan {
   executable: string;
   /** `pyvenv.cfg`'s text. */
   config: string;
+  /** bin/activate and its kin, from the base's venv templates (src/python/venv-scripts.ts). */
+  scripts: VenvScript[];
 }
 
 export interface PythonTarget {
@@ -115,7 +118,7 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
   // before it can tell the version).
   const details = `${stdlib}/build-details.json`, patchlevel = `${prefix}/include/${include}/patchlevel.h`;
   const first = isFile(fs, details) ? [details] : env.has('PYTHON_VERSION') ? [] : isFile(fs, patchlevel) ? [patchlevel] : [DPKG_STATUS];
-  await files.prefetch([...first, ...libcFiles(fs, machine)]);
+  await files.prefetch([...first, ...libcFiles(fs, machine), ...(request.target?.startsWith('venv:') ? venvFiles(files, stdlib) : [])]);
   const built = await buildDetails(files, stdlib);
   const fullVersion = built?.version ?? (await fullVersionOf(files, env, prefix, include, short));
   const libc = await detectLibc(files, machine);
@@ -142,7 +145,7 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
       interpreter: `${dir}/bin/python3`,
       layout: 'venv',
       scheme: { purelib: site, platlib: site, headers: `${dir}/include/site/python${short}`, scripts: `${dir}/bin`, data: dir },
-      venv: { dir, base: found.onPath, executable: found.real, config: venvConfig },
+      venv: { dir, base: found.onPath, executable: found.real, config: venvConfig, scripts: await venvScripts(files, stdlib, { dir, python: path.posix.basename(found.onPath) }) },
     };
   }
   if (target !== 'auto') throw new StowageError('USAGE', `--python-target must be auto or venv:/DIR, got "${target}"`);

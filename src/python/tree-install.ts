@@ -99,7 +99,7 @@ export async function installWheels(tree: TreeOverlay, target: PythonTarget, whe
   return report;
 }
 
-/** `python3 -m venv --without-pip DIR` as files: pyvenv.cfg, bin/python* links, lib64 -> lib, site-packages. */
+/** `python3 -m venv --without-pip DIR` as files: pyvenv.cfg, bin/python* links, bin/activate*, lib64 -> lib, site-packages. */
 function writeVenv(tree: TreeOverlay, target: PythonTarget, group: string): void {
   const venv = target.venv!;
   const dir = { type: 'directory' as const, mode: 0o755, uid: 0, gid: 0, group };
@@ -112,6 +112,11 @@ function writeVenv(tree: TreeOverlay, target: PythonTarget, group: string): void
     tree.write(`${venv.dir}/bin/python`, link('python3'));
     tree.write(`${venv.dir}/bin/${py}`, link('python3'));
     tree.write(`${venv.dir}/pyvenv.cfg`, { type: 'file', mode: 0o644, uid: 0, gid: 0, content: bytesContent(venv.config), group });
+    for (const s of venv.scripts) {
+      const parts = s.name.split('/').slice(0, -1);
+      parts.forEach((_, i) => tree.write(`${venv.dir}/bin/${parts.slice(0, i + 1).join('/')}/`, dir));
+      tree.write(`${venv.dir}/bin/${s.name}`, { type: 'file', mode: s.mode, uid: 0, gid: 0, content: bytesContent(s.text), group });
+    }
   } catch (e) {
     if (e instanceof TreeConflict) throw new StowageError('USAGE', `--python-target venv:${venv.dir}: ${e.message}`, { cause: e });
     throw e;

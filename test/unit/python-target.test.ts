@@ -1,7 +1,7 @@
 // The base's Python read from its files: a real debootstrap bookworm with python3 (dpkg ran its scripts), and
 // python.org- and Alpine-shaped trees made from this machine's files. glibc's version is checked against getconf.
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RootFs } from '../../src/dockerfile/rootfs.js';
@@ -116,6 +116,40 @@ describe("the full version from the base's patchlevel.h", () => {
   });
 });
 
+describe("venv activation scripts come from the base's templates", () => {
+  it('fills every file under venv/scripts/common and posix (not nt), quoting as the base venv module says', async () => {
+    const dir = join(work, 'templates');
+    await mkdir(join(dir, 'common'), { recursive: true });
+    await mkdir(join(dir, 'posix', 'sub'), { recursive: true });
+    await writeFile(join(dir, 'common', 'activate'), 'D=__VENV_DIR__ N=__VENV_NAME__ P=__VENV_PROMPT__ B=__VENV_BIN_NAME__ Y=__VENV_PYTHON__\n');
+    await writeFile(join(dir, 'common', 'Activate.ps1'), '$D = __VENV_DIR__\n');
+    await writeFile(join(dir, 'posix', 'sub', 'deeper.sh'), 'echo __VENV_NAME__\n');
+    await writeFile(join(dir, 'posix', 'latin1'), Buffer.from([0x41, 0xe9, 0x0a]));
+    await writeFile(join(dir, 'quoting.py'), "        replacements = {key: quote(s) for key, s in replacements.items()}\n        context.prompt = '(%s) ' % prompt\n");
+    await writeFile(join(dir, 'plain.py'), "        context.prompt = '(%s) ' % prompt\n");
+    const base = (init: string) => tree([
+      ['usr/local/bin/python3', 'symlink', 'python3.12'],
+      ['usr/local/bin/python3.12', 'file'],
+      ['usr/local/lib/python3.12/os.py', 'file'],
+      ['usr/local/lib/python3.12/venv/__init__.py', 'file', join(dir, init)],
+      ['usr/local/lib/python3.12/venv/scripts/common/activate', 'file', join(dir, 'common', 'activate')],
+      ['usr/local/lib/python3.12/venv/scripts/common/Activate.ps1', 'file', join(dir, 'common', 'Activate.ps1')],
+      ['usr/local/lib/python3.12/venv/scripts/posix/sub/deeper.sh', 'file', join(dir, 'posix', 'sub', 'deeper.sh')],
+      ['usr/local/lib/python3.12/venv/scripts/posix/latin1', 'file', join(dir, 'posix', 'latin1')],
+      ['usr/local/lib/python3.12/venv/scripts/nt/activate.bat', 'file', join(dir, 'common', 'activate')],
+      ['lib/x86_64-linux-gnu/libc.so.6', 'file', LIBC],
+    ]);
+    const quoted = await inspectPython(base('quoting.py'), config(), { target: "venv:/opt/my env's" }, work);
+    expect(quoted.venv!.scripts).toEqual([
+      { name: 'Activate.ps1', mode: 0o644, text: "$D = '/opt/my env''s'\n" },
+      { name: 'activate', mode: 0o644, text: `D='/opt/my env'"'"'s' N='my env'"'"'s' P='(my env'"'"'s) ' B=bin Y='/opt/my env'"'"'s/bin/python3'\n` },
+      { name: 'sub/deeper.sh', mode: 0o644, text: `echo 'my env'"'"'s'\n` },
+    ]);
+    const plain = await inspectPython(base('plain.py'), config(), { target: 'venv:/opt/venv' }, work);
+    expect(plain.venv!.scripts.find((x) => x.name === 'activate')?.text).toBe('D=/opt/venv N=venv P=(venv)  B=bin Y=/opt/venv/bin/python3\n');
+  });
+});
+
 const debian = debianBaseAvailable();
 describe.skipIf(!debian.ok)(`Debian bookworm python3 (debootstrap)${debian.ok ? '' : ` [skipped: ${debian.why}]`}`, () => {
   let fs: RootFs;
@@ -134,6 +168,28 @@ describe.skipIf(!debian.ok)(`Debian bookworm python3 (debootstrap)${debian.ok ? 
     expect(t).toMatchObject({ interpreter: '/usr/bin/python3', major: 3, minor: 11, layout: 'debian', fullVersion: dpkg.split('-')[0], libc: { kind: 'glibc', major: 2, minor: 36, file: '/lib/x86_64-linux-gnu/libc.so.6' } });
     expect(t.scheme.purelib).toBe('/usr/local/lib/python3.11/dist-packages');
     expect(t.scheme.scripts).toBe('/usr/local/bin');
+  });
+  it("venv: bin/activate, activate.csh, activate.fish and Activate.ps1 are byte for byte what this machine's python3 -m venv writes for the same DIR", async () => {
+    // The oracle is Debian's own venv module on this machine, the same bookworm 3.11 as the base; stowage reads the
+    // templates (and how to fill them) from the base. A DIR with a space, a quote and a $ checks the quoting.
+    const host = spawnSync('/usr/bin/python3', ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' }).stdout.trim();
+    const t0 = await inspectPython(fs, config(), { breakSystemPackages: true }, work);
+    expect(host).toBe(t0.fullVersion);
+    for (const name of ['venv', "odd dir's $HOME"]) {
+      const dir = join(work, 'oracle', name);
+      await mkdir(join(work, 'oracle'), { recursive: true });
+      const made = spawnSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', dir], { encoding: 'utf8' });
+      expect(made.stderr).toBe('');
+      const t = await inspectPython(fs, config(), { target: `venv:${dir}` }, work);
+      const scripts = t.venv!.scripts;
+      const want = (await readdir(join(dir, 'bin'))).filter((n) => !n.startsWith('python')).sort();
+      expect(scripts.map((x) => x.name).sort()).toEqual(want);
+      expect(want).toEqual(['Activate.ps1', 'activate', 'activate.csh', 'activate.fish']);
+      for (const x of scripts) {
+        expect(x.text, x.name).toBe(await readFile(join(dir, 'bin', x.name), 'utf8'));
+        expect(x.mode, x.name).toBe((await stat(join(dir, 'bin', x.name))).mode & 0o7777);
+      }
+    }
   });
   it('reads its files (dpkg status for the version, libc.so.6) in one pass over the layer after its headers', async () => {
     // Each pass inflates the whole layer (about 1.5 CPU s for this base): one per file read was two here.
