@@ -87,61 +87,83 @@ function candidates(release: Release, suiteUrl: string, component: string, arch:
   return [];
 }
 
+/** A verified list before its packages are read: which Packages file (by SHA256) a suite's component names. */
+export type AptListRef = Omit<AptList, 'packages'> & { readonly files: ReturnType<typeof candidates> };
+
+/**
+ * The first half of opening the sources: each suite's InRelease fetched and verified (signature, Valid-Until), and
+ * for each component the Packages files it signs (their SHA256 names the list's content). Nothing else is fetched.
+ */
+export async function verifyAptSources(o: OpenArchiveOptions): Promise<AptListRef[]> {
+  const log = o.log ?? silentLogger;
+  const now = o.now ?? (() => new Date());
+  const refs: AptListRef[] = [];
+  const suites = new Map<string, AptSource[]>();
+  for (const s of o.sources) {
+    if (s.architectures && !s.architectures.includes(o.arch)) continue;
+    const key = `${s.uri}\0${s.suite}`;
+    suites.set(key, [...(suites.get(key) ?? []), s]);
+  }
+  for (const group of suites.values()) {
+    const first = group[0]!;
+    const suiteUrl = `${first.uri}/dists/${first.suite}`;
+    const url = `${suiteUrl}/InRelease`;
+    const text = await fetchText(o.transport, url, o.signal);
+    if (text === undefined) throw new StowageError('APT_UNSIGNED', `${url} does not exist (404); stowage reads signed InRelease files only (${first.origin})`);
+    const release = await verifyInRelease(text, await o.trust(first), now(), url);
+    checkSuite(release, o.codename, url);
+    if (release.architectures.length && !release.architectures.includes(o.arch)) {
+      log.warn(`${url}: the archive has no ${o.arch} packages (Architectures: ${release.architectures.join(' ')}); skipped`);
+      continue;
+    }
+    const components = [...new Set(group.flatMap((s) => s.components))];
+    for (const component of components) {
+      const files = candidates(release, suiteUrl, component, o.arch);
+      if (files.length === 0) {
+        log.warn(`${url} lists no ${component}/binary-${o.arch}/Packages; skipped`);
+        continue;
+      }
+      refs.push({
+        uri: first.uri,
+        suite: first.suite,
+        component,
+        ...(release.codename ? { codename: release.codename } : {}),
+        pin: pinOf(release),
+        // The best file's SHA256 names the list; listOf may read another compression of the same list.
+        sha256: files[0]!.sha256,
+        files,
+      });
+    }
+  }
+  if (refs.length === 0) throw new StowageError('APT_UNSATISFIABLE', `no package list for ${o.arch} in ${o.sources.map((s) => `${s.uri} ${s.suite}`).join(', ') || 'no sources'}`);
+  return refs;
+}
+
+/** The second half: each verified list's packages, from the cache by SHA256 or fetched by hash, checked and parsed. */
+export async function loadAptLists(refs: readonly AptListRef[], o: Pick<OpenArchiveOptions, 'arch' | 'transport' | 'cacheDir' | 'log' | 'signal'>): Promise<AptIndex> {
+  const log = o.log ?? silentLogger;
+  const lists: AptList[] = [];
+  const scratch = o.cacheDir ? path.join(o.cacheDir, 'apt', 'partial') : await mkdtemp(path.join(os.tmpdir(), 'stowage-apt-'));
+  await mkdir(scratch, { recursive: true });
+  if (o.cacheDir) await mkdir(path.join(o.cacheDir, 'apt', 'lists'), { recursive: true });
+  try {
+    for (const { files, ...ref } of refs) {
+      const packages = await listOf(files, o, scratch, log);
+      lists.push({ ...ref, sha256: packages.sha256, packages: packages.packages });
+    }
+  } finally {
+    if (!o.cacheDir) await rm(scratch, { recursive: true, force: true });
+  }
+  return { arch: o.arch, lists };
+}
+
 /**
  * Opens the sources as apt would after `apt-get update`: each suite's InRelease verified (signature, Valid-Until),
  * each component's Packages fetched by hash (falling back to its plain name on 404), checked against the signed
  * SHA256 and size, decompressed as a stream and parsed; parsed lists are cached by their SHA256.
  */
 export async function openAptArchive(o: OpenArchiveOptions): Promise<AptIndex> {
-  const log = o.log ?? silentLogger;
-  const now = o.now ?? (() => new Date());
-  const lists: AptList[] = [];
-  const scratch = o.cacheDir ? path.join(o.cacheDir, 'apt', 'partial') : await mkdtemp(path.join(os.tmpdir(), 'stowage-apt-'));
-  await mkdir(scratch, { recursive: true });
-  if (o.cacheDir) await mkdir(path.join(o.cacheDir, 'apt', 'lists'), { recursive: true });
-  try {
-    const suites = new Map<string, AptSource[]>();
-    for (const s of o.sources) {
-      if (s.architectures && !s.architectures.includes(o.arch)) continue;
-      const key = `${s.uri}\0${s.suite}`;
-      suites.set(key, [...(suites.get(key) ?? []), s]);
-    }
-    for (const group of suites.values()) {
-      const first = group[0]!;
-      const suiteUrl = `${first.uri}/dists/${first.suite}`;
-      const url = `${suiteUrl}/InRelease`;
-      const text = await fetchText(o.transport, url, o.signal);
-      if (text === undefined) throw new StowageError('APT_UNSIGNED', `${url} does not exist (404); stowage reads signed InRelease files only (${first.origin})`);
-      const release = await verifyInRelease(text, await o.trust(first), now(), url);
-      checkSuite(release, o.codename, url);
-      if (release.architectures.length && !release.architectures.includes(o.arch)) {
-        log.warn(`${url}: the archive has no ${o.arch} packages (Architectures: ${release.architectures.join(' ')}); skipped`);
-        continue;
-      }
-      const components = [...new Set(group.flatMap((s) => s.components))];
-      for (const component of components) {
-        const files = candidates(release, suiteUrl, component, o.arch);
-        if (files.length === 0) {
-          log.warn(`${url} lists no ${component}/binary-${o.arch}/Packages; skipped`);
-          continue;
-        }
-        const packages = await listOf(files, o, scratch, log);
-        lists.push({
-          uri: first.uri,
-          suite: first.suite,
-          component,
-          ...(release.codename ? { codename: release.codename } : {}),
-          pin: pinOf(release),
-          sha256: packages.sha256,
-          packages: packages.packages,
-        });
-      }
-    }
-  } finally {
-    if (!o.cacheDir) await rm(scratch, { recursive: true, force: true });
-  }
-  if (lists.length === 0) throw new StowageError('APT_UNSATISFIABLE', `no package list for ${o.arch} in ${o.sources.map((s) => `${s.uri} ${s.suite}`).join(', ') || 'no sources'}`);
-  return { arch: o.arch, lists };
+  return loadAptLists(await verifyAptSources(o), o);
 }
 
 /** An official archive of another release than the base's (a trixie source on a bookworm base) is refused. */
@@ -154,7 +176,7 @@ function checkSuite(release: Release, codename: string | undefined, url: string)
   }
 }
 
-async function listOf(files: ReturnType<typeof candidates>, o: OpenArchiveOptions, scratch: string, log: Logger): Promise<{ sha256: string; packages: IndexPackage[] }> {
+async function listOf(files: ReturnType<typeof candidates>, o: Pick<OpenArchiveOptions, 'transport' | 'cacheDir' | 'signal'>, scratch: string, log: Logger): Promise<{ sha256: string; packages: IndexPackage[] }> {
   for (const f of files) {
     const cached = await readCached(o.cacheDir, f.sha256);
     if (cached) {

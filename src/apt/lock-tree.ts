@@ -4,8 +4,9 @@ import { StowageError } from '../errors.js';
 import type { Transport } from '../http/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { readAptBase, type AptBase } from './base.js';
-import { openAptArchive } from './index.js';
+import { loadAptLists, verifyAptSources } from './index.js';
 import { readKeyring, type AptKey } from './keyring.js';
+import { readResolution, resolutionKey, writeResolution } from './resolution-cache.js';
 import { resolveApt, type AptResolution } from './resolve.js';
 import { parseSourceFlag, type AptSource } from './sources.js';
 import { sourceTrust } from './trust.js';
@@ -71,9 +72,9 @@ export async function resolveForTree(files: TreeFiles, imageArch: string, reques
   }
   const host = (p: string): Promise<Buffer | undefined> => readFile(p).catch(() => undefined);
   log.info(`apt: ${sources.length} source${sources.length === 1 ? '' : 's'} ${fromFlags ? 'from --apt-source' : `from ${files.label}`}, ${base.installed.packages.size} packages installed in the base (${base.codename ?? 'no codename'}, ${base.arch})`);
-  const index = await openAptArchive({
+  const opened = {
     sources,
-    trust: (s) => sourceTrust(s, { image: files, host, extra }, fromFlags),
+    trust: (s: AptSource) => sourceTrust(s, { image: files, host, extra }, fromFlags),
     arch: base.arch,
     transport: o.transport,
     ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
@@ -81,7 +82,18 @@ export async function resolveForTree(files: TreeFiles, imageArch: string, reques
     ...(o.now ? { now: o.now } : {}),
     log,
     ...(o.signal ? { signal: o.signal } : {}),
-  });
-  const resolution = resolveApt(index, base.installed, request.packages, { recommends: request.recommends ?? false });
+  };
+  const lists = await verifyAptSources(opened);
+  const recommends = request.recommends ?? false;
+  // The same verified lists, base and request as a build before: its resolution, without reading any list.
+  const key = o.cacheDir ? await resolutionKey({ lists, installed: base.installed, arch: base.arch, packages: request.packages, recommends }) : undefined;
+  const kept = key ? await readResolution(o.cacheDir!, key) : undefined;
+  if (kept) {
+    log.debug(`apt: resolution ${key!.slice(0, 12)} from the cache (the lists' SHA256 unchanged)`);
+    return { ...kept, base };
+  }
+  const index = await loadAptLists(lists, opened);
+  const resolution = resolveApt(index, base.installed, request.packages, { recommends });
+  if (key) await writeResolution(o.cacheDir!, key, resolution);
   return { ...resolution, base };
 }
