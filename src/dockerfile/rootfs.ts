@@ -53,7 +53,16 @@ export interface LayerHeader {
 export interface HeaderStore {
   get(digest: string): Promise<LayerHeader[] | undefined>;
   put(digest: string, headers: LayerHeader[]): Promise<void>;
+  /**
+   * Small files read from a layer, kept by the layer's digest and the entry (ordinal and name): a rebuild that
+   * reads the same base files (a dpkg database, apt's configuration) does not stream the layer again. Optional.
+   */
+  getFile?(digest: string, ordinal: number, name: string, to: string): Promise<boolean>;
+  putFile?(digest: string, ordinal: number, name: string, from: string): Promise<void>;
 }
+
+/** Files up to this size read from a layer are kept in the HeaderStore. */
+const KEEP_FILE_MAX = 1024 * 1024;
 
 export interface LayerBlob {
   digest: string;
@@ -67,6 +76,8 @@ function clean(name: string): string {
 export class RootFs {
   private readonly nodes = new Map<string, FsNode>();
   private readonly kids = new Map<string, Set<string>>();
+
+  private store: HeaderStore | undefined;
 
   private constructor(private readonly layers: LayerBlob[]) {
     this.nodes.set('', { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0 });
@@ -83,6 +94,7 @@ export class RootFs {
    */
   static async fromLayers(layers: LayerBlob[], signal?: AbortSignal, store?: HeaderStore): Promise<RootFs> {
     const fs = new RootFs(layers);
+    fs.store = store;
     for (let i = 0; i < layers.length; i++) {
       const added = new Set<string>();
       const known = await store?.get(layers[i]!.digest);
@@ -105,6 +117,7 @@ export class RootFs {
   /** A copy that further layers can be applied to without changing this one (a child stage). */
   clone(): RootFs {
     const fs = new RootFs([...this.layers]);
+    fs.store = this.store;
     for (const [k, v] of this.nodes) fs.nodes.set(k, v);
     for (const [k, v] of this.kids) fs.kids.set(k, new Set(v));
     return fs;
@@ -308,7 +321,18 @@ export class RootFs {
       m.set(key, list);
     }
     let counter = 0;
+    const store = this.store;
     for (const [layer, wanted] of [...byLayer].sort((a, b) => a[0] - b[0])) {
+      const digest = this.layers[layer]!.digest;
+      if (store?.getFile) {
+        // Entries kept by an earlier build: copied from the store, the layer not read for them.
+        for (const [key, list] of wanted) {
+          if (typeof key !== 'number' || list[0]!.size > KEEP_FILE_MAX) continue;
+          const file = path.join(staging, `f${counter++}`);
+          if (await store.getFile(digest, key, list[0]!.contentPath!, file)) for (const n of list) n.source = file;
+        }
+        if ([...wanted.values()].every((list) => list[0]!.source !== undefined)) continue;
+      }
       await this.readLayer(layer, async (h, body, ordinal) => {
         // By ordinal (checked against the name: a header list kept from an older reading must still agree).
         const byOrdinal = wanted.get(ordinal)?.filter((n) => n.contentPath === clean(h.name));
@@ -317,6 +341,7 @@ export class RootFs {
         const file = path.join(staging, `f${counter++}`);
         await pipeline(Readable.from(body), createWriteStream(file, { mode: 0o600 }));
         for (const n of list) n.source = file;
+        if (store?.putFile && h.size <= KEEP_FILE_MAX) await store.putFile(digest, ordinal, clean(h.name), file);
       }, signal);
       for (const list of wanted.values()) {
         if (list[0]!.source === undefined) throw new StowageError('INVALID_INPUT', `layer ${this.layers[layer]!.digest} does not hold /${list[0]!.contentPath} after all`);
