@@ -135,7 +135,7 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
         }
         owners.set(real, [pkg!]);
       }
-      const { uid, gid } = await ownerOf(m.uname, m.gname, m.uid, m.gid);
+      const { uid, gid } = ownerCache.get(`${m.uname}:${m.gname}:${m.uid}:${m.gid}`) ?? (await ownerOf(m.uname, m.gname, m.uid, m.gid));
       try {
         if (m.type === 'directory') tree.write(m.path, { type: 'directory', mode: m.mode, uid, gid, mtime: m.mtime, group });
         else if (m.type === 'symlink') tree.write(m.path, { type: 'symlink', linkname: m.linkname!, uid, gid, mtime: m.mtime, group });

@@ -69,6 +69,8 @@ export interface TreeStat {
 
 /** `/a/./b/` → `a/b`; `..` cannot climb above the root. */
 export function cleanPath(p: string): string {
+  // Most paths (a package's members) are clean already: no normalising needed.
+  if (p !== '' && !p.startsWith('/') && !p.endsWith('/') && !p.startsWith('./') && !p.startsWith('../') && p !== '.' && p !== '..' && !p.endsWith('/.') && !p.endsWith('/..') && !p.includes('//') && !p.includes('/./') && !p.includes('/../')) return p;
   return path.posix.normalize(`/${p}`).slice(1).replace(/\/$/, '');
 }
 
@@ -76,6 +78,8 @@ export class TreeOverlay {
   readonly #added = new Map<string, TreeNode>();
   /** Names added under each directory (real paths). */
   readonly #kids = new Map<string, Set<string>>();
+  /** Directory path as asked → its real path (see #resolveDir). */
+  readonly #dirs = new Map<string, string>();
 
   constructor(readonly base: RootFs) {}
 
@@ -88,6 +92,29 @@ export class TreeOverlay {
    * in its last component too when `followLast`. Links resolve inside the tree, as for a chroot.
    */
   resolve(p: string, followLast = false): string {
+    // The parent through the memo of directories, then the last component: what the walk would do, minus the
+    // repeated walk of the same parents for every member of a package.
+    const slash = p.lastIndexOf('/');
+    const last = p.slice(slash + 1);
+    if (last !== '' && last !== '.' && last !== '..') {
+      const dir = slash < 0 ? '' : this.#resolveDir(p.slice(0, slash));
+      const real = dir === '' ? last : `${dir}/${last}`;
+      if (!followLast || this.#get(real)?.type !== 'symlink') return real;
+    }
+    return this.#walk(p, followLast);
+  }
+
+  /** `resolve(dir, true)`, remembered until a symlink is written or replaced (the only writes that change it). */
+  #resolveDir(dir: string): string {
+    let real = this.#dirs.get(dir);
+    if (real === undefined) {
+      real = this.#walk(dir, true);
+      this.#dirs.set(dir, real);
+    }
+    return real;
+  }
+
+  #walk(p: string, followLast: boolean): string {
     const linkAt = (real: string) => {
       const node = this.#get(real);
       return node?.type === 'symlink' ? (node.linkname ?? '') : undefined;
@@ -173,7 +200,7 @@ export class TreeOverlay {
 
   /** The real directory at `dir`, created (with parents) where missing; a non-directory on the way is a conflict. */
   #directory(dir: string, group: string | undefined, forPath: string): string {
-    const real = this.resolve(dir, true);
+    const real = this.#resolveDir(dir);
     if (real === '') return '';
     const node = this.#get(real);
     if (node?.type === 'directory') return real;
@@ -185,6 +212,7 @@ export class TreeOverlay {
   }
 
   #set(real: string, node: TreeNode): void {
+    if (node.type === 'symlink' || this.#get(real)?.type === 'symlink') this.#dirs.clear();
     this.#added.set(real, node);
     const parent = parentOf(real);
     let kids = this.#kids.get(parent);
@@ -228,13 +256,25 @@ export class TreeOverlay {
   }
 }
 
-/** Component-wise byte order: a directory right before its contents, as a sorted walk lists them. */
+/**
+ * Component-wise byte order: a directory right before its contents, as a sorted walk lists them. The same as
+ * comparing the UTF-8 bytes with `/` ranked below every other byte; done on the strings' code points (the order of
+ * their UTF-8 bytes) without splitting or encoding, since a cut sorts tens of thousands of paths.
+ */
 export function comparePaths(a: string, b: string): number {
-  const x = a.split('/');
-  const y = b.split('/');
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const c = Buffer.compare(Buffer.from(x[i]!), Buffer.from(y[i]!));
-    if (c !== 0) return c;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === 0x2f) return -1;
+    if (y === 0x2f) return 1;
+    // UTF-16 code units order code points except surrogates (U+10000 and up) against U+E000–U+FFFF.
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = a.codePointAt(i)!;
+      y = b.codePointAt(i)!;
+    }
+    return x - y;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
