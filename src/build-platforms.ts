@@ -67,12 +67,12 @@ const ATTESTING = (o: PlatformBuildOptions) => o.sign !== undefined || o.provena
 export async function buildPlatforms<O extends PlatformBuildOptions, R extends PlatformBuildResult>(options: O, buildOne: (o: O) => Promise<R>): Promise<R> {
   const log = options.log ?? silentLogger;
   const select = parsePlatformSelection(options.platform!);
-  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
-  if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
+  if (!options.from) throw new StowageError('USAGE', 'a base image is required (the from option)');
+  if (!options.to) throw new StowageError('USAGE', 'a destination is required (the to option)');
   const from = parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
   const tags = (options.tags ?? []).map(validateTag);
-  if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
+  if (tags.length && to.kind !== 'registry') throw new StowageError('USAGE', `the tags option applies to registry destinations, not ${to.input}`);
   if (ATTESTING(options) && to.kind !== 'registry') {
     throw new StowageError('USAGE', `signatures, provenance and SBOMs are attached in a registry; ${to.input} is not one`);
   }

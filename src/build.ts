@@ -146,7 +146,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 async function buildEachPlatform(options: BuildOptions): Promise<BuildResult> {
   if (options.modelpack) {
     // One index per tag: the artifact would need a place in the platforms' index, which is not built yet.
-    throw new StowageError('USAGE', `--modelpack builds one platform's image (its index holds the image and the artifact); drop --platform ${options.platform}`);
+    throw new StowageError('USAGE', `the modelpack option builds one platform's image (its index holds the image and the artifact); drop the platform option ${options.platform}`);
   }
   const { buildPlatforms } = await import('./build-platforms.js');
   if (!options.dockerfile) return buildPlatforms(options, build);

@@ -94,7 +94,7 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
   const to = parseTarget(options.to, 'destination');
   const select = parsePlatformSelection(options.platform ?? 'all');
   const extra = (options.tags ?? []).map(validateTag);
-  if (extra.length && to.kind !== 'registry') throw new StowageError('USAGE', `--tag applies to registry destinations, not ${to.input}`);
+  if (extra.length && to.kind !== 'registry') throw new StowageError('USAGE', `the tags option applies to registry destinations, not ${to.input}`);
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'copy cancelled before it started');
 
   // Our own abort as well as the caller's: a failure anywhere stops the copies still in flight.
@@ -206,7 +206,7 @@ async function write(to: Target, tree: ImageTree, images: BuiltImage[], ctx: Wri
     const platforms = descriptors.filter((d) => !isAttestation(d) && d.platform).map((d) => `${d.platform!.os}/${d.platform!.architecture}${d.platform!.variant ? `/${d.platform!.variant}` : ''}`);
     throw new StowageError(
       'USAGE',
-      `${to.input}: a docker archive holds one image, and the source has ${runnable.length} (${platforms.join(', ')}); choose one with --platform`,
+      `${to.input}: a docker archive holds one image, and the source has ${runnable.length} (${platforms.join(', ')}); choose one with the platform option`,
     );
   }
   const image = runnable[0]!;

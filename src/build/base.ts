@@ -21,7 +21,7 @@ export async function resolveBase(
   s.emit({ type: 'base-resolved', ...(base.name ? { name: base.name } : {}), digest: base.manifest.digest, mediaType: base.manifest.mediaType, layers: base.manifest.value.layers.length });
   // KServe runs `sh -c` in a Modelcar image, so a shell-less base would only fail there.
   if (s.modelcar && !(await baseHasShell(base, s.signal))) {
-    throw new StowageError('INVALID_INPUT', `--modelcar: base ${image.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
+    throw new StowageError('INVALID_INPUT', `the modelcar option: base ${image.describe()} has no /bin/sh, which KServe's Modelcar sidecar and init container run ("sh -c ..."); use a base with a shell, such as busybox or ubi-micro`);
   }
   return base;
 }

@@ -42,7 +42,7 @@ export async function dockerfileRootBase(dockerfile: DockerfileOptions, environm
   await probe.prepare();
   const base = probe.rootBase();
   if (base === undefined) {
-    throw new StowageError('USAGE', `--platform ${platforms}: the target stage starts FROM scratch, which has no platforms to pick from; build each platform with --platform OS/ARCH`);
+    throw new StowageError('USAGE', `the platform option ${platforms}: the target stage starts FROM scratch, which has no platforms to pick from; build each platform with the platform option OS/ARCH`);
   }
   return base;
 }

@@ -113,10 +113,10 @@ export function epochFrom(options: { sourceDateEpoch?: number; environment?: Nod
 export function plan(options: BuildOptions): Plan {
   if (options.dockerfile) {
     const clash = (['from', 'copy', 'python', 'entrypoint', 'cmd', 'env', 'workdir', 'user', 'expose', 'chown', 'model', 'modelcar', 'modelpack'] as const).filter((k) => options[k] !== undefined && options[k] !== '' && options[k] !== false);
-    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `--${k === 'python' ? 'python-lock/--wheel' : k}`).join(', ')}`);
-  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from BASE)');
-  else if (options.registryMirrors !== undefined) throw new StowageError('USAGE', 'registry mirrors apply to the images a Dockerfile names; --from names its base exactly');
-  if (!options.to) throw new StowageError('USAGE', 'a destination is required (--to DEST)');
+    if (clash.length) throw new StowageError('USAGE', `a Dockerfile build takes its base and config from the Dockerfile; drop ${clash.map((k) => `the ${k} option`).join(', ')}`);
+  } else if (!options.from) throw new StowageError('USAGE', 'a base image is required (the from option)');
+  else if (options.registryMirrors !== undefined) throw new StowageError('USAGE', 'registry mirrors apply to the images a Dockerfile names; the from option names its base exactly');
+  if (!options.to) throw new StowageError('USAGE', 'a destination is required (the to option)');
   const from = options.dockerfile ? ({ kind: 'oci', dir: '', input: '' } as Target) : parseTarget(options.from, 'base');
   const to = parseTarget(options.to, 'destination');
   const chown = typeof options.chown === 'string' ? parseChown(options.chown) : options.chown;
@@ -128,24 +128,24 @@ export function plan(options: BuildOptions): Plan {
   const changes: ConfigChanges = parseConfigUpdate(options);
   // A docker archive's extra names are whole references (REPO:TAG), as in its manifest.json's RepoTags.
   const tags = to.kind === 'docker-archive' ? (options.tags ?? []).map(archiveName) : (options.tags ?? []).map(validateTag);
-  if (tags.length && to.kind === 'oci') throw new StowageError('USAGE', `--tag applies to registry and docker-archive destinations, not ${to.input}`);
+  if (tags.length && to.kind === 'oci') throw new StowageError('USAGE', `the tags option applies to registry and docker-archive destinations, not ${to.input}`);
   if (options.cacheReadOnly && options.cacheRepo === undefined) throw new StowageError('USAGE', 'cacheReadOnly needs cacheRepo');
   const compression = validateCompression(options.compression ?? 'gzip', options.compressionLevel);
   const model = options.model === undefined ? undefined : typeof options.model === 'string' ? parseModel(options.model) : options.model;
   const modelKind = options.modelCompression ?? 'none';
   if (modelKind !== 'gzip' && modelKind !== 'none' && modelKind !== 'zstd') throw new StowageError('USAGE', `model compression must be none, gzip or zstd, got "${String(modelKind)}"`);
   const modelCompression = validateCompression(modelKind, options.compressionLevel);
-  for (const [flag, set] of [['--modelcar', options.modelcar], ['--modelpack', options.modelpack], ['--model-compression', options.modelCompression !== undefined]] as const) {
-    if (set && !model) throw new StowageError('USAGE', `${flag} needs a model: --model SRC[:DEST_DIR]`);
+  for (const [name, set] of [['modelcar', options.modelcar], ['modelpack', options.modelpack], ['modelCompression', options.modelCompression !== undefined]] as const) {
+    if (set && !model) throw new StowageError('USAGE', `the ${name} option needs a model: the model option SRC[:DEST_DIR]`);
   }
   if (options.modelcar && changes.entrypoint?.length) {
-    throw new StowageError('USAGE', '--modelcar clears the Entrypoint (KServe runs "sh -c ..." as the container\'s args); drop --entrypoint');
+    throw new StowageError('USAGE', 'the modelcar option clears the Entrypoint (KServe runs "sh -c ..." as the container\'s args); drop the entrypoint option');
   }
   if (options.modelpack && to.kind !== 'registry') {
-    throw new StowageError('USAGE', `--modelpack publishes an OCI index of the image and the ModelPack artifact in a registry; ${to.input} is not one`);
+    throw new StowageError('USAGE', `the modelpack option publishes an OCI index of the image and the ModelPack artifact in a registry; ${to.input} is not one`);
   }
   if (options.modelpack && to.kind === 'registry' && to.ref.digest) {
-    throw new StowageError('USAGE', `--modelpack: destination ${to.input} names a digest; give a tag, which will name the index of the image and the artifact`);
+    throw new StowageError('USAGE', `the modelpack option: destination ${to.input} names a digest; give a tag, which will name the index of the image and the artifact`);
   }
   if (options.modelcar) changes.entrypoint = [];
   // In the order they were always checked: the platform, the epoch, the cache repository, then the retries.

@@ -15,7 +15,7 @@ export function parseCacheRepo(input: string): Reference {
   const trimmed = input.trim();
   const last = trimmed.slice(trimmed.lastIndexOf('/') + 1);
   if (trimmed.includes('@') || last.includes(':')) {
-    throw new StowageError('USAGE', `--cache-repo "${input}" names a tag or digest; give a repository (host/name): stowage tags its entries itself`);
+    throw new StowageError('USAGE', `the cacheRepo option "${input}" names a tag or digest; give a repository (host/name): stowage tags its entries itself`);
   }
   const { registry, repository } = parseReference(trimmed);
   return { registry, repository };

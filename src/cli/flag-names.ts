@@ -14,6 +14,41 @@ const FLAGS: Record<string, string> = {
   model: '--model',
 };
 
+/**
+ * Options a library message names inside its text, as "the platform option" (a program passes `platform`), and the
+ * flag a CLI user gave: every command's error line says `--platform` instead.
+ */
+const OPTIONS: Record<string, string> = {
+  platform: '--platform',
+  tags: '--tag',
+  from: '--from',
+  to: '--to',
+  insecure: '--insecure',
+  caFile: '--ca-file',
+  cacheRepo: '--cache-repo',
+  compression: '--compression',
+  copy: '--copy',
+  entrypoint: '--entrypoint',
+  model: '--model',
+  modelcar: '--modelcar',
+  modelpack: '--modelpack',
+  modelCompression: '--model-compression',
+  python: '--python-lock/--wheel',
+  cmd: '--cmd',
+  env: '--env',
+  workdir: '--workdir',
+  user: '--user',
+  expose: '--expose',
+  chown: '--chown',
+};
+
+const PHRASE = new RegExp(`\\bthe (${Object.keys(OPTIONS).join('|')}) option\\b`, 'g');
+
+/** A library message as the command line says it: "the platform option" becomes `--platform`. */
+export function withFlagPhrases(message: string): string {
+  return message.replace(PHRASE, (_, name: string) => OPTIONS[name]!);
+}
+
 const LEADING = new RegExp(`^(${Object.keys(FLAGS).join('|')})(?=[ :])`);
 
 /**

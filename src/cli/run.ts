@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isStowageError, messageOf } from '../errors.js';
 import { redactOutput } from '../auth/redact.js';
 import { stderrLogger } from '../log.js';
+import { withFlagPhrases } from './flag-names.js';
 import { MAIN_USAGE } from './usage.js';
 
 function version(): string {
@@ -11,7 +12,8 @@ function version(): string {
 
 /** One line on stderr that says what went wrong; never a stack trace (unless STOWAGE_DEBUG is set). */
 function report(e: unknown): number {
-  const message = redactOutput(messageOf(e)).replace(/\s*\n\s*/g, ' ');
+  // Library messages name their options ("the platform option"); the command line names its flags.
+  const message = withFlagPhrases(redactOutput(messageOf(e)).replace(/\s*\n\s*/g, ' '));
   process.stderr.write(`stowage: error: ${message}\n`);
   if (process.env.STOWAGE_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${redactOutput(e.stack)}\n`);
   if (isStowageError(e)) {

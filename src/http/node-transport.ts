@@ -58,14 +58,14 @@ export function networkError(e: unknown, url: URL, method?: string): StowageErro
   if (answeredPlainHttp(e)) {
     return new StowageError(
       'TLS',
-      `${url.host} answered plain HTTP to a TLS handshake; stowage speaks plain HTTP only to loopback registries, or to others with --insecure`,
+      `${url.host} answered plain HTTP to a TLS handshake; stowage speaks plain HTTP only to loopback registries, or to others with the insecure option`,
       { cause: e },
     );
   }
   if (isTlsError(e)) {
     return new StowageError(
       'TLS',
-      `TLS connection to ${url.host} failed: ${messageOf(e)} (trust its CA with --ca-file, or use --insecure only if you accept an unverified connection)`,
+      `TLS connection to ${url.host} failed: ${messageOf(e)} (trust its CA with the caFile option, or use the insecure option only if you accept an unverified connection)`,
       { cause: e },
     );
   }

@@ -60,7 +60,7 @@ export function newLayerMediaType(family: Family, compression: 'gzip' | 'zstd' |
         'USAGE',
         base === undefined
           ? 'zstd layers need an OCI image: Docker schema 2 has no zstd layer type (use gzip)'
-          : `--compression zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use --compression gzip, or an oci: destination)`,
+          : `the compression option zstd needs an OCI base image; ${base} is a Docker schema 2 image, which has no zstd layer type (use gzip, or an oci: destination)`,
       );
     }
     return MediaType.OciLayerZstd;

@@ -44,7 +44,7 @@ export function sinkFor(
 ): ImageSink {
   // A docker archive's further names are references (REPO:TAG); a registry's are tags of the same repository.
   const tags = (options.tags ?? []).map(target.kind === 'docker-archive' ? archiveName : validateTag);
-  if (tags.length && target.kind === 'oci') throw new StowageError('USAGE', `--tag applies to registry and docker-archive destinations, not ${target.input}`);
+  if (tags.length && target.kind === 'oci') throw new StowageError('USAGE', `the tags option applies to registry and docker-archive destinations, not ${target.input}`);
   if (target.kind === 'registry') {
     if (!options.remote) throw new StowageError('USAGE', `pushing to ${target.input} needs a remote (new Remote({...})) to reach the registry`);
     return new RegistrySink(target.ref, options.remote.client.registry(target.ref.registry), {

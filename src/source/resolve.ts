@@ -31,7 +31,7 @@ export async function resolveImage(
     const value = validateIndex(top.value, label);
     index = { ...top, value };
     const want = normalizePlatform(platform);
-    const match = selectImage(value, want, label, ' (choose one with --platform)');
+    const match = selectImage(value, want, label, ' (choose one with the platform option)');
     const child = await reader.manifest(match.digest);
     if (manifestKind(child.value, child.mediaType, `${label}@${match.digest}`) !== 'manifest') {
       throw new StowageError('MANIFEST_INVALID', `${label}: the ${formatPlatform(want)} entry of the index is not an image manifest`);
