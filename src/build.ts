@@ -95,7 +95,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (p.python) {
         const credentials = options.credentialSource ?? defaultKeychain({ ...(options.environment ? { env: options.environment } : {}), ...(options.credentials ? { explicit: options.credentials } : {}) });
         python = await preparePythonStep(base, p.python, { cacheDir: cache.dir, persistent: cache.persistent, credentials, ...(options.caFile ? { caFile: options.caFile } : {}), signal });
-        log.info(`python: ${python.prepared.wheels.length} wheel${python.prepared.wheels.length === 1 ? '' : 's'} for ${python.prepared.target.interpreter} (${python.prepared.target.layout}, ${python.prepared.target.scheme.purelib})`);
+        log.info(`python: ${python.selected.wheels.length} wheel${python.selected.wheels.length === 1 ? '' : 's'} for ${python.selected.target.interpreter} (${python.selected.target.layout}, ${python.selected.target.scheme.purelib})`);
       }
       for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
       const steps = { cache, mtime: p.epoch, compression: p.compression, family, recordFiles: p.recordFiles, base, sink, ...(shared ? { shared } : {}), log, emit, ...progress, signal };

@@ -47,6 +47,8 @@ export interface MadeFileLayer {
   shared: boolean;
   /** What to record in the shared cache once the image is pushed (`check`: it may be there already). */
   record?: { key: string; check: boolean; record: LayerRecord };
+  /** Its key in the local layer cache, when it is remembered there (a racy layer is not). */
+  cacheKey?: string;
 }
 
 function createdBy(spec: CopySpec): string {
@@ -186,5 +188,6 @@ export async function layerFromEntries(entries: readonly LayerEntry[], info: Ent
     made,
     shared: fromRemote,
     ...(remote && !fromRemote && built.contentKey ? { record: { key: built.contentKey, check: cached || hashOnly, record: built } } : {}),
+    ...(racy || !cache.persistent ? {} : { cacheKey: key }),
   };
 }

@@ -65,7 +65,7 @@ export function validatePythonOptions(o: PythonInstallOptions): void {
 
 /** The base's Python, remembered in `cacheDir` under the base's layers and config (a rebuild reads no base file). */
 export async function inspectPythonCached(
-  fs: RootFs,
+  fs: RootFs | (() => Promise<RootFs>),
   config: ImageConfig,
   baseKey: string,
   request: PythonTargetRequest,
@@ -79,7 +79,7 @@ export async function inspectPythonCached(
     const known = await readFile(file, 'utf8').then((t) => JSON.parse(t) as PythonTarget).catch(() => undefined);
     if (known) return known;
   }
-  const target = await inspectPython(fs, config, request, staging, signal);
+  const target = await inspectPython(typeof fs === 'function' ? await fs() : fs, config, request, staging, signal);
   if (file) {
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.tmp`;
@@ -105,12 +105,22 @@ export async function readPythonLock(options: PythonInstallOptions, target: Pyth
   return { ...lock, packages: [...lock.packages, ...direct] };
 }
 
-/** Everything up to the merged tree (see the file comment). */
-export async function preparePython(
-  base: { fs: RootFs; config: ImageConfig; key: string },
+/** The target, the lock and the chosen wheels: what determines an install, read without its tree. */
+export interface SelectedPython {
+  target: PythonTarget;
+  lock: PythonLock;
+  wheels: ChosenWheel[];
+}
+
+/**
+ * The base's Python (its files read only when not remembered: `fs` may be an opener), the lock read for it and
+ * every wheel chosen and checked against its hash. Every input error is thrown here.
+ */
+export async function selectPython(
+  base: { fs: RootFs | (() => Promise<RootFs>); config: ImageConfig; key: string },
   options: PythonInstallOptions,
   context: { cacheDir: string | undefined; scratch: string; http: PyHttp; signal?: AbortSignal; files?: LockFiles },
-): Promise<PreparedPython> {
+): Promise<SelectedPython> {
   validatePythonOptions(options);
   const request: PythonTargetRequest = {
     ...(options.target !== undefined ? { target: options.target } : {}),
@@ -126,13 +136,27 @@ export async function preparePython(
     cacheDir: context.cacheDir ?? context.scratch,
     ...(context.files ? { files: context.files } : {}),
   });
+  return { target, lock, wheels };
+}
+
+/** The selected wheels installed into a merged tree of the base (their central directories and RECORDs read). */
+export async function installPython(selected: SelectedPython, fs: RootFs, options: PythonInstallOptions): Promise<PreparedPython> {
   const pool = new WheelPool();
   try {
-    const tree = new TreeOverlay(base.fs);
-    const report = await installWheels(tree, target, wheels, pool, options.bigWheel ?? BIG_WHEEL);
-    return { target, lock, wheels, tree, report, pool };
+    const tree = new TreeOverlay(fs);
+    const report = await installWheels(tree, selected.target, selected.wheels, pool, options.bigWheel ?? BIG_WHEEL);
+    return { ...selected, tree, report, pool };
   } catch (e) {
     await pool.close();
     throw e;
   }
+}
+
+/** Everything up to the merged tree (see the file comment). */
+export async function preparePython(
+  base: { fs: RootFs; config: ImageConfig; key: string },
+  options: PythonInstallOptions,
+  context: { cacheDir: string | undefined; scratch: string; http: PyHttp; signal?: AbortSignal; files?: LockFiles },
+): Promise<PreparedPython> {
+  return installPython(await selectPython(base, options, context), base.fs, options);
 }

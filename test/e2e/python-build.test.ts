@@ -5,7 +5,7 @@
 // index served here, a pylock.toml into a venv. Same inputs give the same digest; bad inputs fail in one line with
 // nothing pushed.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { debianBaseAvailable, debianBaseLayout, debianRootfs } from '../harness/debian-base.js';
@@ -93,9 +93,20 @@ describeDebian('wheels on a Debian python3 base', () => {
     const cold = await stowage(['build', '--from', base, '--to', `${registry.host}/py/system:2`, '--python-lock', requirements, '--find-links', house, '--break-system-packages', '--no-cache', '--json'], { timeoutMs: 900_000 });
     expect(JSON.parse(cold.stdout).digest).toBe(systemDigest);
     const warm = await stowage(['build', '--from', base, '--to', `${registry.host}/py/system:3`, '--python-lock', requirements, '--find-links', house, '--break-system-packages', '--cache-dir', cache, '--json'], { timeoutMs: 900_000 });
-    const report = JSON.parse(warm.stdout) as { digest: string; layers: { cached: boolean; dest: string }[] };
+    const report = JSON.parse(warm.stdout) as { digest: string; layers: { cached: boolean; dest: string; digest: string }[] };
     expect(report.digest).toBe(systemDigest);
     expect(report.layers.filter((l) => l.dest === '/usr/local/lib/python3.11/dist-packages').every((l) => l.cached)).toBe(true);
+    // The install's plan was remembered by the first build with this cache: no wheel was opened to find the layers.
+    expect(warm.stderr).toMatch(/python: the same install as an earlier build .*no wheel read/);
+    // A destination that lacks the layers while the cache lacks their bytes: the install is made again, lazily, and
+    // its bytes checked against the remembered digests.
+    const pyLayers = report.layers.filter((l) => l.dest === '/usr/local/lib/python3.11/dist-packages');
+    for (const l of pyLayers) await rm(join(cache, 'blobs/sha256', l.digest.slice('sha256:'.length)), { force: true });
+    const out = join(work, 'rebuilt-layout');
+    const again = await stowage(['build', '--from', base, '--to', `oci:${out}:py`, '--python-lock', requirements, '--find-links', house, '--break-system-packages', '--cache-dir', cache, '--json'], { timeoutMs: 900_000 });
+    expect(again.stderr).toMatch(/python: the same install as an earlier build/);
+    expect(JSON.parse(again.stdout).digest).toBe(systemDigest);
+    for (const l of pyLayers) expect((await stat(join(out, 'blobs/sha256', l.digest.slice('sha256:'.length)))).isFile()).toBe(true);
   });
 
   it('--cache-repo: a build with an empty local cache finds the python layers in the cache repository', async () => {
