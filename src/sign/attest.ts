@@ -292,7 +292,7 @@ export interface VerifyImageOptions extends RemoteOptions {
   key?: string;
   /** Keyless: the exact subject alternative name the Fulcio certificate must carry (cosign `--certificate-identity`). */
   certificateIdentity?: string;
-  /** Keyless: a regular expression (unanchored, as cosign's) the subject alternative name must match. */
+  /** Keyless: a Go (RE2) regular expression (unanchored, as cosign's) the subject alternative name must match; linear-time. */
   certificateIdentityRegExp?: string;
   /** Keyless: the exact OIDC issuer of the certificate (`https://token.actions.githubusercontent.com`). */
   certificateOidcIssuer?: string;

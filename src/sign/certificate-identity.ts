@@ -1,12 +1,15 @@
 import { StowageError } from '../errors.js';
+import { Re2 } from '../util/re2.js';
 
 /**
  * Who a keyless signature must come from: cosign's `--certificate-identity[-regexp]` and
  * `--certificate-oidc-issuer[-regexp]`, checked against the Fulcio certificate's subject alternative name (a URI
  * such as a workflow ref, or an email) and its OIDC issuer extension (1.3.6.1.4.1.57264.1.8, or the older .1.1).
  * Both are required, as cosign requires them: a certificate proves an identity only together with who vouched for it.
- * The regexps are JavaScript regular expressions, unanchored like cosign's (Go `regexp.MatchString`): write `^…$`
- * to match the whole value.
+ * The regexps are Go (RE2) regular expressions as cosign's are, unanchored like cosign's (Go `regexp.MatchString`):
+ * write `^…$` to match the whole value. They are matched by util/re2 in time linear in the value, never by a
+ * backtracking JavaScript RegExp: a pattern such as `(a*)*b` would otherwise hold verification for minutes on a
+ * long subject name, and syntax RE2 lacks (lookaround, backreferences) is refused as cosign refuses it.
  */
 
 export interface CertificateIdentity {
@@ -59,11 +62,12 @@ function field(exact: string | undefined, pattern: string | undefined, what: str
     return { describe: JSON.stringify(exact), matches: (v) => v === exact };
   }
   if (pattern !== undefined) {
-    let re: RegExp;
+    let re: Re2;
     try {
-      re = new RegExp(pattern, 'u');
+      re = Re2.compile(pattern);
     } catch (e) {
-      throw new StowageError('USAGE', `${flag}-regexp ${JSON.stringify(pattern)} is not a valid regular expression: ${(e as Error).message}`);
+      const detail = (e as Error).message.replace(`regular expression ${JSON.stringify(pattern)}: `, '');
+      throw new StowageError('USAGE', `${flag}-regexp ${JSON.stringify(pattern)} is not a valid regular expression: ${detail}`, { cause: e });
     }
     return { describe: `matching /${pattern}/`, matches: (v) => re.test(v) };
   }
