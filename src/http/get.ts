@@ -53,7 +53,11 @@ export interface GetOptions {
 
 /** A 200 answer. Read `body` to its end (or destroy it): that releases the connection. */
 export interface GetAnswer {
-  /** The URL that answered, after redirects, without credentials. */
+  /**
+   * The URL that answered, after redirects. On the origin asked, it keeps the userinfo the request's URL had (as pip
+   * keeps an index URL's credentials for its host): links on a page resolve against it and go there with them.
+   * Never put it in a message; use redactUrl.
+   */
   readonly url: URL;
   header(name: string): string | undefined;
   readonly body: Readable;
@@ -67,8 +71,8 @@ export function redactUrl(url: string | URL): string {
   return u.toString();
 }
 
-/** `url` with its userinfo, or without it when it cannot be parsed (for messages about bad URLs). */
-function shown(url: string | URL): string {
+/** `url` without its userinfo, also when it cannot be parsed (for messages about bad URLs). */
+export function shownUrl(url: string | URL): string {
   try {
     return redactUrl(url);
   } catch {
@@ -159,7 +163,7 @@ function watched(res: HttpResponse, body: Readable): HttpResponse {
 
 /** GETs `url`; resolves on a 200 answer, throws a StowageError (naming the URL, never its credentials) otherwise. */
 export async function httpGet(url: string | URL, o: GetOptions = {}): Promise<GetAnswer> {
-  const label = o.label ?? `GET ${shown(url)}`;
+  const label = o.label ?? `GET ${shownUrl(url)}`;
   let start: URL;
   try {
     start = new URL(url);
@@ -198,13 +202,16 @@ export async function httpGet(url: string | URL, o: GetOptions = {}): Promise<Ge
     throw new StowageError(code, `${label}: the server answered ${res.status}${via}`, { status: res.status });
   }
   res.body.once('close', () => inner.close());
-  return { url: new URL(redactUrl(res.url)), header: (name) => res.header(name), body: res.body };
+  const answered = new URL(res.url);
+  answered.username = answered.origin === start.origin ? start.username : '';
+  answered.password = answered.origin === start.origin ? start.password : '';
+  return { url: answered, header: (name) => res.header(name), body: res.body };
 }
 
 /** Reads a small document (an index page) whole, failing past `limit` bytes. */
 export async function getText(url: string | URL, o: GetOptions & { limit?: number } = {}): Promise<{ text: string; url: URL; contentType: string }> {
   const answer = await httpGet(url, o);
-  const label = o.label ?? `GET ${shown(url)}`;
+  const label = o.label ?? `GET ${shownUrl(url)}`;
   try {
     const body = await readLimited(answer.body, o.limit ?? 64 * 1024 * 1024, label);
     return { text: body.toString('utf8'), url: answer.url, contentType: answer.header('content-type') ?? '' };

@@ -120,7 +120,7 @@ describe('a server that sends its headers, then stalls', () => {
   it('fails a wheel download with one line naming the URL and the silence, and leaves no file', async () => {
     const timer = new ManualTimer();
     const dir = await mkdtemp(join(work, 'wheels-'));
-    const got = downloadVerified(`${aUrl}/stall/x-1.0-py3-none-any.whl`, join(dir, 'x-1.0-py3-none-any.whl'), { algorithm: 'sha256', hex: WHEEL_SHA, what: 'x 1.0' }, { timer, idleTimeoutMs: 60_000 });
+    const got = downloadVerified(`${aUrl}/stall/x-1.0-py3-none-any.whl`, () => join(dir, 'x-1.0-py3-none-any.whl'), { algorithm: 'sha256', hexes: [WHEEL_SHA], what: 'x 1.0' }, { timer, idleTimeoutMs: 60_000 });
     got.catch(() => {});
     // Armed when the request goes out, again on the answer's headers, again on the first body bytes: now it stalls.
     await timer.until(3);
@@ -158,7 +158,7 @@ describe('credentials', () => {
       return host === new URL(aUrl).host ? { username: 'alice', password: 's3cret' } : undefined;
     };
     const dest = join(work, 'wheel.whl');
-    await downloadVerified(`${aUrl}/private/wheel.whl`, dest, { algorithm: 'sha256', hex: WHEEL_SHA, what: 'wheel 1.0' }, { credentials });
+    await downloadVerified(`${aUrl}/private/wheel.whl`, () => dest, { algorithm: 'sha256', hexes: [WHEEL_SHA], what: 'wheel 1.0' }, { credentials });
     expect(await readFile(dest)).toEqual(WHEEL);
     expect(asked).toEqual([new URL(aUrl).host]);
     expect(seenA.filter(notStall)).toEqual([{ path: '/private/wheel.whl', authorization: KEY }]);
@@ -170,13 +170,20 @@ describe('credentials', () => {
     seenB.length = 0;
     const withUser = aUrl.replace('http://', 'http://alice:s3cret@');
     const dest = join(work, 'wheel2.whl');
-    await downloadVerified(`${withUser}/private/wheel.whl`, dest, { algorithm: 'sha256', hex: WHEEL_SHA, what: 'wheel 1.0' }, {});
+    await downloadVerified(`${withUser}/private/wheel.whl`, () => dest, { algorithm: 'sha256', hexes: [WHEEL_SHA], what: 'wheel 1.0' }, {});
     expect(seenA.filter(notStall).map((s) => s.authorization)).toEqual([KEY]);
     expect(seenB.map((s) => s.authorization)).toEqual([undefined]);
 
+    // A page's links resolve against its URL, which keeps the credentials on their origin (as pip keeps an index
+    // URL's for its host): the file it links to is fetched with them.
     const page = await fetchText(`${withUser}/private/page`, {}, 'text/html');
     expect(page.text).toContain('x.whl');
-    expect(page.url).toBe(`${aUrl}/private/page`);
+    expect(page.url).toBe(`${withUser}/private/page`);
+    seenA.length = 0;
+    seenB.length = 0;
+    await downloadVerified(new URL('wheel.whl', page.url).toString(), () => join(work, 'wheel4.whl'), { algorithm: 'sha256', hexes: [WHEEL_SHA], what: 'wheel 1.0' }, {});
+    expect(seenA.filter(notStall).map((s) => s.authorization)).toEqual([KEY]);
+    expect(seenB.map((s) => s.authorization)).toEqual([undefined]);
 
     const e = await fetchText(`${aUrl.replace('http://', 'http://alice:wrong@')}/private/page`, {}).then(() => undefined, (x: unknown) => x as Error & { code?: string });
     expect(e?.message).toBe(`GET ${aUrl}/private/page: the server answered 401`);
@@ -186,7 +193,7 @@ describe('credentials', () => {
 
   it('a hash mismatch on a redirected download names the URL asked for, without credentials', async () => {
     const dest = join(work, 'wheel3.whl');
-    const e = await downloadVerified(`${aUrl.replace('http://', 'http://alice:s3cret@')}/private/wheel.whl`, dest, { algorithm: 'sha256', hex: '0'.repeat(64), what: 'wheel 1.0' }, {}).then(() => undefined, (x: unknown) => x as Error & { code?: string });
+    const e = await downloadVerified(`${aUrl.replace('http://', 'http://alice:s3cret@')}/private/wheel.whl`, () => dest, { algorithm: 'sha256', hexes: ['0'.repeat(64)], what: 'wheel 1.0' }, {}).then(() => undefined, (x: unknown) => x as Error & { code?: string });
     expect(e?.code).toBe('PY_HASH_MISMATCH');
     expect(e?.message).toBe(`wheel 1.0 from ${aUrl}/private/wheel.whl has sha256 ${WHEEL_SHA}, the lock says ${'0'.repeat(64)}`);
     await expect(readdir(work)).resolves.not.toContain('wheel3.whl');
