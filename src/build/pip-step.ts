@@ -66,6 +66,7 @@ export function pipRunShape(s: { cache: LayerCache; settings: Omit<LayerSettings
           ...(run.wheels.length ? { wheels: run.wheels.map(abs) } : {}),
           findLinks: run.findLinks.map((f) => (/^[a-z]+:\/\//i.test(f) ? f : abs(f))),
           ...(run.indexUrl ? { indexUrl: run.indexUrl } : {}),
+          ...(run.extraIndexUrls.length ? { extraIndexUrls: run.extraIndexUrls } : {}),
           ...(run.breakSystemPackages ? { breakSystemPackages: true } : {}),
         },
         { cacheDir: s.cache.persistent ? s.cache.dir : undefined, scratch: staging, http: { credentials: defaultKeychain({ env: s.environment }), signal: s.signal }, files: imageFiles(on.fs, staging, s.signal), signal: s.signal },

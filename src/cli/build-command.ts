@@ -58,6 +58,7 @@ const FLAGS = {
   wheel: { type: 'string', multiple: true },
   'find-links': { type: 'string', multiple: true },
   'index-url': { type: 'string' },
+  'extra-index-url': { type: 'string', multiple: true },
   'python-target': { type: 'string' },
   'python-site': { type: 'string' },
   'break-system-packages': { type: 'boolean' },
@@ -125,12 +126,13 @@ export function parseBuildArgs(argv: string[]): { options: BuildOptions; digestF
   if (dockerfileMode && values.from !== undefined) throw new StowageError('USAGE', '--from and a Dockerfile build (-f, CONTEXT) cannot be used together: the Dockerfile\'s FROM names the base');
   if (values.file === '-' && signing?.passwordFromStdin) throw new StowageError('USAGE', '-f - and --key-password-stdin both read stdin; give the Dockerfile as a file');
   if (dockerfileMode && values.copy) throw new StowageError('USAGE', '--copy and a Dockerfile build (-f, CONTEXT) cannot be used together: use COPY in the Dockerfile');
-  const python = values['python-lock'] !== undefined || values.wheel || values['find-links'] || values['index-url'] !== undefined || values['python-target'] !== undefined || values['python-site'] !== undefined || values['break-system-packages']
+  const python = values['python-lock'] !== undefined || values.wheel || values['find-links'] || values['index-url'] !== undefined || values['extra-index-url'] || values['python-target'] !== undefined || values['python-site'] !== undefined || values['break-system-packages']
     ? {
         ...(values['python-lock'] !== undefined ? { lock: values['python-lock'] } : {}),
         ...(values.wheel ? { wheels: values.wheel } : {}),
         ...(values['find-links'] ? { findLinks: values['find-links'] } : {}),
         ...(values['index-url'] !== undefined ? { indexUrl: values['index-url'] } : {}),
+        ...(values['extra-index-url'] ? { extraIndexUrls: values['extra-index-url'] } : {}),
         ...(values['python-target'] !== undefined ? { target: values['python-target'] } : {}),
         ...(values['python-site'] !== undefined ? { site: values['python-site'] } : {}),
         ...(values['break-system-packages'] ? { breakSystemPackages: true } : {}),

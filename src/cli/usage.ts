@@ -38,7 +38,8 @@ export const BUILD_USAGE = `Usage:
                 [--platform OS/ARCH[/VARIANT] | all | P1,P2,...] [--tag TAG]... [--insecure] [--digest-file FILE] [--json]
                 [--model SRC[:DEST_DIR]] [--modelcar] [--modelpack] [--model-compression none|gzip|zstd]
                 [--python-lock pylock.toml|requirements.txt] [--wheel FILE.whl]... [--find-links DIR]...
-                [--index-url URL] [--python-target auto|venv:DIR] [--python-site DIR] [--break-system-packages]
+                [--index-url URL] [--extra-index-url URL]... [--python-target auto|venv:DIR] [--python-site DIR]
+                [--break-system-packages]
                 [--apt PKG[=VER][,PKG...]] [--apt-lock FILE] [--apt-allow-unrun PKG,...|all]
 
   stowage build [-f Dockerfile] --to DEST [--build-arg K=V]... [--target STAGE] [--platform all|P] [CONTEXT]
@@ -73,6 +74,8 @@ Options:
   --wheel FILE.whl          also install this wheel (repeatable; as pip install FILE.whl, with direct_url.json)
   --find-links DIR|URL      where a requirements.txt's wheels are (repeatable)
   --index-url URL           a PEP 503/691 simple index for them (credentials: URL user:pass, else docker config)
+  --extra-index-url URL     another index searched too (repeatable; the files of all indexes are candidates, the
+                            lock's hashes pin the one installed)
   --python-target T         auto (default): where the base's pip would install (python.org images:
                             /usr/local/lib/python3.X/site-packages); venv:DIR: a virtual environment at DIR
   --python-site DIR         install into DIR (scripts to the interpreter's bin) when the layout is not known

@@ -42,14 +42,25 @@ export async function fetchText(url: string, h: PyHttp, accept?: string): Promis
   return { text: got.text, url: got.url.toString(), contentType: got.contentType };
 }
 
+/** The hashes a file may have (a requirement's `--hash`es are alternatives), all of one algorithm. */
+export interface Expected {
+  algorithm: string;
+  hexes: string[];
+}
+
+/** `X`, or `one of X, Y` */
+export function lockSays(e: Expected): string {
+  return e.hexes.length === 1 ? e.hexes[0]! : `one of ${e.hexes.join(', ')}`;
+}
+
 /**
- * Downloads a file to `dest` (through a temp file renamed into place), checking its size when known and its hash:
- * the file lands only when it is exactly what the lock names.
+ * Downloads a file to `destFor(its hash)` (through a temp file renamed into place), checking its size when known
+ * and its hash: the file lands only when it is exactly what the lock names. Resolves to the hash (hex).
  */
-export async function downloadVerified(url: string, dest: string, expect: { algorithm: string; hex: string; size?: number; what: string }, h: PyHttp): Promise<void> {
+export async function downloadVerified(url: string, destFor: (hex: string) => string, expect: Expected & { size?: number; what: string }, h: PyHttp): Promise<string> {
   const label = `GET ${redactUrl(url)}`;
   const { body } = await httpGet(url, { ...getOptions(h), label });
-  const tmp = `${dest}.${process.pid}.${Math.random().toString(36).slice(2)}.part`;
+  const tmp = `${destFor('download')}.${process.pid}.${Math.random().toString(36).slice(2)}.part`;
   const hash = createHash(expect.algorithm);
   let size = 0;
   const tap = new Transform({
@@ -65,8 +76,9 @@ export async function downloadVerified(url: string, dest: string, expect: { algo
     if (expect.size !== undefined && size !== expect.size) {
       throw new StowageError('PY_HASH_MISMATCH', `${expect.what} from ${redactUrl(url)} is ${size} bytes, the lock says ${expect.size}`);
     }
-    if (got !== expect.hex) throw new StowageError('PY_HASH_MISMATCH', `${expect.what} from ${redactUrl(url)} has ${expect.algorithm} ${got}, the lock says ${expect.hex}`);
-    await rename(tmp, dest);
+    if (!expect.hexes.includes(got)) throw new StowageError('PY_HASH_MISMATCH', `${expect.what} from ${redactUrl(url)} has ${expect.algorithm} ${got}, the lock says ${lockSays(expect)}`);
+    await rename(tmp, destFor(got));
+    return got;
   } catch (e) {
     body.destroy();
     await rm(tmp, { force: true });

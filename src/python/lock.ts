@@ -43,5 +43,7 @@ export interface PythonLock {
   packages: LockedPackage[];
   /** Where a requirements.txt says files are (`--index-url`, `--find-links`), before the command line's. */
   indexUrl?: string;
+  /** A requirements.txt's `--extra-index-url`s: indexes searched besides the main one, as pip does. */
+  extraIndexUrls?: string[];
   findLinks: string[];
 }

@@ -12,6 +12,7 @@ export interface PipRun {
   wheels: string[];
   findLinks: string[];
   indexUrl?: string;
+  extraIndexUrls: string[];
   breakSystemPackages: boolean;
 }
 
@@ -69,7 +70,7 @@ export function pipRunOf(words: readonly string[]): PipRun | undefined {
     i += 2;
   } else return undefined;
   if (words[i++] !== 'install') return undefined;
-  const run: PipRun = { requirements: [], wheels: [], findLinks: [], breakSystemPackages: false };
+  const run: PipRun = { requirements: [], wheels: [], findLinks: [], extraIndexUrls: [], breakSystemPackages: false };
   const value = (flag: string, eq: string | undefined): string | undefined => (eq !== undefined ? eq : words[i++]);
   while (i < words.length) {
     const w = words[i++]!;
@@ -98,6 +99,12 @@ export function pipRunOf(words: readonly string[]): PipRun | undefined {
       const url = value(flag, eq);
       if (!url || run.indexUrl !== undefined) return undefined;
       run.indexUrl = url;
+      continue;
+    }
+    if (flag === '--extra-index-url') {
+      const url = value(flag, eq);
+      if (!url) return undefined;
+      run.extraIndexUrls.push(url);
       continue;
     }
     if (!w.startsWith('-') && w.endsWith('.whl')) {

@@ -5,6 +5,7 @@ import type { RootFs } from '../dockerfile/rootfs.js';
 import { StowageError } from '../errors.js';
 import type { ImageConfig } from '../image/types.js';
 import { TreeOverlay } from '../tree/overlay.js';
+import { shownUrl } from '../http/get.js';
 import type { PyHttp } from './fetch.js';
 import { localFiles, type LockFiles } from './files.js';
 import type { PythonLock } from './lock.js';
@@ -21,7 +22,7 @@ import { BIG_WHEEL, installWheels, WheelPool, type InstalledReport } from './tre
  * an externally managed Python) is thrown from here, before any layer is made or anything is sent.
  */
 
-/** What `--python-lock`, `--wheel`, `--find-links`, `--index-url`, `--python-target`, `--python-site` and `--break-system-packages` ask for. */
+/** What `--python-lock`, `--wheel`, `--find-links`, `--index-url`, `--extra-index-url`, `--python-target`, `--python-site` and `--break-system-packages` ask for. */
 export interface PythonInstallOptions {
   /** pylock.toml (PEP 751) or a requirements.txt in hash-checking mode. */
   lock?: string;
@@ -29,6 +30,8 @@ export interface PythonInstallOptions {
   wheels?: string[];
   findLinks?: string[];
   indexUrl?: string;
+  /** More simple indexes searched besides `indexUrl` (pip's `--extra-index-url`, repeatable). */
+  extraIndexUrls?: string[];
   /** `auto` (default) or `venv:/DIR`. */
   target?: string;
   site?: string;
@@ -55,12 +58,13 @@ export function isPylock(file: string): boolean {
 /** Checks the options alone (before anything is read). */
 export function validatePythonOptions(o: PythonInstallOptions): void {
   if (!o.lock && !(o.wheels?.length)) {
-    const given = [o.findLinks?.length && '--find-links', o.indexUrl && '--index-url', o.target && '--python-target', o.site && '--python-site', o.breakSystemPackages && '--break-system-packages'].filter(Boolean);
+    const given = [o.findLinks?.length && '--find-links', o.indexUrl && '--index-url', o.extraIndexUrls?.length && '--extra-index-url', o.target && '--python-target', o.site && '--python-site', o.breakSystemPackages && '--break-system-packages'].filter(Boolean);
     throw new StowageError('USAGE', `${given.join(', ') || 'Python options'} need something to install: --python-lock FILE or --wheel FILE.whl`);
   }
   if (o.site !== undefined && o.target !== undefined && o.target !== 'auto') throw new StowageError('USAGE', '--python-site and --python-target venv: cannot be used together');
   if (o.target !== undefined && o.target !== 'auto' && !o.target.startsWith('venv:')) throw new StowageError('USAGE', `--python-target must be auto or venv:/DIR, got "${o.target}"`);
-  if (o.indexUrl !== undefined && !/^https?:\/\//i.test(o.indexUrl)) throw new StowageError('USAGE', `--index-url ${o.indexUrl}: expected an http(s) URL`);
+  if (o.indexUrl !== undefined && !/^https?:\/\//i.test(o.indexUrl)) throw new StowageError('USAGE', `--index-url ${shownUrl(o.indexUrl)}: expected an http(s) URL`);
+  for (const u of o.extraIndexUrls ?? []) if (!/^https?:\/\//i.test(u)) throw new StowageError('USAGE', `--extra-index-url ${shownUrl(u)}: expected an http(s) URL`);
 }
 
 /** The base's Python, remembered in `cacheDir` under the base's layers and config (a rebuild reads no base file). */
@@ -132,6 +136,7 @@ export async function selectPython(
   const wheels = await selectWheels(lock, target, {
     findLinks: options.findLinks ?? [],
     ...(options.indexUrl !== undefined ? { indexUrl: options.indexUrl } : {}),
+    ...(options.extraIndexUrls?.length ? { extraIndexUrls: options.extraIndexUrls } : {}),
     http: context.http,
     cacheDir: context.cacheDir ?? context.scratch,
     ...(context.files ? { files: context.files } : {}),

@@ -115,7 +115,10 @@ async function option(tokens: string[], where: string, file: string, env: Marker
       lock.indexUrl ??= value;
       return;
     case '--extra-index-url':
-      throw new StowageError('PY_FORMAT', `${where}: --extra-index-url is not supported (with several indexes, which one serves a name is a resolver's choice); use one --index-url, or a pylock.toml that names each file`);
+      // pip: another index searched too; the files of every index are candidates, and the hashes pin the one used.
+      if (!value) throw new StowageError('PY_FORMAT', `${where}: ${name} needs a URL`);
+      (lock.extraIndexUrls ??= []).push(value);
+      return;
     case '-f':
     case '--find-links':
       if (!value) throw new StowageError('PY_FORMAT', `${where}: ${name} needs a directory or URL`);

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
-import { downloadVerified, redactUrl, type PyHttp } from './fetch.js';
+import { downloadVerified, lockSays, redactUrl, type Expected, type PyHttp } from './fetch.js';
 import { localFiles, type LockFiles } from './files.js';
 import { findLinksFiles, indexFiles, type OfferedFile } from './index.js';
 import type { FileHashes, LockedPackage, LockedWheel, PythonLock } from './lock.js';
@@ -34,6 +34,8 @@ export interface WheelSources {
   findLinks: string[];
   /** `--index-url` (else the lock's). */
   indexUrl?: string;
+  /** `--extra-index-url`s, searched after the lock's own. */
+  extraIndexUrls?: string[];
   http: PyHttp;
   /** Where downloaded wheels and hash checks of local files are kept. */
   cacheDir: string;
@@ -52,7 +54,9 @@ function describeFiles(files: { filename: string }[]): string {
 export async function selectWheels(lock: PythonLock, target: PythonTarget, sources: WheelSources): Promise<ChosenWheel[]> {
   const ranker = new TagRanker(tagTarget(target));
   const findLinks = [...lock.findLinks, ...sources.findLinks];
-  const indexUrl = sources.indexUrl ?? lock.indexUrl;
+  // pip: the main index and every extra one are all searched, and their files merged into one set of candidates.
+  const main = sources.indexUrl ?? lock.indexUrl;
+  const indexes = [...new Set([...(main !== undefined ? [main] : []), ...(lock.extraIndexUrls ?? []), ...(sources.extraIndexUrls ?? [])])];
   let linked: OfferedFile[] | undefined;
   const out: ChosenWheel[] = [];
   for (const pkg of lock.packages) {
@@ -67,8 +71,9 @@ export async function selectWheels(lock: PythonLock, target: PythonTarget, sourc
       chosen = { wheel: best.w };
     } else {
       linked ??= (await Promise.all(findLinks.map((l) => findLinksFiles(l, sources.http, sources.files)))).flat();
-      const offered = [...linked, ...(indexUrl ? await indexFiles(indexUrl, pkg.name, sources.http) : [])];
-      chosen = { wheel: pickOffered(pkg, offered, ranker, target, findLinks, indexUrl) };
+      const fromIndexes = await Promise.all(indexes.map((u) => indexFiles(u, pkg.name, sources.http)));
+      const offered = [...linked, ...fromIndexes.flat()];
+      chosen = { wheel: pickOffered(pkg, offered, ranker, target, findLinks, indexes) };
     }
     out.push(await fetchWheel(pkg, chosen.wheel, sources));
   }
@@ -105,21 +110,24 @@ function hashAllowed(declared: FileHashes, allowed: FileHashes[]): boolean | und
   return known ? false : undefined;
 }
 
-function pickOffered(pkg: LockedPackage, offered: OfferedFile[], ranker: TagRanker, target: PythonTarget, findLinks: string[], indexUrl: string | undefined): LockedWheel {
+function pickOffered(pkg: LockedPackage, offered: OfferedFile[], ranker: TagRanker, target: PythonTarget, findLinks: string[], indexes: string[]): LockedWheel {
   const allowed = pkg.source.kind === 'find' ? pkg.source.hashes : [];
   const wheels = offered.filter((f) => sameRelease(f.filename, pkg, 'wheel'));
   const sdists = offered.filter((f) => SDIST.test(f.filename) && sameRelease(f.filename, pkg, 'sdist'));
   const python = target.fullVersion ?? `${target.major}.${target.minor}`;
   // pip's rules: a file whose requires-python excludes the target is no candidate; one whose declared hash is not
   // among the locked ones is not either (its hash is checked again on the bytes).
-  const usable = wheels.filter((f) => (!f.requiresPython || satisfies(python, f.requiresPython, `${f.filename}: requires-python`)) && hashAllowed(f.hashes, allowed) !== false);
+  // Among equally good files (the same wheel on several indexes), one whose page declares a locked hash comes first.
+  const usable = wheels
+    .filter((f) => (!f.requiresPython || satisfies(python, f.requiresPython, `${f.filename}: requires-python`)) && hashAllowed(f.hashes, allowed) !== false)
+    .sort((a, b) => Number(hashAllowed(b.hashes, allowed) === true) - Number(hashAllowed(a.hashes, allowed) === true));
   const best = ranker.best(usable.map((f) => ({ wheel: parseWheelName(f.filename)!, f })));
   if (best) {
     const merged: Record<string, string> = {};
     for (const h of allowed) for (const [k, v] of Object.entries(h)) merged[k] ??= v;
     return { filename: best.f.filename, ...(best.f.path ? { path: best.f.path } : { url: best.f.url! }), hashes: merged };
   }
-  const where = [...findLinks, ...(indexUrl ? [redactUrl(indexUrl)] : [])].join(', ') || 'no --find-links or --index-url';
+  const where = [...findLinks, ...indexes.map((u) => redactUrl(u))].join(', ') || 'no --find-links or --index-url';
   if (wheels.length === 0 && sdists.length > 0) {
     throw new StowageError('PY_NEEDS_BUILD', `${pkg.origin}: ${pkg.name}==${pkg.version} is offered only as a source distribution (${describeFiles(sdists)}) in ${where}, which needs a build; stowage installs wheels only`);
   }
@@ -134,9 +142,17 @@ function noWheel(pkg: LockedPackage, ranker: TagRanker, files: { filename: strin
   );
 }
 
-/** The hash to check a file by: sha256 when the lock gives it, else the strongest other one Node knows. */
-function lockHash(hashes: FileHashes, what: string): { algorithm: string; hex: string } {
-  for (const alg of ['sha256', 'sha512', 'sha384']) if (hashes[alg]) return { algorithm: alg, hex: hashes[alg] };
+/**
+ * The hashes a file may have: sha256 when the lock gives it, else the strongest other one Node knows. A
+ * requirement's `--hash`es are alternatives (pip: the file must match one of them; pip-compile lists one per file
+ * of the release), so a file found in an index or a find-links location may be any of them.
+ */
+function lockHash(pkg: LockedPackage, w: LockedWheel, what: string): Expected {
+  const sets = pkg.source.kind === 'find' ? pkg.source.hashes : [w.hashes];
+  for (const algorithm of ['sha256', 'sha512', 'sha384']) {
+    const hexes = [...new Set(sets.flatMap((h) => (h[algorithm] ? [h[algorithm]] : [])))];
+    if (hexes.length > 0) return { algorithm, hexes };
+  }
   throw new StowageError('PY_UNPINNED', `${what} has no sha256, sha384 or sha512 hash in the lock`);
 }
 
@@ -157,7 +173,7 @@ async function fetchWheel(pkg: LockedPackage, w: LockedWheel, sources: WheelSour
     const sha256 = await verifiedHash(local, st, undefined, what, sources.cacheDir);
     return { package: pkg, filename: w.filename, file: local, sha256, size: st.size };
   }
-  const expect = lockHash(w.hashes, what);
+  const expect = lockHash(pkg, w, what);
   if (w.path !== undefined) {
     const local = await (sources.files ?? localFiles).local(w.path);
     const st = await stat(local).catch((e: NodeJS.ErrnoException) => {
@@ -170,13 +186,22 @@ async function fetchWheel(pkg: LockedPackage, w: LockedWheel, sources: WheelSour
   // Remote: kept in the cache under the locked hash, so a rebuild downloads nothing.
   const dir = path.join(sources.cacheDir, 'python-wheels');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const dest = path.join(dir, `${expect.algorithm}-${expect.hex}`);
-  let st = await stat(dest).catch(() => undefined);
-  if (!st) {
-    await downloadVerified(w.url!, dest, { ...expect, ...(w.size !== undefined ? { size: w.size } : {}), what }, sources.http);
-    st = await stat(dest);
+  const cached = async () => {
+    for (const hex of expect.hexes) {
+      const file = path.join(dir, `${expect.algorithm}-${hex}`);
+      const st = await stat(file).catch(() => undefined);
+      if (st) return { file, hex, st };
+    }
+    return undefined;
+  };
+  let found = await cached();
+  if (!found) {
+    const hex = await downloadVerified(w.url!, (got) => path.join(dir, `${expect.algorithm}-${got}`), { ...expect, ...(w.size !== undefined ? { size: w.size } : {}), what }, sources.http);
+    const file = path.join(dir, `${expect.algorithm}-${hex}`);
+    found = { file, hex, st: await stat(file) };
   }
-  const sha256 = expect.algorithm === 'sha256' ? expect.hex : (await verifiedHash(dest, st, expect, what, sources.cacheDir));
+  const { file: dest, st } = found;
+  const sha256 = expect.algorithm === 'sha256' ? found.hex : (await verifiedHash(dest, st, { algorithm: expect.algorithm, hexes: [found.hex] }, what, sources.cacheDir));
   return { package: pkg, filename: w.filename, file: dest, sha256, size: st.size };
 }
 
@@ -184,13 +209,13 @@ async function fetchWheel(pkg: LockedPackage, w: LockedWheel, sources: WheelSour
  * The sha256 of a local file, checked against the lock's hash. The result is remembered under the file's identity
  * (path, size, mtime, ctime, inode), so an unchanged wheelhouse is not read again on the next build.
  */
-async function verifiedHash(file: string, st: Awaited<ReturnType<typeof stat>>, expect: { algorithm: string; hex: string } | undefined, what: string, cacheDir: string): Promise<string> {
+async function verifiedHash(file: string, st: Awaited<ReturnType<typeof stat>>, expect: Expected | undefined, what: string, cacheDir: string): Promise<string> {
   const identity = `${path.resolve(file)}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${st.dev}`;
   const memo = path.join(cacheDir, 'python-verified', createHash('sha256').update(identity).digest('hex'));
   const known = await readFile(memo, 'utf8').then((t) => JSON.parse(t) as Record<string, string>).catch(() => undefined);
   const hashes = known && (!expect || known[expect.algorithm]) ? known : await fileHashes(file, [...new Set(['sha256', ...(expect ? [expect.algorithm] : [])])]);
-  if (expect && hashes[expect.algorithm] !== expect.hex) {
-    throw new StowageError('PY_HASH_MISMATCH', `${what}: ${file} has ${expect.algorithm} ${hashes[expect.algorithm]}, the lock says ${expect.hex}`);
+  if (expect && !expect.hexes.includes(hashes[expect.algorithm]!)) {
+    throw new StowageError('PY_HASH_MISMATCH', `${what}: ${file} has ${expect.algorithm} ${hashes[expect.algorithm]}, the lock says ${lockSays(expect)}`);
   }
   if (!known) {
     const after = await stat(file);
