@@ -944,7 +944,10 @@ export class DockerfileExecutor {
           ...(this.env.urlIdleTimeoutMs !== undefined ? { idleTimeoutMs: this.env.urlIdleTimeoutMs } : {}),
           label: `ADD ${withoutUserinfo(src)}`,
         }).catch((e: unknown) => {
-          throw this.err(inst, (e as Error).message); // the message starts with the label: ADD URL
+          // The message starts with the label (ADD URL); the code stays the download's, so a cancelled build exits
+          // as cancelled (130, "safe to re-run") and a network failure keeps its re-run hint.
+          const located = this.err(inst, (e as Error).message);
+          throw isStowageError(e) ? new StowageError(e.code, located.message, { cause: e, ...(e.status !== undefined ? { status: e.status } : {}) }) : located;
         });
         this.downloads.push({ url: withoutUserinfo(src), digest: got.digest });
         const r: ReadySource = { name: got.name, origin: `the URL ${withoutUserinfo(src)}`, node: { type: 'file', mode: 0o600, uid: 0, gid: 0, size: got.size, source: got.file, state: `url:${got.digest}` } };
