@@ -28,7 +28,8 @@ import { sourceFor } from './source/open-image.js';
 import { SourceImage } from './source/source-image.js';
 import { anySignal } from './util/cancel.js';
 import { newLayerMediaType } from './image/layer.js';
-import { aptStep, installSummary, type AptStepResult } from './build/apt-step.js';
+import { aptStep, baseRootFs, installSummary, type AptStepResult } from './build/apt-step.js';
+import type { RootFs } from './dockerfile/rootfs.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
@@ -91,19 +92,31 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const family = sink.family ?? familyOf(base.manifest.mediaType);
       for (const c of [p.compression, p.modelCompression]) newLayerMediaType(family, c.kind, source.describe());
       cache = await LayerCache.open(p.cacheDir, options.now);
-      // Python packages: the lock read for the base's Python and the wheels checked before any blob moves.
-      if (p.python) {
+      // `--apt` and `--python-lock` work on one merged view: the base's tree (headers; contents read on demand), read
+      // once when first needed (an unchanged Python install may never need it), to which the packages' layers are
+      // applied before the Python install is prepared on it.
+      let treeRead: Promise<RootFs> | undefined;
+      const tree = () => (treeRead ??= baseRootFs(base, cache!, signal));
+      let treeKey = base.manifest.digest;
+      const preparePython = async (python: NonNullable<typeof p.python>) => {
         const credentials = options.credentialSource ?? defaultKeychain({ ...(options.environment ? { env: options.environment } : {}), ...(options.credentials ? { explicit: options.credentials } : {}) });
-        python = await preparePythonStep(base, p.python, { cacheDir: cache.dir, persistent: cache.persistent, credentials, ...(options.caFile ? { caFile: options.caFile } : {}), signal });
-        log.info(`python: ${python.selected.wheels.length} wheel${python.selected.wheels.length === 1 ? '' : 's'} for ${python.selected.target.interpreter} (${python.selected.target.layout}, ${python.selected.target.scheme.purelib})`);
-      }
+        const step = await preparePythonStep(base, { fs: tree, key: treeKey }, python, { cacheDir: cache!.dir, persistent: cache!.persistent, credentials, ...(options.caFile ? { caFile: options.caFile } : {}), signal });
+        log.info(`python: ${step.selected.wheels.length} wheel${step.selected.wheels.length === 1 ? '' : 's'} for ${step.selected.target.interpreter} (${step.selected.target.layout}, ${step.selected.target.scheme.purelib})`);
+        return step;
+      };
+      // Python packages alone: the lock read for the base's Python and the wheels checked before any blob moves.
+      if (p.python && !p.apt) python = await preparePython(p.python);
       for (const layer of baseLayersOf(base)) sink.prefetch?.(layer, base, log);
       const steps = { cache, mtime: p.epoch, compression: p.compression, family, recordFiles: p.recordFiles, base, sink, ...(shared ? { shared } : {}), log, emit, ...progress, signal };
       // Debian packages first: the copies (the application) go on top of the system they need.
       if (p.apt) {
         const settings = { cache, mtime: p.epoch, compression: p.compression, mediaType: newLayerMediaType(family, p.compression.kind, source.describe()), recordFiles: p.recordFiles, signal, ...progress };
-        apt = await aptStep(p.apt, { base, cache, settings, sink, ...(shared ? { shared } : {}), log, signal });
+        apt = await aptStep(p.apt, await tree(), { base, cache, settings, sink, ...(shared ? { shared } : {}), log, signal });
         log.info(`apt: ${installSummary(apt.report)}`);
+        treeKey = `${base.manifest.digest}:${apt.layers.map((l) => l.record.digest).join(',')}`;
+        // With packages, Python is read from base + packages (the interpreter may be one of them): its input errors
+        // come after the packages' blobs moved, but before any manifest or tag names them.
+        if (p.python) python = await preparePython(p.python);
       }
       const py = python ? await pythonLayers(python, steps) : undefined;
       layers = await buildLayers(inputs, steps);

@@ -108,12 +108,15 @@ export function installSummary(report: InstallReport): string {
   return parts.join('; ');
 }
 
-/** The layers of `--apt`: on the base's tree, streamed to the sink and recorded in the shared cache like copies. */
+/**
+ * The layers of `--apt`: installed on `fs` (the base's tree), streamed to the sink and recorded in the shared cache
+ * like copies. Their entries are then applied to `fs`, so that a later step (Python packages) sees base + packages.
+ */
 export async function aptStep(
   request: AptRequest,
+  fs: RootFs,
   s: { base: BaseImage; cache: LayerCache; settings: LayerSettings; sink: ImageSink; shared?: RegistryCache; log: Logger; signal: AbortSignal },
 ): Promise<AptStepResult> {
-  const fs = await baseRootFs(s.base, s.cache, s.signal);
   const arch = debianArch(s.base.config.value.architecture ?? 'amd64', s.base.config.value.variant);
   const lock = await lockFor(request, s.base, () => resolveOn(fs, request, { arch, label: 'the base image', cacheDir: s.cache.dir, log: s.log, signal: s.signal, base: s.base.manifest.digest }));
   const made: AptLayers = await aptLayers(fs, {
@@ -127,8 +130,10 @@ export async function aptStep(
   const layers: NewLayer[] = [];
   const infos: BuiltLayerInfo[] = [];
   const toRecord: CacheEntry[] = [];
-  for (const { key, made: m } of made.layers) {
+  for (const { key, made: m, entries } of made.layers) {
     layers.push(m.made);
+    // As a Dockerfile stage takes a RUN's layer (dockerfile/executor.ts): hard links are left to their targets.
+    fs.applyEntries(entries.filter((e) => e.hardlink === undefined), { digest: m.made.record.digest, open: () => m.made.open() });
     if (m.record) toRecord.push({ key: m.record.key, layer: m.made, check: m.record.check });
     s.sink.prefetch?.(m.layer, s.base, s.log);
     const r = m.made.record;

@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BuiltLayerInfo } from '../build-options.js';
 import type { CredentialSource } from '../auth/credentials.js';
-import { headerStore } from '../dockerfile/header-store.js';
-import { RootFs } from '../dockerfile/rootfs.js';
+import type { RootFs } from '../dockerfile/rootfs.js';
 import { newLayerMediaType } from '../image/layer.js';
 import { newImageLayer, type NewLayer } from '../image/compose.js';
 import type { LayerRecord } from '../cache/layer-cache.js';
@@ -30,28 +29,30 @@ export interface PythonStep {
   /** The target, lock and wheels (every input checked). */
   selected: SelectedPython;
   options: PythonInstallOptions;
-  /** The base's manifest digest. */
+  /** What the tree is: the base's manifest digest, and the digests of layers added on it (`--apt`). */
   baseDigest: string;
-  /** The install on the base's tree, made on first use: a build whose plan is remembered may never need it. */
+  /** The install on the tree, made on first use: a build whose plan is remembered may never need it. */
   prepared(): Promise<PreparedPython>;
   /** Removes the scratch directory and closes the wheels. */
   close(): Promise<void>;
 }
 
-/** Selects the wheels on the base (before any layer moves); the base's tree is read only when needed. */
+/**
+ * Selects the wheels on `tree` (the base's, or the base's with `--apt`'s packages: the one merged view, src/build.ts;
+ * read only when needed, and `key` names its content).
+ */
 export async function preparePythonStep(
   base: BaseImage,
+  tree: { fs: () => Promise<RootFs>; key: string },
   options: PythonInstallOptions,
   ctx: { cacheDir: string | undefined; persistent: boolean; credentials: CredentialSource; caFile?: string; signal: AbortSignal },
 ): Promise<PythonStep> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'stowage-python-'));
   let installed: Promise<PreparedPython> | undefined;
   try {
-    const blobs = base.manifest.value.layers.map((d) => ({ digest: d.digest, open: () => base.openBlob(d) }));
-    let fs: Promise<RootFs> | undefined;
-    const baseFs = () => (fs ??= RootFs.fromLayers(blobs, ctx.signal, ctx.persistent && ctx.cacheDir ? headerStore(ctx.cacheDir) : undefined));
+    const baseFs = tree.fs;
     const ca = ctx.caFile ? await readFile(ctx.caFile, 'utf8') : undefined;
-    const selected = await selectPython({ fs: baseFs, config: base.config.value, key: base.manifest.digest }, options, {
+    const selected = await selectPython({ fs: baseFs, config: base.config.value, key: tree.key }, options, {
       cacheDir: ctx.persistent ? ctx.cacheDir : undefined,
       scratch,
       http: { credentials: ctx.credentials, ...(ca ? { ca } : {}), signal: ctx.signal },
@@ -60,7 +61,7 @@ export async function preparePythonStep(
     return {
       selected,
       options,
-      baseDigest: base.manifest.digest,
+      baseDigest: tree.key,
       prepared: () => (installed ??= (async () => installPython(selected, await baseFs(), options))()),
       close: async () => {
         await (await installed?.catch(() => undefined))?.pool.close();

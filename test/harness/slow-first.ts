@@ -14,6 +14,7 @@ export const SLOW_FIRST: readonly string[] = [
   'test/e2e/bad-input.test.ts', // 157
   'test/e2e/python-build.test.ts', // 136
   'test/e2e/apt-oracle.test.ts', // 111
+  'test/e2e/apt-python.test.ts', // new; about a minute idle
   'test/e2e/dockerfile.test.ts', // 89
   'test/e2e/executor-image.test.ts', // 74
 ];
