@@ -106,6 +106,8 @@ export async function dockerfileImage(executor: DockerfileExecutor, p: Dockerfil
     ...(sink.family ? { family: sink.family } : {}),
     ...(s.recordFiles ? { recordFiles: true } : {}),
     runShape: runShapes(s),
+    // Big layers of the image go to the destination while they are built (the sink then finds them started).
+    destination: { stream: async (b, label) => sink.streamLayer?.(b, log, label) },
   });
   for (const w of df.warnings) log.warn(w);
   const base = df.base;

@@ -4,11 +4,11 @@ import path from 'node:path';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import type { RegistryCache } from '../cache/registry-cache.js';
 import { isStowageError, StowageError } from '../errors.js';
-import type { NewLayer } from '../image/compose.js';
+import { newImageLayer, type NewLayer } from '../image/compose.js';
 import { normalizePlatform, formatPlatform, parsePlatform } from '../image/platform.js';
 import { MediaType } from '../image/media-types.js';
 import type { ContainerConfig, HistoryEntry, Platform } from '../image/types.js';
-import { buildLayer, layerKey, type LayerBuildOptions } from '../layer/build-layer.js';
+import { buildLayer, layerKey, rebuiltLayer, type LayerBuildOptions } from '../layer/build-layer.js';
 import type { LayerEntry } from '../layer/walk.js';
 import type { Logger } from '../log.js';
 import type { BaseImage } from '../source/source.js';
@@ -28,6 +28,7 @@ import { downloadUrl } from './fetch-url.js';
 import { expandWord, expandWords, LexError, type Vars } from './lex.js';
 import { jsonForm, parseDockerfile, parseError, type Instruction, type ParsedDockerfile } from './parser.js';
 import { headerStore } from './header-store.js';
+import { readableAgain, worthStreaming, type LayerDestination } from './layer-destination.js';
 import { RootFs, type LayerBlob } from './rootfs.js';
 import type { DockerfileSources } from './sources.js';
 import { recogniseRun, recogniseRunWords, SUPPORTED_RUN_SHAPES, type RunShape } from './run-shapes.js';
@@ -84,6 +85,11 @@ export interface ExecutorEnv {
   shared?: RegistryCache;
   /** How long an ADD URL's server may stay silent (default URL_IDLE_TIMEOUT_MS, 60 s). */
   urlIdleTimeoutMs?: number;
+  /**
+   * Where the target image goes (the build's sink): its big COPY/ADD layers of context files are streamed there
+   * while they are built, instead of kept on the disk and sent afterwards.
+   */
+  destination?: LayerDestination;
 }
 
 /** What an engine carrying out a RUN is given of the stage: its tree, its config (WORKDIR, ENV) and platform. */
@@ -329,6 +335,8 @@ export class DockerfileExecutor {
   private readonly meta = new Map<string, string>();
   private readonly states = new Map<number, State>();
   private stages: Stage[] = [];
+  /** The stages whose layers are the target image's: the target and the stages it starts FROM, in a chain. */
+  private readonly imageStages = new Set<number>();
   private readonly images = new Map<string, Promise<BaseImage>>();
   private readonly rootFsCache = new Map<string, Promise<RootFs>>();
   private staging = '';
@@ -541,6 +549,7 @@ export class DockerfileExecutor {
     this.staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-dockerfile-'));
     try {
       const target = this.targetStage();
+      for (let s: Stage | undefined = target; s; s = this.stageByRef(this.baseName(s), s.index)) this.imageStages.add(s.index);
       for (const stage of this.needed(target)) await this.runStage(stage);
       const unused = unusedBuildArgs(this.buildArgs.keys(), (name) => this.declaredArgs.has(name));
       if (unused) this.warnings.push(`${this.fileLabel}: ${unused}`);
@@ -1082,7 +1091,11 @@ export class DockerfileExecutor {
     this.env.log.info(`${this.fileLabel}:${inst.startLine}: ${done.summary}`);
   }
 
-  /** One new layer from entries; `prepare` brings their contents to the local disk when the layer must be built. */
+  /**
+   * One new layer from entries; `prepare` brings their contents to the local disk when the layer must be built. A
+   * big layer of the target image whose files are all in the context is streamed to the destination while it is
+   * built (as `--copy` layers are): its bytes are not kept, and are made again from the files when read.
+   */
   private async addLayer(state: State, entries: LayerEntry[], createdBy: string, source: string, dest: string, prepare?: () => Promise<void>): Promise<void> {
     const family = this.env.family ?? (state.scratch ? 'oci' : state.root.manifest.mediaType === MediaType.DockerManifest ? 'docker' : 'oci');
     const compression = this.env.compression;
@@ -1090,8 +1103,11 @@ export class DockerfileExecutor {
     const options: LayerBuildOptions = { mtime: this.env.epoch, compression, mediaType, keyContext: `dockerfile:${dest}`, ...(this.env.recordFiles ? { recordFiles: true } : {}) };
     const key = layerKey(entries, options);
     const found = await this.env.cache.lookup(key);
+    // Files read from the context can be read again: a layer of them needs no blob (one streamed when built has none).
+    const again = prepare === undefined && readableAgain(entries, this.staging);
     // A cached record without file digests cannot serve a build that needs them.
-    let record: LayerRecord | undefined = found?.hasBlob && !(this.env.recordFiles && !found.record.files) ? found.record : undefined;
+    let record: LayerRecord | undefined = found && (found.hasBlob || again) && !(this.env.recordFiles && !found.record.files) ? found.record : undefined;
+    let hasBlob = record !== undefined && found!.hasBlob;
     const shared = this.env.shared;
     let sharedKey = record?.contentKey;
     let fromShared = false;
@@ -1104,11 +1120,23 @@ export class DockerfileExecutor {
       if (!record && looked.hit) [record, fromShared] = [looked.hit, true];
     }
     const cached = record !== undefined;
+    const destination = this.imageStages.has(state.stage.index) ? this.env.destination : undefined;
+    const stream = !record && again && destination && worthStreaming(entries) ? await destination.stream(state.root, dest) : undefined;
     if (!record) {
       await prepare?.();
       const racy = this.env.cache.isRacy(entries.map((e) => e.changedAt));
       const how = shared ? sharedBuild(entries, options) : { options, extras: {} };
-      record = await buildLayer(entries, how.options, this.env.cache, racy ? undefined : key, { ...how.extras, ...(this.env.signal ? { signal: this.env.signal } : {}) });
+      try {
+        record = await buildLayer(entries, how.options, this.env.cache, racy ? undefined : key, {
+          ...how.extras,
+          ...(this.env.signal ? { signal: this.env.signal } : {}),
+          ...(stream ? { copyTo: stream.writable, keepBlob: false } : {}),
+        });
+      } catch (e) {
+        stream?.abort();
+        throw e;
+      }
+      hasBlob = stream === undefined;
       if (shared && !this.env.recordFiles) {
         const { files: _files, ...rest } = record;
         record = rest;
@@ -1121,7 +1149,13 @@ export class DockerfileExecutor {
       createdBy,
       label: dest,
       // A layer found in the shared cache is read from there (COPY --from a later stage); the destination mounts it.
-      open: fromShared && shared ? async (start = 0) => skip(await shared.openBlob(built), start) : async (start = 0) => fileStream(file, start),
+      // One without a blob here is made again from its files and checked against its digest.
+      open:
+        fromShared && shared
+          ? async (start = 0) => skip(await shared.openBlob(built), start)
+          : hasBlob
+            ? async (start = 0) => fileStream(file, start)
+            : async (start = 0) => rebuiltLayer(entries, options, built, start),
       ...(shared ? { mountFrom: shared.origin } : {}),
       ...(shared && !fromShared && sharedKey ? { share: { key: sharedKey, check: cached } } : {}),
       entries,
@@ -1132,6 +1166,7 @@ export class DockerfileExecutor {
     this.history(state, createdBy, false);
     const layer = state.layers.at(-1)!;
     state.fs?.applyEntries(entries, { digest: record.digest, open: () => layer.open() });
-    this.env.log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${source} -> ${dest}`);
+    stream?.finish(newImageLayer(layer));
+    this.env.log.info(`${cached ? 'cached' : 'built '} layer ${record.digest.slice(0, 19)} (${record.size} bytes) for ${source} -> ${dest}${stream ? ' (streamed while built)' : ''}`);
   }
 }

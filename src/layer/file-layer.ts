@@ -16,7 +16,7 @@ import type { FileDigest } from './tar-writer.js';
 import { cancellable } from '../util/cancel.js';
 
 /** Layers with at least this many bytes of file content are streamed to a destination while they are built. */
-const STREAM_MIN_BYTES = 32 * 1024 * 1024;
+export const STREAM_MIN_BYTES = 32 * 1024 * 1024;
 
 /** A copy whose files have been listed (metadata only): every input problem shows before any work starts. */
 export interface WalkedCopy {

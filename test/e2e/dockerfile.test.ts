@@ -473,6 +473,54 @@ describe('ADD of an https URL', () => {
   });
 });
 
+describe('big COPY layers stream to the registry while they are built, as --copy layers do', () => {
+  it('the layer is sent as it is made and not kept on the disk; the image is the one an OCI layout gets; a rebuild makes its bytes again from the context', async () => {
+    // 40 MiB (over the 32 MiB streaming threshold) of bytes that do not compress.
+    const big = Buffer.alloc(40 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 32) createHash('sha256').update(`block ${i}`).digest().copy(big, i);
+    const dir = await context(
+      [`FROM ${bases.ociRef} AS a`, 'COPY big.bin /m/big.bin', 'FROM a', 'COPY --from=a /m/big.bin /copy/big.bin', 'COPY small.txt /s.txt', ''].join('\n'),
+      { 'small.txt': 'small\n' },
+    );
+    await writeFile(join(dir, 'big.bin'), big);
+    const streamCache = join(work, 'stream-cache');
+    const first = await stowage(['build', '--to', `${registry.host}/df/stream:1`, '--cache-dir', streamCache, dir], { timeoutMs: 300_000 });
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/built +layer sha256:\w+ \(\d+ bytes\) for COPY big\.bin -> \/m\/big\.bin \(streamed while built\)/);
+    expect(first.stderr).toMatch(/pushed +new layer sha256:\w+ \(\d+ bytes, streamed while built\)/);
+    const manifest = (await inspectImage(`docker://${registry.host}/df/stream@${first.stdout.trim()}`, { raw: true })) as unknown as { layers: { digest: string; size: number }[] };
+    const streamed = manifest.layers.find((l) => l.size > 40 * 1024 * 1024)!;
+    expect(streamed).toBeDefined();
+    // The cache holds the layer's record, not its bytes (the registry has them).
+    await expect(readFile(join(streamCache, 'blobs', 'sha256', streamed.digest.slice(7)))).rejects.toMatchObject({ code: 'ENOENT' });
+    // Built into an OCI layout (no stream, a fresh cache): the same image, and its files are the context's.
+    const out = join(work, 'stream-layout');
+    const layout = await stowage(['build', '--to', `oci:${out}:x`, '--cache-dir', join(work, 'stream-cache-2'), dir], { timeoutMs: 300_000 });
+    expect(layout.code).toBe(0);
+    expect(layout.stdout).toBe(first.stdout);
+    const tree = (await imageTree(out, 'x')).tree;
+    const sum = createHash('sha256').update(big).digest('hex');
+    expect(tree.get('m/big.bin')?.sha256).toBe(sum);
+    expect(tree.get('copy/big.bin')?.sha256).toBe(sum);
+    // Warm, to another repository: nothing is compressed into the cache again; the layer's bytes are made from the
+    // context files, checked against the recorded digest, and uploaded (the registry verifies them too).
+    const before = accessLog(registry).length;
+    const second = await stowage(['build', '--to', `${registry.host}/df/stream-again:1`, '--cache-dir', streamCache, dir], { timeoutMs: 300_000 });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    expect(second.stderr).not.toMatch(/built +layer/);
+    const sent = blobUploads(accessLog(registry).slice(before)).filter((e) => e.method === 'PUT' && e.path.startsWith('/v2/df/stream-again/'));
+    expect(sent.map((e) => e.query.get('digest'))).toContain(streamed.digest);
+    // A changed file is a new layer: the record of the old one is not used.
+    big[0] = big[0]! ^ 0xff;
+    await writeFile(join(dir, 'big.bin'), big);
+    const changed = await stowage(['build', '--to', `${registry.host}/df/stream:2`, '--cache-dir', streamCache, dir], { timeoutMs: 300_000 });
+    expect(changed.code).toBe(0);
+    expect(changed.stdout).not.toBe(first.stdout);
+    expect(changed.stderr).toMatch(/for COPY big\.bin -> \/m\/big\.bin \(streamed while built\)/);
+  });
+});
+
 describe('platforms, build args, reproducibility', () => {
   it('--platform picks the index child and sets TARGETARCH; --build-arg overrides; same inputs give the same digest, cached', async () => {
     const dir = await context(
