@@ -6,7 +6,7 @@ import { isStowageError, messageOf, StowageError } from '../errors.js';
 import { decompressed, peek } from '../layer/decompress.js';
 import { isTarHeader, readTar, streamSource } from '../layer/tar-reader.js';
 import { openInput } from '../util/files.js';
-import type { FsNode } from './rootfs.js';
+import { notUtf8, type FsNode } from './rootfs.js';
 
 /**
  * ADD of a local archive: told by its content, not its name (BuildKit, go-archive DetectCompression), compressed
@@ -90,6 +90,7 @@ export async function unpackArchive(file: string, label: string, staging: string
   let n = 0;
   for await (const entry of readTar(src, what)) {
     const h = entry.header;
+    if (h.invalidName) throw notUtf8(what, h.invalidName);
     const cleaned = path.posix.normalize(h.name.startsWith('/') ? h.name.slice(1) || '.' : h.name);
     // Docker (go-archive Unpack) fails a member that climbs out of the destination; it is not clamped.
     if (cleaned === '..' || cleaned.startsWith('../')) refuse(`member ${h.name} is outside the destination`);

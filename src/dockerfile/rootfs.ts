@@ -8,6 +8,7 @@ import { decompressed } from '../layer/decompress.js';
 import type { EntryType } from '../layer/tar-header.js';
 import { readTar, streamSource, type TarHeader } from '../layer/tar-reader.js';
 import { resolveInTree } from '../tree/resolve-path.js';
+import { printableName } from '../util/names.js';
 
 /**
  * The merged file tree of an image or a stage, read from its layers' tar headers (content is not kept): each
@@ -142,7 +143,11 @@ export class RootFs {
       throw new StowageError(signal?.aborted ? 'CANCELLED' : 'INVALID_INPUT', `cannot read ${what}: ${messageOf(e)}`, { cause: e });
     }
     let ordinal = 0;
-    for await (const entry of readTar(streamSource(stream), what)) await onEntry(entry.header, entry.body(), ordinal++);
+    for await (const entry of readTar(streamSource(stream), what)) {
+      // A name that is not UTF-8 decodes lossily and could merge with another entry's; refused, never dropped.
+      if (entry.header.invalidName) throw notUtf8(what, entry.header.invalidName);
+      await onEntry(entry.header, entry.body(), ordinal++);
+    }
   }
 
   private link(name: string): void {
@@ -349,4 +354,9 @@ export class RootFs {
     }
     return out;
   }
+}
+
+/** One line naming where a name that is not valid UTF-8 was found, its odd bytes as `\xNN`. */
+export function notUtf8(what: string, name: Buffer): StowageError {
+  return new StowageError('INVALID_INPUT', `${what} holds "${printableName(name)}", whose name is not valid UTF-8; stowage keeps names as UTF-8 and cannot tell it apart from other names, so it cannot read this ${what.split(' ')[0]}`);
 }

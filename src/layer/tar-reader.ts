@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isStowageError, messageOf, StowageError } from '../errors.js';
@@ -34,6 +35,12 @@ export interface TarHeader {
   gname: string;
   devmajor: number;
   devminor: number;
+  /**
+   * Set when the entry's name or link target (after pax and GNU long names) is not valid UTF-8: its raw bytes.
+   * `name`/`linkname` then hold a lossy decoding (U+FFFD) that may equal another entry's name, so a reader that
+   * must keep names apart (a base's file tree, an ADD archive) refuses the entry, naming it (util/names printableName).
+   */
+  invalidName?: Buffer;
 }
 
 export interface TarEntry {
@@ -151,10 +158,14 @@ const TYPES: Record<string, TarType> = {
 
 class Invalid extends Error {}
 
-function cString(block: Buffer, offset: number, length: number): string {
+function cBytes(block: Buffer, offset: number, length: number): Buffer {
   const raw = block.subarray(offset, offset + length);
   const end = raw.indexOf(0);
-  return raw.subarray(0, end < 0 ? length : end).toString('utf8');
+  return raw.subarray(0, end < 0 ? raw.length : end);
+}
+
+function cString(block: Buffer, offset: number, length: number): string {
+  return cBytes(block, offset, length).toString('utf8');
 }
 
 /** A numeric field: octal text, or GNU base-256 (high bit set) for big values. */
@@ -197,18 +208,18 @@ export function isTarHeader(block: Buffer): boolean {
 }
 
 /** pax records ("%d %s=%s\n"), strictly: a malformed record is an error, as in Go. */
-function paxRecords(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
+function paxRecords(data: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
   let at = 0;
   while (at < data.length) {
     const space = data.indexOf(0x20, at);
     const lengthText = space < 0 ? '' : data.toString('latin1', at, space);
     const length = /^[1-9][0-9]{0,7}$/.test(lengthText) ? Number(lengthText) : NaN;
     if (!Number.isInteger(length) || at + length > data.length || data[at + length - 1] !== 0x0a) throw new Invalid('malformed pax header record');
-    const record = data.subarray(space + 1, at + length - 1).toString('utf8');
-    const eq = record.indexOf('=');
+    const record = data.subarray(space + 1, at + length - 1);
+    const eq = record.indexOf(0x3d);
     if (eq <= 0) throw new Invalid('malformed pax header record');
-    out.set(record.slice(0, eq), record.slice(eq + 1));
+    out.set(record.toString('utf8', 0, eq), record.subarray(eq + 1));
     at += length;
   }
   return out;
@@ -237,9 +248,9 @@ export async function* readTar(src: ByteSource, what: string, options: { drain?:
   };
   let finished = false;
   try {
-    let pax = new Map<string, string>();
-    let longName: string | undefined;
-    let longLink: string | undefined;
+    let pax = new Map<string, Buffer>();
+    let longName: Buffer | undefined;
+    let longLink: Buffer | undefined;
     for (;;) {
       let block: Buffer;
       try {
@@ -253,13 +264,16 @@ export async function* readTar(src: ByteSource, what: string, options: { drain?:
       const at = src.position - BLOCK;
       if (!checksumOk(block)) fail(`bad header checksum at byte ${at}`);
       let header: TarHeader;
+      let nameRaw: Buffer, linkRaw: Buffer;
       try {
         const flag = String.fromCharCode(block[156]!);
         const ustar = block.toString('latin1', 257, 263) === 'ustar\0';
-        const prefix = ustar ? cString(block, 345, 155) : '';
-        const base = cString(block, 0, 100);
+        const prefix = ustar ? cBytes(block, 345, 155) : Buffer.alloc(0);
+        const base = cBytes(block, 0, 100);
+        nameRaw = prefix.length ? Buffer.concat([prefix, Buffer.from('/'), base]) : base;
+        linkRaw = cBytes(block, 157, 100);
         header = {
-          name: prefix ? `${prefix}/${base}` : base,
+          name: nameRaw.toString('utf8'),
           flag,
           type: TYPES[flag] ?? 'unsupported',
           mode: numeric(block, 100, 8, 'mode'),
@@ -267,7 +281,7 @@ export async function* readTar(src: ByteSource, what: string, options: { drain?:
           gid: numeric(block, 116, 8, 'gid'),
           size: numeric(block, 124, 12, 'size'),
           mtime: numeric(block, 136, 12, 'mtime'),
-          linkname: cString(block, 157, 100),
+          linkname: linkRaw.toString('utf8'),
           uname: ustar || block.toString('latin1', 257, 263) === 'ustar ' ? cString(block, 265, 32) : '',
           gname: ustar || block.toString('latin1', 257, 263) === 'ustar ' ? cString(block, 297, 32) : '',
           devmajor: flag === '3' || flag === '4' ? numeric(block, 329, 8, 'devmajor') : 0,
@@ -289,24 +303,29 @@ export async function* readTar(src: ByteSource, what: string, options: { drain?:
         try {
           if (header.flag === 'x') for (const [k, v] of paxRecords(data)) pax.set(k, v);
           else if (header.flag === 'g') paxRecords(data); // checked, not applied (as Go: a global header is its own entry)
-          else if (header.flag === 'L') longName = cString(data, 0, data.length);
-          else longLink = cString(data, 0, data.length);
+          else if (header.flag === 'L') longName = cBytes(data, 0, data.length);
+          else longLink = cBytes(data, 0, data.length);
         } catch (e) {
           return wrap(e);
         }
         continue;
       }
       try {
-        if (longName !== undefined) header.name = longName;
-        if (longLink !== undefined) header.linkname = longLink;
-        for (const [k, v] of pax) {
-          if (k === 'path') header.name = v;
-          else if (k === 'linkpath') header.linkname = v;
+        if (longName !== undefined) nameRaw = longName;
+        if (longLink !== undefined) linkRaw = longLink;
+        for (const [k, raw] of pax) {
+          const v = raw.toString('utf8');
+          if (k === 'path') nameRaw = raw;
+          else if (k === 'linkpath') linkRaw = raw;
           else if (k === 'size') header.size = paxNumber(v, k);
           else if (k === 'uid') header.uid = paxNumber(v, k);
           else if (k === 'gid') header.gid = paxNumber(v, k);
           else if (k === 'mtime') header.mtime = Number.parseFloat(v) || 0;
         }
+        header.name = nameRaw!.toString('utf8');
+        header.linkname = linkRaw!.toString('utf8');
+        if (!isUtf8(nameRaw!)) header.invalidName = nameRaw!;
+        else if (!isUtf8(linkRaw!)) header.invalidName = linkRaw!;
       } catch (e) {
         return wrap(e);
       }
