@@ -8,7 +8,8 @@ import type { LayerSettings } from '../layer/layer-options.js';
 import { cutLayers, type CutLayer } from '../tree/layers.js';
 import { TreeOverlay } from '../tree/overlay.js';
 import { requireDpkg } from './dpkg-base.js';
-import { fetchDebs } from './fetch.js';
+import { openDeb } from './deb.js';
+import { fetchDebs, type FetchedDeb } from './fetch.js';
 import { installDebs, type InstallReport } from './install.js';
 import { packageGrouping } from './layers.js';
 import { aptTransport } from './fetch-verified.js';
@@ -48,7 +49,21 @@ export async function aptLayers(base: RootFs, o: AptLayersOptions): Promise<AptL
   const own = o.transport ? undefined : aptTransport();
   const staging = await mkdtemp(path.join(os.tmpdir(), 'stowage-apt-'));
   try {
-    const fetched = await fetchDebs(o.lock.packages, { cacheDir: o.cacheDir, transport: o.transport ?? own!, ...(o.signal ? { signal: o.signal } : {}) });
+    // Each downloaded package's data.tar is decompressed into the cache as soon as it is on disk, one at a time,
+    // while the other downloads go on: the installer then finds every package unpacked. A failure here is left for
+    // the installer, which opens the package again and reports it in order.
+    let unpacked = Promise.resolve();
+    const unpack = (f: FetchedDeb) => {
+      if (f.cached) return;
+      const what = `${f.deb.package}_${f.deb.version}_${f.deb.architecture}.deb`;
+      unpacked = unpacked.then(() => (o.signal?.aborted ? undefined : openDeb(f.file, f.deb.sha256, o.cacheDir, what).then(() => undefined, () => undefined)));
+    };
+    let fetched: FetchedDeb[];
+    try {
+      fetched = await fetchDebs(o.lock.packages, { cacheDir: o.cacheDir, transport: o.transport ?? own!, onFetched: unpack, ...(o.signal ? { signal: o.signal } : {}) });
+    } finally {
+      await unpacked;
+    }
     const report = await installDebs(tree, fetched.map((f) => ({ deb: f.deb, file: f.file })), {
       cacheDir: o.cacheDir,
       staging,

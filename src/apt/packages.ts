@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 
@@ -73,40 +73,67 @@ function finish(raw: Record<string, string>, what: string, line: number): IndexP
   return out as unknown as IndexPackage;
 }
 
+/** Short values repeated across tens of thousands of stanzas (`amd64`, `optional`, `same`), kept once. */
+const INTERNED = new Set(['architecture', 'multi-arch', 'priority', 'essential']);
+
 /**
- * Reads a decompressed `Packages` stream stanza by stanza (line at a time: bounded memory however large the index),
- * keeping the fields above. Continuation lines are joined with a space, which is all a relationship field needs.
+ * Reads a decompressed `Packages` stream stanza by stanza (chunk at a time, lines parsed synchronously: bounded
+ * memory however large the index, and no promise per line), keeping the fields above. Continuation lines are joined
+ * with a space, which is all a relationship field needs.
  */
 export async function readPackages(stream: Readable, what: string): Promise<IndexPackage[]> {
   const out: IndexPackage[] = [];
+  const interned = new Map<string, string>();
   let raw: Record<string, string> = {};
   let last: string | undefined;
   let n = 0;
   let any = false;
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  for await (const line of lines) {
+  const line = (text: string): void => {
     n++;
-    if (line.trim() === '') {
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    if (text.trim() === '') {
       if (any) out.push(finish(raw, what, n));
       raw = {};
       last = undefined;
       any = false;
-      continue;
+      return;
     }
-    if (line.startsWith(' ') || line.startsWith('\t')) {
+    const c0 = text.charCodeAt(0);
+    if (c0 === 0x20 || c0 === 0x09) {
       if (last === undefined) throw new StowageError('APT_FORMAT', `${what}: line ${n}: a continuation line with no field before it`);
-      if (raw[last] !== undefined) raw[last] += ` ${line.trim()}`;
-      continue;
+      if (raw[last] !== undefined) raw[last] += ` ${text.trim()}`;
+      return;
     }
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new StowageError('APT_FORMAT', `${what}: line ${n}: expected "Field: value", got ${JSON.stringify(line.slice(0, 80))}`);
-    const name = line.slice(0, colon).toLowerCase();
+    const colon = text.indexOf(':');
+    if (colon <= 0) throw new StowageError('APT_FORMAT', `${what}: line ${n}: expected "Field: value", got ${JSON.stringify(text.slice(0, 80))}`);
+    const name = text.slice(0, colon).toLowerCase();
     any = true;
     last = name;
     // Only the fields kept are stored; the long ones (Description, Tag) are skipped.
-    if (name in FIELDS) raw[name] = line.slice(colon + 1).trim();
-    else last = '';
+    if (name in FIELDS) {
+      // A copy, not a slice of the line (which would keep the whole line alive).
+      let value = (' ' + text.slice(colon + 1).trim()).slice(1);
+      if (INTERNED.has(name)) {
+        const known = interned.get(value);
+        if (known === undefined) interned.set(value, value);
+        else value = known;
+      }
+      raw[name] = value;
+    } else last = '';
+  };
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const text = rest + decoder.write(chunk);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      line(text.slice(start, nl));
+      start = nl + 1;
+    }
+    rest = text.slice(start);
   }
+  rest += decoder.end();
+  if (rest !== '') line(rest);
   if (any) out.push(finish(raw, what, n));
   return out;
 }

@@ -92,7 +92,8 @@ describe('apt index: InRelease verified, Packages by hash, cached', () => {
     try {
       const index = await open();
       expect(index.lists.length).toBe(4);
-      expect(repo.requests.some((p) => p.endsWith('/binary-amd64/Packages.xz'))).toBe(true);
+      // gzip is preferred (native decompression; src/apt/index.ts COMPRESSIONS), by its plain name after the 404.
+      expect(repo.requests.some((p) => p.endsWith('/binary-amd64/Packages.gz'))).toBe(true);
     } finally {
       repo.faults.delete('by-hash-404');
     }
