@@ -16,6 +16,7 @@ import type { TransformCallback } from 'node:stream';
 import { StowageError } from '../errors.js';
 import type { BlockJob } from './block-codec.js';
 import { giveBlock, POOLED_SIZE, takeBlock } from '../util/block-pool.js';
+import { markReleasable } from '../util/chunk-release.js';
 import { noteBufferBytes, noteYoungBytes } from '../util/memory.js';
 import { WorkerPool, inlineDeflater } from './pool.js';
 import type { BlockDeflater } from './pool.js';
@@ -42,6 +43,11 @@ export interface ThreadOptions {
   threads?: number;
   /** Worker script, for tests. */
   workerUrl?: URL;
+  /**
+   * Mark the blocks' output chunks as freeable by their last holder (util/chunk-release.ts). Only for a caller
+   * that knows who that holder is and that it releases them.
+   */
+  releasable?: boolean;
 }
 
 export function threadCount(threads: number | undefined): number {
@@ -70,6 +76,7 @@ export class BlockStream extends Transform {
   readonly #format: BlockFormat;
   readonly #threads: number;
   readonly #workerUrl: URL | undefined;
+  readonly #releasable: boolean;
   readonly #blockSize: number;
   /** Blocks dispatched and not yet pushed, in input order. */
   readonly #slots: Slot[] = [];
@@ -98,6 +105,7 @@ export class BlockStream extends Transform {
     this.#format = format;
     this.#threads = threadCount(options.threads);
     this.#workerUrl = options.workerUrl;
+    this.#releasable = options.releasable ?? false;
     this.#blockSize = format.blockSize;
     // Two blocks a thread keep every thread busy. Blocks bigger than the shared 1 MiB (zstd's frames) get one a
     // thread (the next is already held, filled, when a thread comes free): with 4 MiB frames a 500 MiB build's peak
@@ -203,8 +211,9 @@ export class BlockStream extends Transform {
     }
     if ('out' in planned) {
       slot.out = planned.out;
-      // Made here and dropped once sent (stored blocks): a scavenge frees it (util/memory.ts).
+      // Made here and dropped once sent (stored blocks): a scavenge frees it (util/memory.ts), or its last holder.
       noteYoungBytes(planned.out.length);
+      if (this.#releasable) markReleasable(planned.out, 'young');
       this.#recycle(data);
       this.#queueDrain();
       return;
@@ -215,9 +224,12 @@ export class BlockStream extends Transform {
       ({ out, spare }) => {
         if (this.destroyed) return;
         // node:zlib's output sits at the start of a chunk sized for the worst case: keep only the bytes.
-        slot.out = out.byteLength * 2 < out.buffer.byteLength ? new Uint8Array(out) : out;
-        // Memory that arrived from another thread: counted, so that the collector is nudged as for fresh blocks.
-        noteBufferBytes(out.buffer.byteLength);
+        const kept = out.byteLength * 2 < out.buffer.byteLength ? new Uint8Array(out) : out;
+        slot.out = kept;
+        // Memory that arrived from another thread: counted, so that the collector is nudged as for fresh blocks,
+        // unless its last holder frees it first.
+        noteBufferBytes(kept.buffer.byteLength);
+        if (this.#releasable) markReleasable(kept, 'buffer');
         this.#recycle(spare);
         this.#drain();
       },

@@ -4,7 +4,7 @@
  */
 import type { Transform } from 'node:stream';
 import { StowageError } from '../errors.js';
-import { GZIP_FORMAT, createGzip, gzipLevel } from './gzip.js';
+import { GZIP_FORMAT, createGzipTuned, gzipLevel } from './gzip.js';
 import { ZSTD_FORMAT, createZstd, zstdLevel } from './zstd.js';
 
 export type CompressionKind = 'gzip' | 'zstd' | 'none';
@@ -33,11 +33,15 @@ export function validateCompression(kind: unknown, level: unknown): CompressionO
   return { kind: k, level: k === 'gzip' ? gzipLevel(level) : zstdLevel(level) };
 }
 
-/** The compressing stream, or undefined for uncompressed layers. */
-export function compressor(options: CompressionOptions, threads?: number): Transform | undefined {
+/**
+ * The compressing stream, or undefined for uncompressed layers. `releasable`: its output chunks may be freed by
+ * their last holder (util/chunk-release.ts), for a caller that knows who that is.
+ */
+export function compressor(options: CompressionOptions, threads?: number, releasable = false): Transform | undefined {
   const settings = { ...(options.level !== undefined ? { level: options.level } : {}), ...(threads !== undefined ? { threads } : {}) };
-  if (options.kind === 'gzip') return createGzip(settings);
-  if (options.kind === 'zstd') return createZstd(settings);
+  const tuning = releasable ? { releasable } : {};
+  if (options.kind === 'gzip') return createGzipTuned(settings, tuning);
+  if (options.kind === 'zstd') return createZstd(settings, tuning);
   return undefined;
 }
 

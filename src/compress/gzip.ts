@@ -114,12 +114,18 @@ export function createGzip(options: GzipOptions = {}): Transform {
 export interface GzipTuning {
   engine?: EngineName;
   workerUrl?: URL;
+  /** Output chunks freeable by their last holder (block-stream.ts ThreadOptions). */
+  releasable?: boolean;
 }
 
 export function createGzipTuned(options: GzipOptions, tuning: GzipTuning): Transform {
   const level = gzipLevel(options.level);
   const format = new GzipFormat(level, options.adaptive ?? true, tuning.engine);
-  return new BlockStream(format, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(tuning.workerUrl ? { workerUrl: tuning.workerUrl } : {}) });
+  return new BlockStream(format, {
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(tuning.workerUrl ? { workerUrl: tuning.workerUrl } : {}),
+    ...(tuning.releasable ? { releasable: true } : {}),
+  });
 }
 
 /** The level, validated: 0-9, default 6. */

@@ -50,11 +50,12 @@ export function zstdLevel(level: number | undefined): number {
 }
 
 /** zstd frames of 2 MiB of input each, back to back: one stream to any zstd decoder. */
-export function createZstd(options: ZstdOptions = {}, tuning: { workerUrl?: URL } = {}): Transform {
+export function createZstd(options: ZstdOptions = {}, tuning: { workerUrl?: URL; releasable?: boolean } = {}): Transform {
   const level = zstdLevel(options.level);
   return new BlockStream(new ZstdFormat(level), {
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(tuning.workerUrl ? { workerUrl: tuning.workerUrl } : {}),
+    ...(tuning.releasable ? { releasable: true } : {}),
   });
 }
 

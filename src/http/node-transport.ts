@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { Readable } from 'node:stream';
 import { StowageError, messageOf } from '../errors.js';
 import { markFinal } from './final-error.js';
 import { NodeResponse } from './response.js';
@@ -148,7 +149,8 @@ export function nodeTransport(options: NodeTransportOptions = {}): Transport & {
           .then((stream) => {
             stream.on('error', fail);
             creq.on('close', () => stream.destroy());
-            stream.pipe(creq);
+            if (body.sent) sendTelling(stream, creq, body.sent.bind(body));
+            else stream.pipe(creq);
           })
           .catch(fail);
       }
@@ -161,6 +163,18 @@ export function nodeTransport(options: NodeTransportOptions = {}): Transport & {
       void secure?.then(({ agent }) => agent.destroy());
     },
   });
+}
+
+/**
+ * `stream.pipe(creq)` that also says when each chunk is written: a write's callback runs once the socket is done
+ * with its bytes (after the chunked-encoding frame around them). Pauses on backpressure as pipe does.
+ */
+function sendTelling(stream: Readable, creq: http.ClientRequest, sent: (chunk: Buffer) => void): void {
+  stream.on('data', (chunk: Buffer) => {
+    if (!creq.write(chunk, () => sent(chunk))) stream.pause();
+  });
+  creq.on('drain', () => stream.resume());
+  stream.once('end', () => creq.end());
 }
 
 function extraCa(ca: string | Buffer): string[] {

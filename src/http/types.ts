@@ -8,6 +8,11 @@ export interface StreamBody {
   /** Bytes the stream will give; undefined for a body whose size is not known yet (sent chunked). */
   readonly length: number | undefined;
   open(start?: number): Readable | Promise<Readable>;
+  /**
+   * Hears of each chunk once the transport has written it to the connection and holds it no more (a streamed
+   * upload frees its chunks there: util/chunk-release.ts).
+   */
+  sent?(chunk: Buffer): void;
 }
 
 export interface HttpRequest {

@@ -8,6 +8,7 @@ import type { CompressionOptions } from '../compress/compressor.js';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import type { Meter } from '../progress.js';
 import { HashingStream, VerifyingStream } from '../digest.js';
+import { releaseChunk } from '../util/chunk-release.js';
 import { chain, skip } from '../util/slice.js';
 import { StowageError } from '../errors.js';
 import { tarStream, type FileDigest } from './tar-writer.js';
@@ -45,7 +46,10 @@ export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOpti
 /** What else a layer build does besides landing in the cache. */
 export interface LayerBuildExtras {
   signal?: AbortSignal;
-  /** A second reader of the compressed bytes as they are made (a streamed upload). */
+  /**
+   * A second reader of the compressed bytes as they are made (a streamed upload). When the blob is not kept, it is
+   * their last holder: it may free each chunk once done with it (util/chunk-release.ts releaseChunk).
+   */
   copyTo?: Writable;
   /** Keep the blob in the cache (default true). A big layer streamed to a registry need not be kept twice. */
   keepBlob?: boolean;
@@ -104,13 +108,15 @@ export async function buildFromTar(
   const tmp = keep ? cache.tempPath() : undefined;
   const diff = new HashingStream('sha256', meter ? (n) => (meter.read += n) : undefined);
   const blob = new HashingStream('sha256', meter ? (n) => (meter.written += n) : undefined);
-  const compress = compressor(options.compression);
+  // Not kept: nothing but copyTo, or else the discarding end, holds a compressed chunk after its hash is taken, so
+  // that holder frees it (no major collection per 16 MiB of output to keep memory flat).
+  const compress = compressorFor(options.compression, undefined, !keep);
   try {
     const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
     // A second reader of the compressed bytes (a streamed upload). Plain pipe: it sets the pace while it keeps up,
     // and if it fails it is unpiped and the build still completes.
     if (copyTo) blob.pipe(copyTo);
-    const end = tmp !== undefined ? createWriteStream(tmp, { mode: 0o600 }) : discard();
+    const end = tmp !== undefined ? createWriteStream(tmp, { mode: 0o600 }) : discard(!copyTo);
     await pipeline(tar, ...(stages as [Transform]), end, signal ? { signal } : {});
   } catch (e) {
     if (tmp !== undefined) await rm(tmp, { force: true });
@@ -130,10 +136,11 @@ export async function buildFromTar(
   return record;
 }
 
-/** Where bytes go when only their hashes (and a copy elsewhere) are wanted. */
-function discard(): Writable {
+/** Where bytes go when only their hashes (and a copy elsewhere) are wanted; `release`: it holds them last. */
+function discard(release = false): Writable {
   return new Writable({
-    write(_chunk, _enc, cb) {
+    write(chunk: Buffer, _enc, cb) {
+      if (release) releaseChunk(chunk);
       cb();
     },
   });

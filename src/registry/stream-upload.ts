@@ -1,5 +1,6 @@
 import { Transform, type Writable } from 'node:stream';
 import { StowageError, messageOf } from '../errors.js';
+import { releaseChunk } from '../util/chunk-release.js';
 import type { HttpResponse } from '../http/types.js';
 import type { Descriptor } from '../image/types.js';
 import type { Repository } from './registry.js';
@@ -45,6 +46,8 @@ export class StreamingUpload {
           opened = true;
           return this.#body;
         },
+        // The last holder of what the layer builder pipes in (build-layer.ts copyTo): sent chunks are freed here.
+        sent: releaseChunk,
       },
       idempotent: false,
     });

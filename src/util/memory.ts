@@ -25,9 +25,12 @@ function collector(): typeof collect {
   return collect;
 }
 
-/** Counts bytes read into fresh buffers; every 32 MiB, nudges the collector. */
+/**
+ * Counts bytes read into fresh buffers; every 16 MiB, nudges the collector. Negative: bytes counted before that were
+ * freed without a collection (util/chunk-release.ts).
+ */
 export function noteBufferBytes(bytes: number): void {
-  pending += bytes;
+  pending = Math.max(0, pending + bytes);
   if (pending < EVERY) return;
   pending = 0;
   collector()?.({ type: 'major', execution: 'async' });
@@ -64,7 +67,7 @@ export const noteYoungBytes = scavengeEvery(16 * 1024 * 1024);
 function scavengeEvery(every: number): (bytes: number) => void {
   let counted = 0;
   return (bytes) => {
-    counted += bytes;
+    counted = Math.max(0, counted + bytes);
     if (counted < every) return;
     counted = 0;
     collector()?.({ type: 'minor' });

@@ -1,0 +1,101 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { weightChunks } from '../../bench/lib/weights.js';
+import { compressor } from '../../src/compress/compressor.js';
+import { nodeTransport } from '../../src/http/node-transport.js';
+import { markReleasable, releaseChunk } from '../../src/util/chunk-release.js';
+
+const MiB = 1 << 20;
+const weights = Buffer.concat([...weightChunks(5 * MiB, { format: 'bf16', seed: 'chunk-release' })]);
+
+/** The compressed chunks as they come out, and a copy of their bytes taken before anything is released. */
+async function compressedChunks(kind: 'gzip' | 'zstd', releasable: boolean): Promise<{ chunks: Buffer[]; bytes: Buffer }> {
+  const chunks: Buffer[] = [];
+  const copies: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      copies.push(Buffer.from(chunk));
+      cb();
+    },
+  });
+  await pipeline(Readable.from([weights]), compressor({ kind }, 2, releasable)!, sink);
+  return { chunks, bytes: Buffer.concat(copies) };
+}
+
+describe('chunks freed by their last holder', () => {
+  it('marks only views at the start of an unshared buffer; release detaches a marked one, once', () => {
+    const whole = new Uint8Array(4096).fill(7);
+    expect(markReleasable(whole, 'buffer')).toBe(true);
+    releaseChunk(whole);
+    expect(whole.byteLength).toBe(0);
+    expect(whole.buffer.byteLength).toBe(0);
+    releaseChunk(whole); // a second release does nothing
+
+    const big = new Uint8Array(8192).fill(1);
+    expect(markReleasable(big.subarray(100), 'young')).toBe(false);
+    releaseChunk(big.subarray(100));
+    expect(big.byteLength).toBe(8192);
+    expect(markReleasable(new Uint8Array(new SharedArrayBuffer(64)), 'buffer')).toBe(false);
+
+    const unmarked = new Uint8Array(4096).fill(3);
+    releaseChunk(unmarked);
+    expect(unmarked.byteLength).toBe(4096);
+    expect(unmarked[4095]).toBe(3);
+  });
+
+  for (const kind of ['gzip', 'zstd'] as const) {
+    it(`${kind}: a releasable stream's block outputs are freed by releaseChunk; the bytes are those of a plain stream`, async () => {
+      const plain = await compressedChunks(kind, false);
+      const releasable = await compressedChunks(kind, true);
+      expect(releasable.bytes.equals(plain.bytes)).toBe(true);
+      const decoded = kind === 'gzip' ? zlib.gunzipSync(releasable.bytes) : zlib.zstdDecompressSync(releasable.bytes);
+      expect(decoded.equals(weights)).toBe(true);
+
+      // Every block of weights is coded on a worker and arrives as a chunk of its own: all of them are freed.
+      const blocks = kind === 'gzip' ? 5 : 3;
+      let freed = 0;
+      for (const chunk of releasable.chunks) {
+        const had = chunk.byteLength;
+        releaseChunk(chunk);
+        if (had > 0 && chunk.byteLength === 0) freed++;
+      }
+      expect(freed).toBe(blocks);
+      // A plain stream's chunks are not marked: releasing them frees nothing.
+      for (const chunk of plain.chunks) releaseChunk(chunk);
+      expect(plain.chunks.every((c) => c.byteLength > 0)).toBe(true);
+    });
+  }
+
+  it('the node transport tells a body each chunk it has written, and the server gets every byte', async () => {
+    const received: Buffer[] = [];
+    const server = http.createServer((req, res) => {
+      req.on('data', (d: Buffer) => received.push(d));
+      req.on('end', () => res.writeHead(202).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const transport = nodeTransport();
+    try {
+      const chunks = Array.from({ length: 12 }, (_, i) => Buffer.alloc(256 * 1024 + i, i));
+      const sent: Buffer[] = [];
+      const port = (server.address() as AddressInfo).port;
+      const res = await transport({
+        method: 'PATCH',
+        url: new URL(`http://127.0.0.1:${port}/upload`),
+        headers: {},
+        body: { length: undefined, open: () => Readable.from(chunks), sent: (c) => sent.push(c) },
+      });
+      expect(res.status).toBe(202);
+      await res.discard();
+      expect(Buffer.concat(received).equals(Buffer.concat(chunks))).toBe(true);
+      expect(sent).toEqual(chunks);
+    } finally {
+      transport.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
