@@ -1,4 +1,4 @@
-import { readCleartextMessage, verify, type Key } from 'openpgp';
+import type { Key } from 'openpgp';
 import { StowageError } from '../errors.js';
 import { field, parseDeb822, Deb822Error } from './deb822.js';
 import { keyIdsOf, type AptKey } from './keyring.js';
@@ -70,6 +70,8 @@ export async function verifyInRelease(text: string, trust: SourceTrust, now: Dat
   checkShape(text, what);
   let signedText: string;
   const signers: string[] = [];
+  // openpgp (~200 ms of CPU to load) only for builds that read an apt archive; see keyring.ts.
+  const { readCleartextMessage, verify } = await import('openpgp');
   try {
     const message = await readCleartextMessage({ cleartextMessage: text });
     signedText = message.getText();

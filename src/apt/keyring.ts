@@ -1,4 +1,3 @@
-import { readKeys } from 'openpgp';
 import { StowageError } from '../errors.js';
 
 /** A key or subkey as stowage uses it: its fingerprint and key ID. */
@@ -23,6 +22,9 @@ export async function readKeyring(bytes: Uint8Array, what: string): Promise<AptK
   const buf = Buffer.from(bytes);
   if (buf.length === 0) return [];
   const text = buf.toString('latin1');
+  // Loaded here, not at start-up: openpgp costs ~200 ms of CPU to load (2 busy cores), and only builds that
+  // read an apt archive need it.
+  const { readKeys } = await import('openpgp');
   try {
     if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
       const blocks = text.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? [];

@@ -1,7 +1,8 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { StowageError, messageOf } from '../errors.js';
 import { markFinal } from './final-error.js';
+import { nodeHttp, nodeHttps } from './node-http.js';
 import { NodeResponse } from './response.js';
 import type { HttpRequest, HttpResponse, Transport } from './types.js';
 
@@ -85,12 +86,14 @@ export function networkError(e: unknown, url: URL, method?: string): StowageErro
  */
 export function nodeTransport(options: NodeTransportOptions = {}): Transport & { close(): void } {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 8, scheduling: 'lifo' as const };
-  const httpAgent = new http.Agent(agentOptions);
+  const { Agent, request: httpRequest } = nodeHttp();
+  const httpAgent = new Agent(agentOptions);
   // node:https and node:tls load on the first https request (OpenSSL set-up costs ~40 ms of start-up that a
   // build against a loopback plain-HTTP registry never needs).
   let secure: Promise<{ request: typeof http.request; agent: http.Agent }> | undefined;
   const loadSecure = () =>
-    (secure ??= Promise.all([import('node:https'), import('node:tls')]).then(([https, tls]) => {
+    (secure ??= import('node:tls').then((tls) => {
+      const https = nodeHttps();
       // 'default' = Node's roots plus NODE_EXTRA_CA_CERTS (and --use-system-ca), so a --ca-file adds to them.
       const ca = options.ca ? [...tls.getCACertificates('default'), ...extraCa(options.ca)] : undefined;
       const agent = new https.Agent({ ...agentOptions, ...(ca ? { ca } : {}), rejectUnauthorized: !options.insecureSkipVerify });
@@ -102,7 +105,7 @@ export function nodeTransport(options: NodeTransportOptions = {}): Transport & {
     const url = req.url;
     const isHttps = url.protocol === 'https:';
     if (!isHttps && url.protocol !== 'http:') throw new StowageError('USAGE', `unsupported URL scheme ${url.protocol} in ${url.host}`);
-    const { request, agent } = isHttps ? await loadSecure() : { request: http.request, agent: httpAgent };
+    const { request, agent } = isHttps ? await loadSecure() : { request: httpRequest, agent: httpAgent };
     return new Promise<HttpResponse>((resolve, reject) => {
       const headers: Record<string, string> = { ...req.headers };
       if (options.userAgent && !headers['user-agent']) headers['user-agent'] = options.userAgent;
