@@ -200,5 +200,9 @@ describe.skipIf(!debian.ok)(`Debian bookworm python3 (debootstrap)${debian.ok ? 
     const t = await inspectPython(counted, config(), { breakSystemPackages: true }, work);
     expect(t).toMatchObject({ fullVersion: expect.stringMatching(/^3\.11\.\d+$/), libc: { kind: 'glibc', major: 2, minor: 36 } });
     expect(opened).toBe(2);
+    // A venv target's activation templates (and the venv module that says how to fill them) come in the same pass.
+    const v = await inspectPython(counted, config(), { target: 'venv:/opt/venv' }, work);
+    expect(v.venv!.scripts.map((x) => x.name).sort()).toEqual(['Activate.ps1', 'activate', 'activate.csh', 'activate.fish']);
+    expect(opened).toBe(3);
   });
 });
