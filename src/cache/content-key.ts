@@ -46,7 +46,7 @@ export function contentKey(entries: readonly LayerEntry[], contents: ReadonlyMap
       if (digest === undefined) throw new Error(`contentKey: no content digest for ${e.name}`);
       content = digest;
     }
-    hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${content}`);
+    hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${content}${e.devmajor !== undefined || e.devminor !== undefined ? `\0dev:${e.devmajor ?? 0},${e.devminor ?? 0}` : ''}`);
   }
   return hash.digest('hex');
 }

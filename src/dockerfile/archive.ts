@@ -123,9 +123,12 @@ export async function unpackArchive(file: string, label: string, staging: string
       }
       put(rel, { type: 'file', ...common, size: h.size, source: out, state: `${origin}:${rel}:${h.size}` });
     } else if (h.type === 'character-device' || h.type === 'block-device' || h.type === 'fifo') {
-      // BuildKit and buildah (as root) create these in the layer; stowage's layers hold files, directories and
-      // symlinks only, so the archive is refused rather than unpacked without them.
-      refuse(`member ${h.name} is a ${h.type === 'fifo' ? 'FIFO' : h.type.replace('-', ' ')}, which stowage cannot put into a layer`);
+      // BuildKit and buildah create these in the layer: here the layer records the tar entry (type, mode, owner,
+      // major and minor), and nothing is created on the host. Device numbers beyond ustar's 7 octal digits do not
+      // occur on Linux (12-bit major, 20-bit minor).
+      if (h.devmajor > 0o7777777 || h.devminor > 0o7777777) refuse(`member ${h.name}: device numbers ${h.devmajor},${h.devminor} are out of range`);
+      if (h.type === 'fifo') put(rel, { type: 'fifo', ...common, size: 0 });
+      else put(rel, { type: h.type === 'character-device' ? 'char-device' : 'block-device', ...common, size: 0, devmajor: h.devmajor, devminor: h.devminor });
     } else refuse(`member ${h.name} has tar type '${h.flag}', which stowage cannot unpack`);
   }
   return [...members.values()].sort((a, b) => Buffer.compare(Buffer.from(a.rel), Buffer.from(b.rel)));

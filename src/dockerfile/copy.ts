@@ -124,6 +124,10 @@ export async function planCopy(req: CopyRequest): Promise<PlannedEntry[]> {
     }
     const base: LayerEntry = { name: node.type === 'directory' ? `${real}/` : real, type: node.type, mode, ...owner, size: node.type === 'file' ? node.size : 0 };
     if (node.linkname !== undefined && node.type === 'symlink') base.linkname = node.linkname;
+    if (node.type === 'char-device' || node.type === 'block-device') {
+      base.devmajor = node.devmajor ?? 0;
+      base.devminor = node.devminor ?? 0;
+    }
     if (node.type === 'file') {
       if (node.source !== undefined) base.source = node.source;
       if (node.state !== undefined) base.state = node.state;

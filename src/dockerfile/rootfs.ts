@@ -23,6 +23,9 @@ export interface FsNode {
   gid: number;
   size: number;
   linkname?: string;
+  /** Device numbers of a device node (from an ADD archive; recorded in the layer, never created on the host). */
+  devmajor?: number;
+  devminor?: number;
   /** Content already on the local disk (context files, staged copies). */
   source?: string;
   /** Cache-key state of that content. */
@@ -241,7 +244,7 @@ export class RootFs {
    * Records a layer we built on top of the tree. Its files keep their local source while it exists (this build);
    * with the layer's blob given, their bytes can also be read back from it (a layer that came from the cache).
    */
-  applyEntries(entries: readonly { name: string; type: EntryType; mode: number; uid: number; gid: number; size: number; linkname?: string; source?: string; state?: string; identity?: string }[], blob?: LayerBlob): void {
+  applyEntries(entries: readonly { name: string; type: EntryType; mode: number; uid: number; gid: number; size: number; linkname?: string; devmajor?: number; devminor?: number; source?: string; state?: string; identity?: string }[], blob?: LayerBlob): void {
     const index = blob ? this.layers.push(blob) - 1 : undefined;
     for (const e of entries) {
       const name = clean(e.name);
@@ -251,6 +254,8 @@ export class RootFs {
       this.ensureParents(name);
       const node: FsNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size };
       if (e.linkname !== undefined) node.linkname = e.linkname;
+      if (e.devmajor !== undefined) node.devmajor = e.devmajor;
+      if (e.devminor !== undefined) node.devminor = e.devminor;
       if (e.source !== undefined) node.source = e.source;
       if (e.state !== undefined) node.state = e.state;
       if (e.identity !== undefined) node.identity = e.identity;

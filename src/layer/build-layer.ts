@@ -38,7 +38,7 @@ export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOpti
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ v: 1, gz: compressionFormat(options.compression.kind), ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
   for (const e of entries) {
-    hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${e.state ?? ''}${e.hardlink !== undefined ? `\0hardlink:${e.hardlink}` : ''}`);
+    hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${e.state ?? ''}${e.hardlink !== undefined ? `\0hardlink:${e.hardlink}` : ''}${e.devmajor !== undefined || e.devminor !== undefined ? `\0dev:${e.devmajor ?? 0},${e.devminor ?? 0}` : ''}`);
   }
   return hash.digest('hex');
 }

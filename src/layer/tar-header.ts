@@ -4,7 +4,11 @@
  * do not fit ustar (longer than 100 bytes or not ASCII), link targets likewise, sizes of 8 GiB and more and ids
  * over the octal limit go into a pax extended header ('x') in front of the entry, with sorted records.
  */
-export type EntryType = 'file' | 'directory' | 'symlink';
+/**
+ * Devices and FIFOs come only from ADD archives: the layer records them as tar entries (type, mode, major, minor),
+ * as BuildKit and buildah do; nothing is ever created on the host.
+ */
+export type EntryType = 'file' | 'directory' | 'symlink' | 'char-device' | 'block-device' | 'fifo';
 
 export interface TarEntryHeader {
   /** Path inside the image, relative (no leading '/'); directories end with '/'. */
@@ -20,13 +24,16 @@ export interface TarEntryHeader {
   linkname?: string;
   /** A hard link (type `file`): the earlier entry of the same layer holding the bytes; no bytes follow this header. */
   hardlink?: string;
+  /** Device numbers of a `char-device` or `block-device` (0 otherwise). */
+  devmajor?: number;
+  devminor?: number;
 }
 
 export const BLOCK = 512;
 const USTAR_MAX_SIZE = 0o77777777777; // 11 octal digits: 8 GiB - 1
 const USTAR_MAX_ID = 0o7777777; // 7 octal digits
 
-const TYPEFLAG: Record<EntryType, string> = { file: '0', directory: '5', symlink: '2' };
+const TYPEFLAG: Record<EntryType, string> = { file: '0', directory: '5', symlink: '2', 'char-device': '3', 'block-device': '4', fifo: '6' };
 
 function isAscii(s: string): boolean {
   return /^[\x00-\x7f]*$/.test(s);
@@ -55,6 +62,8 @@ function ustarHeader(h: {
   mtime: number;
   typeflag: string;
   linkname: string;
+  devmajor?: number;
+  devminor?: number;
 }): Buffer {
   const buf = Buffer.alloc(BLOCK);
   writeString(buf, 0, 100, h.name);
@@ -67,9 +76,9 @@ function ustarHeader(h: {
   buf.write(h.typeflag, 156, 1, 'ascii');
   writeString(buf, 157, 100, h.linkname);
   buf.write('ustar\u000000', 257, 8, 'ascii');
-  // uname, gname (265, 297) stay empty; devmajor/devminor as octal zeros like Go
-  writeOctal(buf, 329, 8, 0);
-  writeOctal(buf, 337, 8, 0);
+  // uname, gname (265, 297) stay empty; devmajor/devminor octal (zeros but for devices), like Go
+  writeOctal(buf, 329, 8, h.devmajor ?? 0);
+  writeOctal(buf, 337, 8, h.devminor ?? 0);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += buf[i]!;
   buf.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
@@ -130,6 +139,7 @@ export function encodeHeader(entry: TarEntryHeader): Buffer {
     mtime: entry.mtime,
     typeflag: entry.hardlink !== undefined ? '1' : TYPEFLAG[entry.type],
     linkname,
+    ...(entry.type === 'char-device' || entry.type === 'block-device' ? { devmajor: entry.devmajor ?? 0, devminor: entry.devminor ?? 0 } : {}),
   });
   const keys = Object.keys(pax).sort();
   if (keys.length === 0) return header;

@@ -18,6 +18,8 @@ export interface TreeEntry {
   size: number;
   sha256?: string;
   linkname?: string;
+  /** A device node or FIFO (type 'other'): its tar type and, for devices, major and minor. */
+  device?: { kind: 'character-device' | 'block-device' | 'fifo'; major: number; minor: number };
 }
 
 export type ImageTree = Map<string, TreeEntry>;
@@ -76,6 +78,7 @@ export async function imageTree(dir: string, tag: string): Promise<{ tree: Image
         delete e.linkname;
       }
       if (type === 'symlink') e.mode = '777';
+      if (h.type === 'character-device' || h.type === 'block-device' || h.type === 'fifo') e.device = { kind: h.type, major: h.devmajor ?? 0, minor: h.devminor ?? 0 };
       const old = tree.get(name);
       if (old?.type === 'directory' && type !== 'directory') for (const k of [...tree.keys()]) if (k.startsWith(`${name}/`)) tree.delete(k);
       tree.set(name, e);
