@@ -193,6 +193,7 @@ export async function* verifiedMember(wheel: Wheel, file: InstalledFile & { cont
   for await (const chunk of await wheel.open(file.content.member)) {
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
+    if (size > file.size) throw mismatch(wheel.parsed.filename, file.content.member);
     yield chunk as Buffer;
   }
   if (size !== file.size || hash.digest('base64url') !== digest) throw mismatch(wheel.parsed.filename, file.content.member);
