@@ -9,13 +9,12 @@ import type { ExecutorEnv, RunShapeOn } from '../dockerfile/executor.js';
 import type { RootFs } from '../dockerfile/rootfs.js';
 import type { PipInstallShape } from '../dockerfile/run-shapes.js';
 import type { ImageConfig } from '../image/types.js';
-import { layerFromEntries } from '../layer/file-layer.js';
 import type { LayerSettings } from '../layer/layer-options.js';
 import type { Logger } from '../log.js';
 import type { LockFiles } from '../python/files.js';
 import { preparePython } from '../python/prepare.js';
 import { SMALL_GROUP } from '../python/tree-install.js';
-import { groupEntries } from '../tree/layers.js';
+import { cutLayers } from '../tree/layers.js';
 
 /**
  * A Dockerfile's `RUN pip install -r FILE` (dockerfile/run-shapes.ts, src/python/pip-command.ts) carried out by the
@@ -74,13 +73,19 @@ export function pipRunShape(s: { cache: LayerCache; settings: Omit<LayerSettings
       try {
         const big = [...new Set(prepared.report.wheels.map((w) => w.group))].filter((g) => g !== SMALL_GROUP).sort();
         const site = prepared.target.scheme.purelib;
-        const layers = [];
-        for (const g of groupEntries(prepared.tree, { order: [...big, SMALL_GROUP] })) {
-          const label = g.key === SMALL_GROUP ? `${prepared.report.wheels.filter((w) => w.group === SMALL_GROUP).length} wheels` : g.key.replace(/^wheel:/, '');
-          const made = await layerFromEntries(g.entries, { keyContext: `pip:${g.key}`, createdBy: `RUN pip install (${label}) # stowage`, label: `python:${label}` }, { ...s.settings, mediaType: on.mediaType }, s.shared ? { shared: s.shared } : {});
-          layers.push({ layer: made.made, entries: g.entries, cached: made.layer.cached === true });
-          s.log.info(`${made.layer.cached ? 'cached' : 'built '} layer ${made.made.record.digest.slice(0, 19)} (${made.made.record.size} bytes) for python:${label} -> ${site}`);
-        }
+        const labelOf = (key: string) => (key === SMALL_GROUP ? `${prepared.report.wheels.filter((w) => w.group === SMALL_GROUP).length} wheels` : key.replace(/^wheel:/, ''));
+        // Cut as the flags' Python layers are (build/python-layers.ts): the same groups, the same layer cache.
+        const cut = await cutLayers(
+          prepared.tree,
+          { order: [...big, SMALL_GROUP] },
+          (key) => ({ createdBy: `RUN pip install (${labelOf(key)}) # stowage`, label: `python:${labelOf(key)}` }),
+          { ...s.settings, mediaType: on.mediaType },
+          s.shared ? { shared: s.shared } : {},
+        );
+        const layers = cut.map(({ key, made, entries }) => {
+          s.log.info(`${made.layer.cached ? 'cached' : 'built '} layer ${made.made.record.digest.slice(0, 19)} (${made.made.record.size} bytes) for python:${labelOf(key)} -> ${site}`);
+          return { layer: made.made, entries, cached: made.layer.cached === true };
+        });
         const n = prepared.wheels.length;
         return { layers, summary: `RUN pip install: carried out by stowage without running pip: ${n} wheel${n === 1 ? '' : 's'} installed into ${site}`, labels: {} };
       } finally {
