@@ -164,7 +164,14 @@ async function writeAndList(stream: Readable, tmp: string, member: string, what:
       })(),
     );
     const members: DebMember[] = [];
-    for await (const entry of readTar(streamSource(tee), member)) members.push(memberOf(entry, what));
+    try {
+      for await (const entry of readTar(streamSource(tee), member)) members.push(memberOf(entry, what));
+    } catch (e) {
+      // Stop the decompressor too (xz's decoder is shared and only a finished or stopped stream frees it).
+      tee.destroy();
+      stream.destroy();
+      throw e;
+    }
     return members;
   } finally {
     await out.close();

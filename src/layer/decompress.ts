@@ -83,6 +83,13 @@ async function decoder(kind: Compression): Promise<Transform> {
           output.on('end', () => cb());
           output.on('error', cb);
         },
+        // A decode stopped early (a bad archive, a cancelled build) cancels the web stream: the decoder is one
+        // instance per process behind a lock that only a finished, failed or cancelled stream gives back.
+        destroy(err, cb) {
+          output.destroy();
+          input.destroy();
+          cb(err);
+        },
       });
       output.on('data', (d: Buffer) => t.push(d));
       output.on('error', (e) => t.destroy(e));
