@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { StowageError } from '../errors.js';
-import { bodyError, GET_IDLE_TIMEOUT_MS, httpGet, redactUrl, type IdleTimer } from '../http/get.js';
+import { GET_IDLE_TIMEOUT_MS, httpGet, redactUrl, type IdleTimer } from '../http/get.js';
+import { saveBody } from '../http/save-body.js';
 
 /**
  * ADD of an http(s) URL: streamed to a file while hashed, `--checksum=sha256:HEX` checked before the file is used
@@ -58,22 +55,8 @@ export async function downloadUrl(
     ...(opts.timer ? { timer: opts.timer } : {}),
   });
   const file = path.join(staging, `u${counter++}`);
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  try {
-    await pipeline(got.body, tap, createWriteStream(file, { mode: 0o600 }));
-  } catch (e) {
-    await rm(file, { force: true });
-    throw bodyError(e, label, opts.signal);
-  }
-  const digest = `sha256:${hash.digest('hex')}`;
+  const { hex, size } = await saveBody(got.body, file, { label, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const digest = `sha256:${hex}`;
   if (opts.checksum !== undefined && digest !== opts.checksum) {
     throw new StowageError('INVALID_INPUT', `${label}: checksum mismatch: expected ${opts.checksum}, got ${digest}`);
   }

@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { CredentialSource } from '../auth/credentials.js';
 import { StowageError } from '../errors.js';
-import { bodyError, getText, httpGet, redactUrl, type IdleTimer } from '../http/get.js';
+import { getText, httpGet, redactUrl, type IdleTimer } from '../http/get.js';
+import { saveBody } from '../http/save-body.js';
 
 /**
  * HTTP for Python indexes and wheel files, through src/http/get.ts: redirects, retries, an idle timeout,
@@ -61,18 +58,8 @@ export async function downloadVerified(url: string, destFor: (hex: string) => st
   const label = `GET ${redactUrl(url)}`;
   const { body } = await httpGet(url, { ...getOptions(h), label });
   const tmp = `${destFor('download')}.${process.pid}.${Math.random().toString(36).slice(2)}.part`;
-  const hash = createHash(expect.algorithm);
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const { hex: got, size } = await saveBody(body, tmp, { label, algorithm: expect.algorithm, ...(h.signal ? { signal: h.signal } : {}) });
   try {
-    await pipeline(body, tap, createWriteStream(tmp, { mode: 0o600 }), h.signal ? { signal: h.signal } : {});
-    const got = hash.digest('hex');
     if (expect.size !== undefined && size !== expect.size) {
       throw new StowageError('PY_HASH_MISMATCH', `${expect.what} from ${redactUrl(url)} is ${size} bytes, the lock says ${expect.size}`);
     }
@@ -80,8 +67,7 @@ export async function downloadVerified(url: string, destFor: (hex: string) => st
     await rename(tmp, destFor(got));
     return got;
   } catch (e) {
-    body.destroy();
     await rm(tmp, { force: true });
-    throw bodyError(e, label, h.signal);
+    throw e;
   }
 }
