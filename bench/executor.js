@@ -3,8 +3,12 @@
 //   - stowage's image (scripts/image.sh, amd64) under Podman, run as a restricted pod runs it (uid 65532, read-only
 //     root, tmpfs /tmp, no capabilities, no-new-privileges; host network to reach the registry), with kaniko's flags;
 //   - buildah (bud + push, vfs storage), the daemonless builder that needs no kaniko;
-// interleaved, `--runs` rounds, each to a fresh repository (every layer uploaded), medians. Also `stowage executor
-// --help` in the image: the whole `podman run` and, inside it, Node's own time from process start to exit.
+//   - the same `stowage executor` command outside any container (this checkout's dist/, a private TMPDIR), which
+//     tells the container's own cost apart;
+// interleaved, `--runs` rounds, each to a fresh repository (every layer uploaded), medians. Inside the container
+// Node reports its own wall time (process start to exit) and CPU seconds (all its threads), so the container's
+// start and stop are the rest of the `podman run`. Also `stowage executor --help` in the image: the whole
+// `podman run` and Node's own time inside it.
 //
 //   node bench/executor.js [--size MiB] [--runs N] [--keep]
 import { randomBytes } from 'node:crypto';
@@ -71,37 +75,62 @@ try {
     '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', 'nproc=4096:4096',
     '-v', `${ctx}:/workspace:ro`, ...extra, image, ...args,
   ];
-  const rows = { stowage: [], buildah: [], help: [], helpNode: [] };
+  const rows = { stowage: [], stowageNode: [], stowageCpu: [], podmanCpu: [], helpPodmanCpu: [], cli: [], cliCpu: [], buildah: [], buildahCpu: [], help: [], helpNode: [] };
+  // NODE_OPTIONS drops quotes, so the probe is a percent-encoded data: URL: on exit, Node's own time since it
+  // started (performance.now()) and the CPU seconds of all its threads (process.cpuUsage()).
+  const probe =
+    'NODE_OPTIONS=--import=data:text/javascript,process.on(%22exit%22,()=>{const%20c=process.cpuUsage();process.stderr.write(%22node-ms%20%22+performance.now().toFixed(1)+%22%20cpu-s%20%22+((c.user+c.system)/1e6).toFixed(2)+%22%5Cn%22)})';
+  const inside = (lines) => {
+    const m = lines.map((l) => /node-ms ([\d.]+) cpu-s ([\d.]+)/.exec(l.line)).find(Boolean);
+    if (!m) throw new Error(`no in-container time in: ${lines.map((l) => l.line).join('\n')}`);
+    return { seconds: Number(m[1]) / 1000, cpu: Number(m[2]) };
+  };
+  const cliTmp = join(WORK, 'cli-tmp');
+  await mkdir(cliTmp);
   for (let round = 0; round < RUNS; round++) {
     const s = await measure({
       cmd: podman[0],
-      args: pod(['--context', 'dir:///workspace', '--dockerfile', 'Dockerfile', '--destination', `${registry.host}/bench/stowage-${round}:1`, '--verbosity', 'warn']),
+      args: pod(['--context', 'dir:///workspace', '--dockerfile', 'Dockerfile', '--destination', `${registry.host}/bench/stowage-${round}:1`, '--verbosity', 'warn'], ['--env', probe]),
       node: false, env: penv, scratch, label: `stowage-${round}`,
     });
     if (s.code !== 0) throw new Error(describeFailure('stowage image', s));
     rows.stowage.push(s.seconds);
+    const own = inside(s.lines);
+    rows.stowageNode.push(own.seconds);
+    rows.stowageCpu.push(own.cpu);
+    rows.podmanCpu.push(s.cpuSeconds);
+    const c = await measure({
+      cmd: process.execPath,
+      args: [join(ROOT, 'dist/cli/main.js'), 'executor', '--context', `dir://${ctx}`, '--dockerfile', 'Dockerfile', '--destination', `${registry.host}/bench/cli-${round}:1`, '--verbosity', 'warn'],
+      node: false, env: { TMPDIR: cliTmp }, scratch, label: `cli-${round}`,
+    });
+    if (c.code !== 0) throw new Error(describeFailure('stowage executor outside the container', c));
+    rows.cli.push(c.seconds);
+    rows.cliCpu.push(c.cpuSeconds);
     const root = join(WORK, `buildah-${round}`);
     const bstore = ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs'];
     const script = `buildah ${bstore.join(' ')} bud --quiet --tls-verify=false --format oci -t localhost/bench:${round} ${ctx} >/dev/null && buildah ${bstore.join(' ')} push --quiet --tls-verify=false localhost/bench:${round} docker://${registry.host}/bench/buildah-${round}:1`;
     const b = await measure({ cmd: '/bin/sh', args: ['-c', script], node: false, scratch, label: `buildah-${round}` });
     if (b.code !== 0) throw new Error(describeFailure('buildah', b));
     rows.buildah.push(b.seconds);
+    rows.buildahCpu.push(b.cpuSeconds);
     await rm(root, { recursive: true, force: true });
     // --help: the whole podman run, and Node's own time inside the container (performance.now() at exit).
     const h = await measure({ cmd: podman[0], args: pod(['--help']), node: false, env: penv, scratch, label: `help-${round}` });
     if (h.code !== 0) throw new Error(describeFailure('help', h));
     rows.help.push(h.seconds);
-    // NODE_OPTIONS drops quotes, so the probe is a percent-encoded data: URL: on exit, print performance.now().
-    const probe = 'NODE_OPTIONS=--import=data:text/javascript,process.on(%22exit%22,()=>process.stderr.write(%22node-ms%20%22+performance.now().toFixed(1)+%22%5Cn%22))';
+    rows.helpPodmanCpu.push(h.cpuSeconds);
     const timed = await run(podman[0], pod(['--help'], ['--env', probe]), { env: { ...process.env, ...penv } });
     const ms = /node-ms ([\d.]+)/.exec(timed.stderr)?.[1];
     if (!ms) throw new Error(`no in-container time: ${timed.stderr}`);
     rows.helpNode.push(Number(ms) / 1000);
-    log(`round ${round + 1}/${RUNS}: stowage image ${fmtS(s.seconds)} s, buildah ${fmtS(b.seconds)} s, --help ${fmtS(h.seconds)} s (node ${ms} ms); load ${load()}`);
+    log(`round ${round + 1}/${RUNS}: stowage image ${fmtS(s.seconds)} s (node inside ${fmtS(own.seconds)} s, ${fmtS(own.cpu)} CPU s), CLI ${fmtS(c.seconds)} s (${fmtS(c.cpuSeconds)} CPU s), buildah ${fmtS(b.seconds)} s (${fmtS(b.cpuSeconds)} CPU s), --help ${fmtS(h.seconds)} s (node ${ms} ms); load ${load()}`);
   }
   const machine = await machineInfo(ROOT);
   const st = median(rows.stowage);
   const bu = median(rows.buildah);
+  const cli = median(rows.cli);
+  const buCpu = median(rows.buildahCpu);
   const lines = [
     "# kaniko's job through stowage's image under Podman, against buildah",
     '',
@@ -110,14 +139,19 @@ try {
     '',
     `The salary Dockerfile (WORKDIR, COPY of a ${SIZE} MiB bf16 model, COPY of the predictor, ENTRYPOINT, CMD) on a busybox base, built and pushed to a loopback registry, a fresh repository each round. stowage: its image (scripts/image.sh) under Podman as a restricted pod (uid 65532, read-only root, tmpfs /tmp, --cap-drop ALL, no-new-privileges, host network), kaniko's flags; the time includes starting the container. buildah: bud + push, vfs storage. ${RUNS} rounds, interleaved, medians.`,
     '',
-    '| what | median s | buildah ÷ this |',
-    '| :-- | --: | --: |',
-    `| stowage image under Podman: build + push | ${fmtS(st)} | ${fmtRatio(bu / st)} |`,
-    `| buildah bud + push | ${fmtS(bu)} | 1.00× |`,
-    `| \`podman run IMAGE --help\` (whole run, image pulled) | ${fmtS(median(rows.help))} | |`,
-    `| \`stowage executor --help\` inside the container (Node start to exit) | ${(median(rows.helpNode)).toFixed(3)} | |`,
+    '| what | median s | buildah ÷ this | CPU s | buildah CPU ÷ this |',
+    '| :-- | --: | --: | --: | --: |',
+    `| stowage image under Podman: build + push (whole \`podman run\`) | ${fmtS(st)} | ${fmtRatio(bu / st)} | ${fmtS(median(rows.stowageCpu))} (Node inside) | ${fmtRatio(buCpu / median(rows.stowageCpu))} |`,
+    `| … of which Node inside the container (start to exit) | ${fmtS(median(rows.stowageNode))} | | | |`,
+    `| … of which the container's start and stop (the rest) | ${fmtS(median(rows.stowage.map((x, i) => x - rows.stowageNode[i])))} | | ${fmtS(median(rows.podmanCpu))} (podman's own) | |`,
+    `| the same \`stowage executor\` outside a container | ${fmtS(cli)} | ${fmtRatio(bu / cli)} | ${fmtS(median(rows.cliCpu))} | ${fmtRatio(buCpu / median(rows.cliCpu))} |`,
+    `| buildah bud + push | ${fmtS(bu)} | 1.00× | ${fmtS(buCpu)} | 1.00× |`,
+    `| \`podman run IMAGE --help\` (whole run, image pulled) | ${fmtS(median(rows.help))} | | ${fmtS(median(rows.helpPodmanCpu))} (podman's own) | |`,
+    `| \`stowage executor --help\` inside the container (Node start to exit) | ${(median(rows.helpNode)).toFixed(3)} | | | |`,
     '',
-    `Rounds (s): stowage ${rows.stowage.map(fmtS).join(', ')}; buildah ${rows.buildah.map(fmtS).join(', ')}; --help ${rows.help.map(fmtS).join(', ')}; node ${rows.helpNode.map((x) => x.toFixed(3)).join(', ')}.`,
+    `Rounds (s): stowage ${rows.stowage.map(fmtS).join(', ')} (Node inside ${rows.stowageNode.map(fmtS).join(', ')}; CPU ${rows.stowageCpu.map(fmtS).join(', ')}); CLI ${rows.cli.map(fmtS).join(', ')} (CPU ${rows.cliCpu.map(fmtS).join(', ')}); buildah ${rows.buildah.map(fmtS).join(', ')} (CPU ${rows.buildahCpu.map(fmtS).join(', ')}); --help ${rows.help.map(fmtS).join(', ')}; node ${rows.helpNode.map((x) => x.toFixed(3)).join(', ')}.`,
+    '',
+    'CPU s: stowage\'s from inside (process.cpuUsage() of Node, all threads) and GNU time for the CLI; buildah\'s from GNU time of `sh -c "buildah bud … && buildah push …"` (buildah and its children). The container runtime\'s own CPU is not in stowage\'s figure: "podman\'s own" is GNU time of `podman run` (the podman process and the children it waits for: creating the container, which with vfs storage copies the whole image, starting it, removing it; not conmon, which podman detaches).',
     '',
   ];
   const md = lines.join('\n');
