@@ -1,7 +1,8 @@
 // test/harness/cleanup.ts: a test process stopped by SIGTERM, SIGINT or SIGHUP (a killed or interrupted test run)
 // still removes its `stowage-test-*` directories, then exits 128 + the signal's number as a shell reports it. The
 // child is a real Node process using the harness module itself (Node strips its types); the signal is sent once the
-// child printed its directory, not after a sleep.
+// child printed its directory, not after a sleep. (--experimental-strip-types: on by default from Node 22.18, explicit for
+// older 22s.)
 import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,7 +38,7 @@ describe('atExit on a signal', () => {
   ] as const)('%s: the directories are removed and the exit status is %d', async (signal, status) => {
     const tmp = join(work, signal);
     await mkdir(tmp);
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'], cwd: fileURLToPath(new URL('.', import.meta.url)) });
+    const child = spawn(process.execPath, ['--experimental-strip-types', '--input-type=module', '-e', CHILD], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'], cwd: fileURLToPath(new URL('.', import.meta.url)) });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
     const dir = await new Promise<string>((resolve, reject) => {
       let out = '';
