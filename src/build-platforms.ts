@@ -106,13 +106,13 @@ export async function buildPlatforms<O extends PlatformBuildOptions, R extends P
     for (const e of entries) {
       const key = formatPlatform(normalizePlatform(e.platform!));
       if (seen.has(key)) {
-        throw new StowageError('MANIFEST_INVALID', `${reader.label} has two images for ${key} (${seen.get(key)!.digest}, ${e.digest}); name the platforms to build with --platform`);
+        throw new StowageError('MANIFEST_INVALID', `${reader.label} has two images for ${key} (${seen.get(key)!.digest}, ${e.digest}); name the platforms to build with the platform option`);
       }
       seen.set(key, e);
     }
     const platforms = entries.map((e) => formatPlatform(normalizePlatform(e.platform!)));
     if (to.kind === 'docker-archive' && entries.length > 1) {
-      throw new StowageError('USAGE', `${to.input}: a docker archive holds one image, and ${reader.label} has ${entries.length} (${platforms.join(', ')}); choose one with --platform`);
+      throw new StowageError('USAGE', `${to.input}: a docker archive holds one image, and ${reader.label} has ${entries.length} (${platforms.join(', ')}); choose one with the platform option`);
     }
     log.info(`building ${entries.length} platform(s) of ${reader.label}: ${platforms.join(', ')}`);
 

@@ -103,7 +103,7 @@ export async function rawConfig(options: InspectOptions): Promise<Buffer> {
   return withReader(options, async (reader) => {
     const n = await named(reader, platform);
     if (n.kind === 'index') {
-      throw new StowageError('USAGE', `${reader.label} is an index (several platforms, no one config); choose one with --platform`);
+      throw new StowageError('USAGE', `${reader.label} is an index (several platforms, no one config); choose one with the platform option`);
     }
     const manifest = validateManifest(n.doc.value, reader.label);
     return reader.blobBytes(manifest.config, `config of ${reader.label}`);

@@ -39,7 +39,7 @@ export interface LockResult {
  * and returns the lock a build replays (every .deb named by URL, SHA256 and size; the base named by digest).
  */
 export async function lock(options: LockOptions): Promise<LockResult> {
-  if (!options.from) throw new StowageError('USAGE', 'a base image is required (--from)');
+  if (!options.from) throw new StowageError('USAGE', 'a base image is required (the from option)');
   const log = options.log ?? silentLogger;
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'lock cancelled before it started');
   const remote = new Remote(openClient(options, log, options.signal));

@@ -51,7 +51,7 @@ export function assertReproducibleZstd(level: number): void {
   if (checked.has(level)) return;
   const version = process.versions.zstd ?? 'none';
   if (typeof zlib.zstdCompressSync !== 'function') {
-    throw new StowageError('USAGE', `--compression zstd needs a Node with zstd (22.15 or later; this is ${process.version}); use --compression gzip`);
+    throw new StowageError('USAGE', `the compression option zstd needs a Node with zstd (22.15 or later; this is ${process.version}); use the compression option gzip`);
   }
   let digest = '';
   try {

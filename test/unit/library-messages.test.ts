@@ -3,7 +3,7 @@
 // a command-line user reads what they typed. Before, these library calls answered with `--tag`, `--modelcar`,
 // `--from`, `--cache-repo` and `--compression`, flags a program never passed.
 import { describe, expect, it } from 'vitest';
-import { build, copy, type BuildOptions } from '../../src/index.js';
+import { build, copy, lock, type BuildOptions } from '../../src/index.js';
 import { parseCacheRepo } from '../../src/cache/open-registry-cache.js';
 import { newLayerMediaType } from '../../src/image/layer.js';
 import { withFlagPhrases } from '../../src/cli/flag-names.js';
@@ -29,6 +29,7 @@ describe('library errors name options, not flags', () => {
     ['build: modelcar without a model', () => build({ from, to, modelcar: true }), 'the modelcar option needs a model: the model option SRC[:DEST_DIR]'],
     ['build: a Dockerfile with copies', () => build({ from: '', to, dockerfile: { file: 'Dockerfile', context: '.' }, copy: ['a:/a'] } as BuildOptions), 'a Dockerfile build takes its base and config from the Dockerfile; drop the copy option'],
     ['build: a cache repository with a tag', () => build({ from, to, cacheRepo: '127.0.0.1:5000/cache:t' }), 'the cacheRepo option "127.0.0.1:5000/cache:t" names a tag or digest; give a repository (host/name): stowage tags its entries itself'],
+    ['lock: no base', () => lock({ from: '' } as Parameters<typeof lock>[0]), 'a base image is required (the from option)'],
     ['copy: tags on an oci: destination', () => copy({ from, to, tags: ['v2'] }), `the tags option applies to registry destinations, not ${to}`],
     ['parseCacheRepo', () => parseCacheRepo('127.0.0.1:5000/c@sha256:' + 'a'.repeat(64)), 'the cacheRepo option "127.0.0.1:5000/c@sha256:' + 'a'.repeat(64) + '" names a tag or digest; give a repository (host/name): stowage tags its entries itself'],
     ['zstd on a Docker base', () => newLayerMediaType('docker', 'zstd', 'base:1'), 'the compression option zstd needs an OCI base image; base:1 is a Docker schema 2 image, which has no zstd layer type (use gzip, or an oci: destination)'],
