@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, type BuildOptions } from '../../src/build.js';
-import { BUILD_USAGE } from '../../src/cli/usage.js';
 import { attestBuild, buildParameters, verifyImage } from '../../src/sign/attest.js';
 import { b64, keychainEnv, pushBase, secretForms } from '../harness/auth-env.js';
 import { pushBaseImages, type BaseImages } from '../harness/base-images.js';
@@ -475,15 +474,8 @@ describe('signing on a registry that needs a login', () => {
   });
 });
 
-// `stowage build --sign/--provenance/--sbom` is the lead's to add (calling attestImage after the push). This test
-// turns on by itself once the build usage lists --sign; until then it is reported as todo.
-const buildSigns = BUILD_USAGE.includes('--sign');
 describe('stowage build --sign --key --provenance --sbom', () => {
   const name = 'builds, pushes, signs and attests in one command; verify passes';
-  if (!buildSigns) {
-    it.todo(name);
-    return;
-  }
   it(name, async () => {
     const to = `${registry.host}/app/built-signed:1`;
     const r = await stowage(buildArgs(to, ['--cmd', '["11"]', '--sign', '--key', key('k1.pem'), '--provenance', '--sbom']));
