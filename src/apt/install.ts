@@ -8,6 +8,8 @@ import { openDeb, type Deb } from './deb.js';
 import { field } from './deb822.js';
 import { listFile, mergeExtendedStates, mergeFileTriggers, mergeStatus, statusStanza } from './dpkg-db.js';
 import { applyAlternatives } from './effects/alternatives.js';
+import { scriptHost } from './effects/file-commands.js';
+import { accountIds } from './effects/script-tree.js';
 import { updateLdSoCache } from './effects/ldso-update.js';
 import { infoName, readBaseDpkg, STATUS } from './dpkg-base.js';
 import { readScript, type AlternativeInstall } from './scripts.js';
@@ -17,7 +19,8 @@ import type { LockedDeb } from './types.js';
  * Installs verified packages into a merged tree, in lock order, as dpkg would unpack and configure them, without
  * running anything: files through the tree's symlinks (usrmerge), owners by name through the base's passwd and
  * group, conflicts and diversions refused, the dpkg database merged, the maintainer scripts' effects reproduced
- * where stowage knows them (alternatives, ld.so.cache) and everything else reported — or refused unless allowed.
+ * where stowage knows them (alternatives, ld.so.cache, file commands with literal arguments) and everything else
+ * reported — or refused unless allowed.
  */
 
 /** The group (layer) of generated files: the dpkg database, alternatives links, ld.so.cache. */
@@ -43,7 +46,7 @@ export interface UnrunScript {
 
 export interface InstallReport {
   readonly packages: ReadonlyArray<{ readonly package: string; readonly version: string; readonly architecture: string; readonly source: string }>;
-  /** Effects reproduced (`update-alternatives`, `ldconfig`), each once. */
+  /** Effects reproduced (`update-alternatives`, `ldconfig`, `mkdir`, `cat > file`, …), each once. */
   readonly emulated: readonly string[];
   /** Script commands that have nothing to do in an image (`py3compile`, `deb-systemd-helper`), each once. */
   readonly skipped: readonly string[];
@@ -106,6 +109,17 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
     for (const i of items) if (!list.includes(i)) list.push(i);
   };
   let ldconfig = false;
+  const host = scriptHost({ tree, group: DB_GROUP, users: accountIds(installed.files.passwd), groups: accountIds(installed.files.group) });
+  const readScriptOf = (pkg: string, text: Buffer | undefined, script: 'preinst' | 'postinst') => {
+    if (!text) return;
+    const reading = readScript(text.toString('utf8'), script, host);
+    alternatives.push(...reading.alternatives);
+    once(emulated, reading.emulated);
+    once(skipped, reading.skipped);
+    if (reading.emulated.includes('ldconfig')) ldconfig = true;
+    if (reading.unrun.length) unrun.push({ package: pkg, script, commands: reading.unrun });
+  };
+  const postinsts: Array<{ pkg: string; text: Buffer }> = [];
   const infoFiles: Array<{ name: string; content: FileContent; mode: number }> = [];
 
   for (const { deb: locked, file } of debs) {
@@ -119,6 +133,8 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
     }
     const replaces = names(field(deb.control, 'Replaces'));
     const group = locked.source;
+    // dpkg runs `preinst install` before it unpacks the package.
+    readScriptOf(pkg!, deb.controlFiles.get('preinst'), 'preinst');
     const listed: string[] = [];
     for (const m of deb.members) {
       listed.push(m.path);
@@ -169,16 +185,8 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
       const mode = ['preinst', 'postinst', 'prerm', 'postrm', 'config'].includes(name) ? 0o755 : 0o644;
       infoFiles.push({ name: `${info}.${name}`, content: bytesContent(bytes), mode });
     }
-    for (const script of ['preinst', 'postinst'] as const) {
-      const text = deb.controlFiles.get(script);
-      if (!text) continue;
-      const reading = readScript(text.toString('utf8'), script);
-      alternatives.push(...reading.alternatives);
-      once(emulated, reading.emulated);
-      once(skipped, reading.skipped);
-      if (reading.emulated.includes('ldconfig')) ldconfig = true;
-      if (reading.unrun.length) unrun.push({ package: pkg!, script, commands: reading.unrun });
-    }
+    const postinst = deb.controlFiles.get('postinst');
+    if (postinst) postinsts.push({ pkg: pkg!, text: postinst });
     if (deb.controlFiles.has('config') || deb.controlFiles.has('templates')) unrun.push({ package: pkg!, script: 'config', commands: ['debconf'] });
     for (const line of (deb.controlFiles.get('triggers')?.toString('utf8') ?? '').split('\n')) {
       const [directive, name] = line.replace(/#.*/, '').trim().split(/\s+/);
@@ -195,6 +203,15 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
       }
     }
   }
+
+  // `postinst configure` runs once everything is unpacked, in the order dpkg configures (the lock's order).
+  for (const p of postinsts) readScriptOf(p.pkg, p.text, 'postinst');
+
+  // Reported in install order, each package's scripts in the order dpkg runs them.
+  const rank = (u: UnrunScript) => ['preinst', 'postinst', 'config', 'triggers'].indexOf(u.script.split(' ')[0]!);
+  const order = new Map(packages.map((p, k) => [p.package, k]));
+  unrun.sort((a, b) => (order.get(a.package) ?? 0) - (order.get(b.package) ?? 0) || rank(a) - rank(b));
+  emulated.sort();
 
   const refused = unrun.filter((u) => options.allowUnrun !== 'all' && !options.allowUnrun.has(u.package));
   if (refused.length) {

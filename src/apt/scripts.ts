@@ -1,10 +1,14 @@
+import { compareVersions } from './version.js';
+import { ShellEval, type ShellCommand, type ShellFs, type Status } from './shell/eval.js';
+
 /**
- * What a maintainer script would do on a fresh install, read without running it. The script is reduced to the
- * commands that a fresh install reaches (blocks guarded by the old version `$2`, `upgrade`, `abort-*` or
- * `dpkg --compare-versions`, and `case "$1"` arms other than `install`/`configure`, are left out), and each command
- * is sorted into: an effect stowage reproduces (update-alternatives --install with literal arguments, ldconfig),
- * one that has no place in an image (byte-compilation, init-system hooks, conffile moves of
- * dpkg-maintscript-helper), read-only shell, or anything else, which is reported as not run.
+ * What a maintainer script would do on a fresh install, read without running it. The script is followed as the
+ * shell would run it (./shell/eval.ts: `install` for preinst, `configure` with no old version for postinst; literal
+ * variables known; `[ -e PATH ]`, `command -v`, `dpkg --compare-versions` decided against the merged tree), and each
+ * command it reaches is sorted into: an effect stowage reproduces (update-alternatives --install and file commands
+ * with literal arguments on a surely reached path, ldconfig), one that has no place in an image (byte-compilation,
+ * init-system hooks, conffile moves of dpkg-maintscript-helper), read-only shell, or anything else, which is
+ * reported as not run — as is any effect behind a condition stowage cannot decide.
  */
 
 /** `update-alternatives --install LINK NAME PATH PRIORITY [--slave LINK NAME PATH]…`, literal arguments. */
@@ -37,148 +41,10 @@ const READERS = new Set(['dpkg', 'dpkg-query', 'dpkg-architecture', 'sed', 'grep
 /** Nothing to do in an image: bytecode (Python compiles at import), init systems (no init in a container), conffile moves on upgrade. */
 const SKIPPED = new Set(['py3compile', 'pypy3compile', 'pycompile', 'deb-systemd-helper', 'deb-systemd-invoke', 'invoke-rc.d', 'update-rc.d', 'systemctl', 'dpkg-maintscript-helper', 'update-binfmts']);
 
-/** Joins `\`-continued lines, drops comments and here-document bodies (their `cat > FILE` is what counts). */
-function lines(text: string): string[] {
-  const out: string[] = [];
-  const raw = text.replace(/\\\n/g, ' ').split('\n');
-  for (let i = 0; i < raw.length; i++) {
-    let line = raw[i]!;
-    const here = /<<-?\s*['"]?(\w+)['"]?/.exec(line);
-    if (line.trimStart().startsWith('#')) continue;
-    line = line.replace(/\s#.*$/, '').trim();
-    if (line === '') continue;
-    out.push(line);
-    if (here) {
-      const end = here[1]!;
-      while (i + 1 < raw.length && raw[i + 1]!.trim() !== end) i++;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** A condition that only holds on upgrade, abort or reconfigure (the old version `$2` is set, or compared). */
-function upgradeOnly(condition: string): boolean {
-  // `[ -z "$2" ]`, `[ "$2" = "" ]`, `[ "$1" != upgrade ]`: the fresh install's own branch.
-  if (/-z\s+"?\$\{?2\}?"?|"\$2"\s*=\s*""|"x\$2"\s*=\s*"x"|!=\s*"?upgrade"?/.test(condition)) return false;
-  return /\$\{?2\b|"\$2"|upgrade|abort-|compare-versions|\$oldv/.test(condition);
-}
-
-/** The lines a fresh install reaches (`install` for preinst, `configure` with no old version for postinst). */
-function freshPath(all: string[], action: string): string[] {
-  const out: string[] = [];
-  // A stack of: whether the current block is reached.
-  const reached: boolean[] = [true];
-  const caseArm: Array<{ onAction: boolean; inArm: boolean; armReached: boolean }> = [];
-  const live = () => reached.every(Boolean) && caseArm.every((c) => !c.inArm || c.armReached);
-  // Inside a function, `$1` and `$2` are its own arguments: its body counts whole (it may be called on install).
-  let inFunction = 0;
-  for (const line of all) {
-    if (/^\w[\w-]*\s*\(\)\s*\{?\s*$/.test(line)) inFunction++;
-    else if (inFunction > 0 && /^\}\s*$/.test(line)) inFunction--;
-    const upgrade = (l: string) => inFunction === 0 && upgradeOnly(l);
-    if (/^if\b/.test(line)) {
-      const wasLive = live();
-      reached.push(!upgrade(line));
-      if (wasLive && reached.at(-1)) out.push(line.replace(/;\s*then\b.*$/, ''));
-      const rest = /;\s*then\s+(.+)$/.exec(line)?.[1];
-      if (rest && live() && !/^fi\b/.test(rest)) out.push(rest.replace(/;?\s*fi$/, ''));
-      if (/;\s*fi\s*$/.test(line)) reached.pop();
-      continue;
-    }
-    if (/^(elif|else)\b/.test(line)) {
-      // Another branch: reached unless the branch before it was the fresh one only by elimination; be generous.
-      reached[reached.length - 1] = !upgrade(line);
-      continue;
-    }
-    if (/^fi\b/.test(line)) {
-      if (reached.length > 1) reached.pop();
-      continue;
-    }
-    if (/^case\b/.test(line) && inFunction === 0) {
-      // Only `case "$1"` chooses by the script's action; other cases may take any arm.
-      caseArm.push({ onAction: /\$\{?1\b/.test(line), inArm: false, armReached: true });
-      continue;
-    }
-    if (/^esac\b/.test(line) && caseArm.length) {
-      caseArm.pop();
-      continue;
-    }
-    const arm = caseArm.at(-1);
-    const armMatch = arm ? /^([^()]+)\)\s*(.*)$/.exec(line) : null;
-    if (arm && armMatch && !/\$\(/.test(line)) {
-      const patterns = armMatch[1]!.split('|').map((p) => p.trim());
-      arm.inArm = true;
-      arm.armReached = !arm.onAction || patterns.includes(action);
-      const rest = armMatch[2]!.replace(/;;\s*$/, '').trim();
-      if (rest && live()) out.push(rest);
-      if (/;;\s*$/.test(line)) arm.inArm = false;
-      continue;
-    }
-    if (arm && /^;;$/.test(line)) {
-      arm.inArm = false;
-      continue;
-    }
-    if (live()) out.push(line.replace(/;;\s*$/, ''));
-  }
-  return out;
-}
-
-/** Splits a line into simple commands (on `;`, `&&`, `||`, `|`, and `$(` … `)`). */
-function commands(line: string): string[][] {
-  const out: string[][] = [];
-  let words: string[] = [];
-  let word = '';
-  let quote = '';
-  const endWord = () => {
-    if (word !== '') words.push(word);
-    word = '';
-  };
-  const endCommand = () => {
-    endWord();
-    if (words.length) out.push(words);
-    words = [];
-  };
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quote) {
-      if (c === quote) quote = '';
-      word += c;
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      quote = c;
-      word += c;
-      continue;
-    }
-    if (c === '$' && line[i + 1] === '(') {
-      endCommand();
-      i++;
-      continue;
-    }
-    // `2>&1`, `>&2`, `&>`: redirections, not a background `&`.
-    if (c === '&' && (line[i - 1] === '>' || line[i - 1] === '<' || line[i + 1] === '>')) {
-      word += c;
-      continue;
-    }
-    if (c === ';' || c === '|' || c === '&' || c === '(' || c === ')' || c === '`') {
-      endCommand();
-      continue;
-    }
-    if (c === ' ' || c === '\t') {
-      endWord();
-      continue;
-    }
-    word += c;
-  }
-  endCommand();
-  return out;
-}
-
 const unquote = (w: string) => w.replace(/^(['"])(.*)\1$/, '$2');
 
-function parseAlternatives(words: string[]): AlternativeInstall | undefined {
-  const args = words.slice(1).filter((w) => w !== '--quiet' && !w.startsWith('>') && w !== '2>&1').map(unquote);
+function parseAlternatives(words: readonly string[]): AlternativeInstall | undefined {
+  const args = words.filter((w) => w !== '--quiet' && !w.startsWith('>') && w !== '2>&1').map(unquote);
   const at = args.indexOf('--install');
   if (at < 0) return undefined;
   const [link, name, path, prio] = args.slice(at + 1, at + 5);
@@ -195,64 +61,135 @@ function parseAlternatives(words: string[]): AlternativeInstall | undefined {
   return { link, name, path, priority: Number(prio), slaves };
 }
 
-/** Reads one script (`preinst` or `postinst`; removal scripts do nothing on install). */
-export function readScript(text: string, script: 'preinst' | 'postinst'): ScriptReading {
+/** Where `command -v` and `which` look (dpkg's PATH for maintainer scripts). */
+const PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+/** File commands stowage carries out with literal arguments on the merged tree (./effects/file-commands.ts). */
+const FILE_COMMANDS = new Set(['mkdir', 'touch', 'ln', 'chmod', 'chown', 'cp', 'install', 'rm']);
+
+/**
+ * The tree a script runs against, and the file effects stowage carries out on it. Without one (a script read on its
+ * own), file tests cannot be decided and no file command is carried out: each is reported as not run.
+ */
+export interface ScriptHost extends ShellFs {
+  /** Carries out a file command with literal arguments; returns why it cannot, or undefined when done. */
+  apply(words: readonly string[]): string | undefined;
+  /** Writes (or appends) a file as `cat > FILE` would, mode 0644 root:root; returns why it cannot, or undefined. */
+  write(path: string, text: string, append: boolean): string | undefined;
+}
+
+/** `dpkg --compare-versions A OP B` (main/enquiry.c): an empty version is earlier than any, later for the `-nl` forms. */
+export function dpkgCompareVersions(a: string, op: string, b: string): boolean | undefined {
+  const ops: Record<string, [(c: number) => boolean, boolean]> = {
+    lt: [(c) => c < 0, false], le: [(c) => c <= 0, false], eq: [(c) => c === 0, false], ne: [(c) => c !== 0, false], ge: [(c) => c >= 0, false], gt: [(c) => c > 0, false],
+    'lt-nl': [(c) => c < 0, true], 'le-nl': [(c) => c <= 0, true], 'ge-nl': [(c) => c >= 0, true], 'gt-nl': [(c) => c > 0, true],
+    '<': [(c) => c <= 0, false], '<=': [(c) => c <= 0, false], '<<': [(c) => c < 0, false], '=': [(c) => c === 0, false], '>=': [(c) => c >= 0, false], '>>': [(c) => c > 0, false], '>': [(c) => c >= 0, false],
+  };
+  const rel = ops[op];
+  if (!rel) return undefined;
+  const blank = (v: string) => v === '' || v === '<unknown>';
+  const later = rel[1] ? -1 : 1;
+  const c = blank(a) && blank(b) ? 0 : blank(a) ? -later : blank(b) ? later : compareVersions(a, b);
+  return rel[0](c);
+}
+
+/**
+ * Reads one script (`preinst` or `postinst`; removal scripts do nothing on install) as a fresh install runs it:
+ * preinst with `install`, postinst with `configure` and no old version. With a host, the file commands it surely
+ * reaches with literal arguments are carried out on the host's tree as the script goes, so later tests see them.
+ */
+export function readScript(text: string, script: 'preinst' | 'postinst', host?: ScriptHost): ScriptReading {
   const out: ScriptReading = { alternatives: [], emulated: [], skipped: [], unrun: [] };
   const add = (list: string[], what: string) => {
     if (!list.includes(what)) list.push(what);
   };
-  const functions = new Set<string>();
-  for (const line of freshPath(lines(text), script === 'preinst' ? 'install' : 'configure')) {
-    const fn = /^(\w[\w-]*)\s*\(\)\s*\{?/.exec(line);
-    if (fn) {
-      functions.add(fn[1]!);
-      continue;
+  const onPath = (name: string): boolean | undefined => {
+    if (!host) return undefined;
+    if (name.includes('/')) return host.stat(name, true)?.type === 'file';
+    return PATH.some((d) => host.stat(`${d}/${name}`, true)?.type === 'file');
+  };
+  const run = (c: ShellCommand): Status => {
+    const [cmd, ...rest] = c.words;
+    if (cmd === undefined) {
+      add(out.unrun, c.source);
+      return undefined;
     }
-    for (let words of commands(line)) {
-      while (words.length && (/^\w+=/.test(words[0]!) || words[0] === '!' || words[0] === 'then' || words[0] === 'do' || words[0] === 'else' || words[0] === 'if' || words[0] === 'while')) words = words.slice(1);
-      if (words.length === 0) continue;
-      const cmd = unquote(words[0]!);
-      const base = cmd.split('/').pop()!;
-      // A redirection into a file (not /dev/null, not another descriptor) is a write, whatever the command.
-      const writes = cmd !== '[' && cmd !== 'test' && words.some((w, k) => (/^\d?>>?$/.test(w) && words[k + 1] !== undefined && !words[k + 1]!.startsWith('/dev/')) || (/^\d?>>?[^&>]/.test(w) && !/^\d?>>?\/dev\//.test(w)));
-      if (writes) {
-        add(out.unrun, `${base} > file`);
-        continue;
+    const base = cmd.split('/').pop()!;
+    const known = rest.every((w) => w !== undefined);
+    const args = rest as string[];
+    if (c.stdout) {
+      // A write into a file: `cat > FILE <<EOF` and `echo TEXT > FILE` with literal text are carried out.
+      let text: string | undefined;
+      if (base === 'cat' && args.length === 0 && c.stdin) text = c.stdin.text;
+      else if (base === 'echo' && known && !args.some((a) => a.includes('\\')) && args[0] !== '-e') text = args[0] === '-n' ? args.slice(1).join(' ') : `${args.join(' ')}\n`;
+      const why = text !== undefined && c.stdout.path !== undefined && c.sure && host ? host.write(c.stdout.path, text, c.stdout.append) : 'not carried out';
+      if (why === undefined) {
+        add(out.emulated, `${base} > file`);
+        return true;
       }
-      // `command -v X`, `which X`: a probe, not a run.
-      if (SHELL.has(cmd) || functions.has(cmd)) continue;
-      if (READERS.has(base) && !words.includes('-delete') && !words.some((w) => /^-i/.test(w) && base === 'sed')) {
-        if (base === 'xargs' && words.some((w) => w === 'rm')) add(out.unrun, 'rm');
-        continue;
+      add(out.unrun, `${base} > file`);
+      return undefined;
+    }
+    if (base === 'command' || base === 'which' || base === 'type') {
+      const probe = base === 'command' ? (args[0] === '-v' || args[0] === '-V' ? args[1] : undefined) : args[0];
+      if (base === 'command' && probe === undefined) return run({ ...c, words: rest });
+      return probe === undefined || !known ? undefined : onPath(probe);
+    }
+    if (base === 'echo' || base === 'printf' || SHELL.has(base)) return true;
+    if (base === 'dpkg' && rest[0] === '--compare-versions') return known && args.length === 4 ? dpkgCompareVersions(args[1]!, args[2]!, args[3]!) : undefined;
+    if (READERS.has(base) && !rest.includes('-delete') && !rest.some((w) => w !== undefined && /^-i/.test(w) && base === 'sed')) {
+      if (base === 'xargs' && rest.includes('rm')) {
+        add(out.unrun, 'rm');
+        return undefined;
       }
-      if (base === 'update-alternatives') {
-        if (words.includes('--install')) {
-          const alt = parseAlternatives(words);
-          if (alt) {
-            out.alternatives.push(alt);
-            add(out.emulated, 'update-alternatives');
-          } else add(out.unrun, 'update-alternatives (arguments not literal)');
-        } else if (words.some((w) => w === '--remove' || w === '--auto' || w === '--remove-all')) add(out.skipped, 'update-alternatives --remove/--auto');
-        else add(out.unrun, 'update-alternatives');
-        continue;
+      // `ls -L FILE`, `grep -q … FILE`: a missing file answers without reading anything.
+      const files = known ? args.filter((a) => a.startsWith('/')) : [];
+      if (host && known && files.length && (base === 'ls' || /grep$/.test(base))) {
+        const present = files.map((f) => host.stat(f, true) !== undefined);
+        if (base === 'ls') return present.every(Boolean);
+        if (!present.some(Boolean)) return false;
       }
-      if (base === 'ldconfig') {
-        add(out.emulated, 'ldconfig');
-        continue;
-      }
-      if (SKIPPED.has(base)) {
-        add(out.skipped, base);
-        continue;
-      }
-      // `/usr/bin/python3.11 -E -S /usr/lib/python3.11/py_compile.py $files`: byte-compilation.
-      if (/python/.test(cmd)) {
-        if (words.some((w) => /py_compile\.py|compileall/.test(w))) {
-          add(out.skipped, 'byte-compilation');
-          continue;
+      return undefined;
+    }
+    if (base === 'update-alternatives') {
+      if (rest.includes('--install')) {
+        const alt = known ? parseAlternatives(args) : undefined;
+        if (alt && c.sure) {
+          out.alternatives.push(alt);
+          add(out.emulated, 'update-alternatives');
+          return true;
         }
-      }
-      add(out.unrun, base);
+        add(out.unrun, alt ? 'update-alternatives (under a condition stowage cannot decide)' : 'update-alternatives (arguments not literal)');
+      } else if (rest.some((w) => w === '--remove' || w === '--auto' || w === '--remove-all')) add(out.skipped, 'update-alternatives --remove/--auto');
+      else add(out.unrun, 'update-alternatives');
+      return undefined;
     }
-  }
+    if (base === 'ldconfig') {
+      // Always safe: the cache is made again from the whole tree after the install.
+      add(out.emulated, 'ldconfig');
+      return true;
+    }
+    if (SKIPPED.has(base)) {
+      add(out.skipped, base);
+      return undefined;
+    }
+    // `/usr/bin/python3.11 -E -S /usr/lib/python3.11/py_compile.py $files`: byte-compilation.
+    if (/python/.test(base) && rest.some((w) => w !== undefined && /py_compile\.py|compileall/.test(w))) {
+      add(out.skipped, 'byte-compilation');
+      return undefined;
+    }
+    if (FILE_COMMANDS.has(base) && known && c.sure && host) {
+      const why = host.apply([base, ...args]);
+      if (why === undefined) {
+        add(out.emulated, base);
+        return true;
+      }
+    }
+    add(out.unrun, base);
+    return undefined;
+  };
+  const args = script === 'preinst' ? ['install'] : ['configure', ''];
+  // stowage builds Linux images only.
+  const output = (words: readonly string[]) => (words.join(' ') === 'uname -s' || words.join(' ') === 'uname' ? 'Linux' : undefined);
+  new ShellEval({ ...(host ? { fs: host } : {}), run, output, unparsed: (why) => add(out.unrun, `script not understood (${why})`) }).script(text, args);
   return out;
 }

@@ -220,6 +220,15 @@ export class TreeOverlay {
     kids.add(path.posix.basename(real));
   }
 
+  /** Changes the mode or owner of an entry this overlay wrote (a script's `chmod`/`chown`); false for anything else. */
+  setMeta(real: string, meta: { mode?: number; uid?: number; gid?: number }): boolean {
+    const key = cleanPath(real);
+    const node = this.#added.get(key);
+    if (!node) return false;
+    this.#added.set(key, { ...node, ...(meta.mode !== undefined ? { mode: meta.mode & 0o7777 } : {}), ...(meta.uid !== undefined ? { uid: meta.uid } : {}), ...(meta.gid !== undefined ? { gid: meta.gid } : {}) });
+    return true;
+  }
+
   /** The new node at a real path, if this overlay wrote it. */
   added(real: string): TreeNode | undefined {
     return this.#added.get(cleanPath(real));

@@ -15,8 +15,6 @@ import { ulimit } from '../harness/ulimit.js';
 const APP = join(FIXTURES, 'salary-sklearn');
 const PREDICT_0 = 'predicted salary for 0 years of experience: 25792.20\n';
 const PREDICT_5 = 'predicted salary for 5 years of experience: 73042.01\n';
-/** Scripts of the python3-sklearn closure whose effects stowage does not reproduce (as in apt.test.ts). */
-const UNRUN = ['python3.11-minimal', 'python3', 'readline-common', 'procps', 'gcc'];
 const SLOW = { timeoutMs: 1_500_000 };
 
 const available = debianBaseAvailable();
@@ -57,11 +55,11 @@ describe('apt: the same job as a Dockerfile (FROM, RUN apt-get, COPY, ENTRYPOINT
   itDebian('stowage carries out the RUN and says so at its line; buildah runs it for real; both images print the same predictions', async () => {
     const stowed = `${registry.host}/salary-dockerfile:stowage`;
     // No lock: the RUN's packages are resolved on the stage's tree, as apt-get would on that base.
-    const r = await stowage(['build', '--build-arg', `BASE=${base}`, '--apt-allow-unrun', UNRUN.join(','), '--to', stowed, '--cache-dir', join(work, 'cache'), APP], { timeoutMs: 1_800_000 });
+    const r = await stowage(['build', '--build-arg', `BASE=${base}`, '--to', stowed, '--cache-dir', join(work, 'cache'), APP], { timeoutMs: 1_800_000 });
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(DIGEST_LINE);
-    expect(r.stderr).toMatch(/Dockerfile:5: RUN apt-get install: \d+ packages installed; emulated: ldconfig, update-alternatives; .*scripts not run: python3\.11-minimal preinst/);
+    expect(r.stderr).toMatch(/Dockerfile:5: RUN apt-get install: \d+ packages installed; emulated: [^;]*\bldconfig, mkdir, [^;]*update-alternatives; skipped: [^;]*; no scripts run\n/);
     await podmanPull(stowed);
     expect(await podmanRun(stowed, [])).toMatchObject({ code: 0, stdout: PREDICT_0 });
     expect(await podmanRun(stowed, ['5'])).toMatchObject({ code: 0, stdout: PREDICT_5 });
