@@ -8,6 +8,7 @@ import { openDeb, type Deb } from './deb.js';
 import { field } from './deb822.js';
 import { listFile, mergeExtendedStates, mergeFileTriggers, mergeStatus, statusStanza } from './dpkg-db.js';
 import { applyAlternatives } from './effects/alternatives.js';
+import { caCertificatesConfigure, updateCaCertificates } from './effects/ca-certificates.js';
 import { scriptHost } from './effects/file-commands.js';
 import { accountIds } from './effects/script-tree.js';
 import { updateLdSoCache } from './effects/ldso-update.js';
@@ -99,6 +100,7 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
     return { path: p.replace(/^\//, ''), package: who.replace(/\/noawait$/, '') };
   });
   const newInterests: Array<{ path: string; package: string; noawait: boolean }> = [];
+  const namedInterests: Array<{ name: string; line: string }> = [];
   const stanzas = [];
   const packages: Array<{ package: string; version: string; architecture: string; source: string }> = [];
   const alternatives: AlternativeInstall[] = [];
@@ -109,6 +111,9 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
     for (const i of items) if (!list.includes(i)) list.push(i);
   };
   let ldconfig = false;
+  // ca-certificates' postinst (configure on a fresh install), and update-ca-certificates runs (script or trigger).
+  let caConfigure = false;
+  let caUpdate = false;
   const host = scriptHost({ tree, group: DB_GROUP, users: accountIds(installed.files.passwd), groups: accountIds(installed.files.group) });
   const readScriptOf = (pkg: string, text: Buffer | undefined, script: 'preinst' | 'postinst') => {
     if (!text) return;
@@ -117,6 +122,7 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
     once(emulated, reading.emulated);
     once(skipped, reading.skipped);
     if (reading.emulated.includes('ldconfig')) ldconfig = true;
+    if (reading.caCertificates) caUpdate = true;
     if (reading.unrun.length) unrun.push({ package: pkg, script, commands: reading.unrun });
   };
   const postinsts: Array<{ pkg: string; text: Buffer }> = [];
@@ -186,8 +192,14 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
       infoFiles.push({ name: `${info}.${name}`, content: bytesContent(bytes), mode });
     }
     const postinst = deb.controlFiles.get('postinst');
-    if (postinst) postinsts.push({ pkg: pkg!, text: postinst });
-    if (deb.controlFiles.has('config') || deb.controlFiles.has('templates')) unrun.push({ package: pkg!, script: 'config', commands: ['debconf'] });
+    // ca-certificates' postinst asks debconf which certificates to trust; a non-interactive fresh install takes the
+    // default (all of them), writes the configuration and updates /etc/ssl/certs: reproduced as one effect.
+    const caPackage = pkg === 'ca-certificates' && deb.controlFiles.has('postinst');
+    if (caPackage) {
+      caConfigure = caUpdate = true;
+      once(emulated, ['update-ca-certificates']);
+    } else if (postinst) postinsts.push({ pkg: pkg!, text: postinst });
+    if ((deb.controlFiles.has('config') || deb.controlFiles.has('templates')) && !caPackage) unrun.push({ package: pkg!, script: 'config', commands: ['debconf'] });
     for (const line of (deb.controlFiles.get('triggers')?.toString('utf8') ?? '').split('\n')) {
       const [directive, name] = line.replace(/#.*/, '').trim().split(/\s+/);
       if (!directive || !name) continue;
@@ -195,11 +207,17 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
         if (name === 'ldconfig') {
           ldconfig = true;
           once(emulated, ['ldconfig']);
+        } else if (name === 'update-ca-certificates') {
+          caUpdate = true;
+          once(emulated, ['update-ca-certificates']);
         } else unrun.push({ package: pkg!, script: 'triggers', commands: [`trigger ${name}`] });
       } else if (directive.startsWith('interest') && name.startsWith('/')) {
         newInterests.push({ path: name, package: pkg!, noawait: directive.endsWith('-noawait') });
       } else if (directive.startsWith('interest')) {
-        unrun.push({ package: pkg!, script: 'triggers', commands: [`interest in trigger ${name}`] });
+        // dpkg records an explicit interest in triggers/NAME; ca-certificates' own (update-ca-certificates) are
+        // what the emulation does once at the end, anyone else's would run a postinst stowage does not follow.
+        namedInterests.push({ name, line: `${pkg!}${directive.endsWith('-noawait') ? '/noawait' : ''}` });
+        if (!(caPackage && (name === 'update-ca-certificates' || name === 'update-ca-certificates-fresh'))) unrun.push({ package: pkg!, script: 'triggers', commands: [`interest in trigger ${name}`] });
       }
     }
   }
@@ -220,6 +238,16 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
     throw new StowageError('APT_UNRUN_SCRIPT', `maintainer scripts would do what stowage does not reproduce: ${first}${refused.length > 3 ? `; and ${refused.length - 3} more` : ''}; to install without those effects, pass --apt-allow-unrun ${pkgs.join(',')} (or all)`);
   }
 
+  if (caConfigure) caCertificatesConfigure(tree, DB_GROUP);
+  if (caUpdate) {
+    const why = await updateCaCertificates(tree, (paths) => tree.readFiles(paths, options.staging, options.signal), DB_GROUP);
+    if (why !== undefined) {
+      const u = { package: 'ca-certificates', script: 'update-ca-certificates', commands: [why] };
+      if (options.allowUnrun !== 'all' && !options.allowUnrun.has('ca-certificates')) throw new StowageError('APT_UNRUN_SCRIPT', `maintainer scripts would do what stowage does not reproduce: ca-certificates update-ca-certificates (${why}); to install without those effects, pass --apt-allow-unrun ca-certificates (or all)`);
+      unrun.push(u);
+    }
+  }
+
   // The effects, then the database, in the generated-files layer.
   const altResult = applyAlternatives(tree, alternatives, installed.alternatives, DB_GROUP);
   const db = { uid: 0, gid: 0, group: DB_GROUP };
@@ -230,6 +258,14 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
   if (states !== undefined) tree.write('var/lib/apt/extended_states', { type: 'file', mode: 0o644, ...db, content: bytesContent(states) });
   const triggers = mergeFileTriggers(installed.files.triggersFile, newInterests);
   if (triggers !== undefined && newInterests.length) tree.write('var/lib/dpkg/triggers/File', { type: 'file', mode: 0o644, ...db, content: bytesContent(triggers) });
+  // triggers/NAME: the packages interested in an explicit trigger, one a line, the new ones appended to the base's.
+  const named = [...new Set(namedInterests.map((i) => i.name))].filter((n) => /^[^/\s]+$/.test(n));
+  const baseNamed = named.length ? await tree.readFiles(named.map((n) => `var/lib/dpkg/triggers/${n}`), options.staging, options.signal) : new Map<string, Buffer>();
+  for (const n of named) {
+    const had = baseNamed.get(`var/lib/dpkg/triggers/${n}`)?.toString('utf8') ?? '';
+    const lines = namedInterests.filter((i) => i.name === n).map((i) => `${i.line}\n`).join('');
+    tree.write(`var/lib/dpkg/triggers/${n}`, { type: 'file', mode: 0o644, ...db, content: bytesContent(had + lines) });
+  }
   // ldconfig runs from libc-bin's trigger after every install that ships libraries; without ld.so.conf there is no cache.
   if ((ldconfig || installed.files.ldSoCache) && installed.files.ldSoConf.has('etc/ld.so.conf')) {
     if (await updateLdSoCache(tree, installed.files.ldSoCache, installed.files.ldSoConf, DB_GROUP)) once(emulated, ['ldconfig']);

@@ -24,6 +24,8 @@ export interface ScriptReading {
   readonly alternatives: AlternativeInstall[];
   /** Effects reproduced by stowage: `ldconfig`, `update-alternatives`. */
   readonly emulated: string[];
+  /** `update-ca-certificates` is run (./effects/ca-certificates.ts reproduces it once, after the install). */
+  caCertificates: boolean;
   /** Commands with nothing to do in an image (`py3compile`, `deb-systemd-helper`, …). */
   readonly skipped: string[];
   /** Commands with effects stowage does not reproduce (`adduser`, `mkdir`, `db_get`, …), each once. */
@@ -98,7 +100,7 @@ export function dpkgCompareVersions(a: string, op: string, b: string): boolean |
  * reaches with literal arguments are carried out on the host's tree as the script goes, so later tests see them.
  */
 export function readScript(text: string, script: 'preinst' | 'postinst', host?: ScriptHost): ScriptReading {
-  const out: ScriptReading = { alternatives: [], emulated: [], skipped: [], unrun: [] };
+  const out: ScriptReading = { alternatives: [], emulated: [], caCertificates: false, skipped: [], unrun: [] };
   const add = (list: string[], what: string) => {
     if (!list.includes(what)) list.push(what);
   };
@@ -162,6 +164,12 @@ export function readScript(text: string, script: 'preinst' | 'postinst', host?: 
       } else if (rest.some((w) => w === '--remove' || w === '--auto' || w === '--remove-all')) add(out.skipped, 'update-alternatives --remove/--auto');
       else add(out.unrun, 'update-alternatives');
       return undefined;
+    }
+    // Without --fresh or --default, and without hooks of its own, what the trigger does too.
+    if (base === 'update-ca-certificates' && known && c.sure && args.every((a, k) => a === '--hooksdir' || (k > 0 && args[k - 1] === '--hooksdir' && a === ''))) {
+      out.caCertificates = true;
+      add(out.emulated, 'update-ca-certificates');
+      return true;
     }
     if (base === 'ldconfig') {
       // Always safe: the cache is made again from the whole tree after the install.
