@@ -16,7 +16,6 @@
 //   npm run build && node bench/apt.js [--runs N] [--packages a,b] [--only floor,stowage,buildah] [--keep]
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { atExit, lockWorkDir } from './lib/cleanup.js';
@@ -25,9 +24,10 @@ import { debianLayout } from './lib/debian-layout.js';
 import { runOk } from './lib/exec.js';
 import { machineHeader, machineInfo } from './lib/machine.js';
 import { describeFailure, measure } from './lib/measure.js';
-import { startRegistry, summarize } from './lib/registry.js';
+import { rowRecorder } from './lib/rows.js';
+import { startRegistry } from './lib/registry.js';
 import { fmtMiB, fmtRatio, fmtS, median, MiB, table } from './lib/stats.js';
-import { BENCH_DIR, ROOT, STOWAGE_DIST, UPLOAD_CHILD, snapshotStowage, verifyPushed } from './lib/tools.js';
+import { BENCH_DIR, ROOT, STOWAGE_DIST, UPLOAD_CHILD, snapshotStowage } from './lib/tools.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -100,22 +100,7 @@ await writeFile(join(WORK, 'registries.conf'), 'unqualified-search-registries = 
 await writeFile(join(WORK, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
 
 // ------------------------------------------------------------------------------------------------ rows
-const results = [];
-let seq = 0;
-async function measured(tool, spec, check) {
-  const label = `${tool}-${++seq}`.replace(/\W+/g, '_');
-  const before = registry.events.length;
-  const load = os.loadavg()[0];
-  const r = await measure({ ...spec, env: { ...env, ...spec.env }, scratch: dirs.scratch, label, logFile: join(dirs.logs, `${label}.log`) });
-  if (r.code !== 0) throw new Error(describeFailure(tool, r));
-  await new Promise((res) => setTimeout(res, 250)); // the access log trails the responses
-  const upload = await summarize(registry, before, registry.events.length);
-  if (check) await verifyPushed(check.ref, { layers: check.layers, ...(check.digest ? { expectDigest: check.digest(r) } : {}) });
-  const row = { tool, seconds: r.seconds, cpu: r.cpuSeconds, rssKiB: r.peakRssKiB, uploaded: upload.uploadedBytes, blobs: upload.blobUploads, load };
-  results.push(row);
-  log(`${tool}: ${r.seconds.toFixed(2)} s, ${r.cpuSeconds?.toFixed(2)} CPU s, peak RSS ${fmtMiB(r.peakRssKiB * 1024)} MiB, uploaded ${fmtMiB(upload.uploadedBytes)} MiB, load ${load.toFixed(1)}`);
-  return row;
-}
+const { results, measured } = rowRecorder({ registry, env, dirs, log });
 
 const ROW = {
   curl: `floor: curl the ${lock.packages.length} .debs (${PARALLEL} at a time)`,

@@ -23,9 +23,10 @@ import { coldSkopeoSpec } from './lib/cold-skopeo.js';
 import { runOk } from './lib/exec.js';
 import { machineHeader, machineInfo } from './lib/machine.js';
 import { describeFailure, measure } from './lib/measure.js';
-import { startRegistry, summarize } from './lib/registry.js';
+import { rowRecorder } from './lib/rows.js';
+import { startRegistry } from './lib/registry.js';
 import { fmtMiB, fmtRatio, fmtS, median, MiB, table } from './lib/stats.js';
-import { BENCH_DIR, ROOT, STOWAGE_DIST, UPLOAD_CHILD, snapshotStowage, verifyPushed } from './lib/tools.js';
+import { BENCH_DIR, ROOT, STOWAGE_DIST, UPLOAD_CHILD, snapshotStowage } from './lib/tools.js';
 import { writeWeights } from './lib/weights.js';
 
 const { values: flags } = parseArgs({
@@ -142,22 +143,7 @@ await writeFile(lock, `${lines.join('\n')}\n`);
 log(`${wheelFiles.length} wheels, ${fmtMiB(wheelBytes)} MiB of wheels, ${fmtMiB(installed)} MiB installed`);
 
 // ------------------------------------------------------------------------------------------------ rows
-const results = [];
-let seq = 0;
-async function measured(tool, spec, check) {
-  const label = `${tool}-${++seq}`.replace(/\W+/g, '_');
-  const before = registry.events.length;
-  const load = os.loadavg()[0];
-  const r = await measure({ ...spec, env: { ...env, ...spec.env }, scratch: dirs.scratch, label, logFile: join(dirs.logs, `${label}.log`) });
-  if (r.code !== 0) throw new Error(describeFailure(tool, r));
-  await new Promise((res) => setTimeout(res, 250)); // the access log trails the responses
-  const upload = await summarize(registry, before, registry.events.length);
-  if (check) await verifyPushed(check.ref, { layers: check.layers, ...(check.digest ? { expectDigest: check.digest(r) } : {}) });
-  const row = { tool, seconds: r.seconds, cpu: r.cpuSeconds, rssKiB: r.peakRssKiB, uploaded: upload.uploadedBytes, blobs: upload.blobUploads, load };
-  results.push(row);
-  log(`${tool}: ${r.seconds.toFixed(2)} s, peak RSS ${fmtMiB(r.peakRssKiB * 1024)} MiB, uploaded ${fmtMiB(upload.uploadedBytes)} MiB, load ${load.toFixed(1)}`);
-  return row;
-}
+const { results, measured } = rowRecorder({ registry, env, dirs, log });
 
 const stowageBuild = (ref, cacheDir) => [stowage.cli, 'build', '--from', baseRef, '--to', ref, '--python-lock', lock, '--find-links', dirs.house, '--break-system-packages', '--cache-dir', cacheDir];
 // The layers stowage makes, built untimed into a layout, for the floor's upload.
