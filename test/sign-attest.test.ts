@@ -390,10 +390,10 @@ describe('attestToStore', () => {
 
 describe('prepareSigning', () => {
   it.each([
-    [{}, 'signing needs a private key (--key FILE) or keyless signing (--keyless)'],
-    [{ key: 'k.pem', keyless: true }, 'sign with a key or keyless, not both (--key FILE or --keyless)'],
-    [{ keyless: true, legacy: true }, "the legacy .sig signature needs a key (--key); keyless signatures are attached as Sigstore bundles only"],
-    [{ keyless: true, keyPasswordEnv: 'X' }, 'a key password applies to --key, not to keyless signing'],
+    [{}, 'signing needs a private key (the key option) or keyless signing (the keyless option)'],
+    [{ key: 'k.pem', keyless: true }, 'sign with a key or keyless, not both (the key option or the keyless option)'],
+    [{ keyless: true, legacy: true }, "the legacy .sig signature needs a key (the key option); keyless signatures are attached as Sigstore bundles only"],
+    [{ keyless: true, keyPasswordEnv: 'X' }, 'a key password applies to the key option, not to keyless signing'],
     [{ key: 'k.pem', created: -1 }, 'created must be a non-negative integer number of seconds, got -1'],
     [{ keyless: { fulcioURL: 'http://fulcio.example' } }, 'Fulcio URL must use https (plain http only to loopback): http://fulcio.example'],
   ])('%j → %s', async (options, message) => {

@@ -40,6 +40,11 @@ const OPTIONS: Record<string, string> = {
   user: '--user',
   expose: '--expose',
   chown: '--chown',
+  key: '--key',
+  keyless: '--keyless',
+  trustedRoot: '--trusted-root',
+  certificateIdentity: '--certificate-identity',
+  certificateOidcIssuer: '--certificate-oidc-issuer',
 };
 
 const PHRASE = new RegExp(`\\bthe (${Object.keys(OPTIONS).join('|')}) option\\b`, 'g');

@@ -131,15 +131,15 @@ export function prepareSigning(options: SignOptions, environment: NodeJS.Process
 async function prepareNow(options: SignOptions, environment: NodeJS.ProcessEnv): Promise<Signing> {
   const keyless = options.keyless === undefined || options.keyless === false ? undefined : options.keyless === true ? {} : options.keyless;
   if (options.key !== undefined && keyless !== undefined) {
-    throw new StowageError('USAGE', 'sign with a key or keyless, not both (--key FILE or --keyless)');
+    throw new StowageError('USAGE', 'sign with a key or keyless, not both (the key option or the keyless option)');
   }
   if (options.created !== undefined) checkSeconds(options.created, 'created');
   if (keyless !== undefined) {
     if (options.legacy) {
-      throw new StowageError('USAGE', "the legacy .sig signature needs a key (--key); keyless signatures are attached as Sigstore bundles only");
+      throw new StowageError('USAGE', "the legacy .sig signature needs a key (the key option); keyless signatures are attached as Sigstore bundles only");
     }
     if (options.keyPassword !== undefined || options.keyPasswordEnv !== undefined) {
-      throw new StowageError('USAGE', 'a key password applies to --key, not to keyless signing');
+      throw new StowageError('USAGE', 'a key password applies to the key option, not to keyless signing');
     }
     // A missing OIDC token is knowable now, before any request: fail here rather than after the image is pushed.
     // (The token itself is fetched when signing: GitHub's tokens are short-lived and a push may take minutes.)
@@ -157,7 +157,7 @@ async function prepareNow(options: SignOptions, environment: NodeJS.ProcessEnv):
     });
   }
   if (options.key === undefined || options.key === '') {
-    throw new StowageError('USAGE', 'signing needs a private key (--key FILE) or keyless signing (--keyless)');
+    throw new StowageError('USAGE', 'signing needs a private key (the key option) or keyless signing (the keyless option)');
   }
   const password: KeyPassword =
     options.keyPassword !== undefined ? { value: options.keyPassword } : { env: options.keyPasswordEnv ?? DEFAULT_KEY_PASSWORD_ENV };
@@ -365,14 +365,14 @@ async function verifyNow(options: VerifyImageOptions): Promise<VerifyImageResult
     if (options.trustedRoot === undefined) {
       throw new StowageError(
         'USAGE',
-        'keyless verification is offline and needs a Sigstore trusted root (--trusted-root trusted_root.json): ' +
+        'keyless verification is offline and needs a Sigstore trusted root (the trustedRoot option, a trusted_root.json): ' +
           'take trusted_root.json from the Sigstore TUF repository (cosign initialize keeps one under ~/.sigstore/root/), ' +
           'or create one for a private instance with `cosign trusted-root create`',
       );
     }
     keyless = { trustedRoot: await readTrustedRoot(options.trustedRoot), identity };
   } else {
-    throw new StowageError('USAGE', 'verify needs a public key (--key PUB.pem) or a certificate identity and OIDC issuer (keyless)');
+    throw new StowageError('USAGE', 'verify needs a public key (the key option) or a certificate identity and OIDC issuer (keyless)');
   }
   const client = openRegistryClient(options, options.environment);
   try {

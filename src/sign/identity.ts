@@ -105,7 +105,7 @@ export function missingIdentityToken(): StowageError {
   return new StowageError(
     'USAGE',
     `keyless signing needs an OIDC token: set ${SIGSTORE_ID_TOKEN_ENV}, or run in GitHub Actions with ` +
-      '`permissions: id-token: write`; or sign with --key',
+      '`permissions: id-token: write`; or sign with the key option',
   );
 }
 

@@ -112,7 +112,7 @@ function verifyKeyBundle(input: Bundle, key: PublicKeyInfo, ignoreTransparencyLo
     throw new StowageError(
       'SIGNATURE',
       'bundle is signed with a certificate (keyless); it cannot be checked against a public key: ' +
-        'verify it with the signer identity instead of --key (--certificate-identity, --certificate-oidc-issuer)',
+        'verify it with the signer identity instead of the key option (the certificateIdentity option, the certificateOidcIssuer option)',
     );
   }
   const tlogs = bundle.verificationMaterial.tlogEntries.length;
@@ -169,7 +169,7 @@ function verifyCertificateBundle(
 ): { identity: string; issuer: string } {
   const material = bundle.verificationMaterial.content;
   if (material.$case === 'publicKey') {
-    throw new StowageError('SIGNATURE', 'bundle is signed with a key, not a Fulcio certificate: verify it with --key');
+    throw new StowageError('SIGNATURE', 'bundle is signed with a key, not a Fulcio certificate: verify it with the key option');
   }
   const { counts, source } = keyless.trustedRoot;
   const verifier = new Verifier(trustMaterialOf(keyless.trustedRoot), {

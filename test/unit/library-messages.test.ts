@@ -7,6 +7,7 @@ import { build, copy, lock, type BuildOptions } from '../../src/index.js';
 import { parseCacheRepo } from '../../src/cache/open-registry-cache.js';
 import { newLayerMediaType } from '../../src/image/layer.js';
 import { withFlagPhrases } from '../../src/cli/flag-names.js';
+import { prepareSigning } from '../../src/sign/attest.js';
 import { StowageError } from '../../src/errors.js';
 import { stowage } from '../harness/cli.js';
 
@@ -32,6 +33,8 @@ describe('library errors name options, not flags', () => {
     ['lock: no base', () => lock({ from: '' } as Parameters<typeof lock>[0]), 'a base image is required (the from option)'],
     ['copy: tags on an oci: destination', () => copy({ from, to, tags: ['v2'] }), `the tags option applies to registry destinations, not ${to}`],
     ['parseCacheRepo', () => parseCacheRepo('127.0.0.1:5000/c@sha256:' + 'a'.repeat(64)), 'the cacheRepo option "127.0.0.1:5000/c@sha256:' + 'a'.repeat(64) + '" names a tag or digest; give a repository (host/name): stowage tags its entries itself'],
+    ['signing: a key and keyless', () => prepareSigning({ key: 'k.pem', keyless: true }, {}), 'sign with a key or keyless, not both (the key option or the keyless option)'],
+    ['signing: neither', () => prepareSigning({}, {}), 'signing needs a private key (the key option) or keyless signing (the keyless option)'],
     ['zstd on a Docker base', () => newLayerMediaType('docker', 'zstd', 'base:1'), 'the compression option zstd needs an OCI base image; base:1 is a Docker schema 2 image, which has no zstd layer type (use gzip, or an oci: destination)'],
   ];
   it.each(cases)('%s', async (_name, call, message) => {
@@ -52,6 +55,9 @@ describe('the CLI names its flags in the same messages', () => {
     ['trust its CA with the caFile option, or use the insecure option only if', 'trust its CA with --ca-file, or use --insecure only if'],
     ['the modelCompression option needs a model', '--model-compression needs a model'],
     ['the other option and the fromage option stay', 'the other option and the fromage option stay'],
+    ['sign with a key or keyless, not both (the key option or the keyless option)', 'sign with a key or keyless, not both (--key or --keyless)'],
+    ['a Sigstore trusted root (the trustedRoot option, a trusted_root.json)', 'a Sigstore trusted root (--trusted-root, a trusted_root.json)'],
+    ['instead of the key option (the certificateIdentity option, the certificateOidcIssuer option)', 'instead of --key (--certificate-identity, --certificate-oidc-issuer)'],
   ])('%s', (library, cli) => expect(withFlagPhrases(library)).toBe(cli));
 
   it.each([
