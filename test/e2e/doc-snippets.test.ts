@@ -7,7 +7,7 @@
 // `// The same index as: stowage build …` must push the digest that command prints. The `stowage` command lines of
 // the README's sh blocks may only use flags their command accepts, and its `stowage build` lines run on loopback
 // (hosts and bases replaced) unless the block says `# Not run by the tests: why`.
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -232,14 +232,23 @@ describe('the README\'s install command (issue 24 item 3)', () => {
     const consumer = join(work, 'installed');
     await mkdir(consumer);
     await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'installed', private: true, type: 'module' }));
-    // As written, with this checkout for the path; --offline: the link needs nothing from a registry (and the tests
-    // reach none).
-    const args = [...shellWords(line!.replace('/path/to/stowage', ROOT)).slice(1), '--offline', '--no-audit', '--no-fund'];
+    // As written, for a copy of this checkout's sources: npm runs the package's prepare script (npm run build) on a
+    // folder it installs, and rebuilding this checkout's dist/ in place made other test files, running the CLI from it
+    // at the same time, load half-written modules. The copy gets its own dist/ (its node_modules is this checkout's).
+    // --offline: the link needs nothing from a registry (and the tests reach none).
+    const checkout = join(work, 'checkout');
+    await mkdir(checkout);
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md']) await copyFile(join(ROOT, f), join(checkout, f));
+    await cp(join(ROOT, 'src'), join(checkout, 'src'), { recursive: true });
+    await symlink(join(ROOT, 'node_modules'), join(checkout, 'node_modules'));
+    const args = [...shellWords(line!.replace('/path/to/stowage', checkout)).slice(1), '--offline', '--no-audit', '--no-fund'];
     const installed = await run('npm', args, { cwd: consumer, timeoutMs: 300_000 });
     expect(installed.code, installed.stderr).toBe(0);
     await writeFile(join(consumer, 'main.mjs'), "import { build, openImage, isStowageError } from 'stowage';\nconsole.log(typeof build, typeof openImage, typeof isStowageError);\n");
     const r = await run(process.execPath, ['main.mjs'], { cwd: consumer, timeoutMs: 60_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('function function function\n');
+    // The package's own build ran (prepare) in the copy, not in this checkout.
+    expect((await readFile(join(checkout, 'dist', 'index.js'), 'utf8')).length).toBeGreaterThan(0);
   });
 });
