@@ -14,20 +14,19 @@
 // Wall time, × the floor, CPU seconds and peak RSS (GNU time), bytes uploaded. Writes bench/results/apt.md and .json.
 //
 //   npm run build && node bench/apt.js [--runs N] [--packages a,b] [--only floor,stowage,buildah] [--keep]
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { atExit, lockWorkDir } from './lib/cleanup.js';
 import { coldSkopeoSpec } from './lib/cold-skopeo.js';
 import { debianLayout } from './lib/debian-layout.js';
 import { runOk } from './lib/exec.js';
-import { machineHeader, machineInfo } from './lib/machine.js';
+import { machineHeader } from './lib/machine.js';
 import { describeFailure, measure } from './lib/measure.js';
 import { rowRecorder } from './lib/rows.js';
-import { startRegistry } from './lib/registry.js';
+import { benchWorkspace } from './lib/workspace.js';
 import { fmtMiB, fmtRatio, fmtS, median, MiB, table } from './lib/stats.js';
-import { BENCH_DIR, ROOT, STOWAGE_DIST, UPLOAD_CHILD, snapshotStowage } from './lib/tools.js';
+import { BENCH_DIR, STOWAGE_DIST, UPLOAD_CHILD } from './lib/tools.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -48,17 +47,7 @@ const rootfs = join(DEBIAN, 'bookworm-minbase/rootfs');
 if (!existsSync(join(STOWAGE_DIST, 'cli/main.js'))) throw new Error('dist/cli/main.js is missing: npm run build first');
 if (!existsSync(join(DEBIAN, 'bookworm-minbase/.complete'))) throw new Error(`no debootstrap minbase tree under ${DEBIAN}: run the apt tests once (test/e2e/apt.test.ts builds it)`);
 
-const log = (line) => process.stderr.write(`apt: ${line}\n`);
-const WORK = join(BENCH_DIR, '.work-apt');
-await lockWorkDir(WORK);
-if (!flags.keep) atExit(() => rmSync(WORK, { recursive: true, force: true }));
-const dirs = Object.fromEntries(['logs', 'scratch', 'tmp', 'registry', 'layouts', 'cache', 'debs', 'buildah'].map((d) => [d, join(WORK, d)]));
-await rm(dirs.registry, { recursive: true, force: true });
-for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
-const machine = await machineInfo(ROOT);
-const stowage = await snapshotStowage(join(WORK, 'stowage'), STOWAGE_DIST);
-const registry = await startRegistry(dirs.registry);
-const env = { TMPDIR: dirs.tmp, SOURCE_DATE_EPOCH: '0' };
+const { log, work: WORK, dirs, machine, stowage, registry, env } = await benchWorkspace('apt', ['layouts', 'cache', 'debs', 'buildah'], { keep: flags.keep });
 const buildahVersion = ONLY.has('buildah') ? (await runOk('buildah', ['--version'])).stdout.trim() : 'not run';
 
 // ------------------------------------------------------------------------------------------------ the base

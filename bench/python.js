@@ -13,20 +13,18 @@
 //
 //   npm run build && node bench/python.js [--big N] [--big-mib M] [--small N] [--runs N] [--keep]
 import { createHash } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { atExit, lockWorkDir } from './lib/cleanup.js';
 import { coldSkopeoSpec } from './lib/cold-skopeo.js';
 import { runOk } from './lib/exec.js';
-import { machineHeader, machineInfo } from './lib/machine.js';
+import { machineHeader } from './lib/machine.js';
 import { describeFailure, measure } from './lib/measure.js';
 import { rowRecorder } from './lib/rows.js';
-import { startRegistry } from './lib/registry.js';
+import { benchWorkspace } from './lib/workspace.js';
 import { fmtMiB, fmtRatio, fmtS, median, MiB, table } from './lib/stats.js';
-import { BENCH_DIR, ROOT, STOWAGE_DIST, UPLOAD_CHILD, snapshotStowage } from './lib/tools.js';
+import { BENCH_DIR, STOWAGE_DIST, UPLOAD_CHILD } from './lib/tools.js';
 import { writeWeights } from './lib/weights.js';
 
 const { values: flags } = parseArgs({
@@ -47,17 +45,7 @@ const python3Only = join(DEBIAN, `bookworm-minbase-${createHash('sha256').update
 const rootfsDir = existsSync(join(python3Only, '.complete')) ? python3Only : undefined;
 if (!rootfsDir) throw new Error(`no debootstrap tree with python3 under ${DEBIAN}: run the Python tests once (test/e2e/python-build.test.ts builds it)`);
 
-const log = (line) => process.stderr.write(`python: ${line}\n`);
-const WORK = join(BENCH_DIR, '.work-python');
-await lockWorkDir(WORK);
-if (!flags.keep) atExit(() => rmSync(WORK, { recursive: true, force: true }));
-const dirs = Object.fromEntries(['house', 'logs', 'scratch', 'tmp', 'registry', 'layouts', 'cache', 'gen'].map((d) => [d, join(WORK, d)]));
-await rm(dirs.registry, { recursive: true, force: true });
-for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
-const machine = await machineInfo(ROOT);
-const stowage = await snapshotStowage(join(WORK, 'stowage'), STOWAGE_DIST);
-const registry = await startRegistry(dirs.registry);
-const env = { TMPDIR: dirs.tmp, SOURCE_DATE_EPOCH: '0' };
+const { log, work: WORK, dirs, machine, stowage, registry, env } = await benchWorkspace('python', ['house', 'layouts', 'cache', 'gen'], { keep: flags.keep });
 
 // ------------------------------------------------------------------------------------------------ the base
 const baseLayout = join(WORK, 'base');
