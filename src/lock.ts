@@ -39,6 +39,31 @@ export interface LockResult {
  * and returns the lock a build replays (every .deb named by URL, SHA256 and size; the base named by digest).
  */
 export async function lock(options: LockOptions): Promise<LockResult> {
+  try {
+    const result = await lockNow(options);
+    return { ...result, skipped: result.skipped.map(withLockNames) };
+  } catch (e) {
+    if (!(e instanceof StowageError)) throw e;
+    const message = withLockNames(e.message);
+    if (message === e.message) throw e;
+    const out = new StowageError(e.code, message, { cause: e, ...(e.status !== undefined ? { status: e.status } : {}) });
+    if (e.hinted) out.hinted = true;
+    throw out;
+  }
+}
+
+/**
+ * The apt code's messages name build()'s options (the apt option, the aptSources option); lock() takes the same
+ * request as `packages`, `recommends`, `sources` and `keyrings`, and its messages say those.
+ */
+const LOCK_NAMES: Record<string, string> = { apt: 'packages', aptRecommends: 'recommends', aptSources: 'sources', aptKeyrings: 'keyrings' };
+const BUILD_PHRASE = new RegExp(`\\bthe (${Object.keys(LOCK_NAMES).join('|')}) option\\b`, 'g');
+
+function withLockNames(message: string): string {
+  return message.replace(BUILD_PHRASE, (_, name: string) => `the ${LOCK_NAMES[name]!} option`);
+}
+
+async function lockNow(options: LockOptions): Promise<LockResult> {
   if (!options.from) throw new StowageError('USAGE', 'a base image is required (the from option)');
   const log = options.log ?? silentLogger;
   if (options.signal?.aborted) throw new StowageError('CANCELLED', 'lock cancelled before it started');

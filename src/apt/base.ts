@@ -62,7 +62,7 @@ export async function readAptBase(files: TreeFiles, imageArch: string): Promise<
     if ((await files.list('/var/lib/rpm')).length || (await files.list('/usr/lib/sysimage/rpm')).length) hints.push('it is an RPM-based image');
     throw new StowageError(
       'APT_NO_DPKG',
-      `${files.label} has no dpkg database (looked for ${DPKG_STATUS}${hints.length ? `; ${hints.join('; ')}` : ''}); --apt needs a Debian or Ubuntu base`,
+      `${files.label} has no dpkg database (looked for ${DPKG_STATUS}${hints.length ? `; ${hints.join('; ')}` : ''}); the apt option needs a Debian or Ubuntu base`,
     );
   }
   const installed = parseDpkgStatus(status.toString('utf8'), `${files.label}:${DPKG_STATUS}`);

@@ -50,7 +50,7 @@ export function infoName(pkg: string, arch: string, multiArch: string | undefine
 /** Refuses a tree without a dpkg database (busybox, Alpine, RHEL), before anything is downloaded. */
 export function requireDpkg(tree: TreeOverlay): void {
   if (tree.stat(STATUS, true)?.type !== 'file') {
-    throw new StowageError('APT_NO_DPKG', `the base image has no dpkg database (/${STATUS} is missing); --apt needs a Debian or Ubuntu base`);
+    throw new StowageError('APT_NO_DPKG', `the base image has no dpkg database (/${STATUS} is missing); the apt option needs a Debian or Ubuntu base`);
   }
 }
 

@@ -99,7 +99,7 @@ export async function verifyInRelease(text: string, trust: SourceTrust, now: Dat
         const trusted = trust.keys.map((k) => k.getFingerprint().toUpperCase());
         throw new StowageError(
           'APT_UNSIGNED',
-          `${what}: no good signature from a trusted key (signed by ${unknown.length ? unknown.join(', ') : 'nobody'}; trusted: ${trusted.length ? trusted.join(', ') : 'no keys'}); trust the archive's key with --apt-keyring FILE`,
+          `${what}: no good signature from a trusted key (signed by ${unknown.length ? unknown.join(', ') : 'nobody'}; trusted: ${trusted.length ? trusted.join(', ') : 'no keys'}); trust the archive's key with the aptKeyrings option FILE`,
         );
       }
     }

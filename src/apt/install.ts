@@ -235,7 +235,7 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
   if (refused.length) {
     const first = refused.slice(0, 3).map((u) => `${u.package} ${u.script} (${u.commands.join(', ')})`).join('; ');
     const pkgs = [...new Set(refused.map((u) => u.package))];
-    throw new StowageError('APT_UNRUN_SCRIPT', `maintainer scripts would do what stowage does not reproduce: ${first}${refused.length > 3 ? `; and ${refused.length - 3} more` : ''}; to install without those effects, pass --apt-allow-unrun ${pkgs.join(',')} (or all)`);
+    throw new StowageError('APT_UNRUN_SCRIPT', `maintainer scripts would do what stowage does not reproduce: ${first}${refused.length > 3 ? `; and ${refused.length - 3} more` : ''}; to install without those effects, pass aptAllowUnrun: [${pkgs.map((p) => `'${p}'`).join(', ')}] (or 'all')`);
   }
 
   if (caConfigure) caCertificatesConfigure(tree, DB_GROUP);
@@ -243,7 +243,7 @@ export async function installDebs(tree: TreeOverlay, debs: readonly DebFile[], o
     const why = await updateCaCertificates(tree, (paths) => tree.readFiles(paths, options.staging, options.signal), DB_GROUP);
     if (why !== undefined) {
       const u = { package: 'ca-certificates', script: 'update-ca-certificates', commands: [why] };
-      if (options.allowUnrun !== 'all' && !options.allowUnrun.has('ca-certificates')) throw new StowageError('APT_UNRUN_SCRIPT', `maintainer scripts would do what stowage does not reproduce: ca-certificates update-ca-certificates (${why}); to install without those effects, pass --apt-allow-unrun ca-certificates (or all)`);
+      if (options.allowUnrun !== 'all' && !options.allowUnrun.has('ca-certificates')) throw new StowageError('APT_UNRUN_SCRIPT', `maintainer scripts would do what stowage does not reproduce: ca-certificates update-ca-certificates (${why}); to install without those effects, pass aptAllowUnrun: ['ca-certificates'] (or 'all')`);
       unrun.push(u);
     }
   }

@@ -39,7 +39,7 @@ export function splitAptFlag(values: readonly string[]): string[] {
   for (const v of values) {
     for (const part of v.split(',')) {
       const p = part.trim();
-      if (p === '') throw new StowageError('USAGE', `--apt ${JSON.stringify(v)}: an empty package name`);
+      if (p === '') throw new StowageError('USAGE', `apt ${JSON.stringify(v)}: an empty package name`);
       out.push(p);
     }
   }
@@ -52,13 +52,13 @@ export function splitAptFlag(values: readonly string[]): string[] {
  * does. The lock's `base` is left for the caller (it knows the image's digest).
  */
 export async function resolveForTree(files: TreeFiles, imageArch: string, request: AptRequest, o: ResolveTreeOptions): Promise<AptResolution & { base: AptBase }> {
-  if (request.packages.length === 0) throw new StowageError('USAGE', '--apt: no package to install');
+  if (request.packages.length === 0) throw new StowageError('USAGE', 'no package to install: the apt option is empty');
   const log = o.log ?? silentLogger;
   const base = await readAptBase(files, imageArch);
   const fromFlags = (request.sources ?? []).length > 0;
   const sources: AptSource[] = fromFlags ? request.sources!.flatMap((v) => parseSourceFlag(v, (p) => readFileSync(p, 'utf8'))) : [...base.sources];
   if (sources.length === 0) {
-    throw new StowageError('USAGE', `${files.label} has no apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/); give one with --apt-source 'deb URI SUITE COMPONENT'`);
+    throw new StowageError('USAGE', `${files.label} has no apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/); give one with the aptSources option 'deb URI SUITE COMPONENT'`);
   }
   const extra: AptKey[] = [];
   for (const k of request.keyrings ?? []) {
@@ -66,12 +66,12 @@ export async function resolveForTree(files: TreeFiles, imageArch: string, reques
     try {
       bytes = await readFile(k);
     } catch (e) {
-      throw new StowageError('USAGE', `--apt-keyring ${k}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new StowageError('USAGE', `the aptKeyrings option ${k}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     extra.push(...(await readKeyring(bytes, k)));
   }
   const host = (p: string): Promise<Buffer | undefined> => readFile(p).catch(() => undefined);
-  log.info(`apt: ${sources.length} source${sources.length === 1 ? '' : 's'} ${fromFlags ? 'from --apt-source' : `from ${files.label}`}, ${base.installed.packages.size} packages installed in the base (${base.codename ?? 'no codename'}, ${base.arch})`);
+  log.info(`apt: ${sources.length} source${sources.length === 1 ? '' : 's'} ${fromFlags ? 'given' : `from ${files.label}`}, ${base.installed.packages.size} packages installed in the base (${base.codename ?? 'no codename'}, ${base.arch})`);
   const opened = {
     sources,
     trust: (s: AptSource) => sourceTrust(s, { image: files, host, extra }, fromFlags),

@@ -26,7 +26,7 @@ export interface ResolveOptions {
 /** `name`, `name=version` or `name:arch` as on apt-get's command line. */
 export function parseAptRequest(spec: string): { name: string; version?: string } {
   const m = /^([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?(?:=(\S+))?$/i.exec(spec.trim());
-  if (!m) throw new StowageError('USAGE', `--apt: ${JSON.stringify(spec)} is not a package name (NAME or NAME=VERSION)`);
+  if (!m) throw new StowageError('USAGE', `apt: ${JSON.stringify(spec)} is not a package name (NAME or NAME=VERSION)`);
   return { name: m[1]!.toLowerCase(), ...(m[3] ? { version: m[3] } : {}) };
 }
 
@@ -109,7 +109,7 @@ class Resolver {
       const have = this.#installed.packages.get(name);
       if (have) {
         if (version !== undefined && version !== have.version) {
-          throw new StowageError('APT_BASE_UPGRADE', `--apt ${spec}: the base has ${name} ${have.version} installed, and stowage does not change base packages; use a base with ${name} ${version}`);
+          throw new StowageError('APT_BASE_UPGRADE', `apt ${spec}: the base has ${name} ${have.version} installed, and stowage does not change base packages; use a base with ${name} ${version}`);
         }
         alreadyInstalled.push({ package: name, version: have.version });
         continue;
@@ -151,7 +151,7 @@ class Resolver {
       const all = this.#u.versions(name);
       const exact = all.find((c) => c.pkg.version === version);
       if (!exact) {
-        throw new StowageError('APT_UNSATISFIABLE', `--apt ${spec}: version ${version} of ${name} is not in the sources (${all.length ? `they offer ${all.map((c) => c.pkg.version).join(', ')}` : 'they do not offer it at all'})`);
+        throw new StowageError('APT_UNSATISFIABLE', `apt ${spec}: version ${version} of ${name} is not in the sources (${all.length ? `they offer ${all.map((c) => c.pkg.version).join(', ')}` : 'they do not offer it at all'})`);
       }
       return exact;
     }
@@ -161,9 +161,9 @@ class Resolver {
     const names = [...new Set(providers.map((p) => p.cand.pkg.package))].sort();
     if (names.length === 1) return providers[0]!.cand; // apt: "Note, selecting 'X' instead of 'name'"
     if (names.length > 1) {
-      throw new StowageError('APT_VIRTUAL_AMBIGUOUS', `--apt ${name}: ${name} is a virtual package provided by ${names.join(', ')}; name the one to install`);
+      throw new StowageError('APT_VIRTUAL_AMBIGUOUS', `apt ${name}: ${name} is a virtual package provided by ${names.join(', ')}; name the one to install`);
     }
-    throw new StowageError('APT_UNSATISFIABLE', `--apt ${name}: no source offers a package named ${name} (unable to locate package)`);
+    throw new StowageError('APT_UNSATISFIABLE', `apt ${name}: no source offers a package named ${name} (unable to locate package)`);
   }
 
   #mark(cand: Candidate): void {
@@ -334,10 +334,10 @@ class Resolver {
           const names = [name, ...s.tied.map((t) => t.pkg.package)].sort();
           if (!critical) {
             // A recommendation is optional: rather than guess as apt's cache order would, leave it and say so.
-            this.#skipped.push(`${cand.pkg.package} recommends ${formatAtom(s.atom)}, provided by ${names.join(', ')}; name one with --apt to have it`);
+            this.#skipped.push(`${cand.pkg.package} recommends ${formatAtom(s.atom)}, provided by ${names.join(', ')}; name one with the apt option to have it`);
             break;
           }
-          throw new StowageError('APT_VIRTUAL_AMBIGUOUS', `${[...chain, cand.pkg.package].filter((x, i, a) => a.indexOf(x) === i).join(' → ')} needs ${formatAtom(s.atom)}, a virtual package provided by ${names.join(', ')}, and nothing tells them apart; name the one to install with --apt`);
+          throw new StowageError('APT_VIRTUAL_AMBIGUOUS', `${[...chain, cand.pkg.package].filter((x, i, a) => a.indexOf(x) === i).join(' → ')} needs ${formatAtom(s.atom)}, a virtual package provided by ${names.join(', ')}, and nothing tells them apart; name the one to install with the apt option`);
         }
         if (this.#install(s.cand, [...chain.filter((x) => x !== cand.pkg.package), cand.pkg.package, name])) {
           found = true;

@@ -128,17 +128,17 @@ export function parseSourcesFile(text: string, file: string): AptSource[] {
 }
 
 /**
- * A `--apt-source` value: a one-line entry (`deb [signed-by=/k.asc] URI SUITE COMP…`, the leading `deb` optional)
+ * An `aptSources` value (`--apt-source`): a one-line entry (`deb [signed-by=/k.asc] URI SUITE COMP…`, the leading `deb` optional)
  * or, given `readFile`, the text of a `.sources`/`.list` file named by the value.
  */
 export function parseSourceFlag(value: string, readFile: (path: string) => string): AptSource[] {
   const v = value.trim();
-  if (/^(deb\s|\[|https?:\/\/)/.test(v)) return parseSourcesList(v.startsWith('deb') ? v : `deb ${v}`, '--apt-source');
+  if (/^(deb\s|\[|https?:\/\/)/.test(v)) return parseSourcesList(v.startsWith('deb') ? v : `deb ${v}`, 'the aptSources option');
   let text: string;
   try {
     text = readFile(v);
   } catch (e) {
-    throw new StowageError('USAGE', `--apt-source ${v}: not a "deb URI SUITE COMPONENT..." line, and cannot read it as a file (${(e as Error).message})`);
+    throw new StowageError('USAGE', `the aptSources option ${v}: not a "deb URI SUITE COMPONENT..." line, and cannot read it as a file (${(e as Error).message})`);
   }
   return v.endsWith('.sources') ? parseSourcesFile(text, v) : parseSourcesList(text, v);
 }

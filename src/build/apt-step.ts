@@ -66,14 +66,14 @@ async function lockFor(request: AptRequest, base: BaseImage | undefined, resolve
   try {
     text = await readFile(request.lockFile, 'utf8');
   } catch (e) {
-    throw new StowageError('USAGE', `--apt-lock ${request.lockFile}: ${(e as { code?: string }).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+    throw new StowageError('USAGE', `the aptLock option ${request.lockFile}: ${(e as { code?: string }).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
   }
   const lock = parseAptLock(text, request.lockFile);
   if (request.packages.length && [...request.packages].sort().join(',') !== [...lock.request].sort().join(',')) {
-    throw new StowageError('USAGE', `--apt-lock ${request.lockFile} was resolved for ${lock.request.join(',')}, not ${request.packages.join(',')}; write the lock again with stowage lock`);
+    throw new StowageError('USAGE', `the aptLock option ${request.lockFile} was resolved for ${lock.request.join(',')}, not ${request.packages.join(',')}; write the lock again with stowage lock`);
   }
   if (base && lock.base !== undefined && lock.base !== base.manifest.digest) {
-    throw new StowageError('USAGE', `--apt-lock ${request.lockFile} was resolved against base ${lock.base}, not ${base.manifest.digest}; write the lock again with stowage lock`);
+    throw new StowageError('USAGE', `the aptLock option ${request.lockFile} was resolved against base ${lock.base}, not ${base.manifest.digest}; write the lock again with stowage lock`);
   }
   return lock;
 }

@@ -73,13 +73,13 @@ const PACKAGE = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
 export function planApt(options: BuildOptions): AptRequest | undefined {
   const packages = (options.apt ?? []).flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '');
   const others = options.aptLock !== undefined || options.aptRecommends || options.aptSources?.length || options.aptKeyrings?.length || options.aptAllowUnrun !== undefined;
-  if (options.dockerfile && packages.length) throw new StowageError('USAGE', 'a Dockerfile build takes its packages from RUN apt-get install; drop --apt (--apt-lock and --apt-allow-unrun apply to its RUN)');
+  if (options.dockerfile && packages.length) throw new StowageError('USAGE', 'a Dockerfile build takes its packages from RUN apt-get install; drop the apt option (the aptLock option and the aptAllowUnrun option apply to its RUN)');
   if (options.dockerfile && !others) return undefined;
   if (!packages.length && options.aptLock === undefined && !options.dockerfile) {
-    if (others) throw new StowageError('USAGE', '--apt-lock, --apt-recommends, --apt-source, --apt-keyring and --apt-allow-unrun need packages: --apt PKG[,PKG...] (or --apt-lock FILE)');
+    if (others) throw new StowageError('USAGE', 'the aptLock option, the aptRecommends option, the aptSources option, the aptKeyrings option and the aptAllowUnrun option need packages: the apt option PKG[,PKG...] (or the aptLock option FILE)');
     return undefined;
   }
-  for (const p of packages) if (!PACKAGE.test(p)) throw new StowageError('USAGE', `--apt "${p}": expected a Debian package name, optionally =VERSION`);
+  for (const p of packages) if (!PACKAGE.test(p)) throw new StowageError('USAGE', `apt "${p}": expected a Debian package name, optionally =VERSION`);
   const unrun = options.aptAllowUnrun;
   const allowUnrun = unrun === 'all' || (Array.isArray(unrun) && unrun.some((u) => u.split(',').includes('all'))) ? 'all' : new Set((unrun ?? []).flatMap((u) => u.split(',')).map((u) => u.trim()).filter((u) => u !== ''));
   return {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { formatAptLock, writeAptLockFile } from '../apt/lock-file.js';
 import { splitAptFlag } from '../apt/lock-tree.js';
+import { withFlagNames, withFlagPhrases } from './flag-names.js';
 import { StowageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { lock, type LockOptions } from '../lock.js';
@@ -62,6 +63,13 @@ export function parseLockArgs(argv: string[]): { options: LockOptions; out?: str
 
 /** stdout: the lock (unless --out); stderr: what was resolved. */
 export async function lockCommand(argv: string[], makeLog: (o: { quiet: boolean; verbose: boolean }) => Logger, signal: AbortSignal): Promise<number> {
+  // The apt resolver's messages start with the option (`apt nope: …`); the command line names the flag.
+  return runLock(argv, makeLog, signal).catch((e: unknown) => {
+    throw withFlagNames(e);
+  });
+}
+
+async function runLock(argv: string[], makeLog: (o: { quiet: boolean; verbose: boolean }) => Logger, signal: AbortSignal): Promise<number> {
   const parsed = parseLockArgs(argv);
   if (parsed.help) {
     process.stdout.write(LOCK_USAGE);
@@ -70,7 +78,7 @@ export async function lockCommand(argv: string[], makeLog: (o: { quiet: boolean;
   const log = makeLog(parsed);
   const result = await lock({ ...parsed.options, log, signal });
   for (const a of result.alreadyInstalled) log.info(`${a.package} is already installed in the base (${a.version})`);
-  for (const s of result.skipped) log.warn(`not installed: ${s}`);
+  for (const s of result.skipped) log.warn(`not installed: ${withFlagPhrases(s)}`);
   const auto = result.lock.packages.filter((p) => p.auto).length;
   const bytes = result.lock.packages.reduce((n, p) => n + p.size, 0);
   log.info(`resolved ${result.lock.packages.length} packages (${result.lock.packages.length - auto} requested, ${auto} dependencies, ${(bytes / 1048576).toFixed(1)} MiB to download)`);

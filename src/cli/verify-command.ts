@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { StowageError } from '../errors.js';
 import { identityMatcher } from '../sign/certificate-identity.js';
+import { withFlagPhrases } from './flag-names.js';
 import type { Logger } from '../log.js';
 import { verifyImage, type VerifyImageOptions, type VerifyImageResult } from '../sign/attest.js';
 import { VERIFY_USAGE } from './usage.js';
@@ -48,13 +49,19 @@ export function parseVerifyArgs(argv: string[]): { options: VerifyImageOptions; 
     throw new StowageError('USAGE', '--key PUB.pem is required, or --certificate-identity and --certificate-oidc-issuer for keyless signatures (see stowage verify --help)');
   }
   if (keylessGiven) {
-    // Same checks as the library, here so a bad flag is exit 2 before any file or registry is touched.
-    identityMatcher({
-      ...(keyless.certificateIdentity !== undefined ? { identity: keyless.certificateIdentity } : {}),
-      ...(keyless.certificateIdentityRegExp !== undefined ? { identityRegExp: keyless.certificateIdentityRegExp } : {}),
-      ...(keyless.certificateOidcIssuer !== undefined ? { issuer: keyless.certificateOidcIssuer } : {}),
-      ...(keyless.certificateOidcIssuerRegExp !== undefined ? { issuerRegExp: keyless.certificateOidcIssuerRegExp } : {}),
-    });
+    // Same checks as the library, here so a bad flag is exit 2 before any file or registry is touched; the library
+    // names its options (the certificateIdentity option), this message the flags.
+    try {
+      identityMatcher({
+        ...(keyless.certificateIdentity !== undefined ? { identity: keyless.certificateIdentity } : {}),
+        ...(keyless.certificateIdentityRegExp !== undefined ? { identityRegExp: keyless.certificateIdentityRegExp } : {}),
+        ...(keyless.certificateOidcIssuer !== undefined ? { issuer: keyless.certificateOidcIssuer } : {}),
+        ...(keyless.certificateOidcIssuerRegExp !== undefined ? { issuerRegExp: keyless.certificateOidcIssuerRegExp } : {}),
+      });
+    } catch (e) {
+      if (e instanceof StowageError) throw new StowageError(e.code, withFlagPhrases(e.message), { cause: e });
+      throw e;
+    }
     if (keyless.trustedRoot === undefined) {
       throw new StowageError('USAGE', '--trusted-root FILE is required for keyless verification (see stowage verify --help for where to get one)');
     }

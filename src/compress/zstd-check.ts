@@ -62,7 +62,7 @@ export function assertReproducibleZstd(level: number): void {
   if (digest !== ZSTD_KNOWN_ANSWERS[level]) {
     throw new StowageError(
       'USAGE',
-      `--compression zstd: this Node's zstd (${version}, Node ${process.version}) does not reproduce the bytes stowage pins (zstd 1.5.7) at level ${level}, so layer digests would differ from other machines'; use Node 24 or --compression gzip`,
+      `the compression option zstd: this Node's zstd (${version}, Node ${process.version}) does not reproduce the bytes stowage pins (zstd 1.5.7) at level ${level}, so layer digests would differ from other machines'; use Node 24 or the compression option gzip`,
     );
   }
   checked.add(level);

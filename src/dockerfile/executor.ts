@@ -365,7 +365,7 @@ export class DockerfileExecutor {
         })
       : Object.entries(options.buildArgs ?? {});
     for (const [k, v] of list) {
-      if (!k) throw new StowageError('USAGE', `--build-arg "${k}": expected KEY=VALUE`);
+      if (!k) throw new StowageError('USAGE', `the dockerfile.buildArgs option "${k}": expected KEY=VALUE`);
       if (v !== undefined) this.buildArgs.set(k, v);
     }
   }

@@ -40,8 +40,11 @@ export async function indexFiles(indexUrl: string, project: string, h: PyHttp): 
   return htmlPage(page.text, page.url);
 }
 
-/** What a `--find-links` location offers: a local directory's files, or the links of an HTML page. */
-export async function findLinksFiles(location: string, h: PyHttp, files: LockFiles = localFiles): Promise<OfferedFile[]> {
+/**
+ * What a find-links location offers: a local directory's files, or the links of an HTML page. `named` says in errors
+ * where the location came from: the python.findLinks option, or a requirements file's `--find-links` line.
+ */
+export async function findLinksFiles(location: string, h: PyHttp, files: LockFiles = localFiles, named = 'the python.findLinks option'): Promise<OfferedFile[]> {
   if (/^https?:\/\//i.test(location)) {
     const page = await fetchText(location, h, 'text/html');
     return htmlPage(page.text, page.url);
@@ -51,7 +54,7 @@ export async function findLinksFiles(location: string, h: PyHttp, files: LockFil
   try {
     names = await files.list(dir);
   } catch (e) {
-    throw new StowageError('INVALID_INPUT', `--find-links ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { cause: e });
+    throw new StowageError('INVALID_INPUT', `${named} ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { cause: e });
   }
   return names.sort().map((filename) => ({ filename, path: path.join(dir, filename), hashes: {} }));
 }

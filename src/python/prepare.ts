@@ -58,13 +58,13 @@ export function isPylock(file: string): boolean {
 /** Checks the options alone (before anything is read). */
 export function validatePythonOptions(o: PythonInstallOptions): void {
   if (!o.lock && !(o.wheels?.length)) {
-    const given = [o.findLinks?.length && '--find-links', o.indexUrl && '--index-url', o.extraIndexUrls?.length && '--extra-index-url', o.target && '--python-target', o.site && '--python-site', o.breakSystemPackages && '--break-system-packages'].filter(Boolean);
-    throw new StowageError('USAGE', `${given.join(', ') || 'Python options'} need something to install: --python-lock FILE or --wheel FILE.whl`);
+    const given = [o.findLinks?.length && 'findLinks', o.indexUrl && 'indexUrl', o.extraIndexUrls?.length && 'extraIndexUrls', o.target && 'target', o.site && 'site', o.breakSystemPackages && 'breakSystemPackages'].filter(Boolean);
+    throw new StowageError('USAGE', `${given.map((n) => `the python.${n} option`).join(', ') || 'Python options'} need something to install: the python.lock option FILE or the python.wheels option FILE.whl`);
   }
-  if (o.site !== undefined && o.target !== undefined && o.target !== 'auto') throw new StowageError('USAGE', '--python-site and --python-target venv: cannot be used together');
-  if (o.target !== undefined && o.target !== 'auto' && !o.target.startsWith('venv:')) throw new StowageError('USAGE', `--python-target must be auto or venv:/DIR, got "${o.target}"`);
-  if (o.indexUrl !== undefined && !/^https?:\/\//i.test(o.indexUrl)) throw new StowageError('USAGE', `--index-url ${shownUrl(o.indexUrl)}: expected an http(s) URL`);
-  for (const u of o.extraIndexUrls ?? []) if (!/^https?:\/\//i.test(u)) throw new StowageError('USAGE', `--extra-index-url ${shownUrl(u)}: expected an http(s) URL`);
+  if (o.site !== undefined && o.target !== undefined && o.target !== 'auto') throw new StowageError('USAGE', 'the python.site option and the python.target option venv: cannot be used together');
+  if (o.target !== undefined && o.target !== 'auto' && !o.target.startsWith('venv:')) throw new StowageError('USAGE', `the python.target option must be auto or venv:/DIR, got "${o.target}"`);
+  if (o.indexUrl !== undefined && !/^https?:\/\//i.test(o.indexUrl)) throw new StowageError('USAGE', `the python.indexUrl option ${shownUrl(o.indexUrl)}: expected an http(s) URL`);
+  for (const u of o.extraIndexUrls ?? []) if (!/^https?:\/\//i.test(u)) throw new StowageError('USAGE', `the python.extraIndexUrls option ${shownUrl(u)}: expected an http(s) URL`);
 }
 
 /** The base's Python, remembered in `cacheDir` under the base's layers and config (a rebuild reads no base file). */
@@ -100,7 +100,7 @@ export async function readPythonLock(options: PythonInstallOptions, target: Pyth
     ? isPylock(options.lock)
       ? await readPylock(options.lock, env, {}, files)
       : await readRequirements(options.lock, env, files)
-    : { file: '--wheel', packages: [], findLinks: [] };
+    : { file: 'the python.wheels option', packages: [], findLinks: [] };
   const direct = directWheels(options.wheels ?? []);
   for (const d of direct) {
     const clash = lock.packages.find((p) => p.name === d.name);

@@ -70,7 +70,7 @@ export async function selectWheels(lock: PythonLock, target: PythonTarget, sourc
       if (!best) throw noWheel(pkg, ranker, pkg.source.wheels, target);
       chosen = { wheel: best.w };
     } else {
-      linked ??= (await Promise.all(findLinks.map((l) => findLinksFiles(l, sources.http, sources.files)))).flat();
+      linked ??= (await Promise.all(findLinks.map((l, i) => findLinksFiles(l, sources.http, sources.files, i < lock.findLinks.length ? '--find-links' : 'the python.findLinks option')))).flat();
       const fromIndexes = await Promise.all(indexes.map((u) => indexFiles(u, pkg.name, sources.http)));
       const offered = [...linked, ...fromIndexes.flat()];
       chosen = { wheel: pickOffered(pkg, offered, ranker, target, findLinks, indexes) };
@@ -127,7 +127,7 @@ function pickOffered(pkg: LockedPackage, offered: OfferedFile[], ranker: TagRank
     for (const h of allowed) for (const [k, v] of Object.entries(h)) merged[k] ??= v;
     return { filename: best.f.filename, ...(best.f.path ? { path: best.f.path } : { url: best.f.url! }), hashes: merged };
   }
-  const where = [...findLinks, ...indexes.map((u) => redactUrl(u))].join(', ') || 'no --find-links or --index-url';
+  const where = [...findLinks, ...indexes.map((u) => redactUrl(u))].join(', ') || 'neither the python.findLinks option nor the python.indexUrl option';
   if (wheels.length === 0 && sdists.length > 0) {
     throw new StowageError('PY_NEEDS_BUILD', `${pkg.origin}: ${pkg.name}==${pkg.version} is offered only as a source distribution (${describeFiles(sdists)}) in ${where}, which needs a build; stowage installs wheels only`);
   }
@@ -168,7 +168,7 @@ async function fetchWheel(pkg: LockedPackage, w: LockedWheel, sources: WheelSour
     // `--wheel FILE`: the file is what the user named; its hash is taken, not checked.
     const local = await (sources.files ?? localFiles).local(w.path!);
     const st = await stat(local).catch((e: NodeJS.ErrnoException) => {
-      throw new StowageError('INVALID_INPUT', `--wheel ${w.path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      throw new StowageError('INVALID_INPUT', `the python.wheels option ${w.path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
     });
     const sha256 = await verifiedHash(local, st, undefined, what, sources.cacheDir);
     return { package: pkg, filename: w.filename, file: local, sha256, size: st.size };
@@ -235,7 +235,7 @@ export function directWheels(files: string[]): LockedPackage[] {
   return files.map((f) => {
     const filename = path.basename(f);
     const wheel = parseWheelName(filename);
-    if (!wheel) throw new StowageError('USAGE', `--wheel ${f}: not a wheel file name ({name}-{version}-{python}-{abi}-{platform}.whl)`);
-    return { name: normalizeName(wheel.name), version: wheel.version, requested: true, origin: `--wheel ${f}`, direct: true, source: { kind: 'wheels', wheels: [{ filename, path: path.resolve(f), hashes: {} }] } };
+    if (!wheel) throw new StowageError('USAGE', `the python.wheels option ${f}: not a wheel file name ({name}-{version}-{python}-{abi}-{platform}.whl)`);
+    return { name: normalizeName(wheel.name), version: wheel.version, requested: true, origin: `the python.wheels option ${f}`, direct: true, source: { kind: 'wheels', wheels: [{ filename, path: path.resolve(f), hashes: {} }] } };
   });
 }

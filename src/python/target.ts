@@ -130,7 +130,7 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
   const target = request.target ?? 'auto';
   if (target.startsWith('venv:')) {
     const dir = path.posix.normalize(target.slice(5)).replace(/\/$/, '');
-    if (!dir.startsWith('/') || dir === '/') throw new StowageError('USAGE', `--python-target ${target}: the venv directory must be an absolute path in the image, such as venv:/opt/venv`);
+    if (!dir.startsWith('/') || dir === '/') throw new StowageError('USAGE', `the python.target option ${target}: the venv directory must be an absolute path in the image, such as venv:/opt/venv`);
     const site = `${dir}/lib/${pyDir}/site-packages`;
     const venvConfig = [
       `home = ${path.posix.dirname(found.onPath)}`,
@@ -148,7 +148,7 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
       venv: { dir, base: found.onPath, executable: found.real, config: venvConfig, scripts: await venvScripts(files, stdlib, { dir, python: path.posix.basename(found.onPath) }) },
     };
   }
-  if (target !== 'auto') throw new StowageError('USAGE', `--python-target must be auto or venv:/DIR, got "${target}"`);
+  if (target !== 'auto') throw new StowageError('USAGE', `the python.target option must be auto or venv:/DIR, got "${target}"`);
   const venvDir = path.posix.dirname(path.posix.dirname(found.onPath));
   if (request.site === undefined && isFile(fs, `${venvDir}/pyvenv.cfg`)) {
     // The python3 on PATH is a virtual environment's (a venv copied in, PATH pointing at it): pip installs there.
@@ -157,7 +157,7 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
   }
   if (request.site !== undefined) {
     const site = path.posix.normalize(request.site).replace(/\/$/, '');
-    if (!site.startsWith('/')) throw new StowageError('USAGE', `--python-site ${request.site} must be an absolute path in the image`);
+    if (!site.startsWith('/')) throw new StowageError('USAGE', `the python.site option ${request.site} must be an absolute path in the image`);
     const local = site.startsWith('/usr/local/');
     const scripts = local ? '/usr/local/bin' : path.posix.dirname(found.onPath);
     const data = local ? '/usr/local' : path.posix.dirname(scripts);
@@ -167,7 +167,7 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
   const breakSystem = request.breakSystemPackages || /^(1|true|yes|on)$/i.test(env.get('PIP_BREAK_SYSTEM_PACKAGES') ?? '');
   const refuse = () => {
     if (externallyManaged && !breakSystem) {
-      throw new StowageError('PY_EXTERNALLY_MANAGED', `the base's ${found.real} is marked externally managed (PEP 668: ${externallyManaged}); install into a virtual environment with --python-target venv:/opt/venv, or into /usr/local as Debian's pip does with --break-system-packages`);
+      throw new StowageError('PY_EXTERNALLY_MANAGED', `the base's ${found.real} is marked externally managed (PEP 668: ${externallyManaged}); install into a virtual environment with python: { target: 'venv:/opt/venv' }, or into /usr/local as Debian's pip does with python: { breakSystemPackages: true }`);
     }
   };
   if (prefix === '/usr/local' && isFile(fs, `${stdlib}/os.py`)) {
@@ -184,7 +184,7 @@ export async function inspectPython(fs: RootFs, config: ImageConfig, request: Py
     return { ...common, interpreter: found.onPath, layout: 'debian', scheme: { purelib: site, platlib: site, headers: `/usr/include/python${short}`, scripts: '/usr/local/bin', data: '/usr/local' } };
   }
   refuse();
-  throw new StowageError('USAGE', `cannot tell where pip would install packages for the base's ${found.real}: it is neither a python.org build in /usr/local nor Debian's python (no /usr/lib/python${major}/dist-packages), and other distributions patch the location; give --python-site DIR (a directory on its sys.path, e.g. ${prefix}/lib/python${short}/site-packages) or --python-target venv:/opt/venv`);
+  throw new StowageError('USAGE', `cannot tell where pip would install packages for the base's ${found.real}: it is neither a python.org build in /usr/local nor Debian's python (no /usr/lib/python${major}/dist-packages), and other distributions patch the location; give the python.site option DIR (a directory on its sys.path, e.g. ${prefix}/lib/python${short}/site-packages) or python: { target: 'venv:/opt/venv' }`);
 }
 
 function versionOf(fs: RootFs, real: string, prefix: string): { major: number; minor: number; abiFlags: string; stdlib: string } {

@@ -118,7 +118,7 @@ function writeVenv(tree: TreeOverlay, target: PythonTarget, group: string): void
       tree.write(`${venv.dir}/bin/${s.name}`, { type: 'file', mode: s.mode, uid: 0, gid: 0, content: bytesContent(s.text), group });
     }
   } catch (e) {
-    if (e instanceof TreeConflict) throw new StowageError('USAGE', `--python-target venv:${venv.dir}: ${e.message}`, { cause: e });
+    if (e instanceof TreeConflict) throw new StowageError('USAGE', `the python.target option venv:${venv.dir}: ${e.message}`, { cause: e });
     throw e;
   }
 }

@@ -30,8 +30,8 @@ export interface IdentityMatcher {
 
 /** Validate the policy (flags given in pairs, regexps compile) and return its matcher. Throws 'USAGE'. */
 export function identityMatcher(policy: CertificateIdentity): IdentityMatcher {
-  const identity = field(policy.identity, policy.identityRegExp, 'certificate identity', '--certificate-identity');
-  const issuer = field(policy.issuer, policy.issuerRegExp, 'certificate OIDC issuer', '--certificate-oidc-issuer');
+  const identity = field(policy.identity, policy.identityRegExp, 'certificate identity', 'certificateIdentity');
+  const issuer = field(policy.issuer, policy.issuerRegExp, 'certificate OIDC issuer', 'certificateOidcIssuer');
   return {
     describe: () => `identity ${identity.describe} from issuer ${issuer.describe}`,
     check(signer) {
@@ -53,12 +53,13 @@ export function identityMatcher(policy: CertificateIdentity): IdentityMatcher {
   };
 }
 
-function field(exact: string | undefined, pattern: string | undefined, what: string, flag: string): { describe: string; matches(v: string): boolean } {
+/** `option`: the library's name (`certificateIdentity`, and `…RegExp` for the pattern); the CLI's line names its flags. */
+function field(exact: string | undefined, pattern: string | undefined, what: string, option: string): { describe: string; matches(v: string): boolean } {
   if (exact !== undefined && pattern !== undefined) {
-    throw new StowageError('USAGE', `give ${flag} or ${flag}-regexp, not both`);
+    throw new StowageError('USAGE', `give the ${option} option or the ${option}RegExp option, not both`);
   }
   if (exact !== undefined) {
-    if (exact === '') throw new StowageError('USAGE', `${flag} must not be empty`);
+    if (exact === '') throw new StowageError('USAGE', `the ${option} option must not be empty`);
     return { describe: JSON.stringify(exact), matches: (v) => v === exact };
   }
   if (pattern !== undefined) {
@@ -67,9 +68,9 @@ function field(exact: string | undefined, pattern: string | undefined, what: str
       re = Re2.compile(pattern);
     } catch (e) {
       const detail = (e as Error).message.replace(`regular expression ${JSON.stringify(pattern)}: `, '');
-      throw new StowageError('USAGE', `${flag}-regexp ${JSON.stringify(pattern)} is not a valid regular expression: ${detail}`, { cause: e });
+      throw new StowageError('USAGE', `the ${option}RegExp option ${JSON.stringify(pattern)} is not a valid regular expression: ${detail}`, { cause: e });
     }
     return { describe: `matching /${pattern}/`, matches: (v) => re.test(v) };
   }
-  throw new StowageError('USAGE', `keyless verification needs the expected ${what}: ${flag} VALUE or ${flag}-regexp PATTERN`);
+  throw new StowageError('USAGE', `keyless verification needs the expected ${what}: the ${option} option VALUE or the ${option}RegExp option PATTERN`);
 }

@@ -109,7 +109,7 @@ describe('apt index: InRelease verified, Packages by hash, cached', () => {
   });
 
   it.each<[AptFault | 'untrusted' | 'clock', string, RegExp]>([
-    ['unknown-key', 'APT_UNSIGNED', /InRelease: no good signature from a trusted key \(signed by [0-9A-F]{16}; trusted: [0-9A-F]{40}\); trust the archive's key with --apt-keyring FILE/],
+    ['unknown-key', 'APT_UNSIGNED', /InRelease: no good signature from a trusted key \(signed by [0-9A-F]{16}; trusted: [0-9A-F]{40}\); trust the archive's key with the aptKeyrings option FILE$/],
     ['bad-signature', 'APT_BAD_SIGNATURE', /InRelease: bad signature from trusted key [0-9A-F]{40}/],
     ['outside-signed', 'APT_BAD_SIGNATURE', /InRelease is not one clearsigned message: text stands outside the signed part/],
     ['expired', 'APT_EXPIRED', /dists\/stable\/InRelease expired at 2026-01-01T01:00:00.000Z \(Valid-Until; now 2026-01-01T02:00:00.000Z\)/],

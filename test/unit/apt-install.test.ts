@@ -210,7 +210,7 @@ describe('installing packages without running anything', () => {
   it('refuses a script that would need adduser, naming package and script, unless allowed', async () => {
     const e = await failure(install(['pkg-adduser'], join(dir, 'c5')));
     expect(isStowageError(e, 'APT_UNRUN_SCRIPT')).toBe(true);
-    expect(e.message).toBe('maintainer scripts would do what stowage does not reproduce: pkg-adduser postinst (adduser); to install without those effects, pass --apt-allow-unrun pkg-adduser (or all)');
+    expect(e.message).toBe("maintainer scripts would do what stowage does not reproduce: pkg-adduser postinst (adduser); to install without those effects, pass aptAllowUnrun: ['pkg-adduser'] (or 'all')");
     const allowed = await install(['pkg-adduser'], join(dir, 'c5'), new Set(['pkg-adduser']));
     expect(allowed.report.unrun).toEqual([{ package: 'pkg-adduser', script: 'postinst', commands: ['adduser'] }]);
   });
@@ -227,7 +227,7 @@ describe('installing packages without running anything', () => {
     const transport = aptTransport({ retries: 0 });
     const e = await failure(aptLayers(fs, { lock, cacheDir: join(dir, 'c7'), allowUnrun: new Set(), settings: await layerSettings({ cache }), transport }).finally(() => transport.close()));
     expect(isStowageError(e, 'APT_NO_DPKG')).toBe(true);
-    expect(e.message).toBe('the base image has no dpkg database (/var/lib/dpkg/status is missing); --apt needs a Debian or Ubuntu base');
+    expect(e.message).toBe('the base image has no dpkg database (/var/lib/dpkg/status is missing); the apt option needs a Debian or Ubuntu base');
     expect(requests.filter((r) => r.includes('pkg-a')).length).toBe(before); // refused before any download
   });
 

@@ -60,7 +60,7 @@ describe('apt resolver', () => {
     );
     expect(names(idx, ['a', 'b', 'only-bpo'])).toEqual(['a=1.0-1+deb12u1', 'b=1.0', 'only-bpo=3.0']);
     expect(names(idx, ['a=2.0'])).toEqual(['a=2.0']);
-    fails(() => names(idx, ['a=7']), 'APT_UNSATISFIABLE', /--apt a=7: version 7 of a is not in the sources \(they offer 2\.0, 1\.0-1\+deb12u1, 1\.0-1\)/);
+    fails(() => names(idx, ['a=7']), 'APT_UNSATISFIABLE', /^apt a=7: version 7 of a is not in the sources \(they offer 2\.0, 1\.0-1\+deb12u1, 1\.0-1\)/);
   });
 
   it('tries alternatives left to right, an installed or already chosen one first', () => {
@@ -108,13 +108,13 @@ describe('apt resolver', () => {
 
   it('several providers that apt cannot tell apart: APT_VIRTUAL_AMBIGUOUS naming them', () => {
     const idx = index(list([{ package: 'app', depends: 'www-browser' }, { package: 'lynx', provides: 'www-browser' }, { package: 'w3m', provides: 'www-browser' }]));
-    fails(() => names(idx, ['www-browser']), 'APT_VIRTUAL_AMBIGUOUS', /^--apt www-browser: www-browser is a virtual package provided by lynx, w3m; name the one to install$/);
-    fails(() => names(idx, ['app']), 'APT_VIRTUAL_AMBIGUOUS', /app needs www-browser, a virtual package provided by lynx, w3m, and nothing tells them apart; name the one to install with --apt/);
+    fails(() => names(idx, ['www-browser']), 'APT_VIRTUAL_AMBIGUOUS', /^apt www-browser: www-browser is a virtual package provided by lynx, w3m; name the one to install$/);
+    fails(() => names(idx, ['app']), 'APT_VIRTUAL_AMBIGUOUS', /app needs www-browser, a virtual package provided by lynx, w3m, and nothing tells them apart; name the one to install with the apt option$/);
     // A Recommends is optional: left out and reported rather than guessed.
     const rec = index(list([{ package: 'app', recommends: 'www-browser' }, { package: 'lynx', provides: 'www-browser' }, { package: 'w3m', provides: 'www-browser' }]));
     const res = resolveApt(rec, none, ['app'], { recommends: true });
     expect(res.lock.packages.map((p) => p.package)).toEqual(['app']);
-    expect(res.skipped).toEqual(['app recommends www-browser, provided by lynx, w3m; name one with --apt to have it']);
+    expect(res.skipped).toEqual(['app recommends www-browser, provided by lynx, w3m; name one with the apt option to have it']);
     // Chosen (or installed) already: no question.
     expect(names(idx, ['w3m', 'app'])).toEqual(['w3m=1.0', 'app=1.0']);
   });
@@ -164,7 +164,7 @@ describe('apt resolver', () => {
 
   it('unknown packages and unsatisfiable dependencies name what is missing and the chain to it', () => {
     const idx = index(list([{ package: 'app', depends: 'mid' }, { package: 'mid', depends: 'libz (>= 2)' }, { package: 'libz', version: '1.2.13' }]));
-    fails(() => names(idx, ['nope']), 'APT_UNSATISFIABLE', /^--apt nope: no source offers a package named nope \(unable to locate package\)$/);
+    fails(() => names(idx, ['nope']), 'APT_UNSATISFIABLE', /^apt nope: no source offers a package named nope \(unable to locate package\)$/);
     fails(() => names(idx, ['app']), 'APT_UNSATISFIABLE', /^cannot install app 1\.0: app → mid depends on libz \(>= 2\), but the sources offer libz 1\.2\.13$/);
     fails(() => names(idx, ['bad name!']), 'USAGE', /is not a package name/);
   });

@@ -141,7 +141,7 @@ describe('reading a base tree', () => {
     const e = await readAptBase(directoryFiles(root, 'base gcr.example/distroless'), 'amd64').catch((x: unknown) => x);
     expect(isStowageError(e, 'APT_NO_DPKG')).toBe(true);
     expect((e as Error).message).toBe(
-      'base gcr.example/distroless has no dpkg database (looked for /var/lib/dpkg/status; it has /var/lib/dpkg/status.d (distroless style), which dpkg and apt do not read); --apt needs a Debian or Ubuntu base',
+      'base gcr.example/distroless has no dpkg database (looked for /var/lib/dpkg/status; it has /var/lib/dpkg/status.d (distroless style), which dpkg and apt do not read); the apt option needs a Debian or Ubuntu base',
     );
   });
 });

@@ -73,7 +73,7 @@ describe('python.org layout (Docker Official python images)', () => {
   });
   it('asks for --python-site when the layout is not one it knows', async () => {
     const rhel = tree([['usr/bin/python3', 'symlink', 'python3.9'], ['usr/bin/python3.9', 'file'], ['usr/lib/python3.9/os.py', 'file'], ['usr/lib64/libc.so.6', 'file', LIBC]]);
-    await expect(inspectPython(rhel, config(), {}, work)).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('--python-site') });
+    await expect(inspectPython(rhel, config(), {}, work)).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('the python.site option DIR') });
     const t = await inspectPython(rhel, config(), { site: '/usr/local/lib/python3.9/site-packages' }, work);
     expect(t.scheme.scripts).toBe('/usr/local/bin');
     expect(t.libc?.file).toBe('/usr/lib64/libc.so.6');
@@ -159,7 +159,7 @@ describe.skipIf(!debian.ok)(`Debian bookworm python3 (debootstrap)${debian.ok ? 
   it('is EXTERNALLY-MANAGED: refused without a target, with one line naming both ways out', async () => {
     const e = await inspectPython(fs, config(), {}, work).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'PY_EXTERNALLY_MANAGED' });
-    expect((e as Error).message).toMatch(/\/usr\/lib\/python3\.11\/EXTERNALLY-MANAGED.*--python-target venv:.*--break-system-packages/);
+    expect((e as Error).message).toMatch(/\/usr\/lib\/python3\.11\/EXTERNALLY-MANAGED.*python: \{ target: 'venv:\/opt\/venv' \}.*python: \{ breakSystemPackages: true \}/);
     expect((e as Error).message).not.toContain('\n');
   });
   it('with --break-system-packages installs where Debian pip would: /usr/local/lib/python3.11/dist-packages', async () => {

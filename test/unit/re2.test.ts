@@ -117,7 +117,7 @@ describe('keyless identity regexps use it', () => {
 
   it('JavaScript-only syntax (lookahead) is refused as cosign refuses it, naming the flag', () => {
     expect(() => identityMatcher({ identityRegExp: '^(?!evil)', issuer: GITHUB_ISSUER })).toThrow(
-      /^--certificate-identity-regexp "\^\(\?!evil\)" is not a valid regular expression: invalid or unsupported group/,
+      /^the certificateIdentityRegExp option "\^\(\?!evil\)" is not a valid regular expression: invalid or unsupported group/,
     );
   });
 });
