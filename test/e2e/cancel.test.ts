@@ -212,9 +212,10 @@ describe('a signal aborted while the step runs', () => {
       const dest = `${proxy.host}/${repository}:1`;
       const payload = join(work, `payload-${via}.bin`);
       await writeFile(payload, randomBytes(512 * 1024));
+      const cache = via === 'push' ? await openLayerCache(false) : undefined;
       const running =
-        via === 'push'
-          ? push(append(openImage(bases.ociRef, { remote }), await fileLayer(`${payload}:/data/`, { cache: await openLayerCache(false) })), dest, { remote, signal })
+        cache
+          ? push(append(openImage(bases.ociRef, { remote }), await fileLayer(`${payload}:/data/`, { cache })), dest, { remote, signal })
           : build({ from: bases.ociRef, to: dest, copy: [`${payload}:/data/`], cacheDir: false, signal });
       await proxy.waitFor((r) => r.fault === held.name);
       controller.abort();
@@ -222,6 +223,7 @@ describe('a signal aborted while the step runs', () => {
       expect(proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'))).toEqual([]);
       expect(manifestPuts(repository)).toBe(0);
       expect(await tagsOf(repository)).toEqual([]);
+      await cache?.dispose();
     });
   }
 

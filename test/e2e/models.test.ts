@@ -380,7 +380,10 @@ describe('an interrupted push', () => {
       r.method === 'PUT' && r.path.includes('/blobs/uploads/') && Number(r.headers['content-length'] ?? 0) > 16 * MiB;
     // The second shard's upload stops after 4 MiB, as a connection would that the build's death leaves hanging.
     const stall = proxy.add({ name: 'stall', path: /\/v2\/ml\/interrupted\/blobs\/uploads\//, method: 'PUT', when: big, nth: 2, action: { kind: 'stall', phase: 'request', afterBytes: 4 * MiB } });
-    const child = spawn(process.execPath, [CLI, ...modelArgs(bases.ociRef, to).slice(0), '--no-cache'].filter((a, i, all) => a !== '--cache-dir' && all[i - 1] !== '--cache-dir'), { stdio: 'ignore' });
+    // SIGKILL leaves no chance to remove the build's private layer cache: it goes in a temp directory of this test's.
+    const killedTmp = join(work, 'killed-tmp');
+    await mkdir(killedTmp, { recursive: true });
+    const child = spawn(process.execPath, [CLI, ...modelArgs(bases.ociRef, to).slice(0), '--no-cache'].filter((a, i, all) => a !== '--cache-dir' && all[i - 1] !== '--cache-dir'), { stdio: 'ignore', env: { ...process.env, TMPDIR: killedTmp } });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     await proxy.waitFor((r) => r.fault === 'stall', 120_000);
     // Wait for the first shard's upload to be answered: then exactly one shard is in the registry.
