@@ -11,5 +11,7 @@ export default defineConfig({
     // End-to-end files start their own registries on ephemeral loopback ports; two cores, so two at once.
     maxWorkers: 2,
     sequence: { sequencer: SlowFirstSequencer },
+    // A private TMPDIR per test file, checked for anything stowage left behind (test/harness/tmp-leaks.ts).
+    setupFiles: ['test/harness/tmp-leaks.ts'],
   },
 });

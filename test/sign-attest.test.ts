@@ -26,7 +26,7 @@ let dir: string;
 const file = (name: string) => join(dir, name);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'stowage-sign-attest-'));
+  dir = await mkdtemp(join(tmpdir(), 'stowage-test-sign-attest-'));
   const pair = async (name: string, passphrase?: string) => {
     const { publicKey, privateKey } = generateKeyPairSync('ec', {
       namedCurve: 'P-256',

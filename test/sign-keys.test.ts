@@ -187,7 +187,7 @@ describe('loadPublicKey and hints', () => {
 describe('key files', () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'stowage-sign-keys-'));
+    dir = await mkdtemp(join(tmpdir(), 'stowage-test-sign-keys-'));
     await writeFile(join(dir, 'enc.key'), encryptedPkcs8);
     await writeFile(join(dir, 'k.pub'), spki);
   });

@@ -1,4 +1,5 @@
-// Temporary directories for tests: `stowage-test-*` under os.tmpdir(), removed by their owner or, at the latest, at process exit.
+// Temporary directories for tests: `stowage-test-*` in the machine's temp directory (os.tmpdir() as it was before
+// test/harness/tmp-leaks.ts gave the test file a private TMPDIR), removed by their owner or, at the latest, at exit.
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,9 +8,9 @@ import { atExit } from './cleanup.js';
 
 const live = new Map<string, () => void>();
 
-/** Create `os.tmpdir()/stowage-test-<label>-XXXXXX`. */
+/** Create `<the machine's temp directory>/stowage-test-<label>-XXXXXX`. */
 export async function makeTempDir(label: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `stowage-test-${label}-`));
+  const dir = await mkdtemp(join(process.env.STOWAGE_TEST_TMP_BASE ?? tmpdir(), `stowage-test-${label}-`));
   live.set(dir, atExit(() => rmSync(dir, { recursive: true, force: true })));
   return dir;
 }

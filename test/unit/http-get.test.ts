@@ -78,7 +78,7 @@ function serve(seen: Seen[], handler: (req: http.IncomingMessage, res: http.Serv
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(os.tmpdir(), 'stowage-http-get-'));
+  work = await mkdtemp(join(os.tmpdir(), 'stowage-test-http-get-'));
   a = serve(seenA, (req, res) => {
     const path = req.url ?? '';
     if (path.startsWith('/stall')) {
