@@ -30,6 +30,7 @@ import { anySignal } from './util/cancel.js';
 import { newLayerMediaType } from './image/layer.js';
 import { aptStep, baseRootFs, installSummary, type AptStepResult } from './build/apt-step.js';
 import type { RootFs } from './dockerfile/rootfs.js';
+import { PYTHON_BASE_FILES } from './python/base-files.js';
 
 export type { BuildOptions, BuildResult, BuiltLayerInfo, BuildDurations } from './build-options.js';
 
@@ -96,7 +97,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // once when first needed (an unchanged Python install may never need it), to which the packages' layers are
       // applied before the Python install is prepared on it.
       let treeRead: Promise<RootFs> | undefined;
-      const tree = () => (treeRead ??= baseRootFs(base, cache!, signal));
+      const tree = () => (treeRead ??= baseRootFs(base, cache!, signal, p.python ? PYTHON_BASE_FILES : undefined));
       let treeKey = base.manifest.digest;
       const preparePython = async (python: NonNullable<typeof p.python>) => {
         const credentials = options.credentialSource ?? defaultKeychain({ ...(options.environment ? { env: options.environment } : {}), ...(options.credentials ? { explicit: options.credentials } : {}) });

@@ -13,7 +13,7 @@ import type { AptLock } from '../apt/types.js';
 import type { LayerCache } from '../cache/layer-cache.js';
 import type { RegistryCache } from '../cache/registry-cache.js';
 import { headerStore } from '../dockerfile/header-store.js';
-import { RootFs } from '../dockerfile/rootfs.js';
+import { RootFs, type EarlyFiles } from '../dockerfile/rootfs.js';
 import { StowageError } from '../errors.js';
 import type { NewLayer } from '../image/compose.js';
 import type { LayerSettings } from '../layer/layer-options.js';
@@ -38,10 +38,13 @@ export interface AptRequest {
 /** The label an image gets naming the maintainer scripts whose effects were not reproduced. */
 export const UNRUN_LABEL = 'org.stowage.apt.unrun';
 
-/** The base image's merged tree (headers only; contents on demand), its header lists kept in the cache. */
-export function baseRootFs(base: BaseImage, cache: LayerCache, signal?: AbortSignal): Promise<RootFs> {
+/**
+ * The base image's merged tree (headers only; contents on demand), its header lists kept in the cache; `early`
+ * names small files kept as the headers go by, for a reader that will want them (src/python/base-files.ts).
+ */
+export function baseRootFs(base: BaseImage, cache: LayerCache, signal?: AbortSignal, early?: EarlyFiles): Promise<RootFs> {
   const blobs = base.manifest.value.layers.map((d) => ({ digest: d.digest, open: () => base.openBlob(d) }));
-  return RootFs.fromLayers(blobs, signal, headerStore(cache.dir));
+  return RootFs.fromLayers(blobs, signal, headerStore(cache.dir), early);
 }
 
 /** Resolves the request on the tree as `stowage lock` does (the base's sources and keys, verified indexes). */

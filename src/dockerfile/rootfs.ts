@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -68,6 +68,17 @@ export interface HeaderStore {
 /** Files up to this size read from a layer are kept in the HeaderStore. */
 const KEEP_FILE_MAX = 1024 * 1024;
 
+/**
+ * Small files a caller expects to read later, kept in memory while the headers are read: staging them afterwards
+ * would stream (and inflate) the whole layer a second time. Bounded per file and in all.
+ */
+export interface EarlyFiles {
+  /** Whether the entry named `name` (as in the tar, no leading `/`) of `size` bytes is worth keeping. */
+  keep(name: string, size: number): boolean;
+}
+const EARLY_FILE_MAX = 4 * 1024 * 1024;
+const EARLY_TOTAL_MAX = 16 * 1024 * 1024;
+
 export interface LayerBlob {
   digest: string;
   open(): Promise<Readable>;
@@ -82,6 +93,8 @@ export class RootFs {
   private readonly kids = new Map<string, Set<string>>();
 
   private store: HeaderStore | undefined;
+  /** Contents kept while the headers were read ({@link EarlyFiles}), by layer index and ordinal. */
+  private early = new Map<string, { name: string; data: Buffer }>();
 
   private constructor(private readonly layers: LayerBlob[]) {
     this.nodes.set('', { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0 });
@@ -96,9 +109,10 @@ export class RootFs {
    * Reads every layer's headers once (streamed; file bodies are skipped). With a store, a layer's header list is
    * kept under its digest (its content never changes), so a rebuild does not download or decompress it again.
    */
-  static async fromLayers(layers: LayerBlob[], signal?: AbortSignal, store?: HeaderStore): Promise<RootFs> {
+  static async fromLayers(layers: LayerBlob[], signal?: AbortSignal, store?: HeaderStore, early?: EarlyFiles): Promise<RootFs> {
     const fs = new RootFs(layers);
     fs.store = store;
+    let earlyBytes = 0;
     for (let i = 0; i < layers.length; i++) {
       const added = new Set<string>();
       const known = await store?.get(layers[i]!.digest);
@@ -107,11 +121,18 @@ export class RootFs {
         continue;
       }
       const seen: LayerHeader[] = [];
-      await fs.readLayer(i, async (header, _body, ordinal) => {
+      await fs.readLayer(i, async (header, body, ordinal) => {
         const h: LayerHeader = { name: header.name, type: header.type, mode: header.mode, uid: header.uid, gid: header.gid, size: header.size };
         if (header.linkname) h.linkname = header.linkname;
         seen.push(h);
         fs.applyTarEntry(header.name, h, i, ordinal, added);
+        if (early && header.type === 'file' && header.size <= EARLY_FILE_MAX && earlyBytes + header.size <= EARLY_TOTAL_MAX && early.keep(clean(header.name), header.size)) {
+          const parts: Buffer[] = [];
+          for await (const c of body) parts.push(c);
+          const data = Buffer.concat(parts);
+          earlyBytes += data.length;
+          fs.early.set(`${i}:${ordinal}`, { name: clean(header.name), data });
+        }
       }, signal);
       await store?.put(layers[i]!.digest, seen);
     }
@@ -122,6 +143,7 @@ export class RootFs {
   clone(): RootFs {
     const fs = new RootFs([...this.layers]);
     fs.store = this.store;
+    fs.early = this.early;
     for (const [k, v] of this.nodes) fs.nodes.set(k, v);
     for (const [k, v] of this.kids) fs.kids.set(k, new Set(v));
     return fs;
@@ -334,6 +356,15 @@ export class RootFs {
     const store = this.store;
     for (const [layer, wanted] of [...byLayer].sort((a, b) => a[0] - b[0])) {
       const digest = this.layers[layer]!.digest;
+      // Entries kept while the headers were read: written out, the layer not read again for them.
+      for (const [key, list] of wanted) {
+        const kept = typeof key === 'number' ? this.early.get(`${layer}:${key}`) : undefined;
+        if (!kept || kept.name !== list[0]!.contentPath) continue;
+        const file = path.join(staging, `f${counter++}`);
+        await writeFile(file, kept.data, { mode: 0o600 });
+        for (const n of list) n.source = file;
+      }
+      if ([...wanted.values()].every((list) => list[0]!.source !== undefined)) continue;
       if (store?.getFile) {
         // Entries kept by an earlier build: copied from the store, the layer not read for them.
         for (const [key, list] of wanted) {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { RootFs } from '../dockerfile/rootfs.js';
+import type { EarlyFiles, RootFs } from '../dockerfile/rootfs.js';
 import { StowageError } from '../errors.js';
 
 /**
@@ -13,6 +13,22 @@ import { StowageError } from '../errors.js';
 const PREFETCH_MAX = 16 * 1024 * 1024;
 /** What {@link BaseFiles.readText} reads at most, as {@link RootFs.readText}. */
 const TEXT_MAX = 4 * 1024 * 1024;
+
+/**
+ * The files reading the base's Python may take (build-details.json, patchlevel.h, dpkg's status, libc.so.6, the musl
+ * loader, apk's database, venv's templates), kept while the base's headers are read: which of them are wanted is
+ * known only from the tree, and staging them afterwards would inflate the base's layer a second time (~1.5 CPU
+ * seconds for a Debian base with python3).
+ */
+export const PYTHON_BASE_FILES: EarlyFiles = {
+  keep: (name) =>
+    name === 'var/lib/dpkg/status' ||
+    name === 'lib/apk/db/installed' ||
+    /(^|\/)libc\.so\.6$/.test(name) ||
+    /^lib\/ld-musl-[^/]*\.so\.1$/.test(name) ||
+    /(^|\/)include\/python3[^/]*\/patchlevel\.h$/.test(name) ||
+    /(^|\/)lib\/python3[^/]*\/(build-details\.json|venv\/__init__\.py|venv\/scripts\/.+)$/.test(name),
+};
 
 export class BaseFiles {
   readonly fs: RootFs;

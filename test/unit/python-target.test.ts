@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RootFs } from '../../src/dockerfile/rootfs.js';
 import type { ImageConfig } from '../../src/image/types.js';
+import { PYTHON_BASE_FILES } from '../../src/python/base-files.js';
 import { glibcVersion } from '../../src/python/libc.js';
 import { inspectPython, markerEnvironment, tagTarget } from '../../src/python/target.js';
 import { compatibleTags } from '../../src/python/tags.js';
@@ -204,5 +205,16 @@ describe.skipIf(!debian.ok)(`Debian bookworm python3 (debootstrap)${debian.ok ? 
     const v = await inspectPython(counted, config(), { target: 'venv:/opt/venv' }, work);
     expect(v.venv!.scripts.map((x) => x.name).sort()).toEqual(['Activate.ps1', 'activate', 'activate.csh', 'activate.fish']);
     expect(opened).toBe(3);
+  });
+  it("with PYTHON_BASE_FILES (what a build asks for) reads the layer once: the files are kept as the headers go by", async () => {
+    const dir = await debianRootfs(['python3']);
+    let opened = 0;
+    const counted = await RootFs.fromLayers([{ digest: `sha256:${'2'.repeat(64)}`, open: async () => (opened++, spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!) }], undefined, undefined, PYTHON_BASE_FILES);
+    const plain = await inspectPython(fs, config(), { breakSystemPackages: true }, work);
+    expect(await inspectPython(counted, config(), { breakSystemPackages: true }, work)).toEqual(plain);
+    const v = await inspectPython(counted, config(), { target: 'venv:/opt/venv' }, work);
+    expect(v).toEqual(await inspectPython(fs, config(), { target: 'venv:/opt/venv' }, work));
+    expect(v.venv!.scripts.map((x) => x.name).sort()).toEqual(['Activate.ps1', 'activate', 'activate.csh', 'activate.fish']);
+    expect(opened).toBe(1);
   });
 });
