@@ -8,7 +8,7 @@ import { decompressed } from '../layer/decompress.js';
 import { silentLogger, type Logger } from '../log.js';
 import { fetchText, fetchVerified } from './fetch-verified.js';
 import { verifyInRelease, type Release, type SourceTrust } from './inrelease.js';
-import { readPackages, type IndexPackage } from './packages.js';
+import { CompactPackage, readPackages, type IndexPackage } from './packages.js';
 import type { AptSource } from './sources.js';
 
 /** One verified `Packages` list: a source's suite and component for one architecture. */
@@ -48,7 +48,8 @@ export interface OpenArchiveOptions {
   readonly signal?: AbortSignal;
 }
 
-const CACHE_FORMAT = 1;
+/** 2: each package is its CompactPackage stanza string (1 held objects). */
+const CACHE_FORMAT = 2;
 /**
  * Preferred first: gzip, which Node decompresses natively, over xz (a WebAssembly decoder here, several times slower
  * on the ~50 MB of a Debian main list: more CPU than the few MB more of download cost), then bzip2 and plain.
@@ -60,24 +61,25 @@ export function pinOf(release: Pick<Release, 'notAutomatic' | 'butAutomaticUpgra
   return release.butAutomaticUpgrades ? 100 : 1;
 }
 
-async function readCached(cacheDir: string | undefined, sha256: string): Promise<IndexPackage[] | undefined> {
+async function readCached(cacheDir: string | undefined, sha256: string): Promise<CompactPackage[] | undefined> {
   if (!cacheDir) return undefined;
   try {
-    const doc = JSON.parse(await readFile(path.join(cacheDir, 'apt', 'lists', `${sha256}.json`), 'utf8')) as { format: number; sha256: string; packages: IndexPackage[] };
-    return doc.format === CACHE_FORMAT && doc.sha256 === sha256 && Array.isArray(doc.packages) ? doc.packages : undefined;
+    const doc = JSON.parse(await readFile(path.join(cacheDir, 'apt', 'lists', `${sha256}.json`), 'utf8')) as { format: number; sha256: string; packages: string[] };
+    if (doc.format !== CACHE_FORMAT || doc.sha256 !== sha256 || !Array.isArray(doc.packages)) return undefined;
+    return doc.packages.map((stanza) => new CompactPackage(stanza));
   } catch {
     return undefined; // absent or unreadable: fetch again
   }
 }
 
 /** The parsed list as JSON, written a few thousand stanzas at a time (never one string of the whole list). */
-async function writeListCache(file: string, sha256: string, packages: readonly IndexPackage[]): Promise<void> {
+async function writeListCache(file: string, sha256: string, packages: readonly CompactPackage[]): Promise<void> {
   const tmp = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   const out = await open(tmp, 'w', 0o644);
   try {
     await out.write(`{"format":${CACHE_FORMAT},"sha256":${JSON.stringify(sha256)},"packages":[`);
     for (let i = 0; i < packages.length; i += 2000) {
-      const part = packages.slice(i, i + 2000).map((p) => JSON.stringify(p)).join(',');
+      const part = packages.slice(i, i + 2000).map((p) => JSON.stringify(p.stanza)).join(',');
       await out.write(i === 0 ? part : `,${part}`);
     }
     await out.write(']}');
@@ -197,7 +199,7 @@ function checkSuite(release: Release, codename: string | undefined, url: string)
   }
 }
 
-async function listOf(files: ReturnType<typeof candidates>, o: Pick<OpenArchiveOptions, 'transport' | 'cacheDir' | 'signal'>, scratch: string, log: Logger): Promise<{ sha256: string; packages: IndexPackage[] }> {
+async function listOf(files: ReturnType<typeof candidates>, o: Pick<OpenArchiveOptions, 'transport' | 'cacheDir' | 'signal'>, scratch: string, log: Logger): Promise<{ sha256: string; packages: CompactPackage[] }> {
   for (const f of files) {
     const cached = await readCached(o.cacheDir, f.sha256);
     if (cached) {
