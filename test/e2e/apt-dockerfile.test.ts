@@ -32,7 +32,7 @@ beforeAll(async () => {
   const layout = await debianBaseLayout(await debianRootfs(), join(work, 'base-layout'));
   base = `${registry.host}/debian:bookworm`;
   await skopeoCopy(`oci:${layout.dir}:${layout.tag}`, `docker://${base}`, { dest: { tlsVerify: false } });
-  podman = await startPodman();
+  podman = await startPodman({ overlay: true });
 }, 1_800_000);
 
 afterAll(async () => {
@@ -64,7 +64,7 @@ describe('apt: the same job as a Dockerfile (FROM, RUN apt-get, COPY, ENTRYPOINT
     expect(await podmanRun(stowed, [])).toMatchObject({ code: 0, stdout: PREDICT_0 });
     expect(await podmanRun(stowed, ['5'])).toMatchObject({ code: 0, stdout: PREDICT_5 });
 
-    const buildah = await startBuildah();
+    const buildah = await startBuildah({ overlay: true });
     try {
       const built = `${registry.host}/salary-dockerfile:buildah`;
       const b = await buildah.buildAndPush(APP, { BASE: base }, `docker://${built}`);

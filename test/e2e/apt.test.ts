@@ -44,8 +44,8 @@ beforeAll(async () => {
   const locked = await stowage(['lock', '--from', base, '--apt', 'python3-sklearn', '--out', lock, '--cache-dir', join(work, 'cache')], { timeoutMs: 1_200_000 });
   if (locked.code !== 0) throw new Error(`stowage lock failed: ${locked.stderr}`);
   installed = (JSON.parse(await readFile(lock, 'utf8')) as { packages: Array<{ package: string }> }).packages.map((p) => p.package);
-  podman = await startPodman();
-  containerd = await startContainerd();
+  podman = await startPodman({ overlay: true });
+  containerd = await startContainerd({ overlay: true });
 }, 1_800_000);
 
 afterAll(async () => {
@@ -67,7 +67,8 @@ function buildArgs(to: string, cacheDir: string, extra: string[] = [], fromLock 
   ];
 }
 
-// The image is 1 GB and the stores are vfs (a full copy per container) on a busy machine: generous timeouts.
+// The image is 1 GB (overlay stores where the machine has overlayfs, else vfs: a full copy per layer and container)
+// on a busy machine: generous timeouts.
 const SLOW = { timeoutMs: 1_500_000 };
 
 async function podmanPull(ref: string): Promise<void> {
@@ -115,9 +116,9 @@ describe('apt: the salary job with python3-sklearn', () => {
     await podmanPull(dest());
     expect(await podmanRun(dest(), [])).toMatchObject({ code: 0, stdout: PREDICT_0 });
     expect(await podmanRun(dest(), ['5'])).toMatchObject({ code: 0, stdout: PREDICT_5 });
-    const pulled = await containerd.ctr(['image', 'pull', '--plain-http', '--snapshotter', 'native', dest()], SLOW);
+    const pulled = await containerd.ctr(['image', 'pull', '--plain-http', '--snapshotter', containerd.snapshotter, dest()], SLOW);
     expect(pulled.code).toBe(0);
-    const ctrRun = (args: string[]) => containerd.ctr(['run', '--rm', '--snapshotter', 'native', dest(), `apt-e2e-${process.pid}-${args.length}`, ...args], SLOW);
+    const ctrRun = (args: string[]) => containerd.ctr(['run', '--rm', '--snapshotter', containerd.snapshotter, dest(), `apt-e2e-${process.pid}-${args.length}`, ...args], SLOW);
     expect(await ctrRun([])).toMatchObject({ code: 0, stdout: PREDICT_0 });
     // ctr's arguments replace the whole command (Entrypoint included).
     expect(await ctrRun(['python3', '/app/predict.py', '5'])).toMatchObject({ code: 0, stdout: PREDICT_5 });

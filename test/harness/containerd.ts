@@ -1,6 +1,8 @@
 // A private containerd (root, state and socket in a temp dir, no CRI plugin) for pulling and running images the way
 // a Kubernetes node's runtime does: `ctr image pull --plain-http` from a loopback registry, `ctr run` on the native
-// snapshotter (no overlay mounts needed inside a test machine).
+// snapshotter (no overlay mounts needed inside a test machine). A test of a big image asks for the overlayfs
+// snapshotter (used where the machine mounts overlayfs, see overlay.ts): native copies the tree once per layer and
+// once per container.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -9,12 +11,15 @@ import { join } from 'node:path';
 import { atExit } from './cleanup.js';
 import { run, runOk, type RunResult } from './exec.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
+import { overlayAvailable, unmountUnder } from './overlay.js';
 
 export interface ContainerdHandle {
   socket: string;
+  /** The snapshotter pull and runImage use (pass it to `ctr image pull` / `ctr run` called directly). */
+  snapshotter: 'native' | 'overlayfs';
   /** Run `ctr` against this containerd, in namespace "stowage-test". */
   ctr(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
-  /** Pull (and unpack on the native snapshotter) an image from a plain-HTTP registry; `creds` as `USER:PASS`. */
+  /** Pull (and unpack on the snapshotter) an image from a plain-HTTP registry; `creds` as `USER:PASS`. */
   pull(ref: string, options?: { creds?: string }): Promise<void>;
   /** Run a pulled image once (removed afterwards) as its own user (ctr 1.6 has no --user): `args` replace Cmd. */
   runImage(ref: string, args: string[]): Promise<RunResult>;
@@ -24,7 +29,8 @@ export interface ContainerdHandle {
 const NAMESPACE = 'stowage-test';
 let counter = 0;
 
-export async function startContainerd(): Promise<ContainerdHandle> {
+export async function startContainerd(options: { overlay?: boolean } = {}): Promise<ContainerdHandle> {
+  const snapshotter = options.overlay && (await overlayAvailable()) ? 'overlayfs' : 'native';
   const dir = await makeTempDir('containerd');
   const socket = join(dir, 'containerd.sock');
   const config = [
@@ -57,9 +63,10 @@ export async function startContainerd(): Promise<ContainerdHandle> {
   }
   const handle: ContainerdHandle = {
     socket,
+    snapshotter,
     ctr,
     async pull(ref, options = {}) {
-      const r = await ctr(['image', 'pull', '--plain-http', '--snapshotter', 'native', ...(options.creds ? ['--user', options.creds] : []), ref]);
+      const r = await ctr(['image', 'pull', '--plain-http', '--snapshotter', snapshotter, ...(options.creds ? ['--user', options.creds] : []), ref]);
       if (r.code !== 0) throw new Error(`ctr image pull ${ref} failed: ${r.stderr}`);
     },
     async runImage(ref, args) {
@@ -70,7 +77,7 @@ export async function startContainerd(): Promise<ContainerdHandle> {
       // wrap (pid_max is 32768 here), so that happened now and then. Each containerd gets its own runc root, in its
       // temp directory (removed with it), and each container a name no run has used.
       const id = `stowage-test-${++counter}-${randomUUID()}`;
-      return ctr(['run', '--rm', '--snapshotter', 'native', '--runc-root', join(dir, 'runc'), ref, id, ...args]);
+      return ctr(['run', '--rm', '--snapshotter', snapshotter, '--runc-root', join(dir, 'runc'), ref, id, ...args]);
     },
     async stop() {
       forget();
@@ -79,6 +86,7 @@ export async function startContainerd(): Promise<ContainerdHandle> {
         child.kill('SIGTERM');
         await exited;
       }
+      await unmountUnder(dir);
       await removeTempDir(dir);
     },
   };

@@ -1,9 +1,11 @@
 // Podman with a private store (root, runroot and tmp in a temp dir, vfs storage, runc, cgroupfs, no network), so a
 // test pulls from a loopback registry and runs the image exactly as `podman run` does, without touching the
-// machine's own containers.
+// machine's own containers. A test of a big image asks for overlay storage (used where the machine mounts overlayfs,
+// see overlay.ts): vfs copies the tree once per layer and once per container.
 import { ulimit } from './ulimit.js';
 import { run, runOk, type RunResult } from './exec.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
+import { overlayAvailable, unmountUnder } from './overlay.js';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 
@@ -16,11 +18,14 @@ export interface PodmanHandle {
   nofile: number;
   /** Run a pulled image once (removed afterwards): `args` replace Cmd, as `podman run IMAGE args` does. */
   runImage(ref: string, args: string[]): Promise<RunResult>;
+  /** The store's driver: vfs, or overlay when asked for and the machine mounts it. */
+  storageDriver: 'vfs' | 'overlay';
   /** Remove the private store. */
   stop(): Promise<void>;
 }
 
-export async function startPodman(): Promise<PodmanHandle> {
+export async function startPodman(options: { overlay?: boolean } = {}): Promise<PodmanHandle> {
+  const storageDriver = options.overlay && (await overlayAvailable()) ? 'overlay' : 'vfs';
   const dir = await makeTempDir('podman');
   // No registries.conf search or mirror from the machine: only fully qualified references, as the tests use.
   const registries = join(dir, 'registries.conf');
@@ -32,7 +37,7 @@ export async function startPodman(): Promise<PodmanHandle> {
     '--root', join(dir, 'root'),
     '--runroot', join(dir, 'runroot'),
     '--tmpdir', join(dir, 'libpod-tmp'),
-    '--storage-driver', 'vfs',
+    '--storage-driver', storageDriver,
     '--runtime', 'runc',
     '--cgroup-manager', 'cgroupfs',
     '--events-backend', 'none',
@@ -44,6 +49,7 @@ export async function startPodman(): Promise<PodmanHandle> {
   return {
     podman,
     nofile,
+    storageDriver,
     async pull(ref, options = {}) {
       const r = await podman(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy, ...(options.creds ? ['--creds', options.creds] : []), ref]);
       if (r.code !== 0) throw new Error(`podman pull ${ref} failed: ${r.stderr}`);
@@ -57,6 +63,7 @@ export async function startPodman(): Promise<PodmanHandle> {
     },
     async stop() {
       await podman(['rm', '--all', '--force'], { timeoutMs: 60_000 }).catch(() => undefined);
+      await unmountUnder(dir);
       await removeTempDir(dir);
     },
   };
