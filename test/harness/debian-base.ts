@@ -4,8 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { runOk } from './exec.js';
+import { withFileLock } from './file-lock.js';
 import { MEDIA, sha256, tagged, writeJsonBlob, writeLayoutIndex } from './layout.js';
 
 /** Where finished debootstrap trees are kept (`<suite>-<variant>[-<include hash>]`), reused by every test and run. */
@@ -88,9 +89,32 @@ export async function debianRootfs(include: readonly string[] = []): Promise<str
 
 /**
  * An OCI layout at `layoutDir` holding the tree `rootfs` as one gzip layer, tagged `tag`, linux/amd64, with Debian's
- * usual config (PATH, Cmd bash). Deterministic: sorted entries, numeric owners, fixed times.
+ * usual config (PATH, Cmd bash). Deterministic: sorted entries, numeric owners, fixed times. For a tree debianRootfs
+ * keeps (read-only once complete), the layout is made once next to it, under the same lock, and copied: eight test
+ * files ask for the same few bases, and tar + gzip of a 130-930 MB tree is 10-25 s each on a busy machine.
  */
 export async function debianBaseLayout(rootfs: string, layoutDir: string, tag = DEBIAN_SUITE): Promise<{ dir: string; tag: string }> {
+  const tree = join(rootfs, '..');
+  if (resolve(tree, '..') !== resolve(DEBIAN_CACHE) || !existsSync(join(tree, '.complete'))) return makeLayout(rootfs, layoutDir, tag);
+  const kept = join(tree, `layout-${tag}`);
+  if (!existsSync(join(kept, '.complete'))) {
+    // One maker across processes (vitest workers); the one that gets the lock second finds `.complete`.
+    await withFileLock(join(DEBIAN_CACHE, '.layout-lock'), async () => {
+      if (existsSync(join(kept, '.complete'))) return;
+      await rm(`${kept}.tmp`, { recursive: true, force: true });
+      await makeLayout(rootfs, join(`${kept}.tmp`, 'layout'), tag);
+      await rm(kept, { recursive: true, force: true });
+      await rename(`${kept}.tmp`, kept);
+      await writeFile(join(kept, '.complete'), '');
+    });
+  }
+  await rm(layoutDir, { recursive: true, force: true });
+  await runOk('cp', ['-a', join(kept, 'layout'), layoutDir], { timeoutMs: 600_000 });
+  return { dir: layoutDir, tag };
+}
+
+/** debianBaseLayout's work, done in `layoutDir`. */
+async function makeLayout(rootfs: string, layoutDir: string, tag: string): Promise<{ dir: string; tag: string }> {
   await rm(layoutDir, { recursive: true, force: true });
   await mkdir(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(join(layoutDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
