@@ -111,10 +111,11 @@ BUSYBOX_APPLETS="sh ash cat chmod cp cut dirname basename echo env false grep he
 for arch in $ARCHES; do
   read -r -a apt_opts <<<"$(apt_for "$arch")"
   log "fetching libc6 libstdc++6 libgcc-s1 for $arch (apt-get download, private apt state)"
-  apt-get "${apt_opts[@]}" update -qq >/dev/null
   debs="$WORK/debs-$arch"
   mkdir -p "$debs"
-  (cd "$debs" && apt-get "${apt_opts[@]}" download -qq libc6 libstdc++6 libgcc-s1 busybox-static >/dev/null)
+  # The apt state in the cache is shared by concurrent runs (tests, benchmarks): one at a time, waiting, where apt
+  # alone would fail with "Could not get lock .../lists/lock".
+  flock "$CACHE/apt-$arch.lock" sh -c 'apt-get "$@" update -qq >/dev/null && cd "$0" && apt-get "$@" download -qq libc6 libstdc++6 libgcc-s1 busybox-static >/dev/null' "$debs" "${apt_opts[@]}"
   log "  $(cd "$debs" && ls | sed 's/_[a-z0-9]*\.deb$//' | tr '\n' ' ')"
   rootfs="$WORK/base-$arch/rootfs"
   mkdir -p "$rootfs"
