@@ -55,6 +55,8 @@ try {
   const podman = ['podman', '--root', join(store, 'root'), '--runroot', join(store, 'run'), '--tmpdir', join(store, 'libpod'), '--storage-driver', 'vfs', '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
   await runOk(podman[0], [...podman.slice(1), 'pull', '--quiet', '--tls-verify=false', '--signature-policy', join(store, 'policy.json'), image], { env: { ...process.env, ...penv } });
   const nofile = (await runOk('sh', ['-c', 'ulimit -n'])).stdout.trim();
+  // What vfs copies at each container creation: the image's unpacked size (podman's figure).
+  const imageBytes = Number((await runOk(podman[0], [...podman.slice(1), 'image', 'inspect', '--format', '{{.Size}}', image], { env: { ...process.env, ...penv } })).stdout.trim());
 
   const ctx = join(WORK, 'ctx');
   await mkdir(ctx);
@@ -136,6 +138,7 @@ try {
     '',
     machineHeader(machine, `node bench/executor.js --size ${SIZE} --runs ${RUNS}`),
     `- load average (1, 5, 15 min) before: ${loadBefore}; after: ${load()} (other work on this machine runs concurrently)`,
+    `- stowage's image (amd64): ${(imageBytes / 1e6).toFixed(0)} MB unpacked, which Podman's vfs storage copies for each container`,
     '',
     `The salary Dockerfile (WORKDIR, COPY of a ${SIZE} MiB bf16 model, COPY of the predictor, ENTRYPOINT, CMD) on a busybox base, built and pushed to a loopback registry, a fresh repository each round. stowage: its image (scripts/image.sh) under Podman as a restricted pod (uid 65532, read-only root, tmpfs /tmp, --cap-drop ALL, no-new-privileges, host network), kaniko's flags; the time includes starting the container. buildah: bud + push, vfs storage. ${RUNS} rounds, interleaved, medians.`,
     '',
