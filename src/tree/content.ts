@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Readable as NodeReadable } from 'node:stream';
+import { readAt } from '../util/fd-cache.js';
 
 /**
  * The bytes of a new file in a {@link TreeOverlay}, as an opener: nothing is held in memory, every `open` gives a
@@ -18,16 +18,29 @@ export interface FileContent {
 
 const CHUNK = 1024 * 1024;
 
-/** `size` bytes of a file on disk from `offset`: a member of an archive kept in a cache (a package's data.tar). */
+/**
+ * `size` bytes of a file on disk from `offset`: a member of an archive kept in a cache (a package's data.tar), read
+ * in chunks of at most 1 MiB through a kept descriptor (util/fd-cache.ts: most members are small, and an open and a
+ * close per member cost more than the reads). A file shorter than the range fails the stream.
+ */
 export function fileRange(file: string, offset: number, size: number, key: string): FileContent {
   return {
     size,
     key,
     open(start = 0, end = size) {
       if (end <= start) return NodeReadable.from([]);
-      return createReadStream(file, { start: offset + start, end: offset + end - 1, highWaterMark: CHUNK });
+      return NodeReadable.from(rangeChunks(file, offset + start, offset + end), { objectMode: false, highWaterMark: CHUNK });
     },
   };
+}
+
+function* rangeChunks(file: string, from: number, to: number): Generator<Buffer> {
+  for (let at = from; at < to; ) {
+    const chunk = readAt(file, at, Math.min(CHUNK, to - at));
+    if (chunk.length === 0) throw new Error(`${file} ends at byte ${at}, before the ${to - from} bytes from ${from} it should hold`);
+    at += chunk.length;
+    yield chunk;
+  }
 }
 
 /** Bytes a program made (a generated dpkg status, a link farm's index): small by nature, keyed by their sha256. */
