@@ -63,7 +63,7 @@ describeDebian('--apt python3 and --python-lock in one build', () => {
     // The base has no python3: this line can only come from the packages' tree.
     expect(r.stderr).toMatch(/python: 2 wheels for \/usr\/bin\/python3 \(debian, \/usr\/local\/lib\/python3\.11\/dist-packages\)/);
 
-    podman = await startPodman();
+    podman = await startPodman({ overlay: true });
     await podman.pull(ref);
     const ran = await podman.runImage(ref, ['python3', '-c', 'import wheel, pip, sys; print(wheel.__version__, pip.__file__, sys.version_info[:2])']);
     expect(ran.stderr).toBe('');

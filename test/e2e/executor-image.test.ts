@@ -68,9 +68,9 @@ beforeAll(async () => {
   await chmod(work, 0o755);
   image = `${registry.host}/stowage/executor:test`;
   imageDigest = await buildImage(image);
-  podman = await startPodman();
+  podman = await startPodman({ overlay: true });
   await podman.pull(image, { creds: CREDS });
-  containerd = await startContainerd();
+  containerd = await startContainerd({ overlay: true });
 }, 1_800_000);
 
 afterAll(async () => {

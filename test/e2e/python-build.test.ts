@@ -71,7 +71,7 @@ describeDebian('wheels on a Debian python3 base', () => {
     expect(r.stdout).toMatch(DIGEST_LINE);
     systemDigest = r.stdout.trim();
 
-    podman = await startPodman();
+    podman = await startPodman({ overlay: true });
     await podman.pull(ref);
     const imported = await podman.runImage(ref, ['python3', '-c', CHECK]);
     expect(imported.stderr).toBe('');
@@ -81,7 +81,7 @@ describeDebian('wheels on a Debian python3 base', () => {
     const pip = await podman.runImage(ref, ['pip3.11', '--version']);
     expect(pip.stdout).toMatch(/^pip 23\.0\.1 from \/usr\/local\/lib\/python3\.11\/dist-packages\/pip \(python 3\.11\)/);
 
-    containerd = await startContainerd();
+    containerd = await startContainerd({ overlay: true });
     await containerd.pull(ref);
     const viaCtr = await containerd.runImage(ref, ['demo-raw']);
     expect(viaCtr.stdout).toBe('demo-raw ran\n');
@@ -167,7 +167,7 @@ describeDebian('wheels on a Debian python3 base', () => {
     const ref = `${registry.host}/py/venv:1`;
     const r = await stowage(['build', '--from', base, '--to', ref, '--python-lock', lock, '--python-target', 'venv:/opt/venv', '--cache-dir', cache, '--env', 'PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], { timeoutMs: 900_000 });
     expect(r.stdout).toMatch(DIGEST_LINE);
-    podman ??= await startPodman();
+    podman ??= await startPodman({ overlay: true });
     await podman.pull(ref);
     const imported = await podman.runImage(ref, ['python', '-c', CHECK]);
     expect(imported.stderr).toBe('');

@@ -66,7 +66,7 @@ describe.skipIf(!available.ok)('RUN pip install in a Dockerfile', () => {
     const r = await stowage(['build', '-f', join(ctx, 'Dockerfile'), '--to', ref, ctx], { timeoutMs: 900_000 });
     expect(r.stderr).toMatch(/Dockerfile:6: RUN pip install: carried out by stowage without running pip: 2 wheels installed into \/usr\/local\/lib\/python3\.11\/dist-packages/);
     expect(r.stdout).toMatch(DIGEST_LINE);
-    podman = await startPodman();
+    podman = await startPodman({ overlay: true });
     await podman.pull(ref);
     const cmd = await podman.runImage(ref, []);
     expect(cmd.stdout).toBe('demo_ext add(2, 3) = 5\n');
@@ -82,7 +82,7 @@ describe.skipIf(!available.ok)('RUN pip install in a Dockerfile', () => {
     const ref = `${registry.host}/py/dockerfile:whl`;
     const r = await stowage(['build', '-f', join(ctx, 'Dockerfile.whl'), '--to', ref, ctx], { timeoutMs: 900_000 });
     expect(r.stdout).toMatch(DIGEST_LINE);
-    podman ??= await startPodman();
+    podman ??= await startPodman({ overlay: true });
     await podman.pull(ref);
     const out = await podman.runImage(ref, ['cat', '/usr/local/lib/python3.11/dist-packages/wheel-0.38.4.dist-info/direct_url.json']);
     expect(JSON.parse(out.stdout)).toMatchObject({ archive_info: { hashes: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } } });

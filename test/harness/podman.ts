@@ -51,7 +51,9 @@ export async function startPodman(options: { overlay?: boolean } = {}): Promise<
     nofile,
     storageDriver,
     async pull(ref, options = {}) {
-      const r = await podman(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy, ...(options.creds ? ['--creds', options.creds] : []), ref]);
+      // A guard against a hang, not a speed requirement: unpacking a few hundred MB on a busy machine (vfs copies the
+      // tree once per layer) took more than 3 minutes at load 26.
+      const r = await podman(['pull', '--quiet', '--tls-verify=false', '--signature-policy', policy, ...(options.creds ? ['--creds', options.creds] : []), ref], { timeoutMs: 1_200_000 });
       if (r.code !== 0) throw new Error(`podman pull ${ref} failed: ${r.stderr}`);
     },
     runImage(ref, args) {
