@@ -3,6 +3,7 @@
 // Podman runs both and they print the same predictions. The base is a debootstrap minbase on a loopback registry.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepAptDownloads, seedAptDownloads } from '../harness/apt-downloads.js';
 import { startBuildah } from '../harness/buildah.js';
 import { DIGEST_LINE, FIXTURES, stowage } from '../harness/cli.js';
 import { debianBaseAvailable, debianBaseLayout, debianRootfs } from '../harness/debian-base.js';
@@ -33,6 +34,8 @@ beforeAll(async () => {
   base = `${registry.host}/debian:bookworm`;
   await skopeoCopy(`oci:${layout.dir}:${layout.tag}`, `docker://${base}`, { dest: { tlsVerify: false } });
   podman = await startPodman({ overlay: true });
+  // The .debs (and their decoded data) apt.test.ts or an earlier run fetched; what is missing is downloaded.
+  await seedAptDownloads(join(work, 'cache'));
 }, 1_800_000);
 
 afterAll(async () => {
@@ -59,6 +62,7 @@ describe('apt: the same job as a Dockerfile (FROM, RUN apt-get, COPY, ENTRYPOINT
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(DIGEST_LINE);
+    await keepAptDownloads(join(work, 'cache'));
     expect(r.stderr).toMatch(/Dockerfile:5: RUN apt-get install: \d+ packages installed; emulated: [^;]*\bldconfig, mkdir, [^;]*update-alternatives; skipped: [^;]*; no scripts run\n/);
     await podmanPull(stowed);
     expect(await podmanRun(stowed, [])).toMatchObject({ code: 0, stdout: PREDICT_0 });

@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepAptDownloads, seedAptDownloads } from '../harness/apt-downloads.js';
 import { stowage } from '../harness/cli.js';
 import { debianBaseAvailable, debianBaseLayout, debianRootfs } from '../harness/debian-base.js';
 import { imageTree, type ImageTree, type TreeEntry } from '../harness/image-tree.js';
@@ -74,9 +75,12 @@ describe('apt install oracle: debootstrap --include=python3-sklearn,ca-certifica
     const withSklearn = await debianRootfs(PACKAGES);
     const layout = await debianBaseLayout(minbase, join(work, 'base'));
     const out = join(work, 'out');
+    // The .debs (and their decoded data) other files or an earlier run fetched; what is missing is downloaded.
+    await seedAptDownloads(join(work, 'cache'));
     const r = await stowage(['build', '--from', `oci:${layout.dir}:${layout.tag}`, '--to', `oci:${out}:sk`, '--apt', PACKAGES.join(','), '--cache-dir', join(work, 'cache')], { timeoutMs: 2_400_000 });
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
+    await keepAptDownloads(join(work, 'cache'));
     const ours = (await imageTree(out, 'sk')).tree;
     const theirs = await dirTree(withSklearn);
     const allowed = patterns(await readFile(EXPECTED, 'utf8'));

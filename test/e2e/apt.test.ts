@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIGEST_LINE, FIXTURES, failsWithOneLine, stowage } from '../harness/cli.js';
+import { keepAptDownloads } from '../harness/apt-downloads.js';
 import { startContainerd, type ContainerdHandle } from '../harness/containerd.js';
 import { debianBaseAvailable, debianBaseLayout, debianRootfs } from '../harness/debian-base.js';
 import { startPodman, type PodmanHandle } from '../harness/podman.js';
@@ -100,6 +101,8 @@ describe('apt: the salary job with python3-sklearn', () => {
     expect(r.stderr).toMatch(new RegExp(`apt: resolved ${installed.length} packages for python3-sklearn`));
     expect(r.stderr).toContain(`apt: ${installed.length} packages installed; emulated: ${EMULATED}; skipped: `);
     expect(r.stderr).toMatch(/; skipped: [^;\n]*\bpy3compile\b[^;\n]*; no scripts run\n/);
+    // This build is cold (downloads, decodes); what it fetched serves the other files that install this closure.
+    await keepAptDownloads(join(work, 'cache'));
   }, 1_800_000);
 
   itDebian('has one layer per big Source package, a shared one and the database layer, and no record of scripts not run', async () => {
