@@ -9,7 +9,7 @@ import { buildLayers, readInputs, type BuiltLayers } from './build/layers.js';
 import { planPack, publishPack } from './build/model-layers.js';
 import { checkBuildOptionKeys } from './build/option-keys.js';
 import { plan } from './build/plan.js';
-import { preparePythonStep, pythonLayers, type PythonStep } from './build/python-layers.js';
+import type { PythonStep } from './build/python-layers.js';
 import { defaultKeychain } from './auth/credentials.js';
 import { resultOf, type MadeImage } from './build/result.js';
 import { LayerCache } from './cache/layer-cache.js';
@@ -28,7 +28,7 @@ import { sourceFor } from './source/open-image.js';
 import { SourceImage } from './source/source-image.js';
 import { anySignal } from './util/cancel.js';
 import { newLayerMediaType } from './image/layer.js';
-import { aptStep, baseRootFs, installSummary, type AptStepResult } from './build/apt-step.js';
+import type { AptStepResult } from './build/apt-step.js';
 import type { RootFs } from './dockerfile/rootfs.js';
 import { PYTHON_BASE_FILES } from './python/base-files.js';
 
@@ -97,10 +97,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // once when first needed (an unchanged Python install may never need it), to which the packages' layers are
       // applied before the Python install is prepared on it.
       let treeRead: Promise<RootFs> | undefined;
-      const tree = () => (treeRead ??= baseRootFs(base, cache!, signal, p.python ? PYTHON_BASE_FILES : undefined));
+      // The apt and Python code (~60 modules) loads only for a build that asks for packages.
+      const tree = () => (treeRead ??= import('./build/apt-step.js').then((m) => m.baseRootFs(base, cache!, signal, p.python ? PYTHON_BASE_FILES : undefined)));
       let treeKey = base.manifest.digest;
       const preparePython = async (python: NonNullable<typeof p.python>) => {
         const credentials = options.credentialSource ?? defaultKeychain({ ...(options.environment ? { env: options.environment } : {}), ...(options.credentials ? { explicit: options.credentials } : {}) });
+        const { preparePythonStep } = await import('./build/python-layers.js');
         const step = await preparePythonStep(base, { fs: tree, key: treeKey }, python, { cacheDir: cache!.dir, persistent: cache!.persistent, credentials, ...(options.caFile ? { caFile: options.caFile } : {}), signal });
         log.info(`python: ${step.selected.wheels.length} wheel${step.selected.wheels.length === 1 ? '' : 's'} for ${step.selected.target.interpreter} (${step.selected.target.layout}, ${step.selected.target.scheme.purelib})`);
         return step;
@@ -112,6 +114,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Debian packages first: the copies (the application) go on top of the system they need.
       if (p.apt) {
         const settings = { cache, mtime: p.epoch, compression: p.compression, mediaType: newLayerMediaType(family, p.compression.kind, source.describe()), recordFiles: p.recordFiles, signal, ...progress };
+        const { aptStep, installSummary } = await import('./build/apt-step.js');
         apt = await aptStep(p.apt, await tree(), { base, cache, settings, sink, ...(shared ? { shared } : {}), log, signal });
         log.info(`apt: ${installSummary(apt.report)}`);
         treeKey = `${base.manifest.digest}:${apt.layers.map((l) => l.record.digest).join(',')}`;
@@ -119,7 +122,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         // come after the packages' blobs moved, but before any manifest or tag names them.
         if (p.python) python = await preparePython(p.python);
       }
-      const py = python ? await pythonLayers(python, steps) : undefined;
+      const py = python ? await (await import('./build/python-layers.js')).pythonLayers(python, steps) : undefined;
       layers = await buildLayers(inputs, steps);
       if (py) layers = { layers: [...py.layers, ...layers.layers], infos: [...py.infos, ...layers.infos], toRecord: [...py.toRecord, ...layers.toRecord] };
       clock.lap('layers');

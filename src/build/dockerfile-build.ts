@@ -17,8 +17,6 @@ import type { ImageSink } from '../sink/sink.js';
 import { sourceFor } from '../source/open-image.js';
 import type { Plan } from './plan.js';
 import type { MadeImage } from './result.js';
-import { aptRunShape } from './apt-step.js';
-import { pipRunShape } from './pip-step.js';
 
 /**
  * Reads, parses and checks a Dockerfile (syntax, RUN) before anything is fetched, once: the checked executor is the
@@ -67,12 +65,19 @@ export interface DockerfileSteps {
   signal: AbortSignal;
 }
 
-/** The engines that carry out a RUN of a recognised shape, by the shape's engine. */
+/**
+ * The engines that carry out a RUN of a recognised shape, by the shape's engine. Each engine's code (apt's resolver
+ * and dpkg, pip's wheels: ~60 modules) loads at the first RUN that needs it, so a Dockerfile without such a RUN (a
+ * kaniko job's COPY and config) starts without compiling them.
+ */
 function runShapes(s: DockerfilePlan & DockerfileSteps): NonNullable<ExecutorEnv['runShape']> {
   const settings = { cache: s.cache, mtime: s.epoch, compression: s.compression, recordFiles: s.recordFiles, signal: s.signal };
-  const apt = aptRunShape(s.apt, { cache: s.cache, settings, log: s.log, signal: s.signal });
-  const pip = pipRunShape({ cache: s.cache, settings, ...(s.shared ? { shared: s.shared } : {}), environment: s.environment, log: s.log, signal: s.signal });
-  return (shape, on) => (shape.engine === 'pip' ? pip(shape, on) : apt(shape, on));
+  let apt: ReturnType<typeof loadApt> | undefined;
+  let pip: ReturnType<typeof loadPip> | undefined;
+  const loadApt = async () => (await import('./apt-step.js')).aptRunShape(s.apt, { cache: s.cache, settings, log: s.log, signal: s.signal });
+  const loadPip = async () =>
+    (await import('./pip-step.js')).pipRunShape({ cache: s.cache, settings, ...(s.shared ? { shared: s.shared } : {}), environment: s.environment, log: s.log, signal: s.signal });
+  return async (shape, on) => (shape.engine === 'pip' ? (await (pip ??= loadPip()))(shape, on) : (await (apt ??= loadApt()))(shape, on));
 }
 
 /** Runs the Dockerfile's instructions: the target stage's base, its new layers (each handed to the sink) and config. */

@@ -17,7 +17,7 @@ import { validateTag, type Reference } from '../ref/reference.js';
 import { archiveName, parseTarget, type Target } from '../ref/target.js';
 import type { RegistryMirrors } from './mirrors.js';
 import { retrySettings, validateRetries } from '../registry/access.js';
-import { validatePythonOptions, type PythonInstallOptions } from '../python/prepare.js';
+import { validatePythonOptions, type PythonInstallOptions } from '../python/options.js';
 import type { SignOptions } from '../sign/sign-types.js';
 import { buildParameters } from './parameters.js';
 import type { AptRequest } from './apt-step.js';

@@ -5,7 +5,7 @@ import type { RootFs } from '../dockerfile/rootfs.js';
 import { StowageError } from '../errors.js';
 import type { ImageConfig } from '../image/types.js';
 import { TreeOverlay } from '../tree/overlay.js';
-import { shownUrl } from '../http/get.js';
+import { validatePythonOptions, type PythonInstallOptions } from './options.js';
 import type { PyHttp } from './fetch.js';
 import { localFiles, type LockFiles } from './files.js';
 import type { PythonLock } from './lock.js';
@@ -14,6 +14,7 @@ import { readRequirements } from './requirements.js';
 import { directWheels, selectWheels, type ChosenWheel } from './select.js';
 import { inspectPython, markerEnvironment, type PythonTarget, type PythonTargetRequest } from './target.js';
 import { BIG_WHEEL, installWheels, WheelPool, type InstalledReport } from './tree-install.js';
+export { validatePythonOptions, type PythonInstallOptions } from './options.js';
 
 /**
  * Python packages for an image, up to the merged tree: the base's Python read (remembered per base, so a rebuild
@@ -21,24 +22,6 @@ import { BIG_WHEEL, installWheels, WheelPool, type InstalledReport } from './tre
  * base. Every input problem (an unpinned requirement, a hash mismatch, no fitting wheel, an sdist, an unsafe wheel,
  * an externally managed Python) is thrown from here, before any layer is made or anything is sent.
  */
-
-/** What `--python-lock`, `--wheel`, `--find-links`, `--index-url`, `--extra-index-url`, `--python-target`, `--python-site` and `--break-system-packages` ask for. */
-export interface PythonInstallOptions {
-  /** pylock.toml (PEP 751) or a requirements.txt in hash-checking mode. */
-  lock?: string;
-  /** Wheel files installed as given (pip's `pip install FILE.whl`). */
-  wheels?: string[];
-  findLinks?: string[];
-  indexUrl?: string;
-  /** More simple indexes searched besides `indexUrl` (pip's `--extra-index-url`, repeatable). */
-  extraIndexUrls?: string[];
-  /** `auto` (default) or `venv:/DIR`. */
-  target?: string;
-  site?: string;
-  breakSystemPackages?: boolean;
-  /** Installed size from which a wheel gets its own layer (default 64 MiB). */
-  bigWheel?: number;
-}
 
 export interface PreparedPython {
   target: PythonTarget;
@@ -53,18 +36,6 @@ export interface PreparedPython {
 /** Whether a lock file is a PEP 751 lock (`pylock.toml`, `pylock.NAME.toml`) rather than a requirements file. */
 export function isPylock(file: string): boolean {
   return /^pylock(\.[^.]+)?\.toml$/.test(path.basename(file)) || file.endsWith('.toml');
-}
-
-/** Checks the options alone (before anything is read). */
-export function validatePythonOptions(o: PythonInstallOptions): void {
-  if (!o.lock && !(o.wheels?.length)) {
-    const given = [o.findLinks?.length && 'findLinks', o.indexUrl && 'indexUrl', o.extraIndexUrls?.length && 'extraIndexUrls', o.target && 'target', o.site && 'site', o.breakSystemPackages && 'breakSystemPackages'].filter(Boolean);
-    throw new StowageError('USAGE', `${given.map((n) => `the python.${n} option`).join(', ') || 'Python options'} need something to install: the python.lock option FILE or the python.wheels option FILE.whl`);
-  }
-  if (o.site !== undefined && o.target !== undefined && o.target !== 'auto') throw new StowageError('USAGE', 'the python.site option and the python.target option venv: cannot be used together');
-  if (o.target !== undefined && o.target !== 'auto' && !o.target.startsWith('venv:')) throw new StowageError('USAGE', `the python.target option must be auto or venv:/DIR, got "${o.target}"`);
-  if (o.indexUrl !== undefined && !/^https?:\/\//i.test(o.indexUrl)) throw new StowageError('USAGE', `the python.indexUrl option ${shownUrl(o.indexUrl)}: expected an http(s) URL`);
-  for (const u of o.extraIndexUrls ?? []) if (!/^https?:\/\//i.test(u)) throw new StowageError('USAGE', `the python.extraIndexUrls option ${shownUrl(u)}: expected an http(s) URL`);
 }
 
 /** The base's Python, remembered in `cacheDir` under the base's layers and config (a rebuild reads no base file). */
