@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
 import { downloadVerified, lockSays, redactUrl, type Expected, type PyHttp } from './fetch.js';
@@ -156,9 +155,28 @@ function lockHash(pkg: LockedPackage, w: LockedWheel, what: string): Expected {
   throw new StowageError('PY_UNPINNED', `${what} has no sha256, sha384 or sha512 hash in the lock`);
 }
 
+/** Bytes per read when hashing a wheel; two buffers, reused: the next read runs while the last one is hashed. */
+const HASH_CHUNK = 1 << 20;
+
 async function fileHashes(file: string, algorithms: string[]): Promise<Record<string, string>> {
   const hs = algorithms.map((a) => createHash(a));
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) for (const h of hs) h.update(chunk as Buffer);
+  const handle = await open(file, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
+    let position = 0, turn = 0;
+    let next = handle.read(buffers[0]!, 0, HASH_CHUNK, 0);
+    for (;;) {
+      const { bytesRead, buffer } = await next;
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      turn ^= 1;
+      next = handle.read(buffers[turn]!, 0, HASH_CHUNK, position);
+      const chunk = buffer.subarray(0, bytesRead);
+      for (const h of hs) h.update(chunk);
+    }
+  } finally {
+    await handle.close();
+  }
   return Object.fromEntries(algorithms.map((a, i) => [a, hs[i]!.digest('hex')]));
 }
 

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline, Readable as NodeReadable, type Readable } from 'node:stream';
-import { createInflateRaw, inflateRawSync } from 'node:zlib';
+import { createInflateRaw } from 'node:zlib';
+import { ZStream, Z_BUF_ERROR, Z_FINISH, Z_OK, Z_STREAM_END, zlibInflate, zlibInflateInit2, zlibInflateReset } from 'pako';
 import yauzl from 'yauzl';
 import { StowageError } from '../errors.js';
 import { parseWheelName, type WheelName } from './tags.js';
@@ -145,8 +146,7 @@ export class Wheel {
       buf = buf.subarray(start, start + entry.compressedSize);
     }
     if (entry.compressionMethod === 0) return buf;
-    // A member that inflates to more than its entry says fails here (RangeError), not after filling memory.
-    return inflateRawSync(buf, { maxOutputLength: Math.max(1, entry.uncompressedSize) });
+    return inflateSmall(buf, entry.uncompressedSize);
   }
 
   has(name: string): boolean {
@@ -175,6 +175,40 @@ export class Wheel {
     this.#handle?.then((h) => h.close()).catch(() => undefined);
   }
 }
+
+/**
+ * A small member inflated by pako (pure JavaScript, pinned like the gzip engine) through one inflate state, reset
+ * for each member: a wheel of a few thousand small files would otherwise make a native zlib context per file, whose
+ * memory the process keeps (measured: 5,000 inflateRawSync calls of 4 KiB members raised RSS by ~50 MiB, 20,000 by
+ * ~90 MiB, with or without collections). A member that inflates to more than its entry says fails without filling
+ * memory; one that inflates to less, or is cut short, fails too.
+ */
+let inflater: ZStream | undefined;
+function inflateSmall(data: Uint8Array, size: number): Buffer {
+  if (!inflater) {
+    inflater = new ZStream();
+    if (zlibInflateInit2(inflater, -15) !== Z_OK) throw new Error('cannot start an inflate');
+  } else if (zlibInflateReset(inflater) !== Z_OK) {
+    throw new Error('cannot reset the inflate');
+  }
+  const s = inflater;
+  // One byte of room beyond the size: a member that fills it holds more than its entry says.
+  const out = Buffer.allocUnsafe(size + 1);
+  s.input = data;
+  s.next_in = 0;
+  s.avail_in = data.length;
+  s.output = new Uint8Array(out.buffer, out.byteOffset, out.length);
+  s.next_out = 0;
+  s.avail_out = out.length;
+  const status = zlibInflate(s, Z_FINISH);
+  const made = s.next_out;
+  s.input = EMPTY;
+  s.output = EMPTY;
+  if (status !== Z_STREAM_END) throw new Error(status === Z_BUF_ERROR && made > size ? `the member inflates to more than its ${size} bytes` : `invalid deflate data${s.msg ? `: ${s.msg}` : ''}`);
+  if (made !== size) throw new Error(`the member inflates to ${made} bytes, its entry says ${size}`);
+  return out.subarray(0, size);
+}
+const EMPTY = new Uint8Array(0);
 
 /** The one `{name}-{version}.dist-info` directory at the archive root whose name matches the file name's. */
 function findDistInfo(members: WheelMember[], parsed: WheelName, filename: string): string {
