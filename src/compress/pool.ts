@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { encodeBlock } from './block-codec.js';
 import type { BlockJob } from './block-codec.js';
 import { WORKER_MARK } from './deflate-worker.js';
+import { keepSpare, takeSpare } from './spare-workers.js';
 import type { JobMessage, ResultMessage } from './deflate-worker.js';
 
 export interface DeflatedBlock {
@@ -82,9 +83,12 @@ export class WorkerPool implements BlockDeflater {
     this.#closed = true;
     this.#rejectAll(new Error('the compression worker pool was closed'));
     const workers = [...this.#workers];
+    const idle = new Set(this.#idle);
     this.#workers.clear();
     this.#idle.length = 0;
-    await Promise.all(workers.map((w) => w.terminate()));
+    // Idle workers of a healthy pool with the default script wait a moment for the next pool (spare-workers.ts).
+    const keep = (w: Worker) => !this.#failure && !this.#workerUrl && idle.has(w) && keepSpare(w);
+    await Promise.all(workers.map((w) => (keep(w) ? undefined : w.terminate())));
   }
 
   #schedule(): void {
@@ -106,7 +110,7 @@ export class WorkerPool implements BlockDeflater {
   }
 
   #start(): Worker {
-    const worker = startWorker(this.#workerUrl);
+    const worker = (this.#workerUrl ? undefined : takeSpare()) ?? startWorker(this.#workerUrl);
     worker.unref();
     worker.on('message', (message: ResultMessage) => {
       const task = this.#busy.get(worker);
