@@ -4,14 +4,17 @@
 // instead of piling up in /tmp unseen. The tests' own directories (`stowage-test-*`, test/harness/tmp.ts) are theirs
 // to remove and are not counted, and they stay in the machine's temp directory (test/harness/tmp.ts), whose short
 // path Podman needs (it refuses a runroot path over 50 characters). The private directory goes at the end either way.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { atExit } from './cleanup.js';
 
 process.env.STOWAGE_TEST_TMP_BASE ??= os.tmpdir();
-const root = mkdtempSync(path.join(process.env.STOWAGE_TEST_TMP_BASE, 'stowage-test-tmpdir-'));
+// Lower case only (not mkdtemp's mixed case): buildah names an `oci:` base after its path and refuses upper case.
+const root = path.join(process.env.STOWAGE_TEST_TMP_BASE, `stowage-test-tmpdir-${randomBytes(6).toString('hex')}`);
+mkdirSync(root, { mode: 0o700 });
 process.env.TMPDIR = root;
 const unregister = atExit(() => rmSync(root, { recursive: true, force: true }));
 
