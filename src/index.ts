@@ -77,7 +77,8 @@ export type { PythonTarget, PythonTargetRequest, Scheme } from './python/target.
 export type { PythonLock, LockedPackage, LockedWheel, FileHashes } from './python/lock.js';
 export type { ChosenWheel, WheelSources } from './python/select.js';
 export type { InstalledFile, InstalledWheel, InstallRequest } from './python/install.js';
-export type { PythonInstallOptions, PreparedPython } from './python/prepare.js';
+export type { PythonInstallOptions } from './python/options.js';
+export type { PreparedPython } from './python/prepare.js';
 export type { DockerfileOptions } from './dockerfile/executor.js';
 export type { DockerfileSources } from './dockerfile/sources.js';
 export type { BuildEvent } from './events.js';
