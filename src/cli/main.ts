@@ -4,11 +4,13 @@
 // could run, with a message about node:zlib instead of the version.
 import zlib from 'node:zlib';
 import { nodeProblem } from '../node-version.js';
+import { keepYoungGenerationSmall } from './young-generation.js';
 
 const problem = nodeProblem(process.version, zlib);
 if (problem) {
   process.stderr.write(`stowage: error: ${problem}\n`);
   process.exitCode = 1;
 } else {
+  keepYoungGenerationSmall();
   await import('./run.js');
 }
