@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { StowageError } from '../errors.js';
 import type { Transport } from '../http/types.js';
 import { silentLogger, type Logger } from '../log.js';
+import { collectNow } from '../util/memory.js';
 import { readAptBase, type AptBase } from './base.js';
 import { loadAptLists, verifyAptSources } from './index.js';
 import { readKeyring, type AptKey } from './keyring.js';
@@ -92,8 +93,9 @@ export async function resolveForTree(files: TreeFiles, imageArch: string, reques
     log.debug(`apt: resolution ${key!.slice(0, 12)} from the cache (the lists' SHA256 unchanged)`);
     return { ...kept, base };
   }
-  const index = await loadAptLists(lists, opened);
-  const resolution = resolveApt(index, base.installed, request.packages, { recommends });
+  // The lists (tens of thousands of packages) are garbage once resolved: collected now, not during the downloads.
+  const resolution = resolveApt(await loadAptLists(lists, opened), base.installed, request.packages, { recommends });
+  collectNow();
   if (key) await writeResolution(o.cacheDir!, key, resolution);
   return { ...resolution, base };
 }
