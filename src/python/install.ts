@@ -190,7 +190,9 @@ export async function* verifiedMember(wheel: Wheel, file: InstalledFile & { cont
   const { algorithm, digest } = parseRecordHash(file.hash, `${wheel.parsed.filename}: ${file.content.member}`);
   const hash = createHash(algorithm);
   let size = 0;
-  for await (const chunk of await wheel.open(file.content.member)) {
+  // A small member in one piece, without a stream (most of a wheel's files).
+  const whole = wheel.small(file.content.member);
+  for await (const chunk of whole ? [whole] : await wheel.open(file.content.member)) {
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
     if (size > file.size) throw mismatch(wheel.parsed.filename, file.content.member);
