@@ -6,6 +6,7 @@ import yauzl from 'yauzl';
 import { StowageError } from '../errors.js';
 import { readAt } from '../util/fd-cache.js';
 import { parseWheelName, type WheelName } from './tags.js';
+import { openZip } from './zip-reader.js';
 
 /**
  * A wheel file opened for reading (PyPA "Binary distribution format"): its central directory listed (ZIP64 too, by
@@ -57,9 +58,7 @@ export class Wheel {
   static async open(file: string, filename: string): Promise<Wheel> {
     const parsed = parseWheelName(filename);
     if (!parsed) throw new StowageError('PY_FORMAT', `${filename} is not a wheel file name ({name}-{version}-{python}-{abi}-{platform}.whl)`);
-    const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => {
-      yauzl.open(file, { lazyEntries: true, autoClose: false, decodeStrings: true, validateEntrySizes: true, strictFileNames: false }, (err, z) => (err ? reject(err) : resolve(z)));
-    }).catch((e: Error) => {
+    const zip = await openZip(file, { lazyEntries: true, autoClose: false, decodeStrings: true, validateEntrySizes: true, strictFileNames: false }).catch((e: Error) => {
       throw new StowageError('PY_FORMAT', `${filename} is not a readable zip archive: ${e.message}`, { cause: e });
     });
     try {

@@ -143,4 +143,35 @@ describe('bad wheels', () => {
     expect(p.files.find((f) => f.path.endsWith('big64/__init__.py'))?.mode).toBe(0o644);
     await writeFile(join(work, 'noop'), '');
   });
+
+  it('reads a wheel whose central directory spans several read windows, small and big members alike', async () => {
+    // 3,000 members with long names: a central directory of ~400 KiB, more than one 256 KiB window (zip-reader.ts);
+    // one member over 1 MiB, read as a stream rather than in one piece.
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 3000; i++) files[`many/a_module_with_a_name_long_enough_to_fill_the_central_directory_quickly_${i}.py`] = `x = ${i}\n`;
+    files['many/big.txt'] = Array.from({ length: 60_000 }, (_, i) => `line ${i} ${(i * 2654435761) % 4294967296}\n`).join('');
+    expect(files['many/big.txt']!.length).toBeGreaterThan(1024 * 1024);
+    const file = await makeWheel(work, 'many-1.0-py3-none-any.whl', files);
+    const wheel = await Wheel.open(file, 'many-1.0-py3-none-any.whl');
+    try {
+      // Python's own listing of the archive: the same members, in the same order.
+      const listed = (await runOk(PYTHON, ['-c', 'import sys, zipfile; print("\\n".join(i.filename for i in zipfile.ZipFile(sys.argv[1]).infolist()))', file])).stdout.trim().split('\n');
+      expect(wheel.members.map((m) => m.name)).toEqual(listed);
+      const p = await planWheelInstall(wheel, DEBIAN_TARGET, { requested: true });
+      let checked = 0;
+      for (const f of p.files) {
+        if (f.content.kind !== 'member') continue;
+        const chunks: Uint8Array[] = [];
+        for await (const c of verifiedMember(wheel, f as InstalledFile & { content: { kind: 'member' } })) chunks.push(c);
+        const name = f.content.member;
+        if (name in files) {
+          expect(Buffer.concat(chunks).toString('utf8')).toBe(files[name]);
+          checked++;
+        }
+      }
+      expect(checked).toBe(3001);
+    } finally {
+      wheel.close();
+    }
+  });
 });
