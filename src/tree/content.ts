@@ -14,6 +14,12 @@ export interface FileContent {
   readonly key: string;
   /** The bytes from `start` (default 0) to `end` (exclusive, default `size`). */
   open(start?: number, end?: number): Readable;
+  /**
+   * The whole content as plain chunks, without a stream around them, when the content has them cheaper than
+   * {@link FileContent.open} (a wheel's member: thousands of small files, each a stream otherwise). A layer's tar
+   * writer takes these when present.
+   */
+  chunks?(): AsyncIterable<Uint8Array>;
 }
 
 const CHUNK = 1024 * 1024;
