@@ -133,8 +133,9 @@ export class Wheel {
    * A small member in one read of the file (local header and data together) and one synchronous inflate: most of a
    * wheel's files are a few KiB, and a stream per file costs far more than its bytes. The read is synchronous,
    * through a kept descriptor (util/fd-cache.ts): a promise and a trip through libuv's thread pool per member cost
-   * more than reading a few KiB from the page cache. Measured on the Python bench's 120 small wheels (5,040 members,
-   * 2 busy cores): see {@link Wheel.small}.
+   * more than reading a few KiB from the page cache. Measured with {@link Wheel.small} on the Python bench's 120 small
+   * wheels alone (5,040 members; cold build to a loopback registry, 2 busy cores, 4 A/B runs): 6.8-9.4 -> 5.5-7.7 CPU
+   * s, pairwise -0.9 to -2.2 s, same digest.
    */
   #small(entry: yauzl.Entry): Buffer {
     const at = entry.relativeOffsetOfLocalHeader;
