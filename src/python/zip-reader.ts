@@ -16,12 +16,14 @@ type ReadCallback = (err: Error | null, bytesRead?: number) => void;
 
 class WindowReader extends yauzl.RandomAccessReader {
   readonly #fd: number;
+  readonly #size: number;
   #window: Buffer = Buffer.alloc(0);
   #windowAt = 0;
 
-  constructor(fd: number) {
+  constructor(fd: number, size: number) {
     super();
     this.#fd = fd;
+    this.#size = size;
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
@@ -44,8 +46,10 @@ class WindowReader extends yauzl.RandomAccessReader {
     const from = position - this.#windowAt;
     if (from < 0 || from + length > this.#window.length) {
       if (length >= WINDOW) return readFully(this.#fd, buffer, offset, length, position);
-      const window = Buffer.allocUnsafe(WINDOW);
-      this.#window = window.subarray(0, readFully(this.#fd, window, 0, WINDOW, position));
+      // Never past the end of the file: a central directory is at its end, so the window a wheel keeps while it is
+      // open is about its central directory's size (123 open wheels kept 31 MiB of whole windows).
+      const window = Buffer.allocUnsafe(Math.max(length, Math.min(WINDOW, this.#size - position)));
+      this.#window = window.subarray(0, readFully(this.#fd, window, 0, window.length, position));
       this.#windowAt = position;
       return this.#window.copy(buffer, offset, 0, Math.min(length, this.#window.length));
     }
@@ -89,7 +93,7 @@ export function openZip(file: string, options: yauzl.Options): Promise<yauzl.Zip
       closeSync(fd);
       return reject(e as Error);
     }
-    const reader = new WindowReader(fd);
+    const reader = new WindowReader(fd, size);
     yauzl.fromRandomAccessReader(reader, size, { ...options, autoClose: false }, (err, zip) => {
       if (!err) return resolve(zip);
       // Opening failed before the ZipFile took the reader: close the descriptor here.
