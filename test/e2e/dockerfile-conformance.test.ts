@@ -6,13 +6,12 @@
 // under runc.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseLayout } from '../harness/base-images.js';
-import { atExit } from '../harness/cleanup.js';
+import { atExit, removeTreeDetached } from '../harness/cleanup.js';
 import { FIXTURES, stowage } from '../harness/cli.js';
 import { run } from '../harness/exec.js';
 import { addedEntries, imageTree, type ImageTree, type TreeEntry } from '../harness/image-tree.js';
@@ -312,7 +311,7 @@ beforeAll(async () => {
   // buildah names an oci: base after its path and refuses upper case, which temp dir names have.
   base = join(tmpdir(), `stowage-test-dockerfile-base-${randomBytes(6).toString('hex')}`);
   await cp(await baseLayout(), base, { recursive: true });
-  forgetBase = atExit(() => rmSync(base, { recursive: true, force: true }));
+  forgetBase = atExit(() => removeTreeDetached(base));
   baseTree = (await imageTree(base, 'amd64')).tree;
   out = join(work, 'out');
   await mkdir(out);

@@ -9,14 +9,14 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect } from 'vitest';
-import { atExit } from './cleanup.js';
+import { atExit, removeTreeDetached } from './cleanup.js';
 
 process.env.STOWAGE_TEST_TMP_BASE ??= os.tmpdir();
 // Lower case only (not mkdtemp's mixed case): buildah names an `oci:` base after its path and refuses upper case.
 const root = path.join(process.env.STOWAGE_TEST_TMP_BASE, `stowage-test-tmpdir-${randomBytes(6).toString('hex')}`);
 mkdirSync(root, { mode: 0o700 });
 process.env.TMPDIR = root;
-const unregister = atExit(() => rmSync(root, { recursive: true, force: true }));
+const unregister = atExit(() => removeTreeDetached(root));
 
 /** Names stowage itself gives its temporary files and directories (src/**: mkdtemp(os.tmpdir(), 'stowage-…')). */
 const OURS = /^stowage-(?!test-)/;

@@ -4,6 +4,7 @@
 // child printed its directory, not after a sleep. (--experimental-strip-types: on by default from Node 22.18, explicit for
 // older 22s.)
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,21 @@ writeFileSync(join(dir, 'data'), 'x');
 atExit(() => rmSync(dir, { recursive: true, force: true }));
 process.stdout.write(dir + '\\n');
 setInterval(() => {}, 1000);
+`;
+
+// removeTreeDetached: the worker is killed (SIGKILL, as vitest does 500 ms after SIGTERM) right after it asked for
+// the removal of a tree of 3,000 files; the removal still completes.
+const KILLED = `
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+const { removeTreeDetached } = await import(${JSON.stringify(CLEANUP)});
+const dir = join(process.env.TMPDIR, 'stowage-test-tree');
+for (let d = 0; d < 30; d++) {
+  mkdirSync(join(dir, 'd' + d), { recursive: true });
+  for (let f = 0; f < 100; f++) writeFileSync(join(dir, 'd' + d, 'f' + f), 'x');
+}
+removeTreeDetached(dir);
+process.kill(process.pid, 'SIGKILL');
 `;
 
 let work: string;
@@ -51,6 +67,19 @@ describe('atExit on a signal', () => {
     expect(await readdir(tmp)).toEqual([dir.slice(tmp.length + 1)]);
     child.kill(signal);
     expect(await exited).toEqual({ code: status, signal: null });
+    expect(await readdir(tmp)).toEqual([]);
+  });
+});
+
+describe('removeTreeDetached', () => {
+  it('finishes removing a tree after the process that asked for it is SIGKILLed', async () => {
+    const tmp = join(work, 'killed');
+    await mkdir(tmp);
+    const child = spawn(process.execPath, ['--experimental-strip-types', '--input-type=module', '-e', KILLED], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const exited = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    expect(exited).toBe('SIGKILL');
+    // The detached `rm` runs on after the kill: wait for it (bounded only by the test's timeout, not by a clock).
+    while (existsSync(join(tmp, 'stowage-test-tree'))) await new Promise((r) => setTimeout(r, 20));
     expect(await readdir(tmp)).toEqual([]);
   });
 });
