@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { compressionFormat } from '../compress/compressor.js';
 import { StowageError } from '../errors.js';
 import { openInput } from '../util/files.js';
+import { readAhead } from '../util/read-ahead.js';
 import type { LayerBuildOptions } from '../layer/build-layer.js';
 import type { LayerRecord } from './layer-cache.js';
 import type { FileDigest } from '../layer/tar-writer.js';
@@ -98,17 +99,12 @@ async function hashFile(file: string, identity: string | undefined, size: number
   try {
     const hash = createHash('sha256');
     let position = 0;
-    let turn = 0;
-    let pending = size > 0 ? handle.read(buffers[0], 0, Math.min(HASH_CHUNK, size), 0) : undefined;
-    while (pending) {
-      const { bytesRead, buffer } = await pending;
-      if (bytesRead === 0) {
-        throw new StowageError('INVALID_INPUT', `"${file}" shrank while it was being read (${position} of ${size} bytes); rerun when it is stable`);
-      }
-      position += bytesRead;
-      turn ^= 1;
-      pending = position < size ? handle.read(buffers[turn]!, 0, Math.min(HASH_CHUNK, size - position), position) : undefined;
-      hash.update(buffer.subarray(0, bytesRead));
+    for await (const chunk of readAhead(handle, buffers, size)) {
+      hash.update(chunk);
+      position += chunk.length;
+    }
+    if (position < size) {
+      throw new StowageError('INVALID_INPUT', `"${file}" shrank while it was being read (${position} of ${size} bytes); rerun when it is stable`);
     }
     const { bytesRead } = await handle.read(buffers[0], 0, 1, size);
     if (bytesRead !== 0) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StowageError } from '../errors.js';
+import { readAhead } from '../util/read-ahead.js';
 import { downloadVerified, lockSays, redactUrl, type Expected, type PyHttp } from './fetch.js';
 import { localFiles, type LockFiles } from './files.js';
 import { findLinksFiles, indexFiles, type OfferedFile } from './index.js';
@@ -162,18 +163,7 @@ async function fileHashes(file: string, algorithms: string[]): Promise<Record<st
   const hs = algorithms.map((a) => createHash(a));
   const handle = await open(file, 'r');
   try {
-    const buffers = [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
-    let position = 0, turn = 0;
-    let next = handle.read(buffers[0]!, 0, HASH_CHUNK, 0);
-    for (;;) {
-      const { bytesRead, buffer } = await next;
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      turn ^= 1;
-      next = handle.read(buffers[turn]!, 0, HASH_CHUNK, position);
-      const chunk = buffer.subarray(0, bytesRead);
-      for (const h of hs) h.update(chunk);
-    }
+    for await (const chunk of readAhead(handle, [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)])) for (const h of hs) h.update(chunk);
   } finally {
     await handle.close();
   }
