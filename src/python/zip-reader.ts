@@ -1,6 +1,7 @@
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
+import { readFullySync } from '../util/fd-cache.js';
 
 /**
  * How yauzl reads a wheel: through one descriptor, in windows of {@link WINDOW} bytes read synchronously and served
@@ -45,11 +46,11 @@ class WindowReader extends yauzl.RandomAccessReader {
   #read(buffer: Buffer, offset: number, length: number, position: number): number {
     const from = position - this.#windowAt;
     if (from < 0 || from + length > this.#window.length) {
-      if (length >= WINDOW) return readFully(this.#fd, buffer, offset, length, position);
+      if (length >= WINDOW) return readFullySync(this.#fd, buffer, offset, length, position);
       // Never past the end of the file: a central directory is at its end, so the window a wheel keeps while it is
       // open is about its central directory's size (123 open wheels kept 31 MiB of whole windows).
       const window = Buffer.allocUnsafe(Math.max(length, Math.min(WINDOW, this.#size - position)));
-      this.#window = window.subarray(0, readFully(this.#fd, window, 0, window.length, position));
+      this.#window = window.subarray(0, readFullySync(this.#fd, window, 0, window.length, position));
       this.#windowAt = position;
       return this.#window.copy(buffer, offset, 0, Math.min(length, this.#window.length));
     }
@@ -65,16 +66,6 @@ class WindowReader extends yauzl.RandomAccessReader {
     }
     callback(null);
   }
-}
-
-function readFully(fd: number, buffer: Buffer, offset: number, length: number, position: number): number {
-  let got = 0;
-  while (got < length) {
-    const n = readSync(fd, buffer, offset + got, length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
 }
 
 /** `yauzl.open(file, options)` through a {@link WindowReader}; `autoClose` is always off (close the ZipFile). */

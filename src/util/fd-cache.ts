@@ -53,13 +53,18 @@ function sweep(): void {
  * that cannot be opened or read throws its fs error.
  */
 export function readAt(file: string, position: number, length: number): Buffer {
-  const fd = descriptor(file);
   const buf = Buffer.allocUnsafe(length);
+  const got = readFullySync(descriptor(file), buf, 0, length, position);
+  return got === length ? buf : buf.subarray(0, got);
+}
+
+/** Reads `length` bytes at `position` into `buffer` at `offset`, fewer only at the end of the file; the count read. */
+export function readFullySync(fd: number, buffer: Buffer, offset: number, length: number, position: number): number {
   let got = 0;
   while (got < length) {
-    const n = readSync(fd, buf, got, length - got, position + got);
+    const n = readSync(fd, buffer, offset + got, length - got, position + got);
     if (n === 0) break;
     got += n;
   }
-  return got === length ? buf : buf.subarray(0, got);
+  return got;
 }
