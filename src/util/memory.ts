@@ -33,7 +33,7 @@ export function noteBufferBytes(bytes: number): void {
   pending = Math.max(0, pending + bytes);
   if (pending < EVERY) return;
   pending = 0;
-  collector()?.({ type: 'major', execution: 'async' });
+  collectNow();
 }
 
 /**
