@@ -35,6 +35,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORK = join(tmpdir(), `stowage-bench-executor-${randomBytes(4).toString('hex')}`);
 const log = (s) => process.stderr.write(`${s}\n`);
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+// What an overlay store left mounted under `dir` (a failed round), unmounted lazily, deepest first, so it can be removed.
+const unmountUnder = (dir) => run('sh', ['-c', `grep -o " ${dir}[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
 
 await mkdir(WORK, { recursive: true });
 await chmod(WORK, 0o755);
@@ -130,8 +132,7 @@ try {
       if (b.code !== 0) throw new Error(describeFailure('buildah', b));
       rows.buildah.push(b.seconds);
       rows.buildahCpu.push(b.cpuSeconds);
-      // An overlay store leaves mounts behind only on failure; unmount lazily before removing it.
-      await run('sh', ['-c', `grep -o " ${root}[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]);
+      await unmountUnder(root);
       await rm(root, { recursive: true, force: true });
       // --help: the whole podman run, and Node's own time inside the container (performance.now() at exit).
       const h = await measure({ cmd: podman[0], args: pod(['--help']), node: false, env: penv, scratch, label: `help-${driver}-${round}` });
@@ -193,7 +194,6 @@ try {
   process.stdout.write(md);
 } finally {
   await registry?.stop();
-  // A store left mounted by a failed pass (overlay), unmounted lazily so the directory can go.
-  await run('sh', ['-c', `grep -o " ${WORK}[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]).catch(() => undefined);
+  await unmountUnder(WORK).catch(() => undefined);
   if (!values.keep) await rm(WORK, { recursive: true, force: true });
 }
