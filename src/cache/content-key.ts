@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { compressionFormat } from '../compress/compressor.js';
 import { StowageError } from '../errors.js';
 import { openInput } from '../util/files.js';
 import { readAhead } from '../util/read-ahead.js';
 import type { LayerBuildOptions } from '../layer/build-layer.js';
+import { layerFormat, splices } from '../layer/spliced-gzip.js';
 import type { LayerRecord } from './layer-cache.js';
 import type { FileDigest } from '../layer/tar-writer.js';
 import type { LayerEntry } from '../layer/walk.js';
@@ -33,19 +33,22 @@ export function contentKey(entries: readonly LayerEntry[], contents: ReadonlyMap
     JSON.stringify({
       stowage: 'layer',
       tar: LAYER_FORMAT,
-      gz: compressionFormat(options.compression.kind),
+      gz: layerFormat(entries, options.compression),
       c: options.compression,
       mt: options.mediaType,
       mtime: options.mtime,
       ctx: options.keyContext,
     }),
   );
+  // A copied deflate stream is part of the layer's bytes: the same content deflated by another archiver is another
+  // layer, so its source (a wheel's sha256 and member) is keyed too.
+  const spliced = splices(entries, options.compression);
   for (const e of entries) {
     let content = e.hardlink !== undefined ? `hardlink:${e.hardlink}` : '';
     if (e.type === 'file' && e.hardlink === undefined) {
       const digest = contents.get(e.name);
       if (digest === undefined) throw new Error(`contentKey: no content digest for ${e.name}`);
-      content = digest;
+      content = spliced && e.deflated ? `${digest}\0deflated:${e.state ?? ''}` : digest;
     }
     hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${content}${e.devmajor !== undefined || e.devminor !== undefined ? `\0dev:${e.devmajor ?? 0},${e.devminor ?? 0}` : ''}`);
   }

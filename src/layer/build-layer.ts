@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Transform, Writable, type Readable } from 'node:stream';
-import { compressionFormat, compressor as compressorFor } from '../compress/compressor.js';
+import { compressor as compressorFor } from '../compress/compressor.js';
 import type { CompressionOptions } from '../compress/compressor.js';
 import type { LayerCache, LayerRecord } from '../cache/layer-cache.js';
 import type { Meter } from '../progress.js';
@@ -11,6 +11,7 @@ import { HashingStream, VerifyingStream } from '../digest.js';
 import { releaseChunk } from '../util/chunk-release.js';
 import { chain, skip } from '../util/slice.js';
 import { StowageError } from '../errors.js';
+import { layerFormat, splicedGzip, splices } from './spliced-gzip.js';
 import { tarStream, type FileDigest } from './tar-writer.js';
 import type { LayerEntry } from './walk.js';
 
@@ -36,7 +37,7 @@ function compressor(options: CompressionOptions): Transform | undefined {
 /** The cache key: everything that determines the layer bytes, plus local file state (size, mode, times, inode). */
 export function layerKey(entries: readonly LayerEntry[], options: LayerBuildOptions): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ v: 1, gz: compressionFormat(options.compression.kind), ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
+  hash.update(JSON.stringify({ v: 1, gz: layerFormat(entries, options.compression), ctx: options.keyContext, mtime: options.mtime, c: options.compression, mt: options.mediaType }));
   for (const e of entries) {
     hash.update(`\n${e.name}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size}\0${e.linkname ?? ''}\0${e.state ?? ''}${e.hardlink !== undefined ? `\0hardlink:${e.hardlink}` : ''}${e.devmajor !== undefined || e.devminor !== undefined ? `\0dev:${e.devmajor ?? 0},${e.devminor ?? 0}` : ''}`);
   }
@@ -69,10 +70,12 @@ export function rebuiltLayer(entries: readonly LayerEntry[], options: LayerBuild
     return chain([tarStream(entries, options.mtime, undefined, start), new LengthCheck(record.size - start, `layer ${record.digest} rebuilt from its files`)]);
   }
   if (start > 0) return skip(rebuiltLayer(entries, options, record), start);
+  const verify = new VerifyingStream(record.digest, record.size, `layer ${record.digest} rebuilt from its files`);
+  if (splices(entries, options.compression)) return chain([splicedGzip(entries, options.mtime, options.compression, () => undefined), verify]);
   const streams: (Readable | Transform)[] = [tarStream(entries, options.mtime)];
   const compress = compressor(options.compression);
   if (compress) streams.push(compress);
-  streams.push(new VerifyingStream(record.digest, record.size, `layer ${record.digest} rebuilt from its files`));
+  streams.push(verify);
   return chain(streams);
 }
 
@@ -88,7 +91,18 @@ export async function buildLayer(
   extras: LayerBuildExtras = {},
 ): Promise<LayerRecord> {
   const files: FileDigest[] | undefined = options.recordFiles ? [] : undefined;
-  return buildFromTar(tarStream(entries, options.mtime, files), options, cache, key, extras, files);
+  if (!splices(entries, options.compression)) return buildFromTar(tarStream(entries, options.mtime, files), options, cache, key, extras, files);
+  // Copied deflate streams: the tar is hashed by the splice as it is made, not by a stage before a compressor.
+  const diff = createHash('sha256');
+  let diffSize = 0;
+  const { meter } = extras;
+  const plain = (chunk: Uint8Array) => {
+    diff.update(chunk);
+    diffSize += chunk.length;
+    if (meter) meter.read += chunk.length;
+  };
+  const gzip = splicedGzip(entries, options.mtime, options.compression, plain, files, !(extras.keepBlob ?? true));
+  return writeLayer(gzip, [], () => ({ diffId: `sha256:${diff.digest('hex')}`, diffSize }), options, cache, key, extras, files);
 }
 
 /**
@@ -103,21 +117,35 @@ export async function buildFromTar(
   extras: LayerBuildExtras = {},
   files?: FileDigest[],
 ): Promise<LayerRecord> {
+  const { meter } = extras;
+  const diff = new HashingStream('sha256', meter ? (n) => (meter.read += n) : undefined);
+  // Not kept: nothing but copyTo, or else the discarding end, holds a compressed chunk after its hash is taken, so
+  // that holder frees it (no major collection per 16 MiB of output to keep memory flat).
+  const compress = compressorFor(options.compression, undefined, !(extras.keepBlob ?? true));
+  return writeLayer(tar, [diff, ...(compress ? [compress] : [])], () => ({ diffId: diff.digest, diffSize: diff.size }), options, cache, key, extras, files);
+}
+
+/** The compressed bytes of `head` through `stages` → hash + count (digest, size) → the cache, and its record. */
+async function writeLayer(
+  head: Readable,
+  stages: NodeJS.ReadWriteStream[],
+  diffOf: () => { diffId: string; diffSize: number },
+  options: Pick<LayerBuildOptions, 'compression' | 'mediaType'>,
+  cache: LayerCache,
+  key: string | undefined,
+  extras: LayerBuildExtras,
+  files: FileDigest[] | undefined,
+): Promise<LayerRecord> {
   const { signal, copyTo, meter } = extras;
   const keep = extras.keepBlob ?? true;
   const tmp = keep ? cache.tempPath() : undefined;
-  const diff = new HashingStream('sha256', meter ? (n) => (meter.read += n) : undefined);
   const blob = new HashingStream('sha256', meter ? (n) => (meter.written += n) : undefined);
-  // Not kept: nothing but copyTo, or else the discarding end, holds a compressed chunk after its hash is taken, so
-  // that holder frees it (no major collection per 16 MiB of output to keep memory flat).
-  const compress = compressorFor(options.compression, undefined, !keep);
   try {
-    const stages: NodeJS.ReadWriteStream[] = [diff, ...(compress ? [compress] : []), blob];
     // A second reader of the compressed bytes (a streamed upload). Plain pipe: it sets the pace while it keeps up,
     // and if it fails it is unpiped and the build still completes.
     if (copyTo) blob.pipe(copyTo);
     const end = tmp !== undefined ? createWriteStream(tmp, { mode: 0o600 }) : discard(!copyTo);
-    await pipeline(tar, ...(stages as [Transform]), end, signal ? { signal } : {});
+    await pipeline(head, ...([...stages, blob] as unknown as [Transform]), end, signal ? { signal } : {});
   } catch (e) {
     if (tmp !== undefined) await rm(tmp, { force: true });
     if (signal?.aborted) throw new StowageError('CANCELLED', 'build cancelled while writing a layer; nothing was kept', { cause: e });
@@ -127,8 +155,7 @@ export async function buildFromTar(
     mediaType: options.mediaType,
     digest: blob.digest,
     size: blob.size,
-    diffId: diff.digest,
-    diffSize: diff.size,
+    ...diffOf(),
     ...(files ? { files } : {}),
   };
   const record = extras.annotate ? { ...made, ...extras.annotate(made) } : made;

@@ -5,6 +5,7 @@ import { openInput } from '../util/files.js';
 import { POOLED_SIZE, takeBlock } from '../util/block-pool.js';
 import { freshBuffer } from '../util/memory.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from './tar-header.js';
+import type { DeflatedSource } from '../compress/gzip-member.js';
 import type { LayerEntry } from './walk.js';
 
 const READ_CHUNK = 1024 * 1024;
@@ -19,7 +20,7 @@ export interface FileDigest {
 
 /** An entry's tar header: its own fields (not where its bytes come from), with its own mtime or the layer's. */
 export function entryHeader(entry: LayerEntry, mtime: number): Buffer {
-  const { source: _source, state: _state, identity: _identity, changedAt: _changedAt, content: _content, mtime: own, ...fields } = entry;
+  const { source: _source, state: _state, identity: _identity, changedAt: _changedAt, content: _content, deflated: _deflated, mtime: own, ...fields } = entry;
   return encodeHeader({ ...fields, mtime: own ?? mtime });
 }
 
@@ -28,7 +29,28 @@ export function entryHeader(entry: LayerEntry, mtime: number): Buffer {
  * 1 MiB chunks (a fresh buffer each, since downstream may still hold the previous one). A file whose size
  * changes while it is read fails the layer instead of producing a corrupt archive.
  */
-export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): AsyncGenerator<Buffer> {
+export function tarChunks(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): AsyncGenerator<Buffer> {
+  return tarParts(entries, mtime, files, start, false) as AsyncGenerator<Buffer>;
+}
+
+/** A file's content left as its deflate stream, for a gzip layer to copy (layer/spliced-gzip.ts). */
+export interface DeflatedPart {
+  readonly name: string;
+  readonly size: number;
+  readonly deflated: () => Promise<DeflatedSource>;
+  /** The file's digest being taken (recordFiles): fed the inflated bytes. */
+  readonly hash: Hash | undefined;
+}
+
+/**
+ * {@link tarChunks} with the content of every entry that has a deflate stream ({@link LayerEntry.deflated}) left as
+ * a {@link DeflatedPart} in its place; everything else (headers, padding, other files) as bytes, in order.
+ */
+export function tarSegments(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[]): AsyncGenerator<Buffer | DeflatedPart> {
+  return tarParts(entries, mtime, files, 0, true);
+}
+
+async function* tarParts(entries: readonly LayerEntry[], mtime: number, files: FileDigest[] | undefined, start: number, splice: boolean): AsyncGenerator<Buffer | DeflatedPart> {
   if (start > 0 && files) throw new Error('tarChunks: file digests need the whole stream');
   // Bytes of the tar stream so far: file reads end on READ_CHUNK boundaries of the stream, so that most chunks are
   // exactly one gzip block (1 MiB) and the compressor can take them as they are, without copying.
@@ -48,7 +70,10 @@ export async function* tarChunks(entries: readonly LayerEntry[], mtime: number, 
     const hash = files ? createHash('sha256') : undefined;
     if (entry.size > 0) {
       if (at.offset + entry.size <= start) at.offset += entry.size;
-      else if (entry.content) yield* contentChunks(entry.content, entry.name, entry.size, at, hash, Math.max(0, start - at.offset));
+      else if (splice && entry.deflated) {
+        at.offset += entry.size;
+        yield { name: entry.name, size: entry.size, deflated: entry.deflated, hash };
+      } else if (entry.content) yield* contentChunks(entry.content, entry.name, entry.size, at, hash, Math.max(0, start - at.offset));
       else yield* fileChunks(entry.source!, entry.identity, entry.size, at, hash, Math.max(0, start - at.offset));
     }
     if (files && hash) files.push({ path: `/${entry.name}`, sha256: `sha256:${hash.digest('hex')}`, size: entry.size });

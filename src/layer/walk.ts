@@ -3,6 +3,7 @@ import path from 'node:path';
 import { StowageError } from '../errors.js';
 import { identityOf } from '../util/files.js';
 import { namesOf, printableName } from '../util/names.js';
+import type { DeflatedSource } from '../compress/gzip-member.js';
 import type { CopySpec } from './copy-spec.js';
 import type { TarEntryHeader } from './tar-header.js';
 
@@ -24,6 +25,11 @@ export interface LayerEntry extends Omit<TarEntryHeader, 'mtime'> {
   mtime?: number;
   /** Bytes given by a program instead of a file (in-memory entries); yields exactly `size` bytes. */
   content?: () => AsyncIterable<Uint8Array>;
+  /**
+   * The same bytes as a raw deflate stream made elsewhere (a wheel's deflated member), which a gzip layer may copy as
+   * a gzip member of its own instead of compressing `content` again (compress/gzip-member.ts). Set from metadata only.
+   */
+  deflated?: () => Promise<DeflatedSource>;
 }
 
 /**

@@ -182,21 +182,34 @@ function destination(m: WheelMember, wheel: Wheel, scheme: Scheme, libDir: strin
   return { path: `${base}/${sub}`, script: schemeName === 'scripts' };
 }
 
+/** A check of an installed file's bytes against its RECORD hash and size, fed as they pass; `end` throws on a mismatch. */
+export function recordCheck(wheel: Wheel, file: InstalledFile & { content: { kind: 'member' } }): { update(chunk: Uint8Array): void; end(): void } {
+  const { algorithm, digest } = parseRecordHash(file.hash, `${wheel.parsed.filename}: ${file.content.member}`);
+  const hash = createHash(algorithm);
+  let size = 0;
+  return {
+    update(chunk) {
+      size += chunk.length;
+      if (size > file.size) throw mismatch(wheel.parsed.filename, file.content.member);
+      hash.update(chunk);
+    },
+    end() {
+      if (size !== file.size || hash.digest('base64url') !== digest) throw mismatch(wheel.parsed.filename, file.content.member);
+    },
+  };
+}
+
 /**
  * The bytes of an installed file from its wheel, checked against the RECORD hash as they stream by: a member that
  * does not match fails at its end, and with it the layer it was going into.
  */
 export async function* verifiedMember(wheel: Wheel, file: InstalledFile & { content: { kind: 'member' } }): AsyncGenerator<Uint8Array> {
-  const { algorithm, digest } = parseRecordHash(file.hash, `${wheel.parsed.filename}: ${file.content.member}`);
-  const hash = createHash(algorithm);
-  let size = 0;
+  const check = recordCheck(wheel, file);
   // A small member in one piece, without a stream (most of a wheel's files).
   const whole = wheel.small(file.content.member);
   for await (const chunk of whole ? [whole] : await wheel.open(file.content.member)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size > file.size) throw mismatch(wheel.parsed.filename, file.content.member);
+    check.update(chunk as Buffer);
     yield chunk as Buffer;
   }
-  if (size !== file.size || hash.digest('base64url') !== digest) throw mismatch(wheel.parsed.filename, file.content.member);
+  check.end();
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 import { bytesContent, type FileContent } from '../tree/content.js';
 import { TreeConflict, type TreeOverlay } from '../tree/overlay.js';
-import { planWheelInstall, verifiedMember, type InstalledFile } from './install.js';
+import { planWheelInstall, recordCheck, verifiedMember, type InstalledFile } from './install.js';
 import type { ChosenWheel } from './select.js';
 import type { PythonTarget } from './target.js';
 import { Wheel } from './wheel.js';
@@ -46,9 +46,16 @@ export interface InstalledReport {
   wheels: { filename: string; project: string; group: string; size: number; files: number }[];
 }
 
-function memberContent(pool: WheelPool, chosen: ChosenWheel, file: InstalledFile & { content: { kind: 'member' } }): FileContent {
+function memberContent(pool: WheelPool, wheel: Wheel, chosen: ChosenWheel, file: InstalledFile & { content: { kind: 'member' } }): FileContent {
   const chunks = async () => verifiedMember(await pool.get(chosen.file, chosen.filename), file);
+  // A big deflated member: a gzip layer copies its deflate stream (checked against the entry and RECORD as it goes).
+  const copied = wheel.deflated(file.content.member, () => recordCheck(wheel, file)) !== undefined;
+  const deflated = async () => {
+    const open = await pool.get(chosen.file, chosen.filename);
+    return open.deflated(file.content.member, () => recordCheck(open, file))!;
+  };
   return {
+    ...(copied ? { deflated } : {}),
     size: file.size,
     // The member of a wheel named by its sha256: the same key on every machine, and no read to compute it.
     key: `wheel:sha256:${chosen.sha256}:${file.content.member}`,
@@ -92,7 +99,7 @@ export async function installWheels(tree: TreeOverlay, target: PythonTarget, whe
         throw new StowageError('PY_FORMAT', `${chosen.filename} and ${before.filename} both install ${f.path} with different contents; they cannot be installed together`);
       }
       written.set(f.path, { hash: f.hash, filename: chosen.filename });
-      const content = f.content.kind === 'bytes' ? bytesContent(f.content.data) : memberContent(pool, chosen, f as InstalledFile & { content: { kind: 'member' } });
+      const content = f.content.kind === 'bytes' ? bytesContent(f.content.data) : memberContent(pool, wheel, chosen, f as InstalledFile & { content: { kind: 'member' } });
       try {
         tree.write(f.path, { type: 'file', mode: f.mode, ...owner, content, group });
       } catch (e) {

@@ -3,6 +3,7 @@ import { pipeline, Readable as NodeReadable, type Readable } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import { ZStream, Z_BUF_ERROR, Z_FINISH, Z_OK, Z_STREAM_END, zlibInflate, zlibInflateInit2, zlibInflateReset } from 'pako';
 import yauzl from 'yauzl';
+import type { DeflatedSource } from '../compress/gzip-member.js';
 import { StowageError } from '../errors.js';
 import { readAt } from '../util/fd-cache.js';
 import { parseWheelName, type WheelName } from './tags.js';
@@ -25,6 +26,14 @@ export interface WheelMember {
 
 /** Read and inflate chunks of a member's stream. */
 const CHUNK = 256 * 1024;
+/**
+ * Deflated members from this uncompressed size on are copied into gzip layers as they are ({@link Wheel.deflated}).
+ * Each costs ~40 bytes of framing and closes the stowage gzip member before it (its final block, trailer and a new
+ * header, and a restart of the 32 KiB dictionary); smaller files are left to stowage's gzip with their neighbours.
+ */
+export const COPIED_MEMBER_MIN = 64 * 1024;
+/** Read size of a copied member's raw bytes. */
+const RAW_CHUNK = 1024 * 1024;
 /** Members up to this size (compressed and not) are read whole, in one go. */
 const SMALL_MEMBER = 1024 * 1024;
 /** Fixed part of a zip local file header. */
@@ -165,6 +174,35 @@ export class Wheel {
     } catch (e) {
       throw new StowageError('PY_FORMAT', `${this.parsed.filename}: cannot read ${name}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /**
+   * A deflated member of at least {@link COPIED_MEMBER_MIN} bytes as its raw deflate stream, for a gzip layer to copy
+   * instead of compressing it again (compress/gzip-member.ts); undefined for any other member. Decided from the
+   * central directory only (method, encryption, size). `check` sees the inflated bytes and throws at its end when
+   * they are wrong (the RECORD hash); the stream's own failures are the errors {@link Wheel.open} gives.
+   */
+  deflated(name: string, check: DeflatedSource['check']): DeflatedSource | undefined {
+    const entry = this.#entries.get(name);
+    if (!entry || entry.compressionMethod !== 8 || entry.isEncrypted() || entry.uncompressedSize < COPIED_MEMBER_MIN) return undefined;
+    const filename = this.parsed.filename;
+    return {
+      size: entry.uncompressedSize,
+      compressedSize: entry.compressedSize,
+      crc32: entry.crc32,
+      raw: () => this.#raw(entry),
+      check,
+      fail: (reason) => new StowageError('PY_FORMAT', `${filename}: cannot read ${name}: ${reason}`),
+    };
+  }
+
+  async *#raw(entry: yauzl.Entry): AsyncGenerator<Uint8Array> {
+    const header = await new Promise<{ fileDataStart: number }>((resolve, reject) =>
+      this.#zip.readLocalFileHeader(entry, { minimal: true }, (err, h) => (err ? reject(new StowageError('PY_FORMAT', `${this.parsed.filename}: cannot read ${entry.fileName}: ${err.message}`, { cause: err })) : resolve(h))),
+    );
+    if (entry.compressedSize === 0) return;
+    // Whole-chunk reads on libuv's pool; a file shorter than the entry says ends early, which the member check reports.
+    yield* createReadStream(this.file, { start: header.fileDataStart, end: header.fileDataStart + entry.compressedSize - 1, highWaterMark: RAW_CHUNK }) as AsyncIterable<Buffer>;
   }
 
   has(name: string): boolean {

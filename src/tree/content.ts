@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Readable as NodeReadable } from 'node:stream';
+import type { DeflatedSource } from '../compress/gzip-member.js';
 import { readAt } from '../util/fd-cache.js';
 
 /**
@@ -20,6 +21,11 @@ export interface FileContent {
    * writer takes these when present.
    */
   chunks?(): AsyncIterable<Uint8Array>;
+  /**
+   * The whole content as a raw deflate stream made elsewhere (a wheel's big deflated member), present from metadata
+   * only: a gzip layer copies it as a member of its own instead of compressing the bytes again (layer/spliced-gzip.ts).
+   */
+  deflated?(): Promise<DeflatedSource>;
 }
 
 const CHUNK = 1024 * 1024;

@@ -31,7 +31,8 @@ function entryOf(path: string, node: TreeNode): LayerEntry {
   if (node.type === 'directory') return { name: `${path}/`, type: 'directory', ...common, size: 0 };
   if (node.type === 'symlink') return { name: path, type: 'symlink', ...common, size: 0, linkname: node.linkname ?? '' };
   const content = node.content!;
-  return { name: path, type: 'file', ...common, size: content.size, state: content.key, content: () => content.chunks?.() ?? content.open() };
+  const deflated = content.deflated ? { deflated: () => content.deflated!() } : {};
+  return { name: path, type: 'file', ...common, size: content.size, state: content.key, content: () => content.chunks?.() ?? content.open(), ...deflated };
 }
 
 /** The changes split into groups of tar entries, in layer order (pure: nothing is read). */

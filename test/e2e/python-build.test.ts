@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { debianBaseAvailable, debianBaseLayout, debianRootfs } from '../harness/debian-base.js';
 import { DIGEST_LINE, failsWithOneLine, stowage } from '../harness/cli.js';
@@ -59,6 +60,17 @@ afterAll(async () => {
   if (work) await removeTempDir(work);
 });
 
+/** A zip member's raw deflate bytes and uncompressed size, from its central directory record. */
+function rawMember(zip: Buffer, name: string): { raw: Buffer; size: number } {
+  for (let at = zip.length - 22; at >= 0; at--) {
+    if (zip.readUInt32LE(at) !== 0x02014b50 || zip.toString('utf8', at + 46, at + 46 + zip.readUInt16LE(at + 28)) !== name) continue;
+    const local = zip.readUInt32LE(at + 42);
+    const data = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+    return { raw: zip.subarray(data, data + zip.readUInt32LE(at + 20)), size: zip.readUInt32LE(at + 24) };
+  }
+  throw new Error(`no ${name} in the zip`);
+}
+
 const CHECK = 'import demo_ext, wheel, pip, sys, importlib.util; assert importlib.util.find_spec("setuptools"); print(demo_ext.add(40, 2), wheel.__version__, sys.prefix)';
 
 describeDebian('wheels on a Debian python3 base', () => {
@@ -107,6 +119,20 @@ describeDebian('wheels on a Debian python3 base', () => {
     expect(again.stderr).toMatch(/python: the same install as an earlier build/);
     expect(JSON.parse(again.stdout).digest).toBe(systemDigest);
     for (const l of pyLayers) expect((await stat(join(out, 'blobs/sha256', l.digest.slice('sha256:'.length)))).isFile()).toBe(true);
+    // pip's big deflated members (cacert.pem among them) are copied into the layer as gzip members of their own
+    // (src/layer/spliced-gzip.ts): the zip's deflate bytes are in the blob as they are, and umoci (Go's gzip reader)
+    // unpacks the multi-member layer to the wheel's bytes, which the image's python reads under Podman above.
+    const pipWheel = (await readdir(house)).find((f) => f.startsWith('pip-'))!;
+    const zip = await readFile(join(house, pipWheel));
+    const cert = rawMember(zip, 'pip/_vendor/certifi/cacert.pem');
+    const blobs = await Promise.all(pyLayers.map((l) => readFile(join(out, 'blobs/sha256', l.digest.slice('sha256:'.length)))));
+    expect(blobs.some((b) => b.includes(cert.raw))).toBe(true);
+    const bundle = join(work, 'umoci-bundle');
+    await run('umoci', ['unpack', '--image', `${out}:py`, bundle], { timeoutMs: 600_000 }).then((u) => expect(u.code, u.stderr).toBe(0));
+    const unpacked = await readFile(join(bundle, 'rootfs/usr/local/lib/python3.11/dist-packages/pip/_vendor/certifi/cacert.pem'));
+    expect(unpacked.equals(inflateRawSync(cert.raw))).toBe(true);
+    expect(unpacked.length).toBe(cert.size);
+    await rm(bundle, { recursive: true, force: true });
   });
 
   it('--cache-repo: a build with an empty local cache finds the python layers in the cache repository', async () => {
