@@ -138,7 +138,12 @@ async function* contentChunks(content: () => AsyncIterable<Uint8Array>, name: st
   if (seen !== size) throw new StowageError('INVALID_INPUT', `content of /${name} is ${seen} bytes, but its declared size is ${size}`);
 }
 
-/** The tar bytes from byte `start` (default 0); a later start reads only the files from that point on. */
+/**
+ * The tar bytes from byte `start` (default 0); a later start reads only the files from that point on. One chunk
+ * is read ahead: the compressor downstream already holds its blocks in flight (2 × threads), and 4 MiB of read-ahead
+ * here, in chunks of any size from other streams (a package's members), only held more buffers at once: on the
+ * layers of `--apt python3-sklearn` (2 busy cores, .debs cached) peak RSS 232 → 219 MiB, no more CPU, same digest.
+ */
 export function tarStream(entries: readonly LayerEntry[], mtime: number, files?: FileDigest[], start = 0): Readable {
-  return Readable.from(tarChunks(entries, mtime, files, start), { objectMode: false, highWaterMark: 4 * READ_CHUNK });
+  return Readable.from(tarChunks(entries, mtime, files, start), { objectMode: false, highWaterMark: READ_CHUNK });
 }

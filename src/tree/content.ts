@@ -28,11 +28,18 @@ export interface FileContent {
   deflated?(): Promise<DeflatedSource>;
 }
 
-const CHUNK = 1024 * 1024;
+/**
+ * Reads of 64 KiB. Most members are smaller; a read of a member's whole size (up to 1 MiB) allocated a buffer of
+ * that odd size per member, which the block stream then copies into its 1 MiB blocks: thousands of odd-sized
+ * buffers from 64 KiB to 1 MiB went through the malloc heap, which grew with them and stayed grown. Measured on
+ * the layers of `--apt python3-sklearn` (24k files, 665 MiB of data.tar to 195 MiB of gzip, to a loopback registry,
+ * .debs cached, 2 busy cores): peak RSS 242-260 MiB → 232 MiB, the same CPU (23.5 vs 24.4-26.6 user s), same digest.
+ */
+const CHUNK = 64 * 1024;
 
 /**
  * `size` bytes of a file on disk from `offset`: a member of an archive kept in a cache (a package's data.tar), read
- * in chunks of at most 1 MiB through a kept descriptor (util/fd-cache.ts: most members are small, and an open and a
+ * in chunks of at most 64 KiB through a kept descriptor (util/fd-cache.ts: most members are small, and an open and a
  * close per member cost more than the reads). A file shorter than the range fails the stream.
  */
 export function fileRange(file: string, offset: number, size: number, key: string): FileContent {
