@@ -12,8 +12,9 @@
  * caller (the layer's diff_id, the source's own check such as a RECORD hash), which can fail the member too. A failure
  * is thrown before the trailer, so the stream it was going into fails (a streamed upload is aborted, no blob kept).
  */
-import { once } from 'node:events';
 import { createInflateRaw } from 'node:zlib';
+import { markReleasable } from '../util/chunk-release.js';
+import { noteYoungBytes } from '../util/memory.js';
 import { GZIP_FORMAT } from './gzip.js';
 import { crc32, gzipHeader, gzipTrailer } from './gzip-format.js';
 
@@ -25,7 +26,7 @@ export interface DeflatedSource {
   readonly compressedSize: number;
   /** CRC-32 of the inflated bytes, as the source declares it. */
   readonly crc32: number;
-  /** The raw deflate bytes (RFC 1951), exactly `compressedSize` of them. */
+  /** The raw deflate bytes (RFC 1951), exactly `compressedSize` of them, each chunk a fresh buffer no one else holds. */
   raw(): AsyncIterable<Uint8Array>;
   /** The source's own check of the inflated bytes (a RECORD hash): `end` throws when they are wrong. */
   check(): { update(chunk: Uint8Array): void; end(): void };
@@ -46,7 +47,7 @@ const CHUNK = 256 * 1024;
  * The gzip member of `source`: header, the raw bytes as read, CRC-32 and ISIZE. `plain` sees every inflated chunk in
  * order, all of them before the trailer is yielded.
  */
-export async function* gzipMember(source: DeflatedSource, plain: (chunk: Uint8Array) => void): AsyncGenerator<Uint8Array> {
+export async function* gzipMember(source: DeflatedSource, plain: (chunk: Uint8Array) => void, releasable = false): AsyncGenerator<Uint8Array> {
   yield gzipHeader();
   const check = source.check();
   const inflate = createInflateRaw({ chunkSize: CHUNK });
@@ -67,9 +68,16 @@ export async function* gzipMember(source: DeflatedSource, plain: (chunk: Uint8Ar
     } catch (e) {
       stop(e as Error);
     }
+    // Dead once seen (hashed, not kept): young garbage that a scavenge frees, where V8 left alone would run major
+    // collections for the external memory (util/memory.ts).
+    noteYoungBytes(chunk.length);
   });
+  let streamEnded = false;
   const ended = new Promise<void>((resolve) => {
-    inflate.once('end', resolve);
+    inflate.once('end', () => {
+      streamEnded = true;
+      resolve();
+    });
     inflate.once('close', resolve);
     inflate.once('error', (e) => {
       stop(source.fail(`invalid deflate data: ${e.message}`));
@@ -82,7 +90,14 @@ export async function* gzipMember(source: DeflatedSource, plain: (chunk: Uint8Ar
       if (failure) break;
       fed += chunk.length;
       if (fed > source.compressedSize) throw source.fail(`its data runs past the ${source.compressedSize} bytes its entry declares`);
-      if (!inflate.write(chunk)) await Promise.race([once(inflate, 'drain'), ended]);
+      if (streamEnded) throw source.fail(`its deflate stream ends before the last ${source.compressedSize - fed + chunk.length} of its ${source.compressedSize} bytes`);
+      // Passed on only once the inflate has taken it whole: its last holder downstream may free it
+      // (util/chunk-release.ts), which must not happen while zlib still reads it on the thread pool.
+      const taken = new Promise<void>((resolve) => inflate.write(chunk, () => resolve()));
+      await Promise.race([taken, ended]);
+      if (failure) break;
+      noteYoungBytes(chunk.length);
+      if (releasable) markReleasable(chunk, 'young');
       yield chunk;
     }
     if (!failure) inflate.end();

@@ -40,7 +40,7 @@ export function splicedGzip(
   files?: FileDigest[],
   releasable = false,
 ): Readable {
-  return Readable.from(spliced(tarSegments(entries, mtime, files), compression, plain, releasable), { objectMode: false, highWaterMark: 4 << 20 });
+  return Readable.from(spliced(tarSegments(entries, mtime, files), compression, plain, releasable), { objectMode: false, highWaterMark: 1 << 20 });
 }
 
 async function* spliced(
@@ -58,7 +58,7 @@ async function* spliced(
         yield* gzipMember(source, (chunk) => {
           part.hash?.update(chunk);
           plain(chunk);
-        });
+        }, releasable);
         next = await segments.next();
         continue;
       }

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { pipeline, Readable as NodeReadable, type Readable } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import { ZStream, Z_BUF_ERROR, Z_FINISH, Z_OK, Z_STREAM_END, zlibInflate, zlibInflateInit2, zlibInflateReset } from 'pako';
@@ -200,9 +201,21 @@ export class Wheel {
     const header = await new Promise<{ fileDataStart: number }>((resolve, reject) =>
       this.#zip.readLocalFileHeader(entry, { minimal: true }, (err, h) => (err ? reject(new StowageError('PY_FORMAT', `${this.parsed.filename}: cannot read ${entry.fileName}: ${err.message}`, { cause: err })) : resolve(h))),
     );
-    if (entry.compressedSize === 0) return;
-    // Whole-chunk reads on libuv's pool; a file shorter than the entry says ends early, which the member check reports.
-    yield* createReadStream(this.file, { start: header.fileDataStart, end: header.fileDataStart + entry.compressedSize - 1, highWaterMark: RAW_CHUNK }) as AsyncIterable<Buffer>;
+    // Reads on libuv's pool into fresh buffers that only the caller holds; a file shorter than the entry says ends
+    // early, which the member check reports.
+    const handle = await open(this.file, 'r');
+    try {
+      for (let at = 0; at < entry.compressedSize; ) {
+        const want = Math.min(RAW_CHUNK, entry.compressedSize - at);
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await handle.read(buf, 0, want, header.fileDataStart + at);
+        if (bytesRead === 0) return;
+        at += bytesRead;
+        yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
   }
 
   has(name: string): boolean {
