@@ -233,8 +233,8 @@ export class BlockStream extends Transform {
           // A worker's chunk moved to this thread whole and nothing else refers to it: freed now (detached), not
           // at the next major collection. Left to the collector, these ~1.1 MiB chunks (a third used on text)
           // piled up: on `--apt python3-sklearn`'s layers, up to ~45 MiB of external memory beyond the
-          // ArrayBuffers the stream holds; peak RSS 219-222 -> see the commit. The calling thread's own output
-          // (inlineDeflater) may be a view of a buffer node:zlib still uses, so it is left alone.
+          // ArrayBuffers the stream holds. The calling thread's own output (inlineDeflater) may be a view of a
+          // buffer node:zlib still uses, so it is left alone.
           if (this.#deflater !== inlineDeflater) (out.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
         }
         slot.out = kept;

@@ -10,6 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { weightChunks } from '../../bench/lib/weights.js';
 import { compressor } from '../../src/compress/compressor.js';
 import { nodeTransport } from '../../src/http/node-transport.js';
+import { END_OF_ARCHIVE } from '../../src/layer/tar-header.js';
+import { tarChunks } from '../../src/layer/tar-writer.js';
+import type { LayerEntry } from '../../src/layer/walk.js';
 import { fileRange } from '../../src/tree/content.js';
 import { markReleasable, releaseChunk } from '../../src/util/chunk-release.js';
 
@@ -103,6 +106,23 @@ describe('chunks freed by their last holder', () => {
       }
     });
   }
+
+  it("a layer's tar headers and padding are freed by the compressor once copied; END_OF_ARCHIVE is left alone; same bytes", async () => {
+    const entries: LayerEntry[] = Array.from({ length: 50 }, (_, i) => {
+      const body = Buffer.from(`file ${i} `.repeat(i * 7 + 1));
+      return { name: `d/f${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length, content: () => Readable.from([body]) };
+    });
+    const chunks: Buffer[] = [];
+    for await (const c of tarChunks(entries, 0)) chunks.push(c);
+    const tar = Buffer.concat(chunks.map((c) => Buffer.from(c)));
+    const out: Buffer[] = [];
+    await pipeline(Readable.from(chunks, { objectMode: false }), compressor({ kind: 'gzip' }, 2)!, new Writable({ write: (c: Buffer, _e, cb) => (out.push(Buffer.from(c)), cb()) }));
+    expect(zlib.gunzipSync(Buffer.concat(out)).equals(tar)).toBe(true);
+    // 50 headers and 50 paddings freed; the contents (the entries' own buffers, unmarked) and the end are not.
+    expect(chunks.filter((c) => c.byteLength === 0)).toHaveLength(100);
+    expect(END_OF_ARCHIVE.length).toBe(1024);
+    expect(END_OF_ARCHIVE.every((b) => b === 0)).toBe(true);
+  });
 
   it('the node transport tells a body each chunk it has written, and the server gets every byte', async () => {
     const received: Buffer[] = [];
