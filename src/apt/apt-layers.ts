@@ -7,6 +7,7 @@ import type { FileLayerHooks } from '../layer/file-layer.js';
 import type { LayerSettings } from '../layer/layer-options.js';
 import { cutLayers, type CutLayer } from '../tree/layers.js';
 import { TreeOverlay } from '../tree/overlay.js';
+import { collectNow } from '../util/memory.js';
 import { requireDpkg } from './dpkg-base.js';
 import { openDeb } from './deb.js';
 import { fetchDebs, type FetchedDeb } from './fetch.js';
@@ -71,6 +72,9 @@ export async function aptLayers(base: RootFs, o: AptLayersOptions): Promise<AptL
       ...(o.signal ? { signal: o.signal } : {}),
     });
     const grouping = packageGrouping(tree, o.lock.packages, o.budget);
+    // Installing parsed every package's file list, md5sums and scripts: garbage now, while cutting the layers
+    // allocates mostly outside the heap, so V8 would keep it (heap 62-68 MiB, 37 live, on `--apt python3-sklearn`).
+    collectNow();
     const layers = await cutLayers(
       tree,
       grouping,
