@@ -29,8 +29,11 @@ export interface WheelMember {
 const CHUNK = 256 * 1024;
 /**
  * Deflated members from this uncompressed size on are copied into gzip layers as they are ({@link Wheel.deflated}).
- * Each costs ~40 bytes of framing and closes the stowage gzip member before it (its final block, trailer and a new
- * header, and a restart of the 32 KiB dictionary); smaller files are left to stowage's gzip with their neighbours.
+ * Each copy closes the stowage gzip member before it (final block, trailer, a new header, the 32 KiB dictionary
+ * restarted) and costs a zlib inflate stream. Measured on Debian's pip + setuptools wheels in one layer (748 files,
+ * 2 busy cores, CPU of the build, compressed size): nothing copied 0.85-0.87 s, 2,629,196 bytes; from 1 KiB (614
+ * copied) 2.07-2.12 s, +10.9%; from 4 KiB (420) 1.64-1.66 s, +9.2%; from 16 KiB (151) 0.92-0.96 s, +4.4%; from
+ * 64 KiB (33) 0.86-0.92 s, +0.15%. Text gains nothing from the copy; big data members (a model's weights) do.
  */
 export const COPIED_MEMBER_MIN = 64 * 1024;
 /** Read size of a copied member's raw bytes. */
