@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { RootFs } from '../dockerfile/rootfs.js';
 import type { Transport } from '../http/types.js';
 import type { FileLayerHooks } from '../layer/file-layer.js';
+import { releaseXzDecoder } from '../layer/decompress.js';
 import type { LayerSettings } from '../layer/layer-options.js';
 import { cutLayers, type CutLayer } from '../tree/layers.js';
 import { TreeOverlay } from '../tree/overlay.js';
@@ -65,6 +66,8 @@ export async function aptLayers(base: RootFs, o: AptLayersOptions): Promise<AptL
     } finally {
       await unpacked;
     }
+    // Every package is unpacked (the installer re-opens only a failed one, and that makes the decoder again).
+    await releaseXzDecoder();
     const report = await installDebs(tree, fetched.map((f) => ({ deb: f.deb, file: f.file })), {
       cacheDir: o.cacheDir,
       staging,
