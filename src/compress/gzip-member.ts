@@ -97,7 +97,9 @@ export async function* gzipMember(source: DeflatedSource, plain: (chunk: Uint8Ar
       await Promise.race([taken, ended]);
       if (failure) break;
       noteYoungBytes(chunk.length);
-      if (releasable) markReleasable(chunk, 'young');
+      // Only a chunk that is its whole buffer: a view of a larger one (a short read; a read under 4 KiB that Node
+      // carved out of its shared small-Buffer pool, at offset 0 when the pool is fresh) must never be freed.
+      if (releasable && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) markReleasable(chunk, 'young');
       yield chunk;
     }
     if (!failure) inflate.end();

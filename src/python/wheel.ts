@@ -210,7 +210,8 @@ export class Wheel {
     try {
       for (let at = 0; at < entry.compressedSize; ) {
         const want = Math.min(RAW_CHUNK, entry.compressedSize - at);
-        const buf = Buffer.allocUnsafe(want);
+        // A buffer of its own, never a slice of Node's shared pool (the layer's upload may free it once sent).
+        const buf = Buffer.allocUnsafeSlow(want);
         const { bytesRead } = await handle.read(buf, 0, want, header.fileDataStart + at);
         if (bytesRead === 0) return;
         at += bytesRead;

@@ -9,6 +9,7 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { weightChunks } from '../../bench/lib/weights.js';
 import { compressor } from '../../src/compress/compressor.js';
+import { gzipMember } from '../../src/compress/gzip-member.js';
 import { nodeTransport } from '../../src/http/node-transport.js';
 import { END_OF_ARCHIVE } from '../../src/layer/tar-header.js';
 import { tarChunks } from '../../src/layer/tar-writer.js';
@@ -128,6 +129,48 @@ describe('chunks freed by their last holder', () => {
     expect(chunks.filter((c) => c.byteLength === 0)).toHaveLength(100);
     expect(END_OF_ARCHIVE.length).toBe(1024);
     expect(END_OF_ARCHIVE.every((b) => b === 0)).toBe(true);
+  });
+
+  it("a copied deflate stream's chunks are freed downstream only when each is its whole buffer, never a view of a shared one", async () => {
+    const plain = weights.subarray(0, 300_000);
+    const raw = zlib.deflateRawSync(plain);
+    // What a pooled small read looks like: a view at offset 0 of a buffer that holds other bytes too.
+    const shared = Buffer.alloc(raw.length + 4096, 0x5a);
+    raw.copy(shared);
+    const own = Buffer.allocUnsafeSlow(1000); // its own buffer (Buffer.from of so few bytes would be a pool slice)
+    raw.copy(own, 0, 0, 1000);
+    const view = shared.subarray(1000, raw.length);
+    const source = {
+      size: plain.length,
+      compressedSize: raw.length,
+      crc32: zlib.crc32(plain),
+      // An own buffer first (freed once sent), then a view of the shared one (left alone).
+      raw: async function* () {
+        yield own;
+        yield view;
+      },
+      check: () => ({ update: () => undefined, end: () => undefined }),
+      fail: (reason: string) => new Error(reason),
+    };
+    let inflated = 0;
+    const out: Buffer[] = [];
+    for await (const chunk of gzipMember(source, (c) => (inflated += c.length), true)) {
+      out.push(Buffer.from(chunk));
+      releaseChunk(chunk); // what the upload does once a chunk is sent
+    }
+    expect(inflated).toBe(plain.length);
+    expect(zlib.gunzipSync(Buffer.concat(out)).equals(plain)).toBe(true);
+    expect(own.buffer.byteLength).toBe(0); // freed
+    expect(shared.buffer.byteLength).toBe(raw.length + 4096); // not detached
+    expect(shared.subarray(raw.length).every((b) => b === 0x5a)).toBe(true);
+    // The case that matters: a view at offset 0 of a shared buffer, shorter than it.
+    const pooled = Buffer.alloc(raw.length + 64, 0x33);
+    raw.copy(pooled);
+    const head = pooled.subarray(0, raw.length);
+    const headOnly = { ...source, raw: async function* () { yield head; } };
+    for await (const chunk of gzipMember(headOnly, () => undefined, true)) releaseChunk(chunk);
+    expect(pooled.buffer.byteLength).toBe(raw.length + 64);
+    expect(pooled.subarray(raw.length).every((b) => b === 0x33)).toBe(true);
   });
 
   it('the node transport tells a body each chunk it has written, and the server gets every byte', async () => {
