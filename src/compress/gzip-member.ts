@@ -13,7 +13,7 @@
  * is thrown before the trailer, so the stream it was going into fails (a streamed upload is aborted, no blob kept).
  */
 import { createInflateRaw } from 'node:zlib';
-import { markReleasable } from '../util/chunk-release.js';
+import { markIfWhole } from '../util/chunk-release.js';
 import { noteYoungBytes } from '../util/memory.js';
 import { GZIP_FORMAT } from './gzip.js';
 import { crc32, gzipHeader, gzipTrailer } from './gzip-format.js';
@@ -97,9 +97,8 @@ export async function* gzipMember(source: DeflatedSource, plain: (chunk: Uint8Ar
       await Promise.race([taken, ended]);
       if (failure) break;
       noteYoungBytes(chunk.length);
-      // Only a chunk that is its whole buffer: a view of a larger one (a short read; a read under 4 KiB that Node
-      // carved out of its shared small-Buffer pool, at offset 0 when the pool is fresh) must never be freed.
-      if (releasable && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) markReleasable(chunk, 'young');
+      // Only a chunk that is its whole buffer (a short read's view is left to the collector).
+      if (releasable) markIfWhole(chunk, 'young');
       yield chunk;
     }
     if (!failure) inflate.end();

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 import { openInput } from '../util/files.js';
 import { POOLED_SIZE, takeBlock } from '../util/block-pool.js';
-import { markReleasable } from '../util/chunk-release.js';
+import { markIfWhole } from '../util/chunk-release.js';
 import { freshBuffer, noteYoungBytes } from '../util/memory.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from './tar-header.js';
 import type { DeflatedSource } from '../compress/gzip-member.js';
@@ -58,7 +58,7 @@ export function tarSegments(entries: readonly LayerEntry[], mtime: number, files
  * major collection.
  */
 function releasable(part: Buffer): Buffer {
-  if (part !== END_OF_ARCHIVE && part.byteOffset === 0 && part.byteLength === part.buffer.byteLength && markReleasable(part, 'young')) noteYoungBytes(part.length);
+  if (part !== END_OF_ARCHIVE && markIfWhole(part, 'young')) noteYoungBytes(part.length);
   return part;
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Readable as NodeReadable } from 'node:stream';
 import type { DeflatedSource } from '../compress/gzip-member.js';
-import { markReleasable } from '../util/chunk-release.js';
+import { markIfWhole } from '../util/chunk-release.js';
 import { readAt } from '../util/fd-cache.js';
 import { noteYoungBytes } from '../util/memory.js';
 
@@ -72,7 +72,7 @@ function* rangeChunks(file: string, from: number, to: number): Generator<Buffer>
     // consumer that copies it last (a layer's compressor, util/chunk-release.ts) frees it at once. Without that,
     // the chunks of a layer's package members, copied into the compressor's blocks, waited for a major collection:
     // on `--apt python3-sklearn`'s layers ~40-60 MiB of them at a time.
-    if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && markReleasable(chunk, 'young')) noteYoungBytes(chunk.length);
+    if (markIfWhole(chunk, 'young')) noteYoungBytes(chunk.length);
     yield chunk;
   }
 }

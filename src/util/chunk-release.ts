@@ -31,6 +31,15 @@ export function markReleasable(chunk: Uint8Array, counted: Counted): boolean {
 }
 
 /**
+ * {@link markReleasable} for a maker that cannot vouch for a view shorter than its buffer (a read, a header): marks
+ * `chunk` only when it spans the whole of its own buffer, so a slice of Node's shared small-Buffer pool (a read under
+ * 4 KiB, at offset 0 when the pool is fresh) or a short read's view is never freed. Whether it was marked.
+ */
+export function markIfWhole(chunk: Uint8Array, counted: Counted): boolean {
+  return chunk.byteLength === chunk.buffer.byteLength && markReleasable(chunk, counted);
+}
+
+/**
  * Frees a marked chunk now (its views read as empty from here on); does nothing for any other chunk. Only the
  * chunk's last holder may call this.
  */
