@@ -22,6 +22,7 @@ import type { ImageSink } from '../sink/sink.js';
 import type { BaseImage } from '../source/source.js';
 import type { ExecutorEnv, RunShapeOn } from '../dockerfile/executor.js';
 import type { AptInstallShape } from '../dockerfile/run-shapes.js';
+import { releaseMemory } from '../util/memory.js';
 import type { CacheEntry } from './cache-record.js';
 
 /** What `--apt*` asked for, checked (build/plan.ts). */
@@ -130,6 +131,9 @@ export async function aptStep(
     hooks: { stream: async (label) => s.sink.streamLayer?.(s.base, s.log, label), ...(s.shared ? { shared: s.shared } : {}) },
     signal: s.signal,
   });
+  // The install's tree (every package's files, ~24,000 for python3-sklearn) died with aptLayers: its pages go back
+  // before the base's tree takes the layers' entries in (util/memory.ts).
+  releaseMemory();
   const layers: NewLayer[] = [];
   const infos: BuiltLayerInfo[] = [];
   const toRecord: CacheEntry[] = [];
@@ -158,6 +162,8 @@ export function aptRunShape(request: AptRequest | undefined, s: { cache: LayerCa
     const wanted: AptRequest = { ...(request ?? { sources: [], keyrings: [], allowUnrun: new Set<string>() }), recommends: shape.recommends, packages: shape.packages };
     const lock = await lockFor(wanted, undefined, () => resolveOn(on.fs, wanted, { arch: on.arch, label: `the stage at ${on.at}`, cacheDir: s.cache.dir, log: s.log, signal: s.signal }));
     const made = await aptLayers(on.fs, { lock, cacheDir: s.cache.dir, allowUnrun: wanted.allowUnrun, settings: { ...s.settings, mediaType: on.mediaType }, signal: s.signal });
+    // As in aptStep: the install's tree is garbage before the stage's tree takes the entries in.
+    releaseMemory();
     return {
       layers: made.layers.map((l) => ({ layer: l.made.made, entries: l.entries, cached: l.made.layer.cached === true })),
       summary: `RUN apt-get install: ${installSummary(made.report)}`,
