@@ -4,6 +4,7 @@
 // could run, with a message about node:zlib instead of the version.
 import zlib from 'node:zlib';
 import { nodeProblem } from '../node-version.js';
+import { keepOldGenerationTight } from './old-generation.js';
 import { keepYoungGenerationSmall } from './young-generation.js';
 
 const problem = nodeProblem(process.version, zlib);
@@ -12,5 +13,6 @@ if (problem) {
   process.exitCode = 1;
 } else {
   keepYoungGenerationSmall();
+  keepOldGenerationTight();
   await import('./run.js');
 }
