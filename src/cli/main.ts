@@ -4,6 +4,7 @@
 // could run, with a message about node:zlib instead of the version.
 import zlib from 'node:zlib';
 import { nodeProblem } from '../node-version.js';
+import { restartWithFewArenas } from './malloc-arenas.js';
 import { keepOldGenerationTight } from './old-generation.js';
 import { keepYoungGenerationSmall } from './young-generation.js';
 
@@ -12,6 +13,7 @@ if (problem) {
   process.stderr.write(`stowage: error: ${problem}\n`);
   process.exitCode = 1;
 } else {
+  restartWithFewArenas();
   keepYoungGenerationSmall();
   keepOldGenerationTight();
   await import('./run.js');
