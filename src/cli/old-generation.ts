@@ -10,7 +10,9 @@ import v8 from 'node:v8';
  * then resolved; 2 cores, 3 runs each, peak RSS read every 0.1 s and the kernel's VmHWM): the heap grew from 40 to
  * 118 MiB of which 14 were alive after the resolution; peak RSS 199-202 MiB by default, 147-155 MiB with 30%, for
  * 0.2 s more (3.4-3.5 s against 3.6-3.7 s). The Dockerfile executor's 512 MiB bf16 build (its memory is mostly
- * outside the heap) took the same time (5 A/B rounds: median 3.51 against 3.55 s).
+ * outside the heap) took the same time (5 A/B rounds: median 3.51 against 3.55 s). What it costs is collections:
+ * the Python bench's cold build took the same 6.1 s with 0.56 CPU s more (6.39 -> 6.95), and a warm `--apt` build
+ * spends ~80 ms more in them (3 major collections, 59 ms, against 10, 139 ms with its releases).
  * Only the CLI sets it: a library does not change its host's V8 flags.
  */
 export function keepOldGenerationTight(): void {

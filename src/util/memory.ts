@@ -58,7 +58,11 @@ export function collectNow(): void {
  * only at a boundary a build crosses once.
  */
 export function releaseMemory(): void {
-  collector()?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  try {
+    collector()?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  } catch {
+    // A runtime whose gc() does not take these options: memory is collected later, as without this call.
+  }
 }
 
 /** Buffer.allocUnsafe, counted towards the next collection nudge. */
