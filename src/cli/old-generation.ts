@@ -12,7 +12,7 @@ import v8 from 'node:v8';
  * 0.2 s more (3.4-3.5 s against 3.6-3.7 s). The Dockerfile executor's 512 MiB bf16 build (its memory is mostly
  * outside the heap) took the same time (5 A/B rounds: median 3.51 against 3.55 s). What it costs is collections:
  * the Python bench's cold build took the same 6.1 s with 0.56 CPU s more (6.39 -> 6.95), and a warm `--apt` build
- * spends ~80 ms more in them (3 major collections, 59 ms, against 10, 139 ms with its releases).
+ * spends ~40 ms more in them (8-9 major collections, 77-99 ms, against 3, 47-49 ms without the flag; 3 runs each).
  * Only the CLI sets it: a library does not change its host's V8 flags.
  */
 export function keepOldGenerationTight(): void {
