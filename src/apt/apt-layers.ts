@@ -75,12 +75,13 @@ export async function aptLayers(base: RootFs, o: AptLayersOptions): Promise<AptL
       ...(o.signal ? { signal: o.signal } : {}),
     });
     const grouping = packageGrouping(tree, o.lock.packages, o.budget);
+    const cached = fetched.filter((f) => f.cached).length;
     // Installing parsed every package's file list, md5sums and scripts: garbage now, while cutting the layers
     // allocates mostly outside the heap, so V8 would keep it (heap 62-68 MiB, 37 live, on `--apt python3-sklearn`),
     // and the pages it lived on with it. Given back when packages were downloaded, so layers are likely to be cut
     // (compression workers, tar buffers: the build's peak); a build with every package cached has its layers cached
     // too, as a rule, and would only pay the collection (~120 ms of a 1.5 s warm build): collected as before.
-    if (fetched.some((f) => !f.cached)) releaseMemory();
+    if (cached < fetched.length) releaseMemory();
     else collectNow();
     const layers = await cutLayers(
       tree,
@@ -92,7 +93,6 @@ export async function aptLayers(base: RootFs, o: AptLayersOptions): Promise<AptL
       o.settings,
       o.hooks,
     );
-    const cached = fetched.filter((f) => f.cached).length;
     return { layers, report, fetched: { cached, downloaded: fetched.length - cached }, members: grouping.members };
   } finally {
     own?.close();
