@@ -8,11 +8,18 @@
  * (zlib -1: 21.25% at 36 MiB/s), zlib's own Huffman-only strategy 21.80% at 99 MiB/s, this coder 22.03% at the
  * speed bench/compress.js reports (see bench/results/compress.md); fp16: 7.89% / 7.92% / 8.18%.
  *
- * Why our own coder rather than zlib's Z_HUFFMAN_ONLY: it is several times faster in pure JavaScript than pako's, so
- * its bytes need no native engine and no known-answer check to be fast: they are defined here, identical on every
- * machine, CPU, Node version and thread count, by construction. Everything below is integer arithmetic with fixed
- * tie-breaking.
+ * Why our own coder rather than zlib's Z_HUFFMAN_ONLY: it is several times faster than pako's, so its bytes need no
+ * native engine and no known-answer check to be fast: they are defined here, identical on every machine, CPU, Node
+ * version and thread count, by construction. Everything below is integer arithmetic with fixed tie-breaking. The two
+ * loops over every byte (the histogram, the coding) run in WebAssembly where it compiles, in JavaScript where not;
+ * both give the same bytes (quad-coder.ts). On the executor bench's 512 MiB bf16 model (`stowage executor` to a
+ * loopback registry, GNU time, 3 runs each): 3.26-3.40 s and 3.30-3.49 CPU s with JavaScript, 2.93-3.07 s and
+ * 2.81-3.15 CPU s with WebAssembly.
  */
+
+import type { QuadCoder } from './quad-coder.js';
+import { jsQuadCoder } from './quad-coder-js.js';
+import { wasmQuadCoder } from './quad-coder-wasm.js';
 
 /** Longest code deflate allows; longest code-length code. */
 const MAX_BITS = 15;
@@ -117,13 +124,24 @@ function canonicalCodes(lengths: Uint8Array): Uint16Array {
   return codes;
 }
 
+/** This thread's coder: WebAssembly where it compiles, JavaScript where not (quad-coder.ts). Made on first use. */
+let coder: QuadCoder | undefined;
+
 /**
  * `data` (non-empty) as one dynamic-Huffman deflate block of literals. Not `final`: followed by an empty stored
  * block (a sync flush: the next block starts on a byte boundary, as all of ours do). `final`: BFINAL set, then
  * padding to the byte. The result starts at offset 0 of a buffer of its own (a worker transfers it).
  */
-export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
-  const freq = byteHistogram(data);
+export function huffmanOnlyBlock(data: Uint8Array, final: boolean, engine: QuadCoder = (coder ??= wasmQuadCoder() ?? jsQuadCoder())): Uint8Array {
+  engine.load(data);
+  const tables = engine.histogram();
+  const freq = new Uint32Array(LIT_CODES);
+  // Second bytes of pairs: the bytes at odd offsets of the whole 4-byte groups (tables 1 and 3).
+  const seconds = new Uint8Array(256);
+  for (let s = 0; s < 256; s++) {
+    freq[s] = tables[s]! + tables[256 + s]! + tables[512 + s]! + tables[768 + s]!;
+    seconds[s] = tables[256 + s]! + tables[768 + s]! > 0 ? 1 : 0;
+  }
   freq[END_OF_BLOCK] = 1;
   const litLengths = codeLengths(freq, MAX_LIT_BITS);
   const litCodes = canonicalCodes(litLengths);
@@ -140,26 +158,13 @@ export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
   let hclen = 19;
   while (hclen > 4 && clLengths[CL_ORDER[hclen - 1]!] === 0) hclen--;
 
-  // The exact size is known before coding: header, every byte's code, end of block, flush marker. Bits go out as
-  // whole 32-bit little-endian words (one spare word: the hot loop stores before it knows a word is full).
-  let bits = 3 + 5 + 5 + 4 + 3 * hclen + 3 + 32;
+  // The exact size is known before coding: header, every byte's code, end of block, flush marker (at most 3 + 7
+  // bits of padding before it, and 32 bits).
+  let bits = 3 + 5 + 5 + 4 + 3 * hclen + 3 + 7 + 32;
   for (const l of allLengths) bits += clLengths[l]!;
   for (let s = 0; s < LIT_CODES; s++) bits += freq[s]! * litLengths[s]!;
-  const words = new Int32Array(Math.ceil(bits / 32) + 2);
-  let wp = 0;
-  let bitbuf = 0;
-  let bitcount = 0;
-  /** Appends `count` (at most 24) bits of `value`, least significant first. */
-  const put = (value: number, count: number) => {
-    bitbuf |= value << bitcount;
-    bitcount += count;
-    if (bitcount >= 32) {
-      words[wp++] = bitbuf;
-      bitcount -= 32;
-      // The bits of `value` that did not fit (none when the word ended exactly with it).
-      bitbuf = bitcount === 0 ? 0 : value >>> (count - bitcount);
-    }
-  };
+  engine.begin(Math.ceil(bits / 8));
+  const put = engine.put;
   put(final ? 1 : 0, 1); // BFINAL
   put(2, 2); // BTYPE = 10, dynamic Huffman
   put(LIT_CODES - 257, 5); // HLIT
@@ -168,115 +173,31 @@ export function huffmanOnlyBlock(data: Uint8Array, final: boolean): Uint8Array {
   for (let i = 0; i < hclen; i++) put(clLengths[CL_ORDER[i]!]!, 3);
   for (const l of allLengths) put(clCodes[l]!, clLengths[l]!);
 
-  // The hot loop, four bytes a step as two byte pairs: a table of the 65536 pairs' joint codes (at most 2 × 12
-  // bits, the length in the top byte), added to a 32-bit buffer. Branch-free: the buffer is stored every time, and
-  // the word index only moves on when 32 bits are full; masks pick the carried-over bits. A branch on "word full"
-  // mispredicts about every other pair on weights. Measured on 64 MiB of bf16 weights, one core: the loop alone
-  // 275 MiB/s writing bytes under a branch, 350 writing words under a branch, 660 branch-free; the whole block
-  // coder 200 -> ~420 MiB/s with the four-way histogram below.
-  // Only the rows of second bytes that occur: a pair is looked up only if both its bytes occur in the block, and
-  // every byte that occurs has a code. The rows left alone hold another block's codes and are never read. On bf16
-  // weights the high byte (sign, exponent) takes a few dozen values: a few thousand entries a block, not 65536.
+  // The bulk, four bytes a step as two byte pairs, through a table of the pairs' joint codes (at most 2 × 12 bits,
+  // the length in the top byte). Only the rows of bytes that occur second in a pair (odd offsets) are filled: a pair
+  // is looked up only if its second byte occurs there and its first occurs at all, and every byte that occurs has a
+  // code. The rows left alone hold another block's codes and are never read. On bf16 weights the second byte of a
+  // pair is the high byte (sign, exponent), a few dozen values: a few thousand entries a block, not 65536.
+  const pairs = engine.pairs();
   for (let b = 0; b < 256; b++) {
+    if (seconds[b] === 0) continue;
     const lb = litLengths[b]!;
-    if (lb === 0) continue;
     const cb = litCodes[b]!;
     const row = b << 8;
     for (let a = 0; a < 256; a++) {
       const la = litLengths[a]!;
-      pairTable[row | a] = (litCodes[a]! | (cb << la)) | ((la + lb) << 24);
+      pairs[row | a] = (litCodes[a]! | (cb << la)) | ((la + lb) << 24);
     }
   }
-  const quads = wordsOf(data);
-  // In a function of its own: variables a closure (put) shares live in a heap context, 2x slower in this loop.
-  const state = codeQuads(quads, pairTable, words, wp, bitbuf, bitcount);
-  wp = state.wp;
-  bitbuf = state.bitbuf;
-  bitcount = state.bitcount;
-  for (let i = quads.length * 4; i < data.length; i++) put(litCodes[data[i]!]!, litLengths[data[i]!]!);
+  engine.codeQuads();
+  for (let i = data.length & ~3; i < data.length; i++) put(litCodes[data[i]!]!, litLengths[data[i]!]!);
   put(litCodes[END_OF_BLOCK]!, litLengths[END_OF_BLOCK]!);
   if (!final) put(0, 3); // empty stored block: BFINAL 0, BTYPE 00
-  if (bitcount & 7) put(0, 8 - (bitcount & 7)); // to the byte boundary
+  const pending = engine.pendingBits();
+  if (pending) put(0, 8 - pending); // to the byte boundary
   if (!final) {
     put(0x0000, 16); // the empty stored block's LEN and NLEN
     put(0xffff, 16);
   }
-  words[wp] = bitbuf;
-  const length = wp * 4 + (bitcount >>> 3);
-  if (!LITTLE_ENDIAN) for (let i = 0; i <= wp; i++) words[i] = byteSwap(words[i]!);
-  return new Uint8Array(words.buffer, 0, length);
-}
-
-/** Codes every 4-byte group of `quads` into `words` from word `wp` on, given the bits pending; returns them. */
-function codeQuads(quads: Uint32Array, table: Uint32Array, words: Int32Array, wp: number, bits: number, bitcount: number): { wp: number; bitbuf: number; bitcount: number } {
-  // As an int32 from the start: a value above 2^31 (from `>>>`) would otherwise make the loop compute in doubles.
-  let bitbuf = bits | 0;
-  for (let i = 0; i < quads.length; i++) {
-    const q = quads[i]!;
-    let entry = table[q & 0xffff]!;
-    let code = entry & 0xffffff;
-    let len = entry >>> 24;
-    bitbuf |= code << bitcount;
-    bitcount += len;
-    words[wp] = bitbuf;
-    let full = bitcount >>> 5;
-    let mask = -full;
-    wp += full;
-    bitcount &= 31;
-    bitbuf = (bitbuf & ~mask) | ((code >>> (len - bitcount)) & mask);
-
-    entry = table[q >>> 16]!;
-    code = entry & 0xffffff;
-    len = entry >>> 24;
-    bitbuf |= code << bitcount;
-    bitcount += len;
-    words[wp] = bitbuf;
-    full = bitcount >>> 5;
-    mask = -full;
-    wp += full;
-    bitcount &= 31;
-    bitbuf = (bitbuf & ~mask) | ((code >>> (len - bitcount)) & mask);
-  }
-  return { wp, bitbuf, bitcount };
-}
-
-/** One table per thread, refilled per block: 256 KiB made fresh per block piled up outside a worker's small heap. */
-const pairTable = new Uint32Array(65536);
-
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
-
-function byteSwap(x: number): number {
-  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
-}
-
-/** The block's whole 4-byte groups as little-endian words (first byte lowest): a view where the host allows it. */
-function wordsOf(data: Uint8Array): Uint32Array {
-  const count = data.length >>> 2;
-  if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) return new Uint32Array(data.buffer, data.byteOffset, count);
-  const quads = new Uint32Array(count);
-  for (let i = 0; i < count; i++) quads[i] = (data[4 * i]! | (data[4 * i + 1]! << 8) | (data[4 * i + 2]! << 16) | (data[4 * i + 3]! << 24)) >>> 0;
-  return quads;
-}
-
-/**
- * Counts of each byte value (plus a slot for end-of-block). Four tables, one per byte of a word, so that
- * consecutive equal bytes do not wait on each other's increment: 850 -> 1150 MiB/s on weights.
- */
-function byteHistogram(data: Uint8Array): Uint32Array {
-  const c0 = new Uint32Array(256);
-  const c1 = new Uint32Array(256);
-  const c2 = new Uint32Array(256);
-  const c3 = new Uint32Array(256);
-  const quads = wordsOf(data);
-  for (let i = 0; i < quads.length; i++) {
-    const q = quads[i]!;
-    c0[q & 0xff]!++;
-    c1[(q >>> 8) & 0xff]!++;
-    c2[(q >>> 16) & 0xff]!++;
-    c3[q >>> 24]!++;
-  }
-  const freq = new Uint32Array(LIT_CODES);
-  for (let s = 0; s < 256; s++) freq[s] = c0[s]! + c1[s]! + c2[s]! + c3[s]!;
-  for (let i = quads.length * 4; i < data.length; i++) freq[data[i]!]!++;
-  return freq;
+  return engine.finish();
 }

@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { weightChunks } from '../../bench/lib/weights.js';
+import { huffmanOnlyBlock } from '../../src/compress/huffman-block.js';
+import { HUFFMAN_QUADS_WASM } from '../../src/compress/huffman-quads-wasm.js';
+import { jsQuadCoder } from '../../src/compress/quad-coder-js.js';
+import { wasmQuadCoder } from '../../src/compress/quad-coder-wasm.js';
+
+const MiB = 1 << 20;
+const root = new URL('../../', import.meta.url);
+
+function weights(format: 'bf16' | 'fp16', bytes: number, seed: string): Buffer {
+  return Buffer.concat([...weightChunks(bytes + (bytes % 2), { format, seed })]).subarray(0, bytes);
+}
+
+describe('the Huffman coder\'s two engines', () => {
+  it('the committed WebAssembly is what huffman-quads.wat assembles to (scripts/wasm.sh, wat2wasm from wabt)', () => {
+    const out = spawnSync('bash', ['scripts/wasm.sh', '--print'], { cwd: root, encoding: 'utf8' });
+    expect(out.stderr, 'scripts/wasm.sh needs wat2wasm: scripts/setup.sh installs the Debian package wabt').toBe('');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe(readFileSync(new URL('src/compress/huffman-quads-wasm.ts', root), 'utf8'));
+    expect(Buffer.from(HUFFMAN_QUADS_WASM, 'base64').subarray(0, 4).toString('latin1')).toBe('\0asm');
+  });
+
+  it('WebAssembly and JavaScript code every block to the same bytes, which inflate back: weights, text, noise, skew, every tail, sizes up and down', () => {
+    const wasm = wasmQuadCoder();
+    expect(wasm, 'WebAssembly compiles in this Node').not.toBeNull();
+    const js = jsQuadCoder();
+    const skewed = Buffer.alloc(300_001);
+    for (let at = 0, sym = 0, run = 1, prev = 1; at < skewed.length; sym = (sym + 1) & 255) {
+      skewed.fill(sym, at, Math.min(skewed.length, at + run));
+      at += run;
+      [run, prev] = [Math.min(run + prev, 50_000), run];
+    }
+    const text = Buffer.from('def predict(x):\n    return model.score(x) * 1.5  # salary\n'.repeat(4000));
+    const cases: [string, Uint8Array][] = [
+      ['bf16, 1 MiB', weights('bf16', MiB, 'a')],
+      ['fp16, 1 MiB + 3', weights('fp16', MiB + 3, 'b')],
+      ['noise, 2 MiB + 1 (the memory grows)', randomBytes(2 * MiB + 1)],
+      ['bf16, 64 KiB (after a bigger block)', weights('bf16', 65536, 'c')],
+      ['skewed past 12 bits', skewed],
+      ['text', text],
+      ['one symbol', Buffer.alloc(70_000, 0x41)],
+    ];
+    for (let n = 1; n <= 9; n++) cases.push([`${n} bytes`, weights('bf16', n, `t${n}`)]);
+    // Not 4-aligned: the JavaScript engine copies into words, the WebAssembly one copies anyway.
+    const unaligned = new Uint8Array(4096 + 2).subarray(1, 4096 + 2);
+    unaligned.set(weights('bf16', 4096 + 1, 'u'));
+    cases.push(['unaligned', unaligned]);
+    for (const [name, data] of cases) {
+      for (const final of [false, true]) {
+        const a = huffmanOnlyBlock(data, final, wasm!);
+        const b = huffmanOnlyBlock(data, final, js);
+        expect(Buffer.from(a).equals(Buffer.from(b)), `${name}, final ${final}`).toBe(true);
+        expect(a.byteOffset).toBe(0);
+        expect(a.buffer.byteLength).toBe(a.length);
+        const stream = final ? a : Buffer.concat([a, Uint8Array.of(3, 0)]);
+        expect(zlib.inflateRawSync(stream).equals(Buffer.from(data)), `${name}, final ${final}: inflates`).toBe(true);
+      }
+    }
+  });
+
+  it('falls back to JavaScript where WebAssembly is missing (Node --jitless)', () => {
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebAssembly')!;
+    try {
+      Reflect.deleteProperty(globalThis, 'WebAssembly');
+      expect(wasmQuadCoder()).toBeNull();
+    } finally {
+      Object.defineProperty(globalThis, 'WebAssembly', saved);
+    }
+    expect(wasmQuadCoder()).not.toBeNull();
+    const jitless = spawnSync(process.execPath, ['--jitless', '-p', 'typeof WebAssembly'], { encoding: 'utf8' });
+    expect(jitless.stdout.trim()).toBe('undefined');
+  });
+});
