@@ -21,6 +21,10 @@
  * could have shrunk it more: the price of a rule costing a histogram and a hash probe per sampled byte.
  */
 
+import { jsSampler } from './sample-js.js';
+import type { Sampler } from './sampler.js';
+import { wasmSampler } from './sample-wasm.js';
+
 const WINDOWS = 16;
 const WINDOW = 4096;
 /** Below this many sampled bytes the histogram says too little; deflate and compare sizes instead. */
@@ -29,9 +33,6 @@ const MIN_SAMPLE = 4096;
 const MAX_EIGHTHS_PER_BYTE = 60;
 /** Huffman-only when fewer than 1 in this many sampled positions starts a 4-byte repeat. */
 const REPEAT_DIVISOR = 32;
-const HASH_BITS = 12;
-/** 0x9e3779b1 (Fibonacci hashing) as the int32 Math.imul takes. */
-const HASH_MULTIPLIER = 0x9e3779b1 | 0;
 
 export type BlockCoding = 'store' | 'huffman' | 'deflate';
 
@@ -56,53 +57,21 @@ function sampledBytes(windows: [number, number][]): number {
   return n;
 }
 
-/** The byte histogram of the sampled windows. */
-function sampleHistogram(block: Uint8Array, windows: [number, number][]): Uint32Array {
-  const counts = new Uint32Array(256);
-  for (const [start, end] of windows) for (let i = start; i < end; i++) counts[block[i]!]!++;
-  return counts;
-}
+/** This thread's sampler: WebAssembly where it compiles, JavaScript where not (sampler.ts). Made on first use. */
+let defaultSampler: Sampler | undefined;
 
-/** Positions of the sampled windows where a 4-byte sequence seen earlier in the same window starts again. */
-function sampleRepeats(block: Uint8Array, windows: [number, number][]): number {
-  // Per hash slot: where the last sequence with that hash started (offset by a per-window stamp, so the table needs
-  // no clearing between windows), and the sequence itself, so that a match needs no second look at the block.
-  const last = new Int32Array(1 << HASH_BITS);
-  const lastWord = new Int32Array(1 << HASH_BITS);
-  let repeats = 0;
-  let stamp = 0;
-  for (const [start, end] of windows) {
-    stamp += WINDOW + 1;
-    repeats += windowRepeats(block, start, end, last, lastWord, stamp);
-  }
-  return repeats;
-}
-
-/**
- * One window's repeats. Branch-free: whether a slot holds a position of this window and whether its sequence
- * equals this one are both coin flips on weights, and mispredicted branches made this loop 3x slower.
- */
-function windowRepeats(block: Uint8Array, start: number, end: number, last: Int32Array, lastWord: Int32Array, stamp: number): number {
-  if (end - start < 4) return 0;
-  let repeats = 0;
-  // The 4 bytes at i as one little-endian word, rolled on a byte at a time.
-  let word = (block[start]! << 8) | (block[start + 1]! << 16) | (block[start + 2]! << 24);
-  for (let i = start; i + 4 <= end; i++) {
-    word = (word >>> 8) | (block[i + 3]! << 24);
-    const h = Math.imul(word, HASH_MULTIPLIER) >>> (32 - HASH_BITS);
-    // 1 when the slot was set in this window (its stamped position is not below this window's stamp), else 0.
-    const inWindow = ((last[h]! - stamp) >>> 31) ^ 1;
-    repeats += inWindow & (lastWord[h] === word ? 1 : 0);
-    last[h] = stamp + (i - start);
-    lastWord[h] = word;
-  }
-  return repeats;
+/** `sampler` (the thread's own when not given) with the windows of `block` loaded. */
+function loaded(block: Uint8Array, windows: [number, number][], sampler: Sampler | undefined): Sampler {
+  const s = sampler ?? (defaultSampler ??= wasmSampler() ?? jsSampler());
+  s.load(block, windows);
+  return s;
 }
 
 /** What the sample of `block` says: Huffman bits of its histogram, 4-byte repeats, bytes sampled. */
-export function sampleStats(block: Uint8Array): { bits: number; repeats: number; sampled: number } {
+export function sampleStats(block: Uint8Array, sampler?: Sampler): { bits: number; repeats: number; sampled: number } {
   const windows = sampleWindows(block.length);
-  return { bits: huffmanBits(sampleHistogram(block, windows)), repeats: sampleRepeats(block, windows), sampled: sampledBytes(windows) };
+  const s = loaded(block, windows, sampler);
+  return { bits: huffmanBits(s.counts()), repeats: s.repeats(WINDOW + 1), sampled: sampledBytes(windows) };
 }
 
 /**
@@ -110,25 +79,27 @@ export function sampleStats(block: Uint8Array): { bits: number; repeats: number;
  * already said "store": random bytes cost a 64 KiB histogram a MiB (measured: 500 MiB of random input, 0.37 s of
  * sampling before, 0.03 s after; the decisions are the same).
  */
-export function blockCoding(block: Uint8Array): BlockCoding {
+export function blockCoding(block: Uint8Array, sampler?: Sampler): BlockCoding {
   const windows = sampleWindows(block.length);
   const sampled = sampledBytes(windows);
   if (sampled < MIN_SAMPLE) return 'deflate';
-  if (tooRandom(block, windows, sampled)) return 'store';
-  if (sampleRepeats(block, windows) * REPEAT_DIVISOR < sampled) return 'huffman';
+  const s = loaded(block, windows, sampler);
+  if (tooRandom(s, sampled)) return 'store';
+  // Stamps grow by more than a window, so that a slot stamped in an earlier window never counts (sampler.ts).
+  if (s.repeats(WINDOW + 1) * REPEAT_DIVISOR < sampled) return 'huffman';
   return 'deflate';
 }
 
 /** True when `blockCoding` says "store"; the histogram alone (zstd frames need no more). */
-export function looksIncompressible(block: Uint8Array): boolean {
+export function looksIncompressible(block: Uint8Array, sampler?: Sampler): boolean {
   const windows = sampleWindows(block.length);
   const sampled = sampledBytes(windows);
-  return sampled >= MIN_SAMPLE && tooRandom(block, windows, sampled);
+  return sampled >= MIN_SAMPLE && tooRandom(loaded(block, windows, sampler), sampled);
 }
 
-/** The sample needs more than 7.5 bits a byte. */
-function tooRandom(block: Uint8Array, windows: [number, number][], sampled: number): boolean {
-  return huffmanBits(sampleHistogram(block, windows)) * 8 > MAX_EIGHTHS_PER_BYTE * sampled;
+/** The loaded sample needs more than 7.5 bits a byte. */
+function tooRandom(sampler: Sampler, sampled: number): boolean {
+  return huffmanBits(sampler.counts()) * 8 > MAX_EIGHTHS_PER_BYTE * sampled;
 }
 
 /**

@@ -1,43 +1,20 @@
-import { HUFFMAN_QUADS_WASM } from './huffman-quads-wasm.js';
+import { instantiateBlockLoops, reserveMemory } from './block-loops.js';
 import type { QuadCoder } from './quad-coder.js';
 
 /** Where things live in the module's memory: the pair table, the histogram's four tables, then the block and output. */
 const PAIRS = 0;
 const HISTOGRAM = PAIRS + 65536 * 4;
 const BLOCK = HISTOGRAM + 1024 * 4;
-const PAGE = 65536;
-
-/** What this file uses of the WebAssembly API (TypeScript's lib for Node declares none of it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
-interface QuadExports {
-  memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  histogram(at: number, length: number, tables: number): void;
-  begin(at: number): void;
-  put(value: number, count: number): void;
-  codeQuads(at: number, groups: number, pairs: number): void;
-  pending(): number;
-  end(): number;
-}
 
 /**
- * The Huffman-only coder's loops in WebAssembly (huffman-quads.wat): the block is copied into the module's memory,
+ * The Huffman-only coder's loops in WebAssembly (block-loops.wat): the block is copied into the module's memory,
  * coded there, and the output copied out into a buffer of its own. Its memory grows to the largest block seen
  * (block + its output's bound + 260 KiB of tables: ~2.8 MiB for 1 MiB blocks) and stays, one per thread. Null when
  * this runtime cannot compile WebAssembly.
  */
 export function wasmQuadCoder(): QuadCoder | null {
-  let exports: QuadExports;
-  const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!wasm) return null;
-  try {
-    exports = new wasm.Instance(new wasm.Module(Buffer.from(HUFFMAN_QUADS_WASM, 'base64')), {}).exports as QuadExports;
-  } catch {
-    return null;
-  }
+  const exports = instantiateBlockLoops();
+  if (!exports) return null;
   const { memory } = exports;
   let length = 0;
   let output = BLOCK;
@@ -48,7 +25,7 @@ export function wasmQuadCoder(): QuadCoder | null {
       // The output starts 8-aligned after the block. Room for the largest output huffman-block.ts makes (12 bits a
       // byte, a header under 1 KiB), reserved now: growing the memory later would detach the views handed out.
       output = BLOCK + ((length + 7) & ~7);
-      reserve(output + Math.ceil(length * 1.5) + 1024);
+      reserveMemory(memory, output + Math.ceil(length * 1.5) + 1024);
       new Uint8Array(memory.buffer, BLOCK, length).set(data);
     },
     histogram() {
@@ -74,9 +51,4 @@ export function wasmQuadCoder(): QuadCoder | null {
       return new Uint8Array(memory.buffer.slice(output, end));
     },
   };
-
-  function reserve(bytes: number): void {
-    const have = memory.buffer.byteLength;
-    if (bytes > have) memory.grow(Math.ceil((bytes - have) / PAGE));
-  }
 }

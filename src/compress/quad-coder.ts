@@ -1,6 +1,6 @@
 /**
  * The hot loops of the Huffman-only block coder (huffman-block.ts), behind one interface with two engines that give
- * the same bytes: WebAssembly (quad-coder-wasm.ts; its loops are 1.7-4x faster, see huffman-quads.wat) and JavaScript (quad-coder-js.ts), used where
+ * the same bytes: WebAssembly (quad-coder-wasm.ts; its loops are 1.7-4x faster, see block-loops.wat) and JavaScript (quad-coder-js.ts), used where
  * WebAssembly is not (Node's --jitless, a policy that forbids compiling code) and as the reference the tests hold
  * the other to. One coder per thread, one block at a time.
  */

@@ -118,6 +118,8 @@ describe('the image, run as a restricted pod runs it', () => {
     expect(cfg.config.Entrypoint).toEqual(['/usr/local/bin/node', '/opt/stowage/dist/cli/main.js', 'executor']);
     expect(cfg.config.Env).toContain('TMPDIR=/tmp');
     expect(cfg.config.Env).toContain('DOCKER_CONFIG=/kaniko/.docker/');
+    // glibc's malloc tuned for the compression workers (scripts/image/Dockerfile says why).
+    expect(cfg.config.Env).toEqual(expect.arrayContaining(['MALLOC_MMAP_THRESHOLD_=2097152', 'MALLOC_TRIM_THRESHOLD_=8388608']));
     const help = await runPod(['--help'], await outDir());
     expect(help.stderr).toBe('');
     expect(help.code).toBe(0);

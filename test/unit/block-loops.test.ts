@@ -5,9 +5,12 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { weightChunks } from '../../bench/lib/weights.js';
 import { huffmanOnlyBlock } from '../../src/compress/huffman-block.js';
-import { HUFFMAN_QUADS_WASM } from '../../src/compress/huffman-quads-wasm.js';
+import { BLOCK_LOOPS_WASM } from '../../src/compress/block-loops-wasm.js';
+import { blockCoding, sampleStats } from '../../src/compress/adaptive.js';
 import { jsQuadCoder } from '../../src/compress/quad-coder-js.js';
 import { wasmQuadCoder } from '../../src/compress/quad-coder-wasm.js';
+import { jsSampler } from '../../src/compress/sample-js.js';
+import { wasmSampler } from '../../src/compress/sample-wasm.js';
 
 const MiB = 1 << 20;
 const root = new URL('../../', import.meta.url);
@@ -16,13 +19,13 @@ function weights(format: 'bf16' | 'fp16', bytes: number, seed: string): Buffer {
   return Buffer.concat([...weightChunks(bytes + (bytes % 2), { format, seed })]).subarray(0, bytes);
 }
 
-describe('the Huffman coder\'s two engines', () => {
-  it('the committed WebAssembly is what huffman-quads.wat assembles to (scripts/wasm.sh, wat2wasm from wabt)', () => {
+describe('the block loops\' two engines (WebAssembly, JavaScript)', () => {
+  it('the committed WebAssembly is what block-loops.wat assembles to (scripts/wasm.sh, wat2wasm from wabt)', () => {
     const out = spawnSync('bash', ['scripts/wasm.sh', '--print'], { cwd: root, encoding: 'utf8' });
     expect(out.stderr, 'scripts/wasm.sh needs wat2wasm: scripts/setup.sh installs the Debian package wabt').toBe('');
     expect(out.status).toBe(0);
-    expect(out.stdout).toBe(readFileSync(new URL('src/compress/huffman-quads-wasm.ts', root), 'utf8'));
-    expect(Buffer.from(HUFFMAN_QUADS_WASM, 'base64').subarray(0, 4).toString('latin1')).toBe('\0asm');
+    expect(out.stdout).toBe(readFileSync(new URL('src/compress/block-loops-wasm.ts', root), 'utf8'));
+    expect(Buffer.from(BLOCK_LOOPS_WASM, 'base64').subarray(0, 4).toString('latin1')).toBe('\0asm');
   });
 
   it('WebAssembly and JavaScript code every block to the same bytes, which inflate back: weights, text, noise, skew, every tail, sizes up and down', () => {
@@ -63,11 +66,38 @@ describe('the Huffman coder\'s two engines', () => {
     }
   });
 
+  it('the adaptive rule measures every sample the same with both, and so decides the same', () => {
+    const wasm = wasmSampler();
+    expect(wasm, 'WebAssembly compiles in this Node').not.toBeNull();
+    const js = jsSampler();
+    const text = Buffer.from('def predict(x):\n    return model.score(x) * 1.5  # salary\n'.repeat(20000));
+    // Repeats only 8 KiB apart: found by neither (windows are 4 KiB), but a case where stamps must keep windows apart.
+    const echo = Buffer.concat(Array.from({ length: 128 }, () => randomBytes(8192).subarray(0, 8192)));
+    const cases: [string, Uint8Array, string][] = [
+      ['bf16', weights('bf16', MiB, 's1'), 'huffman'],
+      ['fp16', weights('fp16', MiB - 5, 's2'), 'huffman'],
+      ['noise', randomBytes(MiB), 'store'],
+      ['text', text.subarray(0, MiB), 'deflate'],
+      ['repeats 4 KiB apart', Buffer.concat(Array.from({ length: 256 }, (_, i) => randomBytes(4096).fill(i & 1, 0, 2048))).subarray(0, MiB), ''],
+      ['echo', echo, ''],
+      ['64 KiB (whole, in 16 windows)', weights('bf16', 65536, 's3'), 'huffman'],
+      ['64 KiB + 1 (sampled)', weights('bf16', 65537, 's4'), 'huffman'],
+      ['4096 + 3 (a short last window)', text.subarray(0, 4099), 'deflate'],
+      ['too small to sample', text.subarray(0, 4095), 'deflate'],
+    ];
+    for (const [name, block, decision] of cases) {
+      expect(sampleStats(block, wasm!), name).toEqual(sampleStats(block, js));
+      expect(blockCoding(block, wasm!), name).toBe(blockCoding(block, js));
+      if (decision) expect(blockCoding(block, wasm!), name).toBe(decision);
+    }
+  });
+
   it('falls back to JavaScript where WebAssembly is missing (Node --jitless)', () => {
     const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebAssembly')!;
     try {
       Reflect.deleteProperty(globalThis, 'WebAssembly');
       expect(wasmQuadCoder()).toBeNull();
+      expect(wasmSampler()).toBeNull();
     } finally {
       Object.defineProperty(globalThis, 'WebAssembly', saved);
     }

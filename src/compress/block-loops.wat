@@ -1,6 +1,8 @@
-;; The two hot loops of the Huffman-only block coder (huffman-block.ts) in WebAssembly: a block's byte histogram and
-;; the coding of its 4-byte groups through the pair table. scripts/wasm.sh assembles this file (wat2wasm, from the
-;; Debian package wabt) into huffman-quads-wasm.ts; test/unit/quad-coder.test.ts checks the committed bytes and that both engines agree.
+;; The loops over every byte of a block, in WebAssembly: the Huffman-only coder's histogram and coding of 4-byte
+;; groups through the pair table (huffman-block.ts, through quad-coder-wasm.ts), and the adaptive rule's count of
+;; 4-byte repeats in a sampled window (adaptive.ts, through sample-wasm.ts). scripts/wasm.sh assembles this file
+;; (wat2wasm, from the Debian package wabt) into block-loops-wasm.ts; test/unit/block-loops.test.ts checks the
+;; committed bytes, and it and test/compress.test.ts that these loops give what their JavaScript references give.
 ;;
 ;; Why: a 64-bit bit buffer. JavaScript's bitwise operators work on 32 bits, so its loop must split a code across
 ;; two words with masks; here two pair codes (at most 48 bits) and the pending bits (at most 7) go into one i64,
@@ -8,8 +10,9 @@
 ;; Measured on 64 MiB of bf16 weights, one core: the coding loop 2.2 GB/s (JavaScript: 0.5), the histogram 2 GB/s
 ;; (1.2). The bytes are the same: LSB-first bits in a byte stream are the little-endian words' bits.
 ;;
-;; Memory (the caller lays it out, quad-coder-wasm.ts): the pair table (65536 u32: pair (first byte | second <<
-;; 8) -> code | length << 24, codes at most 24 bits), the histogram's four tables, the input block, the output.
+;; Memory: each caller lays out its own instance's (quad-coder-wasm.ts: the pair table (65536 u32: pair (first
+;; byte | second << 8) -> code | length << 24, codes at most 24 bits), the histogram's four tables, the block, the
+;; output; sample-wasm.ts: the two hash tables, the histogram's, the sampled windows).
 (module
   (memory (export "memory") 8)
   ;; The output's state between calls: the next byte to write, the pending bits (at most 7) and their count.
@@ -107,4 +110,31 @@
   ;; The output's end: the bytes filled, plus the pending bits' byte (already stored; its spare bits are 0).
   (func (export "end") (result i32)
     (i32.add (global.get $p) (i32.ne (global.get $cnt) (i32.const 0))))
+
+  ;; The 4-byte sequences of the window [$at, $end) that start again after an earlier start in it with the same hash:
+  ;; adaptive.ts's windowRepeats, step for step. Per hash slot (12 bits of a Fibonacci hash), $last holds the
+  ;; stamped offset of the last sequence seen and $lastWord the sequence; a slot counts only if stamped in this
+  ;; window ($stamp, which grows by more than a window each time). Branch-free, as the JavaScript is.
+  (func (export "repeats") (param $at i32) (param $end i32) (param $last i32) (param $lastWord i32) (param $stamp i32) (result i32)
+    (local $i i32) (local $word i32) (local $slot i32) (local $r i32)
+    (if (i32.lt_s (i32.sub (local.get $end) (local.get $at)) (i32.const 4)) (then (return (i32.const 0))))
+    (local.set $word (i32.or (i32.or
+      (i32.shl (i32.load8_u (local.get $at)) (i32.const 8))
+      (i32.shl (i32.load8_u offset=1 (local.get $at)) (i32.const 16)))
+      (i32.shl (i32.load8_u offset=2 (local.get $at)) (i32.const 24))))
+    (local.set $i (local.get $at))
+    (block $done
+      (loop $next
+        (br_if $done (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $end)))
+        (local.set $word (i32.or (i32.shr_u (local.get $word) (i32.const 8)) (i32.shl (i32.load8_u offset=3 (local.get $i)) (i32.const 24))))
+        ;; slot * 4: the top 12 bits of word * 0x9e3779b1
+        (local.set $slot (i32.shl (i32.shr_u (i32.mul (local.get $word) (i32.const 0x9e3779b1)) (i32.const 20)) (i32.const 2)))
+        (local.set $r (i32.add (local.get $r) (i32.and
+          (i32.xor (i32.shr_u (i32.sub (i32.load (i32.add (local.get $last) (local.get $slot))) (local.get $stamp)) (i32.const 31)) (i32.const 1))
+          (i32.eq (i32.load (i32.add (local.get $lastWord) (local.get $slot))) (local.get $word)))))
+        (i32.store (i32.add (local.get $last) (local.get $slot)) (i32.add (local.get $stamp) (i32.sub (local.get $i) (local.get $at))))
+        (i32.store (i32.add (local.get $lastWord) (local.get $slot)) (local.get $word))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $r))
 )

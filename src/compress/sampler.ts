@@ -1,0 +1,16 @@
+/**
+ * The adaptive rule's two measurements of a block's sample (adaptive.ts), behind one interface with two engines that
+ * give the same numbers: WebAssembly (sample-wasm.ts) and JavaScript (sample-js.ts, where WebAssembly cannot run,
+ * and the reference the tests hold the other to). One block at a time.
+ */
+export interface Sampler {
+  /** Takes the windows [start, end) of `block` as the sample the calls below measure (until the next `load`). */
+  load(block: Uint8Array, windows: readonly (readonly [number, number])[]): void;
+  /** The sample's byte counts (256 entries). Valid until the next call. */
+  counts(): Uint32Array;
+  /**
+   * How many positions of the sample start a 4-byte sequence seen earlier in the same window (by a 12-bit hash of
+   * it, as adaptive.ts describes). `stampStep` exceeds every window's length.
+   */
+  repeats(stampStep: number): number;
+}
