@@ -13,8 +13,8 @@
  * version and thread count, by construction. Everything below is integer arithmetic with fixed tie-breaking. The two
  * loops over every byte (the histogram, the coding) run in WebAssembly where it compiles, in JavaScript where not;
  * both give the same bytes (quad-coder.ts). On the executor bench's 512 MiB bf16 model (`stowage executor` to a
- * loopback registry, GNU time, 3 runs each): 3.26-3.40 s and 3.30-3.49 CPU s with JavaScript, 2.93-3.07 s and
- * 2.81-3.15 CPU s with WebAssembly.
+ * loopback registry, GNU time, 3 runs each): 3.26-3.40 s and 3.30-3.51 CPU s with JavaScript and every row of the
+ * pair table filled, 2.93-3.07 s and 2.81-3.00 CPU s with WebAssembly and only the rows read (below).
  */
 
 import type { QuadCoder } from './quad-coder.js';
