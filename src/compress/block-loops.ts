@@ -25,7 +25,8 @@ let compiled: object | undefined;
 
 /**
  * A new instance of block-loops.wat, with a memory of its own (its user lays it out), or null when this runtime
- * cannot compile WebAssembly (Node's --jitless; a policy that forbids generating code). Compiled once per thread.
+ * cannot compile WebAssembly (Node's --jitless; an embedder that refuses WebAssembly code generation). Compiled
+ * once per thread.
  */
 export function instantiateBlockLoops(): BlockLoops | null {
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;

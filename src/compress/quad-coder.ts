@@ -1,8 +1,9 @@
 /**
  * The hot loops of the Huffman-only block coder (huffman-block.ts), behind one interface with two engines that give
- * the same bytes: WebAssembly (quad-coder-wasm.ts; its loops are 1.7-4x faster, see block-loops.wat) and JavaScript (quad-coder-js.ts), used where
- * WebAssembly is not (Node's --jitless, a policy that forbids compiling code) and as the reference the tests hold
- * the other to. One coder per thread, one block at a time.
+ * the same bytes: WebAssembly (quad-coder-wasm.ts; its loops are 1.7-4x faster, see block-loops.wat) and
+ * JavaScript (quad-coder-js.ts), used where WebAssembly cannot run (Node's --jitless; an embedder that refuses
+ * WebAssembly code generation) and as the reference the tests hold the other to. One coder per thread, one block at
+ * a time.
  */
 export interface QuadCoder {
   /** Takes `data` as the block the calls below work on (until the next `load`). */
