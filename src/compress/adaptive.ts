@@ -71,7 +71,7 @@ function loaded(block: Uint8Array, windows: [number, number][], sampler: Sampler
 export function sampleStats(block: Uint8Array, sampler?: Sampler): { bits: number; repeats: number; sampled: number } {
   const windows = sampleWindows(block.length);
   const s = loaded(block, windows, sampler);
-  return { bits: huffmanBits(s.counts()), repeats: s.repeats(WINDOW + 1), sampled: sampledBytes(windows) };
+  return { bits: huffmanBits(s.counts()), repeats: s.repeats(), sampled: sampledBytes(windows) };
 }
 
 /**
@@ -85,8 +85,7 @@ export function blockCoding(block: Uint8Array, sampler?: Sampler): BlockCoding {
   if (sampled < MIN_SAMPLE) return 'deflate';
   const s = loaded(block, windows, sampler);
   if (tooRandom(s, sampled)) return 'store';
-  // Stamps grow by more than a window, so that a slot stamped in an earlier window never counts (sampler.ts).
-  if (s.repeats(WINDOW + 1) * REPEAT_DIVISOR < sampled) return 'huffman';
+  if (s.repeats() * REPEAT_DIVISOR < sampled) return 'huffman';
   return 'deflate';
 }
 

@@ -19,7 +19,7 @@ interface WasmApi {
 }
 
 /** Bytes of a WebAssembly memory page. */
-export const WASM_PAGE = 65536;
+const WASM_PAGE = 65536;
 
 let compiled: object | undefined;
 

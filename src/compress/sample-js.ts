@@ -1,4 +1,4 @@
-import type { Sampler } from './sampler.js';
+import { stampStep, type Sampler } from './sampler.js';
 
 const HASH_BITS = 12;
 /** 0x9e3779b1 (Fibonacci hashing) as the int32 Math.imul takes. */
@@ -18,15 +18,16 @@ export function jsSampler(): Sampler {
       for (const [start, end] of windows) for (let i = start; i < end; i++) counts[block[i]!]!++;
       return counts;
     },
-    repeats(stampStep) {
+    repeats() {
       // Per hash slot: where the last sequence with that hash started (offset by a per-window stamp, so the table
       // needs no clearing between windows), and the sequence itself, so that a match needs no second look at the block.
       const last = new Int32Array(1 << HASH_BITS);
       const lastWord = new Int32Array(1 << HASH_BITS);
+      const step = stampStep(windows);
       let repeats = 0;
       let stamp = 0;
       for (const [start, end] of windows) {
-        stamp += stampStep;
+        stamp += step;
         repeats += windowRepeats(block, start, end, last, lastWord, stamp);
       }
       return repeats;

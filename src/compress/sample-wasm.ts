@@ -1,5 +1,5 @@
 import { instantiateBlockLoops, reserveMemory } from './block-loops.js';
-import type { Sampler } from './sampler.js';
+import { stampStep, type Sampler } from './sampler.js';
 
 /** block-loops.wat's hash (12 bits): slots of the two tables. */
 const HASH_SLOTS = 1 << 12;
@@ -21,11 +21,13 @@ export function wasmSampler(): Sampler | null {
   const { memory } = loops;
   /** Where each window ends in the copy. */
   let ends: number[] = [];
+  let step = 0;
   return {
     load(block, windows) {
       let size = 0;
       for (const [start, end] of windows) size += end - start;
       reserveMemory(memory, SAMPLE + size);
+      step = stampStep(windows);
       const bytes = new Uint8Array(memory.buffer);
       ends = [];
       let at = SAMPLE;
@@ -42,14 +44,14 @@ export function wasmSampler(): Sampler | null {
       for (let s = 0; s < 256; s++) counts[s] = tables[s]! + tables[256 + s]! + tables[512 + s]! + tables[768 + s]!;
       return counts;
     },
-    repeats(stampStep) {
+    repeats() {
       // Fresh tables each time, as sample-js.ts's: the stamps start again.
       new Uint8Array(memory.buffer, LAST, HASH_SLOTS * 8).fill(0);
       let repeats = 0;
       let stamp = 0;
       let at = SAMPLE;
       for (const end of ends) {
-        stamp += stampStep;
+        stamp += step;
         repeats += loops.repeats(at, end, LAST, LAST_WORD, stamp);
         at = end;
       }

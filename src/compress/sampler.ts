@@ -10,7 +10,17 @@ export interface Sampler {
   counts(): Uint32Array;
   /**
    * How many positions of the sample start a 4-byte sequence seen earlier in the same window (by a 12-bit hash of
-   * it, as adaptive.ts describes). `stampStep` exceeds every window's length.
+   * it, as adaptive.ts describes).
    */
-  repeats(stampStep: number): number;
+  repeats(): number;
+}
+
+/**
+ * How far each window's stamp moves on from the last one's, in the repeat count: past every offset within a window,
+ * so that a hash slot stamped in an earlier window never counts in a later one.
+ */
+export function stampStep(windows: readonly (readonly [number, number])[]): number {
+  let longest = 0;
+  for (const [start, end] of windows) longest = Math.max(longest, end - start);
+  return longest + 1;
 }
